@@ -1,0 +1,327 @@
+"""`KerasSAC`: the agent, its compiled update and its Stable-Baselines3-style API."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import gymnasium as gym
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_sac import __version__
+from keras_sac.buffer import ReplayBuffer
+from keras_sac.config import SACConfig, make_sac_config, to_dict
+from keras_sac.distributions import TanhGaussian
+from keras_sac.files import replace_dir, staging_dir
+from keras_sac.envs import EnvError, EnvSpec, env_spec, make_env, resolve_env
+from keras_sac.losses import actor_loss, alpha_loss, critic_loss, soft_td_target
+from keras_sac.networks import Actor, Critics
+
+AGENT_FILE = "agent.json"
+AGENT_FORMAT = "keras_sac.agent/1"
+
+Callback = Callable[["KerasSAC"], "bool | None"]
+
+
+class CheckpointError(ValueError):
+    """A saved agent is missing, incomplete or does not match; the message names the path."""
+
+
+def polyak_update(online: list, target: list, tau: float) -> None:
+    """target <- tau * online + (1 - tau) * target, in place, as graph `assign` ops (no host round trip)."""
+    for w, w_target in zip(online, target, strict=True):
+        w_target.assign(tau * w + (1.0 - tau) * w_target)
+
+
+class KerasSAC:
+    """Soft Actor-Critic with learned temperature (Haarnoja et al. 2018, arXiv 1812.05905).
+
+    Args:
+        env: a Gymnasium env with flat Box observations and bounded Box actions, or a registered env id.
+        **hyperparameters: fields of `SACConfig` (Stable-Baselines3 names); unknown keys are refused.
+
+    The agent acts in [-1, 1]^d; `predict` and exported policies map actions to the env's bounds.
+    """
+
+    def __init__(self, env: gym.Env | str, **hyperparameters):
+        config = make_sac_config(**hyperparameters)
+        if config.seed is None:  # record the seed actually used, so every run can be repeated
+            config = dataclasses.replace(config, seed=int(np.random.SeedSequence().generate_state(1)[0] >> 1))
+        self.config: SACConfig = config
+        self.env = resolve_env(env)
+        self.spec: EnvSpec = env_spec(self.env)
+        self.num_timesteps = 0
+        self.episode_returns: collections.deque = collections.deque(maxlen=100)
+        self.episode_lengths: collections.deque = collections.deque(maxlen=100)
+        self.last_metrics: dict = {}
+        self._obs = None  # observation the next env step acts on; None until the env is reset
+        self._episode_return, self._episode_length = 0.0, 0
+        self._build()
+
+    # ------------------------------------------------------------------ construction
+    def _build(self) -> None:
+        cfg, spec = self.config, self.spec
+        keras.utils.set_random_seed(cfg.seed)  # weight initialisers draw from Keras' global seed
+        self.actor = Actor(spec.action_dim, cfg.net_arch, cfg.log_std_bounds, name="actor")
+        self.critics = Critics(cfg.n_critics, cfg.net_arch, name="critics")
+        self.target_critics = Critics(cfg.n_critics, cfg.net_arch, name="target_critics")
+        obs0, act0 = tf.zeros((1, spec.obs_dim)), tf.zeros((1, spec.action_dim))
+        self.actor(obs0), self.critics(obs0, act0), self.target_critics(obs0, act0)
+        polyak_update(self.critics.variables, self.target_critics.variables, tau=1.0)
+
+        self.log_alpha = tf.Variable(math.log(cfg.init_alpha), dtype=tf.float32, name="log_alpha")
+        self.target_entropy = float(-spec.action_dim if cfg.target_entropy is None else cfg.target_entropy)
+        self.actor_optimizer = keras.optimizers.Adam(cfg.learning_rate, name="actor_adam")
+        self.critic_optimizer = keras.optimizers.Adam(cfg.learning_rate, name="critic_adam")
+        self.alpha_optimizer = keras.optimizers.Adam(cfg.learning_rate, name="alpha_adam")
+        # Slots are made now, eagerly: a tf.function must not create variables on its first call.
+        self.actor_optimizer.build(self.actor.trainable_variables)
+        self.critic_optimizer.build(self.critics.trainable_variables)
+        self.alpha_optimizer.build([self.log_alpha])
+        self.n_updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="n_updates")
+        self.tf_rng = tf.random.Generator.from_seed(cfg.seed)  # policy noise inside compiled code
+        self.np_rng = np.random.default_rng(cfg.seed)  # warm-up actions and replay indices
+        self.buffer = ReplayBuffer(cfg.buffer_size, spec.obs_dim, spec.action_dim)
+        self._action_low = np.asarray(spec.action_low, np.float32)
+        self._action_scale = 0.5 * (np.asarray(spec.action_high, np.float32) - self._action_low)
+
+        obs_spec = tf.TensorSpec([None, spec.obs_dim], tf.float32, name="obs")
+        act_spec = tf.TensorSpec([None, spec.action_dim], tf.float32, name="actions")
+        vec_spec = tf.TensorSpec([None], tf.float32)
+        # input_signature fixes dtypes and ranks, so each function traces once (tests/test_agent.py).
+        self.train_step = tf.function(self._train_step,
+                                      input_signature=[obs_spec, act_spec, vec_spec, obs_spec, vec_spec])
+        self._deterministic_action = tf.function(lambda obs: self.policy(obs).mode(), input_signature=[obs_spec])
+        self._stochastic_action = tf.function(
+            lambda obs: self.policy(obs).sample_and_log_prob(self.tf_rng.make_seeds(1)[:, 0])[0],
+            input_signature=[obs_spec])
+
+    @property
+    def alpha(self) -> float:
+        return float(tf.exp(self.log_alpha))
+
+    def policy(self, obs: tf.Tensor) -> TanhGaussian:
+        """pi(.|obs) as a tanh-Gaussian over [-1, 1]^d; obs: (batch, obs_dim)."""
+        return TanhGaussian(*self.actor(obs))
+
+    # ------------------------------------------------------------------ the update
+    def _train_step(self, obs, actions, rewards, next_obs, terminated) -> dict:
+        """One gradient step on critics, actor and log-alpha from one minibatch, then the Polyak update.
+
+        Shapes: obs/next_obs (batch, obs_dim), actions (batch, action_dim) in [-1, 1], rewards and
+        terminated (batch,). Returns scalar metrics keyed `train/...`.
+        """
+        cfg = self.config
+        alpha = tf.exp(self.log_alpha)  # this step's temperature, held fixed in all three losses
+        seeds = self.tf_rng.make_seeds(2)
+
+        # Critics: regress every Q_i(s, a) onto the soft TD target built from the target critics.
+        next_actions, next_log_prob = self.policy(next_obs).sample_and_log_prob(seeds[:, 0])
+        target_q = soft_td_target(rewards, terminated, self.target_critics(next_obs, next_actions),
+                                  next_log_prob, alpha, cfg.gamma)
+        with tf.GradientTape() as tape:
+            loss, critic_info = critic_loss(self.critics(obs, actions), target_q)
+        _apply(self.critic_optimizer, tape, loss, self.critics.trainable_variables, "critic loss")
+
+        # Actor: reparameterised actions scored by the freshly updated critics (as in SB3).
+        with tf.GradientTape() as tape:
+            new_actions, log_prob = self.policy(obs).sample_and_log_prob(seeds[:, 1])
+            loss, actor_info = actor_loss(log_prob, self.critics(obs, new_actions), alpha)
+        _apply(self.actor_optimizer, tape, loss, self.actor.trainable_variables, "actor loss")
+
+        # Temperature: move log-alpha so the policy's entropy tracks target_entropy.
+        alpha_info = {}
+        if cfg.learn_alpha:
+            with tf.GradientTape() as tape:
+                loss, alpha_info = alpha_loss(self.log_alpha, log_prob, self.target_entropy)
+            _apply(self.alpha_optimizer, tape, loss, [self.log_alpha], "alpha loss")
+
+        self.n_updates.assign_add(1)
+        if self.n_updates % cfg.target_update_interval == 0:  # autograph turns this into a tf.cond
+            polyak_update(self.critics.variables, self.target_critics.variables, cfg.tau)
+        return {**critic_info, **actor_info, **alpha_info, "train/alpha": alpha}
+
+    # ------------------------------------------------------------------ acting
+    def _to_env_action(self, actions: np.ndarray) -> np.ndarray:
+        """[-1, 1] -> [low, high], elementwise."""
+        return self._action_low + (actions + 1.0) * self._action_scale
+
+    def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
+        """Action(s) for observation(s), in the env's action bounds.
+
+        Args:
+            observation: (obs_dim,) for one observation or (batch, obs_dim) for a batch.
+            state, episode_start: accepted for Stable-Baselines3 compatibility; SAC is not recurrent.
+            deterministic: tanh(mean) instead of a sample.
+        Returns:
+            (actions, None): actions (action_dim,) or (batch, action_dim), float32.
+        """
+        obs = np.asarray(observation, dtype=np.float32)
+        single = obs.shape == (self.spec.obs_dim,)
+        if not single and not (obs.ndim == 2 and obs.shape[1] == self.spec.obs_dim):
+            raise ValueError(f"observation has shape {obs.shape}; expected ({self.spec.obs_dim},) for one "
+                             f"observation or (batch, {self.spec.obs_dim}) for a batch")
+        batch = obs[None] if single else obs
+        act = self._deterministic_action if deterministic else self._stochastic_action
+        actions = self._to_env_action(act(batch).numpy())
+        return (actions[0] if single else actions), None
+
+    # ------------------------------------------------------------------ training
+    def learn(self, total_timesteps: int, callback: Callback | None = None, reset_num_timesteps: bool = True,
+              progress_bar: bool = False) -> "KerasSAC":
+        """Collect experience and train for `total_timesteps` env steps.
+
+        Args:
+            total_timesteps: env steps to take in this call.
+            callback: called as `callback(agent)` after every env step (and its training, if any);
+                returning False stops training early.
+            reset_num_timesteps: start counting from 0 with a fresh episode; False continues the current
+                run (same episode, same counters), as after `load`.
+            progress_bar: show a tqdm bar with steps/s and the recent episode return.
+        Returns:
+            self.
+        """
+        if int(total_timesteps) != total_timesteps or total_timesteps < 1:
+            raise ValueError(f"total_timesteps must be a positive integer, got {total_timesteps!r}")
+        cfg = self.config
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+            self._obs = None
+        if self._obs is None:
+            self._reset_episode(seed=cfg.seed if self.num_timesteps == 0 else None)
+        end = self.num_timesteps + int(total_timesteps)
+        bar = _progress_bar(self.num_timesteps, end) if progress_bar else None
+        try:
+            while self.num_timesteps < end:
+                self._env_step()
+                if self.num_timesteps > cfg.learning_starts and self.num_timesteps % cfg.train_freq == 0:
+                    for _ in range(cfg.gradient_steps):
+                        self.last_metrics = self.train_step(*self.buffer.sample(cfg.batch_size, self.np_rng))
+                if bar is not None:
+                    bar.update(1)
+                    if self._episode_length == 0 and self.episode_returns:  # an episode just ended
+                        bar.set_postfix(episode_return=f"{np.mean(self.episode_returns):.1f}", refresh=False)
+                if callback is not None and callback(self) is False:
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        return self
+
+    def _reset_episode(self, seed: int | None) -> None:
+        obs, _ = self.env.reset(seed=seed)
+        self._obs = np.asarray(obs, np.float32)
+        self._episode_return, self._episode_length = 0.0, 0
+
+    def _env_step(self) -> None:
+        if self.num_timesteps < self.config.learning_starts:
+            action = self.np_rng.uniform(-1.0, 1.0, self.spec.action_dim).astype(np.float32)
+        else:
+            action = self._stochastic_action(self._obs[None]).numpy()[0]
+        next_obs, reward, terminated, truncated, _ = self.env.step(self._to_env_action(action))
+        next_obs = np.asarray(next_obs, np.float32)
+        # Store `terminated` only: a time-limit truncation keeps bootstrapping from next_obs.
+        self.buffer.add(self._obs, action, reward, next_obs, terminated)
+        self.num_timesteps += 1
+        self._episode_return += float(reward)
+        self._episode_length += 1
+        if terminated or truncated:
+            self.episode_returns.append(self._episode_return)
+            self.episode_lengths.append(self._episode_length)
+            self._reset_episode(seed=None)  # next_obs was stored above; the next step acts on the reset obs
+        else:
+            self._obs = next_obs
+
+    def metrics(self) -> dict[str, float]:
+        """The latest update's metrics and the recent episode statistics, as Python floats."""
+        out = {k: float(v) for k, v in self.last_metrics.items()}
+        if self.episode_returns:
+            out["rollout/episode_return"] = float(np.mean(self.episode_returns))
+            out["rollout/episode_length"] = float(np.mean(self.episode_lengths))
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def _checkpoint(self) -> tf.train.Checkpoint:
+        return tf.train.Checkpoint(
+            actor=self.actor, critics=self.critics, target_critics=self.target_critics,
+            log_alpha=self.log_alpha, actor_optimizer=self.actor_optimizer,
+            critic_optimizer=self.critic_optimizer, alpha_optimizer=self.alpha_optimizer,
+            n_updates=self.n_updates, tf_rng=self.tf_rng)
+
+    def save(self, path: str | Path) -> Path:
+        """Save the whole agent to the folder `path` (replaced atomically if it exists).
+
+        Holds weights, target weights, optimizer states, log-alpha, counters, random-generator states and
+        config, as a TensorFlow checkpoint plus JSON; no pickled code. The replay buffer is not saved.
+        """
+        path = Path(path)
+        tmp = staging_dir(path)
+        self._checkpoint().write(str(tmp / "variables" / "agent"))
+        state = {"format": AGENT_FORMAT, "keras_sac_version": __version__, "config": to_dict(self.config),
+                 "env": self.spec.to_dict(), "num_timesteps": self.num_timesteps,
+                 "np_rng": self.np_rng.bit_generator.state, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        (tmp / AGENT_FILE).write_text(json.dumps(state, indent=2))
+        replace_dir(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, env: gym.Env | str | None = None) -> "KerasSAC":
+        """Rebuild an agent saved with `save`; `env` defaults to a new env of the saved id."""
+        path = Path(path)
+        meta_path = path / AGENT_FILE
+        if not meta_path.is_file():
+            raise CheckpointError(f"no saved keras_sac agent at '{path}' ({AGENT_FILE} is missing): "
+                                  f"pass the folder written by KerasSAC.save")
+        try:
+            state = json.loads(meta_path.read_text())
+            saved_spec = EnvSpec.from_dict(state["env"])
+            config = state["config"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"saved agent at '{path}' is corrupt ({AGENT_FILE}: {exc})") from None
+        if state.get("format") != AGENT_FORMAT:
+            raise CheckpointError(f"'{path}' holds format {state.get('format')!r}; this keras_sac reads "
+                                  f"{AGENT_FORMAT!r}")
+        if env is None:
+            if saved_spec.env_id is None:
+                raise CheckpointError(f"the agent at '{path}' was trained on an unregistered env: pass env=")
+            env = make_env(saved_spec.env_id)
+        agent = cls(env, **config)
+        if (agent.spec.obs_dim, agent.spec.action_low, agent.spec.action_high) != \
+                (saved_spec.obs_dim, saved_spec.action_low, saved_spec.action_high):
+            raise EnvError(f"env does not match the saved agent: saved obs_dim={saved_spec.obs_dim}, action "
+                           f"bounds {saved_spec.action_low}..{saved_spec.action_high}; got obs_dim="
+                           f"{agent.spec.obs_dim}, bounds {agent.spec.action_low}..{agent.spec.action_high}")
+        try:
+            agent._checkpoint().read(str(path / "variables" / "agent")).assert_existing_objects_matched()
+        except (tf.errors.OpError, AssertionError, ValueError) as exc:
+            raise CheckpointError(f"saved agent at '{path}' is corrupt or incomplete: "
+                                  f"{str(exc).splitlines()[0]}") from None
+        agent.num_timesteps = int(state["num_timesteps"])
+        agent.np_rng.bit_generator.state = state["np_rng"]
+        return agent
+
+    def export(self, path: str | Path) -> Path:
+        """Write the deterministic and stochastic policy as a standalone SavedModel (see `export.py`)."""
+        from keras_sac.export import export_policy
+
+        return export_policy(self, path)
+
+
+def _apply(optimizer, tape, loss, variables, name: str) -> None:
+    # A NaN/inf loss stops training here, naming the loss, before any weight is touched.
+    with tf.control_dependencies([tf.debugging.check_numerics(loss, f"keras_sac: {name} is not finite")]):
+        grads = [tf.identity(g) for g in tape.gradient(loss, variables)]
+    optimizer.apply_gradients(zip(grads, variables))
+
+
+def _progress_bar(start: int, end: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=end, initial=start, unit="step", dynamic_ncols=True, smoothing=0.05)

@@ -1,0 +1,111 @@
+"""Policy export as a standalone SavedModel, and loading it back.
+
+The SavedModel holds only TensorFlow graph ops and the actor's weights: it loads with
+`tf.saved_model.load(path)` where neither keras_sac nor TensorFlow Probability is installed.
+
+    policy = tf.saved_model.load("runs/.../policy")
+    policy.signatures["serving_default"](observation=obs)["action"]   # deterministic, in env bounds
+    policy.signatures["sample_action"](observation=obs)["action"]     # a draw from pi(.|obs), in env bounds
+    json.loads(policy.metadata().numpy())                              # env id, spaces, step, version
+
+The same metadata is also written as `assets.extra/keras_sac.json` for tools that do not load TF.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from keras_sac import __version__
+from keras_sac.distributions import TanhGaussian
+from keras_sac.files import replace_dir, staging_dir
+
+METADATA_FILE = Path("assets.extra") / "keras_sac.json"
+
+
+class PolicyError(ValueError):
+    """An exported policy is missing or unreadable; the message names the path."""
+
+
+class _PolicyModule(tf.Module):
+    """The actor plus the [-1, 1] -> env-bounds map, as plain-TF functions with named signatures."""
+
+    def __init__(self, actor, obs_dim: int, action_low, action_high, metadata_json: str, seed: int):
+        super().__init__(name="keras_sac_policy")
+        self.actor = actor
+        self.action_low = tf.constant(action_low, tf.float32)
+        self.action_scale = tf.constant(0.5 * (np.asarray(action_high) - np.asarray(action_low)), tf.float32)
+        self.rng = tf.random.Generator.from_seed(seed)
+        obs_spec = tf.TensorSpec([None, obs_dim], tf.float32, name="observation")
+        self.action = tf.function(self._action, input_signature=[obs_spec])
+        self.sample_action = tf.function(self._sample_action, input_signature=[obs_spec])
+        self.metadata = tf.function(lambda: tf.constant(metadata_json), input_signature=[])
+
+    def _to_env(self, unit_actions):
+        return self.action_low + (unit_actions + 1.0) * self.action_scale
+
+    def _action(self, observation):
+        return {"action": self._to_env(TanhGaussian(*self.actor(observation)).mode())}
+
+    def _sample_action(self, observation):
+        seed = self.rng.make_seeds(1)[:, 0]
+        actions, _ = TanhGaussian(*self.actor(observation)).sample_and_log_prob(seed)
+        return {"action": self._to_env(actions)}
+
+
+def export_policy(agent, path: str | Path) -> Path:
+    """Write `agent`'s policy to the SavedModel folder `path` (replaced if it exists)."""
+    path = Path(path)
+    metadata = {
+        "format": "keras_sac.policy/1",
+        "keras_sac_version": __version__,
+        "env_id": agent.spec.env_id,
+        "observation_shape": [agent.spec.obs_dim],
+        "observation_dtype": "float32",
+        "action_shape": [agent.spec.action_dim],
+        "action_low": list(agent.spec.action_low),
+        "action_high": list(agent.spec.action_high),
+        "num_timesteps": agent.num_timesteps,
+        "signatures": {"serving_default": "deterministic action tanh(mean), in env bounds",
+                       "sample_action": "stochastic action from the tanh-Gaussian, in env bounds"},
+    }
+    module = _PolicyModule(agent.actor, agent.spec.obs_dim, agent.spec.action_low, agent.spec.action_high,
+                           json.dumps(metadata), seed=agent.config.seed)
+    tmp = staging_dir(path)
+    tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.action,
+                                                       "sample_action": module.sample_action})
+    (tmp / METADATA_FILE).parent.mkdir(exist_ok=True)
+    (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
+    replace_dir(tmp, path)
+    return path
+
+
+class LoadedPolicy:
+    """An exported policy loaded back: `policy(obs, deterministic=True)` -> actions in env bounds."""
+
+    def __init__(self, path: str | Path):
+        path = Path(path)
+        if not (path / "saved_model.pb").is_file():
+            raise PolicyError(f"no SavedModel policy at '{path}' (saved_model.pb is missing): pass the folder "
+                              f"written by KerasSAC.export or a run folder")
+        try:
+            self.module = tf.saved_model.load(str(path))
+            self.metadata = json.loads(self.module.metadata().numpy())
+        except Exception as exc:  # TF raises many types for a damaged SavedModel
+            raise PolicyError(f"SavedModel at '{path}' is corrupt or not a keras_sac policy: "
+                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        self.path = path
+        self.obs_dim = int(self.metadata["observation_shape"][0])
+
+    def __call__(self, observation, deterministic: bool = True) -> np.ndarray:
+        obs = np.asarray(observation, np.float32)
+        single = obs.shape == (self.obs_dim,)
+        if not single and not (obs.ndim == 2 and obs.shape[1] == self.obs_dim):
+            raise ValueError(f"observation has shape {obs.shape}; the policy at '{self.path}' expects "
+                             f"({self.obs_dim},) or (batch, {self.obs_dim})")
+        name = "serving_default" if deterministic else "sample_action"
+        actions = self.module.signatures[name](observation=tf.constant(obs[None] if single else obs))["action"]
+        return actions.numpy()[0] if single else actions.numpy()

@@ -1,0 +1,71 @@
+"""Train SAC on a Gymnasium env and leave a run folder.
+
+    python train.py --env InvertedPendulum-v5
+    python train.py --env HalfCheetah-v5 --total-timesteps 200000 --seed 1 --set batch_size=512
+
+Config precedence, lowest first: SACConfig/RunConfig defaults, configs/<env>.yaml, --config FILE,
+--set key=value, then --total-timesteps/--seed. The run folder (default runs/<env>-<time>/) receives
+config.yaml (resolved), run.json, metrics.csv, tb/ (TensorBoard), checkpoint/, policy/ (SavedModel),
+learning_curve.png and summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Train Soft Actor-Critic (keras_sac) on a Gymnasium env.")
+    p.add_argument("--env", required=True, help="Gymnasium env id, e.g. InvertedPendulum-v5")
+    p.add_argument("--config", help="YAML file of key: value hyperparameters, applied over configs/<env>.yaml")
+    p.add_argument("--total-timesteps", type=int, help="env steps to train for (overrides the config)")
+    p.add_argument("--seed", type=int, help="random seed (overrides the config; default: a fresh one, recorded)")
+    p.add_argument("--run-dir", type=Path, help="output folder (default runs/<env>-<YYYYmmdd-HHMMSS>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value; repeatable, e.g. --set gamma=0.98 --set net_arch=[64,64]")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (eval lines are still printed)")
+    p.add_argument("--force", action="store_true", help="write into a --run-dir that already holds files")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the way
+    from keras_sac.agent import CheckpointError
+    from keras_sac.config import ConfigError, parse_overrides
+    from keras_sac.envs import EnvError, env_spec, make_env
+    from keras_sac.training import default_run_dir, prepare_run_dir, resolve_config, train
+
+    try:
+        config = resolve_config(args.env, CONFIGS_DIR, args.config, parse_overrides(args.overrides),
+                                total_timesteps=args.total_timesteps, seed=args.seed)
+        env_spec(make_env(args.env))  # refuse a bad env before any folder is made
+        run_dir = args.run_dir or default_run_dir(args.env)
+        prepare_run_dir(run_dir, args.force)
+    except (ConfigError, EnvError) as exc:
+        print(f"train.py: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"training SAC on {args.env} for {config.run.total_timesteps} steps -> {run_dir}")
+    say = print
+    if not args.no_progress:
+        from tqdm.auto import tqdm
+
+        say = tqdm.write
+    try:
+        summary = train(config, run_dir, progress_bar=not args.no_progress, say=say)
+    except (ConfigError, EnvError, CheckpointError) as exc:
+        print(f"train.py: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"final evaluation: return {summary['final_eval_mean_return']:.1f} "
+          f"(best {summary['best_eval_mean_return']:.1f} at step {summary['best_eval_step']})")
+    print(f"policy: {run_dir / 'policy'}   evaluate with: python evaluate.py {run_dir}")
+    return 130 if summary["interrupted"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
