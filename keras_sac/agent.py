@@ -34,6 +34,12 @@ class CheckpointError(ValueError):
     """A saved agent is missing, incomplete or does not match; the message names the path."""
 
 
+def action_affine(low, high) -> tuple[np.ndarray, np.ndarray]:
+    """(center, half_range) with env_action = center + half_range * unit_action; exact at 0 for +-b bounds."""
+    low, high = np.asarray(low, np.float32), np.asarray(high, np.float32)
+    return 0.5 * (high + low), 0.5 * (high - low)
+
+
 def polyak_update(online: list, target: list, tau: float) -> None:
     """target <- tau * online + (1 - tau) * target, in place, as graph `assign` ops (no host round trip)."""
     for w, w_target in zip(online, target, strict=True):
@@ -89,8 +95,7 @@ class KerasSAC:
         self.tf_rng = tf.random.Generator.from_seed(cfg.seed)  # policy noise inside compiled code
         self.np_rng = np.random.default_rng(cfg.seed)  # warm-up actions and replay indices
         self.buffer = ReplayBuffer(cfg.buffer_size, spec.obs_dim, spec.action_dim)
-        self._action_low = np.asarray(spec.action_low, np.float32)
-        self._action_scale = 0.5 * (np.asarray(spec.action_high, np.float32) - self._action_low)
+        self._action_center, self._action_scale = action_affine(spec.action_low, spec.action_high)
 
         obs_spec = tf.TensorSpec([None, spec.obs_dim], tf.float32, name="obs")
         act_spec = tf.TensorSpec([None, spec.action_dim], tf.float32, name="actions")
@@ -151,7 +156,7 @@ class KerasSAC:
     # ------------------------------------------------------------------ acting
     def _to_env_action(self, actions: np.ndarray) -> np.ndarray:
         """[-1, 1] -> [low, high], elementwise."""
-        return self._action_low + (actions + 1.0) * self._action_scale
+        return self._action_center + actions * self._action_scale
 
     def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
         """Action(s) for observation(s), in the env's action bounds.
@@ -248,12 +253,19 @@ class KerasSAC:
         return out
 
     # ------------------------------------------------------------------ persistence
+    def state_variables(self) -> dict:
+        """Every piece of TensorFlow state, keyed by a stable name (the Keras variable path)."""
+        keras_vars = [*self.actor.variables, *self.critics.variables, *self.target_critics.variables,
+                      *self.actor_optimizer.variables, *self.critic_optimizer.variables,
+                      *self.alpha_optimizer.variables]
+        state = {v.path.replace("/", "."): v for v in keras_vars}
+        if len(state) != len(keras_vars):
+            raise RuntimeError("two state variables share a path")  # would silently drop one on save
+        return {**state, "log_alpha": self.log_alpha, "n_updates": self.n_updates, "tf_rng": self.tf_rng}
+
     def _checkpoint(self) -> tf.train.Checkpoint:
-        return tf.train.Checkpoint(
-            actor=self.actor, critics=self.critics, target_critics=self.target_critics,
-            log_alpha=self.log_alpha, actor_optimizer=self.actor_optimizer,
-            critic_optimizer=self.critic_optimizer, alpha_optimizer=self.alpha_optimizer,
-            n_updates=self.n_updates, tf_rng=self.tf_rng)
+        # A flat name -> variable map, so nothing depends on how Keras nests (and TF tracks) its layers.
+        return tf.train.Checkpoint(**self.state_variables())
 
     def save(self, path: str | Path) -> Path:
         """Save the whole agent to the folder `path` (replaced atomically if it exists).
@@ -299,10 +311,10 @@ class KerasSAC:
                            f"bounds {saved_spec.action_low}..{saved_spec.action_high}; got obs_dim="
                            f"{agent.spec.obs_dim}, bounds {agent.spec.action_low}..{agent.spec.action_high}")
         try:
-            agent._checkpoint().read(str(path / "variables" / "agent")).assert_existing_objects_matched()
-        except (tf.errors.OpError, AssertionError, ValueError) as exc:
-            raise CheckpointError(f"saved agent at '{path}' is corrupt or incomplete: "
-                                  f"{str(exc).splitlines()[0]}") from None
+            agent._checkpoint().read(str(path / "variables" / "agent")).assert_consumed()
+        except Exception as exc:  # TF raises OpError, AssertionError, IndexError... for damaged files
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise CheckpointError(f"saved agent at '{path}' is corrupt or incomplete: {first_line}") from None
         agent.num_timesteps = int(state["num_timesteps"])
         agent.np_rng.bit_generator.state = state["np_rng"]
         return agent

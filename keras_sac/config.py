@@ -161,10 +161,12 @@ def _number(name: str, value: Any, what: str) -> float | int:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ConfigError(f"{name} must be {what}, got {value!r}")
     if isinstance(value, str):
-        try:
-            return float(value.replace("_", "")) if any(c in value for c in ".eE") else int(value.replace("_", ""))
-        except ValueError:
-            raise ConfigError(f"{name} must be {what}, got {value!r}") from None
+        for parse in (int, float):  # "1_000" -> 1000, "1e6" -> 1000000.0, "nan" -> nan (refused later)
+            try:
+                return parse(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(f"{name} must be {what}, got {value!r}")
     return value
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_sac import __version__
+from keras_sac.agent import action_affine
 from keras_sac.distributions import TanhGaussian
 from keras_sac.files import replace_dir, staging_dir
 
@@ -36,8 +37,8 @@ class _PolicyModule(tf.Module):
     def __init__(self, actor, obs_dim: int, action_low, action_high, metadata_json: str, seed: int):
         super().__init__(name="keras_sac_policy")
         self.actor = actor
-        self.action_low = tf.constant(action_low, tf.float32)
-        self.action_scale = tf.constant(0.5 * (np.asarray(action_high) - np.asarray(action_low)), tf.float32)
+        center, half_range = action_affine(action_low, action_high)
+        self.action_center, self.action_scale = tf.constant(center), tf.constant(half_range)
         self.rng = tf.random.Generator.from_seed(seed)
         obs_spec = tf.TensorSpec([None, obs_dim], tf.float32, name="observation")
         self.action = tf.function(self._action, input_signature=[obs_spec])
@@ -45,7 +46,7 @@ class _PolicyModule(tf.Module):
         self.metadata = tf.function(lambda: tf.constant(metadata_json), input_signature=[])
 
     def _to_env(self, unit_actions):
-        return self.action_low + (unit_actions + 1.0) * self.action_scale
+        return self.action_center + unit_actions * self.action_scale
 
     def _action(self, observation):
         return {"action": self._to_env(TanhGaussian(*self.actor(observation)).mode())}

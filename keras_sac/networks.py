@@ -1,5 +1,8 @@
 """The learned functions: a Gaussian policy head and an ensemble of Q networks, as Keras 3 models.
 
+Layer stacks are `keras.Sequential` trunks, not Python lists of layers: TensorFlow's object-graph
+tracking (SavedModel, tf.train.Checkpoint) does not follow Keras 3's tracked lists.
+
 Both return plain tensors; the tanh-Gaussian distribution is built from the actor's output outside `call`
 (see `distributions.py`), so the models stay exportable without TensorFlow Probability.
 """
@@ -22,17 +25,15 @@ class Actor(keras.Model):
 
     def __init__(self, action_dim: int, net_arch: Sequence[int], log_std_bounds: Sequence[float], **kwargs):
         super().__init__(**kwargs)
-        self.hidden = [keras.layers.Dense(width, activation="relu", name=f"hidden_{i}")
-                       for i, width in enumerate(net_arch)]
+        self.trunk = keras.Sequential([keras.layers.Dense(width, activation="relu", name=f"hidden_{i}")
+                                       for i, width in enumerate(net_arch)], name="trunk")
         self.mean_head = keras.layers.Dense(action_dim, name="mean")
         self.log_std_head = keras.layers.Dense(action_dim, name="log_std")
         self.log_std_low, self.log_std_high = float(log_std_bounds[0]), float(log_std_bounds[1])
 
     def call(self, obs):
         """obs: (batch, obs_dim) -> mean, log_std: (batch, action_dim) each."""
-        h = obs
-        for layer in self.hidden:
-            h = layer(h)
+        h = self.trunk(obs)
         mean = self.mean_head(h)
         unit = tf.tanh(self.log_std_head(h))  # in (-1, 1)
         log_std = self.log_std_low + 0.5 * (self.log_std_high - self.log_std_low) * (unit + 1.0)
@@ -73,13 +74,11 @@ class Critics(keras.Model):
     def __init__(self, n_critics: int, net_arch: Sequence[int], **kwargs):
         super().__init__(**kwargs)
         self.n_critics = n_critics
-        self.hidden = [EnsembleDense(n_critics, width, activation="relu", name=f"hidden_{i}")
-                       for i, width in enumerate(net_arch)]
+        self.trunk = keras.Sequential([EnsembleDense(n_critics, width, activation="relu", name=f"hidden_{i}")
+                                       for i, width in enumerate(net_arch)], name="trunk")
         self.q_head = EnsembleDense(n_critics, 1, name="q")
 
     def call(self, obs, actions):
         """obs: (batch, obs_dim), actions: (batch, action_dim) in [-1, 1] -> (n_critics, batch)."""
-        h = tf.concat([obs, actions], axis=-1)
-        for layer in self.hidden:
-            h = layer(h)
+        h = self.trunk(tf.concat([obs, actions], axis=-1))  # (n_critics, batch, width)
         return tf.squeeze(self.q_head(h), axis=-1)

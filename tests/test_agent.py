@@ -1,0 +1,204 @@
+"""KerasSAC: the compiled update, acting, the API contract and persistence."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import SMALL, make_match_env
+from keras_sac import CheckpointError, ConfigError, EnvError, KerasSAC
+from keras_sac.agent import polyak_update
+
+
+def all_variables(agent):
+    return [*agent.actor.variables, *agent.critics.variables, *agent.target_critics.variables,
+            agent.log_alpha, *agent.actor_optimizer.variables, *agent.critic_optimizer.variables,
+            *agent.alpha_optimizer.variables, agent.n_updates, agent.tf_rng.state]
+
+
+def batch_of(agent, n=32, seed=0):
+    rng = np.random.default_rng(seed)
+    f = lambda *shape: rng.uniform(-1, 1, shape).astype(np.float32)  # noqa: E731
+    return f(n, agent.spec.obs_dim), f(n, agent.spec.action_dim), f(n), f(n, agent.spec.obs_dim), \
+        (rng.random(n) < 0.2).astype(np.float32)
+
+
+@pytest.mark.parametrize("tau", [0.0, 1.0, 0.25])
+def test_polyak_update(tau):
+    online, target = [tf.Variable([1.0, 2.0])], [tf.Variable([5.0, 6.0])]
+    polyak_update(online, target, tau)
+    np.testing.assert_allclose(target[0].numpy(), tau * np.array([1.0, 2.0]) + (1 - tau) * np.array([5.0, 6.0]))
+
+
+def test_one_update_changes_every_trainable_variable_and_moves_targets_by_tau(match_env):
+    agent = KerasSAC(match_env, seed=0, tau=0.1, **SMALL)
+    before = {id(v): v.numpy().copy() for v in all_variables(agent)}
+    targets_before = [v.numpy().copy() for v in agent.target_critics.variables]
+    metrics = agent.train_step(*batch_of(agent))
+    for v in [*agent.actor.trainable_variables, *agent.critics.trainable_variables, agent.log_alpha]:
+        assert not np.array_equal(v.numpy(), before[id(v)]), f"{v.name} did not change"
+    for online, target, old in zip(agent.critics.variables, agent.target_critics.variables, targets_before):
+        np.testing.assert_allclose(target.numpy(), 0.1 * online.numpy() + 0.9 * old, rtol=1e-5, atol=1e-7)
+    assert set(metrics) == {"train/critic_loss", "train/mean_q", "train/actor_loss", "train/entropy",
+                            "train/alpha_loss", "train/alpha"}
+
+
+def test_update_traces_once_and_creates_no_variables(match_env):
+    agent = KerasSAC(match_env, seed=0, **SMALL)
+    n_vars = len(all_variables(agent))
+    for i in range(3):
+        agent.train_step(*batch_of(agent, seed=i))
+    agent.learn(120)  # acting, sampling and training through the public loop
+    agent.predict(np.zeros(2)), agent.predict(np.zeros((5, 2)), deterministic=True)
+    assert agent.train_step.experimental_get_tracing_count() == 1
+    assert agent._stochastic_action.experimental_get_tracing_count() == 1
+    assert agent._deterministic_action.experimental_get_tracing_count() == 1
+    assert len(all_variables(agent)) == n_vars
+
+
+def test_fixed_alpha_stays_fixed(match_env):
+    agent = KerasSAC(match_env, seed=0, learn_alpha=False, init_alpha=0.2, **SMALL)
+    metrics = agent.train_step(*batch_of(agent))
+    assert agent.alpha == pytest.approx(0.2) and "train/alpha_loss" not in metrics
+
+
+def test_target_update_interval_skips_polyak_between_intervals(match_env):
+    agent = KerasSAC(match_env, seed=0, target_update_interval=2, **SMALL)
+    first = agent.target_critics.variables[0].numpy().copy()
+    agent.train_step(*batch_of(agent))
+    np.testing.assert_array_equal(agent.target_critics.variables[0].numpy(), first)
+    agent.train_step(*batch_of(agent, seed=1))
+    assert not np.array_equal(agent.target_critics.variables[0].numpy(), first)
+
+
+def test_predict_shapes_bounds_and_bad_shapes(match_env):
+    agent = KerasSAC(match_env, seed=0, **SMALL)
+    action, state = agent.predict(np.zeros(2))
+    assert action.shape == (2,) and state is None
+    actions, _ = agent.predict(np.random.default_rng(0).uniform(-1, 1, (100, 2)))
+    assert actions.shape == (100, 2) and actions.dtype == np.float32
+    assert np.all(actions >= -2.0) and np.all(actions <= 2.0)
+    assert np.abs(actions).max() > 1.0  # rescaled from [-1, 1] to the env's [-2, 2]
+    with pytest.raises(ValueError, match=r"observation has shape \(3,\); expected \(2,\) for one observation "
+                                         r"or \(batch, 2\)"):
+        agent.predict(np.zeros(3))
+    with pytest.raises(ValueError, match=r"observation has shape \(4, 2, 1\)"):
+        agent.predict(np.zeros((4, 2, 1)))
+
+
+def test_deterministic_predict_is_tanh_mean_rescaled(match_env):
+    agent = KerasSAC(match_env, seed=0, **SMALL)
+    obs = np.random.default_rng(1).uniform(-1, 1, (8, 2)).astype(np.float32)
+    mean, _ = agent.actor(obs)
+    np.testing.assert_allclose(agent.predict(obs, deterministic=True)[0], 2.0 * np.tanh(mean.numpy()), rtol=1e-5)
+    np.testing.assert_array_equal(agent.predict(obs, deterministic=True)[0],
+                                  agent.predict(obs, deterministic=True)[0])
+
+
+def test_buffer_stores_terminated_not_truncated():
+    # terminates at step 3 of an episode; otherwise the TimeLimit truncates at 5
+    terminating = KerasSAC(make_match_env(max_episode_steps=5, terminate_at=3), seed=0, **SMALL)
+    terminating.learn(9)
+    np.testing.assert_array_equal(terminating.buffer.terminated[:9], [0, 0, 1, 0, 0, 1, 0, 0, 1])
+    truncating = KerasSAC(make_match_env(max_episode_steps=5), seed=0, **SMALL)
+    truncating.learn(12)
+    assert not truncating.buffer.terminated[:12].any()  # a time limit is not a terminal state
+    assert list(truncating.episode_lengths) == [5, 5]
+    # across an episode boundary the stored next_obs is the final obs, not the reset obs
+    assert not np.array_equal(truncating.buffer.next_obs[4], truncating.buffer.obs[5])
+    np.testing.assert_array_equal(truncating.buffer.next_obs[3], truncating.buffer.obs[4])
+
+
+def test_learn_continues_with_reset_num_timesteps_false(match_env):
+    agent = KerasSAC(match_env, seed=0, **SMALL)
+    agent.learn(60)
+    obs_before = agent._obs.copy()
+    agent.learn(40, reset_num_timesteps=False)
+    assert agent.num_timesteps == 100 and len(agent.buffer) == 100
+    agent.learn(30)
+    assert agent.num_timesteps == 30  # a reset run counts from zero again
+    assert obs_before.shape == (2,)
+
+
+def test_callback_is_called_every_step_and_can_stop(match_env):
+    agent = KerasSAC(match_env, seed=0, **SMALL)
+    seen = []
+    agent.learn(500, callback=lambda a: seen.append(a.num_timesteps) or a.num_timesteps < 70)
+    assert seen == list(range(1, 71)) and agent.num_timesteps == 70
+
+
+def test_same_seed_gives_same_actions_after_training():
+    def run():
+        agent = KerasSAC(make_match_env(), seed=3, **SMALL)
+        agent.learn(150)
+        return agent.predict(np.linspace(-1, 1, 20).reshape(10, 2), deterministic=True)[0]
+
+    np.testing.assert_array_equal(run(), run())
+
+
+def test_seed_is_recorded_when_not_given(match_env):
+    agent = KerasSAC(match_env, **SMALL)
+    assert isinstance(agent.config.seed, int)
+
+
+def test_save_load_restores_everything_and_training_continues(tmp_path, match_env):
+    agent = KerasSAC(match_env, seed=0, **SMALL)
+    agent.learn(120)
+    agent.save(tmp_path / "agent")
+    loaded = KerasSAC.load(tmp_path / "agent", env=make_match_env())
+    obs = np.random.default_rng(2).uniform(-1, 1, (16, 2)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], agent.predict(obs, deterministic=True)[0])
+    saved, restored = all_variables(agent), all_variables(loaded)
+    assert len(saved) == len(restored) == len(agent.state_variables())  # the test covers all saved state
+    for a, b in zip(saved, restored):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path if hasattr(a, "path") else a.name)
+    assert loaded.num_timesteps == 120 and loaded.config == agent.config
+    # the random streams continue where they were: both draw the same next stochastic action and batch
+    np.testing.assert_array_equal(loaded.predict(obs)[0], agent.predict(obs)[0])
+    assert loaded.np_rng.integers(1 << 30) == agent.np_rng.integers(1 << 30)
+    loaded.learn(60, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 180
+
+
+def test_save_replaces_an_existing_save(tmp_path, match_env):
+    agent = KerasSAC(match_env, seed=0, **SMALL)
+    agent.save(tmp_path / "agent")
+    agent.learn(60)
+    agent.save(tmp_path / "agent")
+    assert KerasSAC.load(tmp_path / "agent", env=make_match_env()).num_timesteps == 60
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["agent"]  # no temp folders left behind
+
+
+def test_load_errors_name_the_path(tmp_path, match_env):
+    with pytest.raises(CheckpointError, match=r"no saved keras_sac agent at .*nowhere' \(agent.json is missing\)"):
+        KerasSAC.load(tmp_path / "nowhere")
+    agent = KerasSAC(match_env, seed=0, **SMALL)
+    agent.save(tmp_path / "agent")
+    for f in (tmp_path / "agent" / "variables").glob("agent.data*"):
+        f.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="is corrupt or incomplete"):
+        KerasSAC.load(tmp_path / "agent", env=make_match_env())
+    (tmp_path / "agent" / "agent.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="is corrupt"):
+        KerasSAC.load(tmp_path / "agent", env=make_match_env())
+
+
+def test_load_refuses_a_mismatched_env(tmp_path, match_env):
+    KerasSAC(match_env, seed=0, **SMALL).save(tmp_path / "agent")
+    with pytest.raises(EnvError, match="env does not match the saved agent"):
+        KerasSAC.load(tmp_path / "agent", env="Pendulum-v1")
+
+
+def test_bad_envs_and_hyperparameters_are_refused_in_one_line(match_env):
+    with pytest.raises(EnvError, match="Discrete action space; SAC needs continuous Box actions"):
+        KerasSAC("CartPole-v1")
+    unbounded = make_match_env()
+    unbounded.unwrapped.action_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+    with pytest.raises(EnvError, match="unbounded Box action space"):
+        KerasSAC(unbounded)
+    with pytest.raises(EnvError, match="unknown env id 'InvertedPendulm-v5'.*did you mean 'InvertedPendulum-v5'"):
+        KerasSAC("InvertedPendulm-v5")
+    with pytest.raises(ConfigError, match="unknown config key 'batchsize': did you mean 'batch_size'"):
+        KerasSAC(match_env, batchsize=64)
+    with pytest.raises(ValueError, match="total_timesteps must be a positive integer"):
+        KerasSAC(match_env, **SMALL).learn(0)

@@ -1,0 +1,86 @@
+import pytest
+
+from keras_sac.config import ConfigError, RunConfig, SACConfig, make_sac_config, parse_overrides
+from keras_sac.training import resolve_config
+
+
+def test_defaults_are_sb3s():
+    c = SACConfig()
+    assert (c.learning_rate, c.buffer_size, c.learning_starts, c.batch_size) == (3e-4, 1_000_000, 100, 256)
+    assert (c.tau, c.gamma, c.train_freq, c.gradient_steps, c.net_arch, c.n_critics) == \
+        (0.005, 0.99, 1, 1, (256, 256), 2)
+
+
+def test_unknown_key_suggests_the_close_name():
+    with pytest.raises(ConfigError, match="unknown config key 'learning_rte': did you mean 'learning_rate'"):
+        make_sac_config(learning_rte=1e-3)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("gamma", 0.0, r"gamma = 0.0 is out of range: expected a number in \(0, 1\]"),
+    ("gamma", 1.5, "gamma = 1.5 is out of range"),
+    ("tau", 0, "tau = 0.0 is out of range"),
+    ("tau", 1.01, "tau = 1.01 is out of range"),
+    ("learning_rate", -1e-3, "learning_rate = -0.001 is out of range: expected a number > 0"),
+    ("batch_size", 25.5, "batch_size must be an integer, got 25.5"),
+    ("batch_size", "many", "batch_size must be an integer, got 'many'"),
+    ("learn_alpha", "maybe", "learn_alpha must be true or false"),
+    ("net_arch", "64", "net_arch must be a list"),
+    ("net_arch", [64, 0], "net_arch = .* is out of range"),
+    ("log_std_bounds", [2, -5], "log_std_bounds = .* is out of range"),
+    ("learning_rate", "nan", "learning_rate must be a finite number"),
+])
+def test_bad_values_are_refused_with_the_field_named(key, value, message):
+    with pytest.raises(ConfigError, match=message):
+        SACConfig(**{key: value})
+
+
+def test_batch_larger_than_buffer_is_refused():
+    with pytest.raises(ConfigError, match=r"batch_size \(512\) is larger than buffer_size \(100\)"):
+        SACConfig(batch_size=512, buffer_size=100)
+
+
+def test_strings_from_the_command_line_are_coerced_to_the_declared_types():
+    c = SACConfig(**parse_overrides(["buffer_size=1e6", "learning_rate=1e-3", "net_arch=[64, 64]",
+                                     "learn_alpha=false", "target_entropy=-2", "seed=none", "batch_size=1_024"]))
+    assert c.buffer_size == 1_000_000 and isinstance(c.buffer_size, int)
+    assert c.learning_rate == 1e-3 and c.net_arch == (64, 64) and c.learn_alpha is False
+    assert c.target_entropy == -2.0 and c.seed is None and c.batch_size == 1024
+
+
+def test_override_without_equals_is_refused():
+    with pytest.raises(ConfigError, match="--set expects key=value, got 'gamma'"):
+        parse_overrides(["gamma"])
+
+
+def test_run_config_is_validated():
+    with pytest.raises(ConfigError, match="eval_freq must be an integer"):
+        RunConfig(eval_freq="often")
+    with pytest.raises(ConfigError, match="total_timesteps = 0 is out of range"):
+        RunConfig(total_timesteps=0)
+
+
+def test_resolve_config_precedence(tmp_path):
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "Toy-v0.yaml").write_text("gamma: 0.9\nbatch_size: 64\ntotal_timesteps: 5000\n")
+    user = tmp_path / "user.yaml"
+    user.write_text("batch_size: 128\ntau: 0.01\n")
+    r = resolve_config("Toy-v0", configs, str(user), {"tau": "0.02"}, total_timesteps=3000, seed=7)
+    assert r.sac["gamma"] == 0.9  # env file over defaults
+    assert r.sac["batch_size"] == 128  # --config over env file
+    assert r.sac["tau"] == 0.02  # --set over --config
+    assert r.run.total_timesteps == 3000 and r.sac["seed"] == 7  # flags over everything
+
+
+def test_resolve_config_refuses_bad_files_and_a_run_that_never_trains(tmp_path):
+    with pytest.raises(ConfigError, match="config file .* does not exist"):
+        resolve_config("Toy-v0", tmp_path, str(tmp_path / "missing.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        resolve_config("Toy-v0", tmp_path, str(bad))
+    with pytest.raises(ConfigError, match="unknown config key 'gama': did you mean 'gamma'"):
+        resolve_config("Toy-v0", tmp_path, overrides={"gama": "0.9"})
+    with pytest.raises(ConfigError, match=r"learning_starts \(500\) >= total_timesteps \(400\)"):
+        resolve_config("Toy-v0", tmp_path, overrides={"learning_starts": "500"}, total_timesteps=400)
