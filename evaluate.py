@@ -10,7 +10,6 @@ the mean and standard deviation.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -39,10 +38,12 @@ def main(argv=None) -> int:
         print(f"evaluate.py: error: '{args.path}' does not exist: pass a SavedModel policy folder or a run "
               f"folder", file=sys.stderr)
         return 2
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from keras_sac.envs import EnvError, env_spec, make_env
-    from keras_sac.evaluation import evaluate_policy
-    from keras_sac.export import LoadedPolicy, PolicyError
+    from keras_sac.startup import quiet_tensorflow_startup
+
+    with quiet_tensorflow_startup():
+        from keras_sac.envs import EnvError, env_spec, make_env
+        from keras_sac.evaluation import evaluate_policy
+        from keras_sac.export import LoadedPolicy, PolicyError
 
     try:
         policy = LoadedPolicy(policy_dir(args.path))

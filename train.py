@@ -12,7 +12,6 @@ learning_curve.png and summary.json.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -35,32 +34,32 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the way
-    from keras_sac.agent import CheckpointError
-    from keras_sac.config import ConfigError, parse_overrides
+    # Everything a user can get wrong is checked before TensorFlow starts (seconds) and before any folder is made.
+    from keras_sac.config import ConfigError, parse_overrides, resolve_config
     from keras_sac.envs import EnvError, env_spec, make_env
-    from keras_sac.training import default_run_dir, prepare_run_dir, resolve_config, train
+    from keras_sac.files import default_run_dir, prepare_run_dir
 
     try:
         config = resolve_config(args.env, CONFIGS_DIR, args.config, parse_overrides(args.overrides),
                                 total_timesteps=args.total_timesteps, seed=args.seed)
-        env_spec(make_env(args.env))  # refuse a bad env before any folder is made
+        env_spec(make_env(args.env))
         run_dir = args.run_dir or default_run_dir(args.env)
         prepare_run_dir(run_dir, args.force)
-    except (ConfigError, EnvError) as exc:
+    except (ConfigError, EnvError, FileExistsError) as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 2
+
+    from keras_sac.startup import quiet_tensorflow_startup
+
+    with quiet_tensorflow_startup():
+        from keras_sac.training import train
     print(f"training SAC on {args.env} for {config.run.total_timesteps} steps -> {run_dir}")
     say = print
     if not args.no_progress:
         from tqdm.auto import tqdm
 
         say = tqdm.write
-    try:
-        summary = train(config, run_dir, progress_bar=not args.no_progress, say=say)
-    except (ConfigError, EnvError, CheckpointError) as exc:
-        print(f"train.py: error: {exc}", file=sys.stderr)
-        return 2
+    summary = train(config, run_dir, progress_bar=not args.no_progress, say=say)
     print(f"final evaluation: return {summary['final_eval_mean_return']:.1f} "
           f"(best {summary['best_eval_mean_return']:.1f} at step {summary['best_eval_step']})")
     print(f"policy: {run_dir / 'policy'}   evaluate with: python evaluate.py {run_dir}")

@@ -1,9 +1,33 @@
-"""keras_sac: Soft Actor-Critic for continuous control in TensorFlow 2 / Keras 3."""
+"""keras_sac: Soft Actor-Critic for continuous control in TensorFlow 2 / Keras 3.
+
+    from keras_sac import KerasSAC
+
+The public names load on first use (PEP 562), so importing a light submodule such as
+`keras_sac.config` or `keras_sac.startup` does not start TensorFlow.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
 
-from keras_sac.agent import CheckpointError, KerasSAC  # noqa: E402
-from keras_sac.config import ConfigError, RunConfig, SACConfig  # noqa: E402
-from keras_sac.envs import EnvError  # noqa: E402
+_EXPORTS = {
+    "KerasSAC": "keras_sac.agent",
+    "CheckpointError": "keras_sac.agent",
+    "SACConfig": "keras_sac.config",
+    "RunConfig": "keras_sac.config",
+    "ConfigError": "keras_sac.config",
+    "EnvError": "keras_sac.envs",
+    "PolicyError": "keras_sac.export",
+    "LoadedPolicy": "keras_sac.export",
+}
+__all__ = [*_EXPORTS, "__version__"]
 
-__all__ = ["KerasSAC", "SACConfig", "RunConfig", "ConfigError", "EnvError", "CheckpointError", "__version__"]
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'keras_sac' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -228,3 +228,41 @@ def parse_overrides(pairs: list[str]) -> dict:
 def to_dict(config) -> dict:
     """A config as plain YAML/JSON-friendly values (tuples become lists)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedConfig:
+    """A training run's merged, validated config (see `resolve_config`)."""
+
+    env_id: str
+    sac: dict  # SACConfig keyword arguments (validated)
+    run: RunConfig
+    sources: tuple[str, ...]  # where values came from, lowest precedence first
+
+
+def resolve_config(env_id: str, configs_dir: Path, config_file: str | None = None,
+                   overrides: dict | None = None, **explicit) -> ResolvedConfig:
+    """Merge, lowest precedence first: dataclass defaults, `configs_dir/<env_id>.yaml` (if present),
+    `config_file`, `overrides` (from --set) and `explicit` keyword values that are not None.
+    """
+    values, sources = {}, ["defaults"]
+    env_file = configs_dir / f"{env_id}.yaml"
+    if env_file.is_file():
+        values.update(read_yaml(env_file))
+        sources.append(str(env_file))
+    if config_file is not None:
+        values.update(read_yaml(config_file))
+        sources.append(config_file)
+    if overrides:
+        values.update(overrides)
+        sources.append("--set")
+    given = {k: v for k, v in explicit.items() if v is not None}
+    if given:
+        values.update(given)
+        sources.append("flags")
+    sac, run_values = split_known(values)
+    sac_config, run = make_sac_config(**sac), RunConfig(**run_values)  # validate both now, before any run
+    if sac_config.learning_starts >= run.total_timesteps:
+        raise ConfigError(f"learning_starts ({sac_config.learning_starts}) >= total_timesteps "
+                          f"({run.total_timesteps}): the agent would never train; lower learning_starts")
+    return ResolvedConfig(env_id, to_dict(sac_config), run, tuple(sources))

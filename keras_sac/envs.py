@@ -22,7 +22,7 @@ def make_env(env_id: str, **kwargs) -> gym.Env:
     except gym.error.DependencyNotInstalled as exc:
         raise EnvError(f"env '{env_id}' needs a package that is not installed: {exc}") from None
     except gym.error.Error as exc:
-        close = difflib.get_close_matches(env_id, list(gym.registry.keys()), n=3, cutoff=0.6)
+        close = difflib.get_close_matches(env_id, list(gym.registry.keys()), n=3, cutoff=0.75)
         hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else \
             "see gymnasium.pprint_registry() for the registered ids"
         raise EnvError(f"unknown env id '{env_id}' ({type(exc).__name__}): {hint}") from None

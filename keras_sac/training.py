@@ -7,7 +7,6 @@ import json
 import platform
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ import yaml
 
 from keras_sac import __version__
 from keras_sac.agent import KerasSAC
-from keras_sac.config import ConfigError, RunConfig, make_sac_config, read_yaml, split_known, to_dict
+from keras_sac.config import ResolvedConfig, RunConfig, to_dict
 from keras_sac.envs import make_env
 from keras_sac.evaluation import evaluate_policy
 from keras_sac.logger import RunLogger, plot_learning_curve
@@ -23,56 +22,6 @@ from keras_sac.logger import RunLogger, plot_learning_curve
 # Files of a run folder.
 CONFIG_FILE, RUN_FILE, SUMMARY_FILE = "config.yaml", "run.json", "summary.json"
 CHECKPOINT_DIR, POLICY_DIR, PLOT_FILE = "checkpoint", "policy", "learning_curve.png"
-
-
-@dataclass(frozen=True)
-class ResolvedConfig:
-    env_id: str
-    sac: dict  # SACConfig keyword arguments (validated)
-    run: RunConfig
-    sources: tuple[str, ...]  # where values came from, lowest precedence first
-
-
-def resolve_config(env_id: str, configs_dir: Path, config_file: str | None = None,
-                   overrides: dict | None = None, **explicit) -> ResolvedConfig:
-    """Merge, lowest precedence first: dataclass defaults, `configs_dir/<env_id>.yaml` (if present),
-    `config_file`, `overrides` (from --set) and `explicit` keyword values that are not None.
-    """
-    values, sources = {}, ["defaults"]
-    env_file = configs_dir / f"{env_id}.yaml"
-    if env_file.is_file():
-        values.update(read_yaml(env_file))
-        sources.append(str(env_file))
-    if config_file is not None:
-        values.update(read_yaml(config_file))
-        sources.append(config_file)
-    if overrides:
-        values.update(overrides)
-        sources.append("--set")
-    given = {k: v for k, v in explicit.items() if v is not None}
-    if given:
-        values.update(given)
-        sources.append("flags")
-    sac, run_values = split_known(values)
-    sac_config, run = make_sac_config(**sac), RunConfig(**run_values)  # validate both now, before any run
-    if sac_config.learning_starts >= run.total_timesteps:
-        raise ConfigError(f"learning_starts ({sac_config.learning_starts}) >= total_timesteps "
-                          f"({run.total_timesteps}): the agent would never train; lower learning_starts")
-    return ResolvedConfig(env_id, to_dict(sac_config), run, tuple(sources))
-
-
-def default_run_dir(env_id: str) -> Path:
-    return Path("runs") / f"{env_id}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def prepare_run_dir(run_dir: Path, force: bool) -> None:
-    """Create `run_dir`; one that already holds files is refused unless `force`."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"--run-dir '{run_dir}' is a file; choose a folder path")
-    if run_dir.is_dir() and any(run_dir.iterdir()) and not force:
-        raise ConfigError(f"--run-dir '{run_dir}' already holds files; choose a new folder or pass --force "
-                          f"to write over it")
-    run_dir.mkdir(parents=True, exist_ok=True)
 
 
 class _Monitor:
