@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     from keras_sac.startup import quiet_tensorflow_startup
 
     with quiet_tensorflow_startup():
-        from keras_sac.envs import EnvError, env_spec, make_env
+        from keras_sac.envs import EnvError, check_same_spaces, env_spec, make_env
         from keras_sac.evaluation import evaluate_policy
         from keras_sac.export import LoadedPolicy, PolicyError
 
@@ -51,12 +51,7 @@ def main(argv=None) -> int:
         if not env_id:
             raise EnvError("the policy's metadata names no env id: pass --env")
         env = make_env(env_id)
-        spec = env_spec(env)
-        if spec.obs_dim != policy.obs_dim or list(spec.action_low) != policy.metadata["action_low"] \
-                or list(spec.action_high) != policy.metadata["action_high"]:
-            raise EnvError(f"env '{env_id}' (obs_dim {spec.obs_dim}, action bounds {spec.action_low}.."
-                           f"{spec.action_high}) does not match the policy (obs_dim {policy.obs_dim}, bounds "
-                           f"{policy.metadata['action_low']}..{policy.metadata['action_high']})")
+        check_same_spaces(policy.spec, env_spec(env), f"the policy at '{policy.path}'")
     except (PolicyError, EnvError) as exc:
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
         return 2

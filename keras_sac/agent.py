@@ -20,7 +20,7 @@ from keras_sac.buffer import ReplayBuffer
 from keras_sac.config import SACConfig, make_sac_config, to_dict
 from keras_sac.distributions import TanhGaussian
 from keras_sac.files import replace_dir, staging_dir
-from keras_sac.envs import EnvError, EnvSpec, env_spec, make_env, resolve_env
+from keras_sac.envs import EnvSpec, as_obs_batch, check_same_spaces, env_spec, make_env, resolve_env
 from keras_sac.losses import actor_loss, alpha_loss, critic_loss, soft_td_target
 from keras_sac.networks import Actor, Critics
 
@@ -168,12 +168,7 @@ class KerasSAC:
         Returns:
             (actions, None): actions (action_dim,) or (batch, action_dim), float32.
         """
-        obs = np.asarray(observation, dtype=np.float32)
-        single = obs.shape == (self.spec.obs_dim,)
-        if not single and not (obs.ndim == 2 and obs.shape[1] == self.spec.obs_dim):
-            raise ValueError(f"observation has shape {obs.shape}; expected ({self.spec.obs_dim},) for one "
-                             f"observation or (batch, {self.spec.obs_dim}) for a batch")
-        batch = obs[None] if single else obs
+        batch, single = as_obs_batch(observation, self.spec.obs_dim, "the agent")
         act = self._deterministic_action if deterministic else self._stochastic_action
         actions = self._to_env_action(act(batch).numpy())
         return (actions[0] if single else actions), None
@@ -305,11 +300,7 @@ class KerasSAC:
                 raise CheckpointError(f"the agent at '{path}' was trained on an unregistered env: pass env=")
             env = make_env(saved_spec.env_id)
         agent = cls(env, **config)
-        if (agent.spec.obs_dim, agent.spec.action_low, agent.spec.action_high) != \
-                (saved_spec.obs_dim, saved_spec.action_low, saved_spec.action_high):
-            raise EnvError(f"env does not match the saved agent: saved obs_dim={saved_spec.obs_dim}, action "
-                           f"bounds {saved_spec.action_low}..{saved_spec.action_high}; got obs_dim="
-                           f"{agent.spec.obs_dim}, bounds {agent.spec.action_low}..{agent.spec.action_high}")
+        check_same_spaces(saved_spec, agent.spec, f"the agent saved at '{path}'")
         try:
             agent._checkpoint().read(str(path / "variables" / "agent")).assert_consumed()
         except Exception as exc:  # TF raises OpError, AssertionError, IndexError... for damaged files

@@ -75,3 +75,26 @@ def env_spec(env: gym.Env) -> EnvSpec:
 def resolve_env(env: gym.Env | str) -> gym.Env:
     """Accept an env object or an id string."""
     return make_env(env) if isinstance(env, str) else env
+
+
+def as_obs_batch(observation, obs_dim: int, owner: str) -> tuple[np.ndarray, bool]:
+    """float32 (batch, obs_dim) view of one observation (obs_dim,) or a batch; also says which it was.
+
+    A wrong shape raises ValueError naming `owner` and the shapes it accepts.
+    """
+    obs = np.asarray(observation, dtype=np.float32)
+    if obs.shape == (obs_dim,):
+        return obs[None], True
+    if obs.ndim == 2 and obs.shape[1] == obs_dim:
+        return obs, False
+    raise ValueError(f"observation has shape {obs.shape}; {owner} expects ({obs_dim},) for one observation "
+                     f"or (batch, {obs_dim}) for a batch")
+
+
+def check_same_spaces(expected: EnvSpec, got: EnvSpec, what: str) -> None:
+    """Refuse an env whose observation size or action bounds differ from those `what` was trained on."""
+    if (expected.obs_dim, expected.action_low, expected.action_high) != \
+            (got.obs_dim, got.action_low, got.action_high):
+        raise EnvError(f"env {got.env_id or ''} does not match {what}: it was trained with obs_dim "
+                       f"{expected.obs_dim}, action bounds {list(expected.action_low)}..{list(expected.action_high)}; "
+                       f"this env has obs_dim {got.obs_dim}, bounds {list(got.action_low)}..{list(got.action_high)}")

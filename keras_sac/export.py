@@ -22,6 +22,7 @@ import tensorflow as tf
 from keras_sac import __version__
 from keras_sac.agent import action_affine
 from keras_sac.distributions import TanhGaussian
+from keras_sac.envs import EnvSpec, as_obs_batch
 from keras_sac.files import replace_dir, staging_dir
 
 METADATA_FILE = Path("assets.extra") / "keras_sac.json"
@@ -99,14 +100,12 @@ class LoadedPolicy:
             raise PolicyError(f"SavedModel at '{path}' is corrupt or not a keras_sac policy: "
                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         self.path = path
-        self.obs_dim = int(self.metadata["observation_shape"][0])
+        self.spec = EnvSpec(self.metadata["env_id"], int(self.metadata["observation_shape"][0]),
+                            tuple(self.metadata["action_low"]), tuple(self.metadata["action_high"]))
 
     def __call__(self, observation, deterministic: bool = True) -> np.ndarray:
-        obs = np.asarray(observation, np.float32)
-        single = obs.shape == (self.obs_dim,)
-        if not single and not (obs.ndim == 2 and obs.shape[1] == self.obs_dim):
-            raise ValueError(f"observation has shape {obs.shape}; the policy at '{self.path}' expects "
-                             f"({self.obs_dim},) or (batch, {self.obs_dim})")
+        """Action(s) in env bounds for one observation (obs_dim,) or a batch (batch, obs_dim)."""
+        batch, single = as_obs_batch(observation, self.spec.obs_dim, f"the policy at '{self.path}'")
         name = "serving_default" if deterministic else "sample_action"
-        actions = self.module.signatures[name](observation=tf.constant(obs[None] if single else obs))["action"]
-        return actions.numpy()[0] if single else actions.numpy()
+        actions = self.module.signatures[name](observation=tf.constant(batch))["action"].numpy()
+        return actions[0] if single else actions

@@ -79,8 +79,8 @@ def test_predict_shapes_bounds_and_bad_shapes(match_env):
     assert actions.shape == (100, 2) and actions.dtype == np.float32
     assert np.all(actions >= -2.0) and np.all(actions <= 2.0)
     assert np.abs(actions).max() > 1.0  # rescaled from [-1, 1] to the env's [-2, 2]
-    with pytest.raises(ValueError, match=r"observation has shape \(3,\); expected \(2,\) for one observation "
-                                         r"or \(batch, 2\)"):
+    with pytest.raises(ValueError, match=r"observation has shape \(3,\); the agent expects \(2,\) for one "
+                                         r"observation or \(batch, 2\) for a batch"):
         agent.predict(np.zeros(3))
     with pytest.raises(ValueError, match=r"observation has shape \(4, 2, 1\)"):
         agent.predict(np.zeros((4, 2, 1)))
@@ -185,7 +185,7 @@ def test_load_errors_name_the_path(tmp_path, match_env):
 
 def test_load_refuses_a_mismatched_env(tmp_path, match_env):
     KerasSAC(match_env, seed=0, **SMALL).save(tmp_path / "agent")
-    with pytest.raises(EnvError, match="env does not match the saved agent"):
+    with pytest.raises(EnvError, match="env Pendulum-v1 does not match the agent saved at"):
         KerasSAC.load(tmp_path / "agent", env="Pendulum-v1")
 
 

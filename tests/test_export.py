@@ -70,7 +70,7 @@ def test_loaded_policy_wrapper(trained):
     policy = LoadedPolicy(path)
     obs = np.array([0.3, -0.7], np.float32)
     np.testing.assert_allclose(policy(obs), agent.predict(obs, deterministic=True)[0], atol=1e-5)
-    with pytest.raises(ValueError, match=r"observation has shape \(3,\); the policy at .* expects \(2,\)"):
+    with pytest.raises(ValueError, match=r"observation has shape \(3,\); the policy at .* expects \(2,\) for one"):
         policy(np.zeros(3))
 
 
