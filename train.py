@@ -60,8 +60,10 @@ def main(argv=None) -> int:
 
         say = tqdm.write
     summary = train(config, run_dir, progress_bar=not args.no_progress, say=say)
-    print(f"final evaluation: return {summary['final_eval_mean_return']:.1f} "
-          f"(best {summary['best_eval_mean_return']:.1f} at step {summary['best_eval_step']})")
+    if summary["evaluations"]:
+        print(f"last evaluation (step {summary['final_eval_step']}): return "
+              f"{summary['final_eval_mean_return']:.1f}; best {summary['best_eval_mean_return']:.1f} "
+              f"at step {summary['best_eval_step']}")
     print(f"policy: {run_dir / 'policy'}   evaluate with: python evaluate.py {run_dir}")
     return 130 if summary["interrupted"] else 0
 

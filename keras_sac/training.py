@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from keras_sac import __version__
@@ -84,19 +83,23 @@ def train(config: ResolvedConfig, run_dir: Path, progress_bar: bool = True, say=
         interrupted = True
         say(f"interrupted at step {agent.num_timesteps}: saving checkpoint and policy")
     train_seconds = time.perf_counter() - start
-    if not monitor.evaluations or monitor.evaluations[-1][0] != agent.num_timesteps:
-        logger.log(agent.num_timesteps, {**agent.metrics(), **monitor.evaluate(agent)})
-    logger.close()
+    # Progress is written first, so nothing below (evaluation, plot) can lose it.
     agent.save(run_dir / CHECKPOINT_DIR)
     agent.export(run_dir / POLICY_DIR)
+    if not interrupted and (not monitor.evaluations or monitor.evaluations[-1][0] != agent.num_timesteps):
+        logger.log(agent.num_timesteps, {**agent.metrics(), **monitor.evaluate(agent)})
+    logger.close()
     plot_learning_curve(run_dir / "metrics.csv", run_dir / PLOT_FILE, f"SAC on {config.env_id}")
-    steps, means, _ = zip(*monitor.evaluations)
-    best = int(np.argmax(means))
+    evaluations = [{"step": s, "mean_return": m, "std_return": sd} for s, m, sd in monitor.evaluations]
+    best = max(evaluations, key=lambda e: e["mean_return"], default=None)  # the first of equals
     summary = {
         "env_id": config.env_id, "num_timesteps": agent.num_timesteps, "interrupted": interrupted,
         "train_seconds": round(train_seconds, 1),
-        "final_eval_mean_return": means[-1], "best_eval_mean_return": means[best], "best_eval_step": steps[best],
-        "evaluations": [{"step": s, "mean_return": m, "std_return": sd} for s, m, sd in monitor.evaluations],
+        "final_eval_mean_return": evaluations[-1]["mean_return"] if evaluations else None,
+        "final_eval_step": evaluations[-1]["step"] if evaluations else None,
+        "best_eval_mean_return": best["mean_return"] if best else None,
+        "best_eval_step": best["step"] if best else None,
+        "evaluations": evaluations,
     }
     (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
     return summary

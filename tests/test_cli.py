@@ -2,8 +2,10 @@
 
 import csv
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +36,7 @@ def run_dir(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("cli") / "run"
     proc = run("train.py", "--env", "Pendulum-v1", "--total-timesteps", 300, "--seed", 5, "--run-dir", run_dir, *TINY)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "eval @ 150 steps" in proc.stdout and "final evaluation: return" in proc.stdout
+    assert "eval @ 150 steps" in proc.stdout and "last evaluation (step 300): return" in proc.stdout
     return run_dir
 
 
@@ -114,3 +116,29 @@ def test_evaluate_bad_paths(tmp_path, make_path, fragments):
 def test_evaluate_refuses_an_env_that_does_not_fit_the_policy(run_dir):
     assert_one_line_error(run("evaluate.py", run_dir, "--env", "InvertedPendulum-v5", "--episodes", 1),
                           "does not match the policy")
+
+
+def test_ctrl_c_keeps_the_progress(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--env", "Pendulum-v1", "--total-timesteps",
+                             "100000", "--run-dir", str(run_dir), *TINY],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+
+    def rows_logged():
+        metrics = run_dir / "metrics.csv"
+        return len(metrics.read_text().splitlines()) - 1 if metrics.is_file() else 0
+
+    deadline = time.monotonic() + 120
+    while rows_logged() < 2 and time.monotonic() < deadline:  # two rows: past warm-up, gradient steps running
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted at step" in out and "Traceback" not in err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["interrupted"] and 200 <= summary["num_timesteps"] < 100_000
+    from keras_sac import KerasSAC
+
+    assert KerasSAC.load(run_dir / "checkpoint").num_timesteps == summary["num_timesteps"]
+    assert (run_dir / "policy" / "saved_model.pb").is_file()
