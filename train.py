@@ -3,10 +3,15 @@
     python train.py --env InvertedPendulum-v5
     python train.py --env HalfCheetah-v5 --total-timesteps 200000 --seed 1 --set batch_size=512
 
+    python train.py --resume runs/HalfCheetah-v5-20261121-093000
+
 Config precedence, lowest first: SACConfig/RunConfig defaults, configs/<env>.yaml, --config FILE,
---set key=value, then --total-timesteps/--seed. The run folder (default runs/<env>-<time>/) receives
-config.yaml (resolved), run.json, metrics.csv, tb/ (TensorBoard), checkpoint/, policy/ (SavedModel),
-learning_curve.png and summary.json.
+--set key=value, then --total-timesteps/--seed/--deterministic. The run folder (default
+runs/<env>-<time>/) receives config.yaml (resolved), run.json, metrics.csv, tb/ (TensorBoard),
+checkpoints/ (the newest two), policy/ (SavedModel), learning_curve.png and summary.json.
+
+Exit codes: 0 done, 1 training failed (divergence, non-finite env output, unwritable checkpoint),
+2 bad input, 130/143 stopped by SIGINT/SIGTERM (a checkpoint was written; --resume continues).
 """
 
 from __future__ import annotations
@@ -20,16 +25,31 @@ CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Train Soft Actor-Critic (keras_sac) on a Gymnasium env.")
-    p.add_argument("--env", required=True, help="Gymnasium env id, e.g. InvertedPendulum-v5")
+    p.add_argument("--env", help="Gymnasium env id, e.g. InvertedPendulum-v5 (required unless --resume)")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR from its newest good checkpoint to its total_timesteps")
     p.add_argument("--config", help="YAML file of key: value hyperparameters, applied over configs/<env>.yaml")
-    p.add_argument("--total-timesteps", type=int, help="env steps to train for (overrides the config)")
+    p.add_argument("--total-timesteps", type=int, help="env steps to train for (overrides the config; with "
+                                                       "--resume, extends the run)")
     p.add_argument("--seed", type=int, help="random seed (overrides the config; default: a fresh one, recorded)")
     p.add_argument("--run-dir", type=Path, help="output folder (default runs/<env>-<YYYYmmdd-HHMMSS>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value; repeatable, e.g. --set gamma=0.98 --set net_arch=[64,64]")
+    p.add_argument("--deterministic", action="store_true",
+                   help="TensorFlow op determinism: same seed -> same result, also across kill and resume")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (eval lines are still printed)")
     p.add_argument("--force", action="store_true", help="write into a --run-dir that already holds files")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.resume is not None:
+        fixed = [flag for flag, given in (("--env", args.env), ("--config", args.config), ("--seed", args.seed),
+                                          ("--run-dir", args.run_dir), ("--set", args.overrides),
+                                          ("--deterministic", args.deterministic), ("--force", args.force))
+                 if given]
+        if fixed:
+            p.error(f"--resume continues a run with its own config; drop {', '.join(fixed)}")
+    elif args.env is None:
+        p.error("--env is required (or --resume RUN_DIR to continue a run)")
+    return args
 
 
 def main(argv=None) -> int:
@@ -37,14 +57,20 @@ def main(argv=None) -> int:
     # Everything a user can get wrong is checked before TensorFlow starts (seconds) and before any folder is made.
     from keras_sac.config import ConfigError, parse_overrides, resolve_config
     from keras_sac.envs import EnvError, env_spec, make_env
-    from keras_sac.files import default_run_dir, prepare_run_dir
+    from keras_sac.run_files import default_run_dir, prepare_run_dir, read_run_config
 
     try:
-        config = resolve_config(args.env, CONFIGS_DIR, args.config, parse_overrides(args.overrides),
-                                total_timesteps=args.total_timesteps, seed=args.seed)
-        env_spec(make_env(args.env))
-        run_dir = args.run_dir or default_run_dir(args.env)
-        prepare_run_dir(run_dir, args.force)
+        if args.resume is not None:
+            run_dir = args.resume
+            config = read_run_config(run_dir, args.total_timesteps)
+        else:
+            config = resolve_config(args.env, CONFIGS_DIR, args.config, parse_overrides(args.overrides),
+                                    total_timesteps=args.total_timesteps, seed=args.seed,
+                                    deterministic=args.deterministic or None)
+            run_dir = args.run_dir or default_run_dir(args.env)
+        env_spec(make_env(config.env_id))
+        if args.resume is None:
+            prepare_run_dir(run_dir, args.force)
     except (ConfigError, EnvError, FileExistsError) as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 2
@@ -52,20 +78,30 @@ def main(argv=None) -> int:
     from keras_sac.startup import quiet_tensorflow_startup
 
     with quiet_tensorflow_startup():
-        from keras_sac.training import train
-    print(f"training SAC on {args.env} for {config.run.total_timesteps} steps -> {run_dir}")
+        from keras_sac.checkpoint import CheckpointError
+        from keras_sac.training import RunFailed, train
+    verb = "resuming" if args.resume else "training"
+    print(f"{verb} SAC on {config.env_id} to {config.run.total_timesteps} steps -> {run_dir}")
     say = print
     if not args.no_progress:
         from tqdm.auto import tqdm
 
         say = tqdm.write
-    summary = train(config, run_dir, progress_bar=not args.no_progress, say=say)
+    try:
+        summary = train(config, run_dir, resume=args.resume is not None, progress_bar=not args.no_progress,
+                        say=say)
+    except CheckpointError as exc:
+        print(f"train.py: error: {exc}", file=sys.stderr)
+        return 2
+    except RunFailed as exc:
+        print(f"train.py: error: {exc}", file=sys.stderr)
+        return 1
     if summary["evaluations"]:
         print(f"last evaluation (step {summary['final_eval_step']}): return "
               f"{summary['final_eval_mean_return']:.1f}; best {summary['best_eval_mean_return']:.1f} "
               f"at step {summary['best_eval_step']}")
     print(f"policy: {run_dir / 'policy'}   evaluate with: python evaluate.py {run_dir}")
-    return 130 if summary["interrupted"] else 0
+    return {None: 0, "SIGINT": 130, "SIGTERM": 143}[summary["stopped_by"]]
 
 
 if __name__ == "__main__":

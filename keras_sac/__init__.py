@@ -12,7 +12,8 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "KerasSAC": "keras_sac.agent",
-    "CheckpointError": "keras_sac.agent",
+    "CheckpointError": "keras_sac.checkpoint",
+    "TrainingDivergedError": "keras_sac.agent",
     "SACConfig": "keras_sac.config",
     "RunConfig": "keras_sac.config",
     "ConfigError": "keras_sac.config",

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 import math
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -15,23 +13,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_sac import __version__
+from keras_sac import checkpoint, env_state
 from keras_sac.buffer import ReplayBuffer
-from keras_sac.config import SACConfig, make_sac_config, to_dict
+from keras_sac.checkpoint import CheckpointError  # noqa: F401  (re-exported: keras_sac.CheckpointError)
+from keras_sac.config import SACConfig, make_sac_config
 from keras_sac.distributions import TanhGaussian
-from keras_sac.files import replace_dir, staging_dir
-from keras_sac.envs import EnvSpec, as_obs_batch, check_same_spaces, env_spec, make_env, resolve_env
+from keras_sac.envs import EnvError, EnvSpec, as_obs_batch, check_same_spaces, env_spec, make_env, resolve_env
 from keras_sac.losses import actor_loss, alpha_loss, critic_loss, soft_td_target
 from keras_sac.networks import Actor, Critics
-
-AGENT_FILE = "agent.json"
-AGENT_FORMAT = "keras_sac.agent/1"
 
 Callback = Callable[["KerasSAC"], "bool | None"]
 
 
-class CheckpointError(ValueError):
-    """A saved agent is missing, incomplete or does not match; the message names the path."""
+class TrainingDivergedError(RuntimeError):
+    """A loss became NaN or inf; the message names the loss and the step."""
 
 
 def action_affine(low, high) -> tuple[np.ndarray, np.ndarray]:
@@ -202,8 +197,7 @@ class KerasSAC:
             while self.num_timesteps < end:
                 self._env_step()
                 if self.num_timesteps > cfg.learning_starts and self.num_timesteps % cfg.train_freq == 0:
-                    for _ in range(cfg.gradient_steps):
-                        self.last_metrics = self.train_step(*self.buffer.sample(cfg.batch_size, self.np_rng))
+                    self._train()
                 if bar is not None:
                     bar.update(1)
                     if self._episode_length == 0 and self.episode_returns:  # an episode just ended
@@ -214,6 +208,19 @@ class KerasSAC:
             if bar is not None:
                 bar.close()
         return self
+
+    def _train(self) -> None:
+        cfg = self.config
+        for _ in range(cfg.gradient_steps):
+            try:
+                self.last_metrics = self.train_step(*self.buffer.sample(cfg.batch_size, self.np_rng))
+            except tf.errors.InvalidArgumentError as exc:
+                message = next((line for line in str(exc).splitlines() if "keras_sac:" in line), None)
+                if message is None:
+                    raise
+                what = message.split("keras_sac:")[1].split(":")[0].strip()
+                raise TrainingDivergedError(f"training diverged at step {self.num_timesteps}: {what} "
+                                            f"(NaN or inf)") from None
 
     def _reset_episode(self, seed: int | None) -> None:
         obs, _ = self.env.reset(seed=seed)
@@ -227,6 +234,11 @@ class KerasSAC:
             action = self._stochastic_action(self._obs[None]).numpy()[0]
         next_obs, reward, terminated, truncated, _ = self.env.step(self._to_env_action(action))
         next_obs = np.asarray(next_obs, np.float32)
+        if not (np.isfinite(reward) and np.isfinite(next_obs).all()):  # never let NaN/inf into the buffer
+            what = "reward" if not np.isfinite(reward) else "observation"
+            raise EnvError(f"env returned a non-finite {what} at step {self.num_timesteps + 1} (reward={reward}, "
+                           f"observation={next_obs}); the transition was not stored. Fix or wrap the env "
+                           f"(e.g. clip the observation) and resume from the last checkpoint")
         # Store `terminated` only: a time-limit truncation keeps bootstrapping from next_obs.
         self.buffer.add(self._obs, action, reward, next_obs, terminated)
         self.num_timesteps += 1
@@ -258,56 +270,62 @@ class KerasSAC:
             raise RuntimeError("two state variables share a path")  # would silently drop one on save
         return {**state, "log_alpha": self.log_alpha, "n_updates": self.n_updates, "tf_rng": self.tf_rng}
 
-    def _checkpoint(self) -> tf.train.Checkpoint:
-        # A flat name -> variable map, so nothing depends on how Keras nests (and TF tracks) its layers.
-        return tf.train.Checkpoint(**self.state_variables())
+    def runtime_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """The Python-side state a checkpoint needs besides the variables and the buffer: (JSON, arrays)."""
+        state = {"num_timesteps": self.num_timesteps, "np_rng": self.np_rng.bit_generator.state,
+                 "episode_return": self._episode_return, "episode_length": self._episode_length,
+                 "episode_returns": list(self.episode_returns), "episode_lengths": list(self.episode_lengths),
+                 "env_state": None}
+        arrays = {}
+        if self._obs is not None:
+            captured = env_state.capture(self.env)
+            if captured is not None:  # else a resumed run starts a new episode
+                state["env_state"], env_arrays = captured
+                arrays.update(env_arrays)
+                arrays["obs"] = self._obs
+        return state, arrays
 
-    def save(self, path: str | Path) -> Path:
-        """Save the whole agent to the folder `path` (replaced atomically if it exists).
+    def _restore_runtime_state(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
+        self.num_timesteps = int(state["num_timesteps"])
+        self.np_rng.bit_generator.state = state["np_rng"]
+        self.episode_returns.extend(state["episode_returns"])
+        self.episode_lengths.extend(state["episode_lengths"])
+        if state["env_state"] is not None:
+            env_state.restore(self.env, state["env_state"], arrays)
+            self._obs = arrays["obs"]
+            self._episode_return, self._episode_length = state["episode_return"], state["episode_length"]
+        if "buffer.position" in arrays:
+            self.buffer.restore_arrays({k[len("buffer."):]: v for k, v in arrays.items() if k.startswith("buffer.")})
 
-        Holds weights, target weights, optimizer states, log-alpha, counters, random-generator states and
-        config, as a TensorFlow checkpoint plus JSON; no pickled code. The replay buffer is not saved.
+    def save(self, path: str | Path, include_buffer: bool = True) -> Path:
+        """Save the whole agent to the folder `path`, atomically (see `checkpoint.py`).
+
+        Holds weights, target weights, optimizer states, log-alpha, counters, every random generator's
+        state, the env's mid-episode state (MuJoCo and classic-control envs), the config and, unless
+        `include_buffer=False`, the replay buffer. No pickle. `load` + `learn(..., reset_num_timesteps=False)`
+        continues exactly where the saved agent stood.
         """
-        path = Path(path)
-        tmp = staging_dir(path)
-        self._checkpoint().write(str(tmp / "variables" / "agent"))
-        state = {"format": AGENT_FORMAT, "keras_sac_version": __version__, "config": to_dict(self.config),
-                 "env": self.spec.to_dict(), "num_timesteps": self.num_timesteps,
-                 "np_rng": self.np_rng.bit_generator.state, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        (tmp / AGENT_FILE).write_text(json.dumps(state, indent=2))
-        replace_dir(tmp, path)
-        return path
+        return checkpoint.save_agent(self, path, include_buffer)
 
     @classmethod
     def load(cls, path: str | Path, env: gym.Env | str | None = None) -> "KerasSAC":
-        """Rebuild an agent saved with `save`; `env` defaults to a new env of the saved id."""
-        path = Path(path)
-        meta_path = path / AGENT_FILE
-        if not meta_path.is_file():
-            raise CheckpointError(f"no saved keras_sac agent at '{path}' ({AGENT_FILE} is missing): "
-                                  f"pass the folder written by KerasSAC.save")
-        try:
-            state = json.loads(meta_path.read_text())
-            saved_spec = EnvSpec.from_dict(state["env"])
-            config = state["config"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(f"saved agent at '{path}' is corrupt ({AGENT_FILE}: {exc})") from None
-        if state.get("format") != AGENT_FORMAT:
-            raise CheckpointError(f"'{path}' holds format {state.get('format')!r}; this keras_sac reads "
-                                  f"{AGENT_FORMAT!r}")
+        """Rebuild an agent saved with `save`; `env` defaults to a new env of the saved id.
+
+        `path` is a saved folder, or a run's `checkpoints/` folder or run folder, whose newest good
+        checkpoint is used (a damaged newer one is skipped with a warning).
+        """
+        path = checkpoint.resolve(path)
+        meta, arrays = checkpoint.read_checkpoint(path)
+        saved_spec = EnvSpec.from_dict(meta["env"])
         if env is None:
             if saved_spec.env_id is None:
-                raise CheckpointError(f"the agent at '{path}' was trained on an unregistered env: pass env=")
+                raise checkpoint.CheckpointError(f"the agent at '{path}' was trained on an unregistered env: "
+                                                 f"pass env=")
             env = make_env(saved_spec.env_id)
-        agent = cls(env, **config)
+        agent = cls(env, **meta["config"])
         check_same_spaces(saved_spec, agent.spec, f"the agent saved at '{path}'")
-        try:
-            agent._checkpoint().read(str(path / "variables" / "agent")).assert_consumed()
-        except Exception as exc:  # TF raises OpError, AssertionError, IndexError... for damaged files
-            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise CheckpointError(f"saved agent at '{path}' is corrupt or incomplete: {first_line}") from None
-        agent.num_timesteps = int(state["num_timesteps"])
-        agent.np_rng.bit_generator.state = state["np_rng"]
+        checkpoint.restore_variables(agent, path)
+        agent._restore_runtime_state(meta, arrays)
         return agent
 
     def export(self, path: str | Path) -> Path:

@@ -55,3 +55,19 @@ class ReplayBuffer:
         idx = rng.integers(0, self.size, size=batch_size)
         return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx],
                      self.terminated[idx])
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The filled rows and the write position, for a checkpoint."""
+        n = self.size
+        return {"obs": self.obs[:n], "actions": self.actions[:n], "rewards": self.rewards[:n],
+                "next_obs": self.next_obs[:n], "terminated": self.terminated[:n],
+                "position": np.array([self.pos, self.size], np.int64)}
+
+    def restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Inverse of `state_arrays` (into a buffer of at least the saved size)."""
+        pos, size = (int(x) for x in arrays["position"])
+        if size > self.capacity:
+            raise ValueError(f"saved buffer holds {size} transitions; this buffer's capacity is {self.capacity}")
+        for name in ("obs", "actions", "rewards", "next_obs", "terminated"):
+            getattr(self, name)[:size] = arrays[name]
+        self.pos, self.size = pos % self.capacity, size

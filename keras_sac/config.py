@@ -99,8 +99,12 @@ class RunConfig:
     n_eval_episodes: int = _field(10, "Episodes per evaluation.", _check(_positive, "an integer >= 1"))
     log_interval: int = _field(1_000, "Env steps between rows of metrics.csv and TensorBoard points.",
                                _check(_positive, "an integer >= 1"))
-    checkpoint_freq: int = _field(50_000, "Env steps between checkpoints of the whole agent (0: only at the end).",
+    checkpoint_freq: int = _field(50_000, "Env steps between checkpoints of the whole agent, replay buffer "
+                                          "included (0: only at the end and on SIGINT/SIGTERM).",
                                   _check(_non_negative, "an integer >= 0"))
+    deterministic: bool = _field(False, "TensorFlow op determinism (tf.config.experimental.enable_op_determinism):"
+                                        " with the same seed, a run killed and resumed ends with the same weights "
+                                        "as the run uninterrupted.")
 
     def __post_init__(self):
         _validate(self)

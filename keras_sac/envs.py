@@ -82,13 +82,21 @@ def as_obs_batch(observation, obs_dim: int, owner: str) -> tuple[np.ndarray, boo
 
     A wrong shape raises ValueError naming `owner` and the shapes it accepts.
     """
-    obs = np.asarray(observation, dtype=np.float32)
+    try:
+        obs = np.asarray(observation, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ValueError(f"observation must be numeric; {owner} got {type(observation).__name__} of dtype "
+                         f"{np.asarray(observation).dtype}") from None
     if obs.shape == (obs_dim,):
-        return obs[None], True
-    if obs.ndim == 2 and obs.shape[1] == obs_dim:
-        return obs, False
-    raise ValueError(f"observation has shape {obs.shape}; {owner} expects ({obs_dim},) for one observation "
-                     f"or (batch, {obs_dim}) for a batch")
+        batch, single = obs[None], True
+    elif obs.ndim == 2 and obs.shape[1] == obs_dim:
+        batch, single = obs, False
+    else:
+        raise ValueError(f"observation has shape {obs.shape}; {owner} expects ({obs_dim},) for one observation "
+                         f"or (batch, {obs_dim}) for a batch")
+    if not np.isfinite(batch).all():
+        raise ValueError(f"observation contains NaN or inf; {owner} needs finite values")
+    return batch, single
 
 
 def check_same_spaces(expected: EnvSpec, got: EnvSpec, what: str) -> None:

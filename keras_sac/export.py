@@ -38,6 +38,7 @@ class _PolicyModule(tf.Module):
     def __init__(self, actor, obs_dim: int, action_low, action_high, metadata_json: str, seed: int):
         super().__init__(name="keras_sac_policy")
         self.actor = actor
+        self.obs_dim = obs_dim
         center, half_range = action_affine(action_low, action_high)
         self.action_center, self.action_scale = tf.constant(center), tf.constant(half_range)
         self.rng = tf.random.Generator.from_seed(seed)
@@ -49,12 +50,17 @@ class _PolicyModule(tf.Module):
     def _to_env(self, unit_actions):
         return self.action_center + unit_actions * self.action_scale
 
+    def _checked(self, observation):
+        # Signatures check only the dtype; without these a wrong width fails deep inside a matmul.
+        observation = tf.ensure_shape(observation, [None, self.obs_dim], name="observation_must_be_batch_by_obs_dim")
+        return tf.debugging.check_numerics(observation, "keras_sac policy: observation contains NaN or inf")
+
     def _action(self, observation):
-        return {"action": self._to_env(TanhGaussian(*self.actor(observation)).mode())}
+        return {"action": self._to_env(TanhGaussian(*self.actor(self._checked(observation))).mode())}
 
     def _sample_action(self, observation):
         seed = self.rng.make_seeds(1)[:, 0]
-        actions, _ = TanhGaussian(*self.actor(observation)).sample_and_log_prob(seed)
+        actions, _ = TanhGaussian(*self.actor(self._checked(observation))).sample_and_log_prob(seed)
         return {"action": self._to_env(actions)}
 
 

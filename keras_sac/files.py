@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 
@@ -23,17 +22,3 @@ def replace_dir(src: Path, dst: Path) -> None:
         dst.rename(old)
     src.rename(dst)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def default_run_dir(env_id: str) -> Path:
-    return Path("runs") / f"{env_id}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def prepare_run_dir(run_dir: Path, force: bool) -> None:
-    """Create `run_dir`; one that already holds files is refused unless `force`."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise FileExistsError(f"--run-dir '{run_dir}' is a file; choose a folder path")
-    if run_dir.is_dir() and any(run_dir.iterdir()) and not force:
-        raise FileExistsError(f"--run-dir '{run_dir}' already holds files; choose a new folder or pass "
-                              f"--force to write over it")
-    run_dir.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import shutil
 from pathlib import Path
 
 import tensorflow as tf
@@ -15,16 +16,30 @@ COLUMNS = ("step", "time/elapsed_s", "time/steps_per_second", "rollout/episode_r
 
 
 class RunLogger:
-    """Appends rows to `metrics.csv` and writes the same scalars to TensorBoard under `tb/`."""
+    """Appends rows to `metrics.csv` and writes the same scalars to TensorBoard under `tb/`.
 
-    def __init__(self, run_dir: Path):
+    `resume_at=N` continues a run from its checkpoint at step N: rows after N (logged after that
+    checkpoint, so about to be logged again) are dropped, and the TensorBoard files are rebuilt from the
+    remaining rows, so neither has duplicated or missing steps.
+    """
+
+    def __init__(self, run_dir: Path, resume_at: int | None = None):
         self.csv_path = run_dir / "metrics.csv"
+        tb_dir = run_dir / "tb"
+        kept = []
+        if resume_at is not None and self.csv_path.exists():
+            kept = [row for row in read_metrics(self.csv_path) if row["step"] <= resume_at]
+            shutil.rmtree(tb_dir, ignore_errors=True)
+            self.csv_path.unlink()
         new = not self.csv_path.exists()
         self._file = open(self.csv_path, "a", newline="")
         self._csv = csv.DictWriter(self._file, fieldnames=COLUMNS, extrasaction="ignore")
         if new:
             self._csv.writeheader()
-        self._tb = tf.summary.create_file_writer(str(run_dir / "tb"))
+        self._tb = tf.summary.create_file_writer(str(tb_dir))
+        for row in kept:
+            self.log(int(row["step"]), {k: v for k, v in row.items() if k != "step"})
+        self.rows = kept  # the rows of earlier sessions of this run, for the caller's bookkeeping
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         self._csv.writerow({"step": step, **{k: _fmt(v) for k, v in metrics.items()}})

@@ -1,37 +1,70 @@
-"""A training run as `train.py` performs it: resolve the config, train with periodic evaluation, and leave
-a run folder with the resolved config, metrics, TensorBoard events, checkpoint, exported policy and plot."""
+"""A training run as `train.py` performs it, from a fresh start or resumed from its newest checkpoint.
+
+The run folder receives the resolved config, metrics (CSV and TensorBoard), rolling checkpoints, the
+exported policy, a learning-curve plot and a summary. SIGINT and SIGTERM stop training at the next env
+step with a checkpoint; a SIGKILL loses at most the steps since the last checkpoint (`checkpoint_freq`).
+"""
 
 from __future__ import annotations
 
 import json
-import platform
-import sys
+import signal
+import threading
 import time
 from pathlib import Path
 
-import yaml
+import tensorflow as tf
 
-from keras_sac import __version__
-from keras_sac.agent import KerasSAC
-from keras_sac.config import ResolvedConfig, RunConfig, to_dict
-from keras_sac.envs import make_env
+from keras_sac.agent import KerasSAC, TrainingDivergedError
+from keras_sac.checkpoint import CheckpointError, RollingCheckpoints
+from keras_sac.config import ResolvedConfig, RunConfig
+from keras_sac.envs import EnvError, make_env
 from keras_sac.evaluation import evaluate_policy
 from keras_sac.logger import RunLogger, plot_learning_curve
+from keras_sac.run_files import CHECKPOINTS_DIR, METRICS_FILE, PLOT_FILE, POLICY_DIR, SUMMARY_FILE, write_run_start
 
-# Files of a run folder.
-CONFIG_FILE, RUN_FILE, SUMMARY_FILE = "config.yaml", "run.json", "summary.json"
-CHECKPOINT_DIR, POLICY_DIR, PLOT_FILE = "checkpoint", "policy", "learning_curve.png"
+
+
+class RunFailed(RuntimeError):
+    """Training stopped on an error; the message says what happened and which checkpoint is intact."""
+
+
+class _StopOnSignals:
+    """SIGINT/SIGTERM ask training to stop after the current step; a second one acts as usual (kills)."""
+
+    def __init__(self):
+        self.received: str | None = None
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.received = signal.Signals(signum).name
+        signal.signal(signum, self._previous[signum])
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 class _Monitor:
-    """The training callback: log every `log_interval` steps, evaluate every `eval_freq`, checkpoint."""
+    """The training callback: log every `log_interval` steps, evaluate every `eval_freq`, checkpoint every
+    `checkpoint_freq`, and stop (with a checkpoint) once a signal arrived."""
 
-    def __init__(self, run: RunConfig, run_dir: Path, logger: RunLogger, eval_env, eval_seed: int, say):
-        self.run, self.run_dir, self.logger = run, run_dir, logger
-        self.eval_env, self.eval_seed, self.say = eval_env, eval_seed, say
-        self.evaluations: list[tuple[int, float, float]] = []  # (step, mean, std)
+    def __init__(self, run: RunConfig, logger: RunLogger, checkpoints: RollingCheckpoints, eval_env,
+                 eval_seed: int, stop: _StopOnSignals, say):
+        self.run, self.logger, self.checkpoints = run, logger, checkpoints
+        self.eval_env, self.eval_seed, self.stop, self.say = eval_env, eval_seed, stop, say
+        self.evaluations = [(int(r["step"]), r["eval/mean_return"], r["eval/std_return"])  # (step, mean, std)
+                            for r in logger.rows if "eval/mean_return" in r]
+        earlier = logger.rows[-1].get("time/elapsed_s", 0.0) if logger.rows else 0.0
+        self._start = time.perf_counter() - earlier
         self._clock, self._clock_step = time.perf_counter(), None
-        self._start = time.perf_counter()
+        self.checkpointed_step: int | None = None
 
     def evaluate(self, agent: KerasSAC) -> dict[str, float]:
         returns = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0], self.eval_env,
@@ -41,7 +74,17 @@ class _Monitor:
                  f"over {len(returns)} episodes")
         return {"eval/mean_return": float(returns.mean()), "eval/std_return": float(returns.std())}
 
-    def __call__(self, agent: KerasSAC) -> None:
+    def checkpoint(self, agent: KerasSAC) -> None:
+        if self.checkpointed_step == agent.num_timesteps:
+            return
+        try:
+            self.checkpoints.write(agent)
+        except OSError as exc:  # full or read-only disk: stop while the previous checkpoint is still good
+            raise RunFailed(f"could not write the checkpoint of step {agent.num_timesteps} ({exc}); "
+                            f"{_last_good(self.checkpoints)}") from None
+        self.checkpointed_step = agent.num_timesteps
+
+    def __call__(self, agent: KerasSAC) -> bool:
         step, run = agent.num_timesteps, self.run
         if self._clock_step is None:
             self._clock_step = step - 1
@@ -50,51 +93,65 @@ class _Monitor:
             now = time.perf_counter()
             row = {**agent.metrics(), "time/elapsed_s": now - self._start,
                    "time/steps_per_second": (step - self._clock_step) / (now - self._clock)}
-        if run.eval_freq and step % run.eval_freq == 0:
-            row.update(self.evaluate(agent))
+        if (run.eval_freq and step % run.eval_freq == 0) or step == run.total_timesteps:
+            row.update(self.evaluate(agent))  # the last step always: its row holds the final evaluation
         if row:
             self.logger.log(step, row)
             self._clock, self._clock_step = time.perf_counter(), step  # evaluation time is not training speed
-        if run.checkpoint_freq and step % run.checkpoint_freq == 0:
-            agent.save(self.run_dir / CHECKPOINT_DIR)
+        if (run.checkpoint_freq and step % run.checkpoint_freq == 0) or self.stop.received:
+            self.checkpoint(agent)  # after this step's log row, so a resume never repeats or skips a row
+        return not self.stop.received
 
 
-def train(config: ResolvedConfig, run_dir: Path, progress_bar: bool = True, say=print) -> dict:
-    """Train per `config` into the prepared `run_dir`; returns the summary also written to summary.json.
+def _last_good(checkpoints: RollingCheckpoints) -> str:
+    try:
+        return f"the last good checkpoint is '{checkpoints.latest()}'"
+    except CheckpointError:
+        return "no checkpoint was written before"
 
-    Ctrl-C stops training early but still writes the checkpoint, the policy and the summary.
+
+def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_bar: bool = True,
+          say=print) -> dict:
+    """Train per `config` in `run_dir` (new, or `resume`d from its newest good checkpoint).
+
+    Returns the summary also written to summary.json. Raises RunFailed on divergence, a non-finite
+    env output or an unwritable checkpoint, naming the checkpoint that is intact.
     """
     run = config.run
-    agent = KerasSAC(make_env(config.env_id), **config.sac)
-    resolved = {**to_dict(agent.config), **to_dict(run)}  # with the seed actually used
-    (run_dir / CONFIG_FILE).write_text(
-        f"# Resolved config of this run ({config.env_id}); sources: {', '.join(config.sources)}\n"
-        + yaml.safe_dump(resolved, sort_keys=False))
-    (run_dir / RUN_FILE).write_text(json.dumps({
-        "env_id": config.env_id, "keras_sac_version": __version__, "python": platform.python_version(),
-        "command": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2))
-    logger = RunLogger(run_dir)
-    monitor = _Monitor(run, run_dir, logger, make_env(config.env_id), eval_seed=agent.config.seed + 1, say=say)
-    interrupted = False
+    if run.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    checkpoints = RollingCheckpoints(run_dir / CHECKPOINTS_DIR)
+    if resume:
+        agent = KerasSAC.load(checkpoints.latest(), env=make_env(config.env_id))
+        say(f"resuming {run_dir} from step {agent.num_timesteps}")
+    else:
+        agent = KerasSAC(make_env(config.env_id), **config.sac)
+        write_run_start(run_dir, config, agent.config)
+    logger = RunLogger(run_dir, resume_at=agent.num_timesteps if resume else None)
     start = time.perf_counter()
-    try:
-        agent.learn(run.total_timesteps, callback=monitor, progress_bar=progress_bar)
-    except KeyboardInterrupt:
-        interrupted = True
-        say(f"interrupted at step {agent.num_timesteps}: saving checkpoint and policy")
+    with _StopOnSignals() as stop:
+        monitor = _Monitor(run, logger, checkpoints, make_env(config.env_id), agent.config.seed + 1, stop, say)
+        monitor.checkpointed_step = agent.num_timesteps if resume else None
+        remaining = run.total_timesteps - agent.num_timesteps
+        try:
+            if remaining > 0:
+                agent.learn(remaining, callback=monitor, reset_num_timesteps=False, progress_bar=progress_bar)
+        except (TrainingDivergedError, EnvError) as exc:
+            logger.close()
+            raise RunFailed(f"{exc}; {_last_good(checkpoints)}") from None
+        if stop.received:
+            say(f"{stop.received} at step {agent.num_timesteps}: checkpoint written; continue with "
+                f"python train.py --resume {run_dir}")
+        monitor.checkpoint(agent)  # progress first: nothing below can lose it
     train_seconds = time.perf_counter() - start
-    # Progress is written first, so nothing below (evaluation, plot) can lose it.
-    agent.save(run_dir / CHECKPOINT_DIR)
     agent.export(run_dir / POLICY_DIR)
-    if not interrupted and (not monitor.evaluations or monitor.evaluations[-1][0] != agent.num_timesteps):
-        logger.log(agent.num_timesteps, {**agent.metrics(), **monitor.evaluate(agent)})
     logger.close()
-    plot_learning_curve(run_dir / "metrics.csv", run_dir / PLOT_FILE, f"SAC on {config.env_id}")
+    plot_learning_curve(run_dir / METRICS_FILE, run_dir / PLOT_FILE, f"SAC on {config.env_id}")
     evaluations = [{"step": s, "mean_return": m, "std_return": sd} for s, m, sd in monitor.evaluations]
     best = max(evaluations, key=lambda e: e["mean_return"], default=None)  # the first of equals
     summary = {
-        "env_id": config.env_id, "num_timesteps": agent.num_timesteps, "interrupted": interrupted,
-        "train_seconds": round(train_seconds, 1),
+        "env_id": config.env_id, "num_timesteps": agent.num_timesteps, "stopped_by": stop.received,
+        "train_seconds_this_session": round(train_seconds, 1),
         "final_eval_mean_return": evaluations[-1]["mean_return"] if evaluations else None,
         "final_eval_step": evaluations[-1]["step"] if evaluations else None,
         "best_eval_mean_return": best["mean_return"] if best else None,

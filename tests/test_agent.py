@@ -170,16 +170,17 @@ def test_save_replaces_an_existing_save(tmp_path, match_env):
 
 
 def test_load_errors_name_the_path(tmp_path, match_env):
-    with pytest.raises(CheckpointError, match=r"no saved keras_sac agent at .*nowhere' \(agent.json is missing\)"):
+    with pytest.raises(CheckpointError, match=r"no keras_sac checkpoint at .*nowhere': the path does not exist"):
         KerasSAC.load(tmp_path / "nowhere")
     agent = KerasSAC(match_env, seed=0, **SMALL)
     agent.save(tmp_path / "agent")
-    for f in (tmp_path / "agent" / "variables").glob("agent.data*"):
-        f.write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match="is corrupt or incomplete"):
+    data = next((tmp_path / "agent" / "variables").glob("agent.data*"))
+    data.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match=r"checkpoint .* is damaged \(variables/agent.data.* does not match "
+                                              r"its checksum\)"):
         KerasSAC.load(tmp_path / "agent", env=make_match_env())
-    (tmp_path / "agent" / "agent.json").write_text("{not json")
-    with pytest.raises(CheckpointError, match="is corrupt"):
+    (tmp_path / "agent" / "MANIFEST.json").unlink()
+    with pytest.raises(CheckpointError, match="is incomplete \\(MANIFEST.json is missing"):
         KerasSAC.load(tmp_path / "agent", env=make_match_env())
 
 

@@ -42,7 +42,7 @@ def run_dir(tmp_path_factory):
 
 def test_train_leaves_a_complete_run_folder(run_dir):
     names = {p.name for p in run_dir.iterdir()}
-    assert {"config.yaml", "run.json", "metrics.csv", "tb", "checkpoint", "policy", "learning_curve.png",
+    assert {"config.yaml", "run.json", "metrics.csv", "tb", "checkpoints", "policy", "learning_curve.png",
             "summary.json"} <= names
     config = (run_dir / "config.yaml").read_text()
     assert "learning_rate: 0.001" in config  # from configs/Pendulum-v1.yaml
@@ -60,7 +60,7 @@ def test_train_leaves_a_complete_run_folder(run_dir):
 def test_checkpoint_of_a_run_loads_and_acts(run_dir):
     from keras_sac import KerasSAC
 
-    agent = KerasSAC.load(run_dir / "checkpoint")
+    agent = KerasSAC.load(run_dir)  # a run folder: its newest checkpoint
     assert agent.num_timesteps == 300 and agent.config.seed == 5 and agent.spec.env_id == "Pendulum-v1"
     action, _ = agent.predict(np.array([1.0, 0.0, 0.0]), deterministic=True)
     assert action.shape == (1,) and -2.0 <= action[0] <= 2.0
@@ -135,10 +135,10 @@ def test_ctrl_c_keeps_the_progress(tmp_path):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
-    assert "interrupted at step" in out and "Traceback" not in err
+    assert "SIGINT at step" in out and "--resume" in out and "Traceback" not in err
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["interrupted"] and 200 <= summary["num_timesteps"] < 100_000
+    assert summary["stopped_by"] == "SIGINT" and 150 <= summary["num_timesteps"] < 100_000
     from keras_sac import KerasSAC
 
-    assert KerasSAC.load(run_dir / "checkpoint").num_timesteps == summary["num_timesteps"]
+    assert KerasSAC.load(run_dir).num_timesteps == summary["num_timesteps"]
     assert (run_dir / "policy" / "saved_model.pb").is_file()

@@ -1,0 +1,193 @@
+"""Whole-agent checkpoints: one folder, no pickle, written atomically, verified on load.
+
+A checkpoint folder holds
+    variables/agent.*   every TensorFlow variable (networks, targets, Adam slots, log-alpha, update
+                        counter, the policy-noise generator) as a flat name -> variable TF checkpoint
+    arrays.npz          the replay buffer's filled rows, the current observation and the env's
+                        mid-episode state (see env_state.py); read with allow_pickle=False
+    agent.json          config, env spec, counters, NumPy and env random-generator states, episode stats
+    MANIFEST.json       size and CRC32 of each file above; written last, so a folder without a matching
+                        manifest is incomplete or damaged and is never trusted
+
+Writes go to a hidden staging folder, are fsynced, and are renamed into place only when complete, so a
+kill at any moment leaves the previous checkpoint untouched. `RollingCheckpoints` keeps the newest two
+`step_<n>` folders of a run and falls back to the older one, with a warning, if the newest is damaged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from keras_sac import __version__
+from keras_sac.config import to_dict
+from keras_sac.files import replace_dir, staging_dir
+
+FORMAT = "keras_sac.agent/2"
+AGENT_FILE, ARRAYS_FILE, MANIFEST_FILE = "agent.json", "arrays.npz", "MANIFEST.json"
+VARIABLES_PREFIX = Path("variables") / "agent"
+STEP_PREFIX = "step_"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, incomplete, damaged or does not match; the message names the path."""
+
+
+# ---------------------------------------------------------------------------------------------- writing
+def save_agent(agent, path: str | Path, include_buffer: bool = True) -> Path:
+    """Write `agent` to the folder `path`, replacing it only once the new folder is complete."""
+    path = Path(path)
+    tmp = staging_dir(path)
+    try:
+        tf.train.Checkpoint(**agent.state_variables()).write(str(tmp / VARIABLES_PREFIX))
+        runtime, arrays = agent.runtime_state()
+        if include_buffer:
+            arrays.update({f"buffer.{k}": v for k, v in agent.buffer.state_arrays().items()})
+        with open(tmp / ARRAYS_FILE, "wb") as f:
+            np.savez(f, **arrays)
+        meta = {"format": FORMAT, "keras_sac_version": __version__, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "config": to_dict(agent.config), "env": agent.spec.to_dict(), "includes_buffer": include_buffer,
+                **runtime}
+        (tmp / AGENT_FILE).write_text(json.dumps(meta, indent=1))
+        _write_manifest(tmp)
+        replace_dir(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a failed write leaves no debris and the old folder as it was
+        raise
+    return path
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST_FILE)
+
+
+def _crc32(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _write_manifest(folder: Path) -> None:
+    entries = {}
+    for path in _files(folder):
+        with open(path, "rb+") as f:
+            os.fsync(f.fileno())
+        entries[str(path.relative_to(folder))] = {"size": path.stat().st_size, "crc32": _crc32(path)}
+    manifest = folder / MANIFEST_FILE
+    with open(manifest, "w") as f:
+        json.dump({"format": FORMAT, "files": entries}, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    for sub in {p.parent for p in _files(folder)} | {folder}:
+        _fsync_dir(sub)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------- reading
+def verify(path: Path) -> None:
+    """Raise CheckpointError unless every file listed in the manifest is present with its size and CRC."""
+    manifest = path / MANIFEST_FILE
+    if not manifest.is_file():
+        if (path / AGENT_FILE).is_file():
+            raise CheckpointError(f"checkpoint '{path}' is incomplete ({MANIFEST_FILE} is missing: the write "
+                                  f"was interrupted)")
+        raise CheckpointError(f"no keras_sac checkpoint at '{path}' ({AGENT_FILE} is missing): pass a folder "
+                              f"written by KerasSAC.save, a run's checkpoints/ folder or a run folder")
+    try:
+        files = json.loads(manifest.read_text())["files"]
+    except (ValueError, KeyError, TypeError):
+        raise CheckpointError(f"checkpoint '{path}' is damaged ({MANIFEST_FILE} is unreadable)") from None
+    for name, expected in files.items():
+        file = path / name
+        if not file.is_file():
+            raise CheckpointError(f"checkpoint '{path}' is damaged ({name} is missing)")
+        if file.stat().st_size != expected["size"] or _crc32(file) != expected["crc32"]:
+            raise CheckpointError(f"checkpoint '{path}' is damaged ({name} does not match its checksum)")
+
+
+def resolve(path: str | Path) -> Path:
+    """The checkpoint folder meant by `path`: itself, or the newest good one under it (or its checkpoints/)."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no keras_sac checkpoint at '{path}': the path does not exist")
+    if (path / MANIFEST_FILE).exists() or (path / AGENT_FILE).exists():
+        return path
+    for root in (path, path / "checkpoints"):
+        if root.is_dir() and any(p.name.startswith(STEP_PREFIX) for p in root.iterdir()):
+            return RollingCheckpoints(root).latest()
+    raise CheckpointError(f"no keras_sac checkpoint at '{path}': pass a folder written by KerasSAC.save, a "
+                          f"run's checkpoints/ folder or a run folder")
+
+
+def read_checkpoint(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """(agent.json contents, arrays) of a verified checkpoint folder."""
+    verify(path)
+    meta = json.loads((path / AGENT_FILE).read_text())
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"'{path}' holds format {meta.get('format')!r}; this keras_sac reads {FORMAT!r}")
+    with np.load(path / ARRAYS_FILE, allow_pickle=False) as npz:  # never runs pickled code
+        arrays = {k: npz[k] for k in npz.files}
+    return meta, arrays
+
+
+def restore_variables(agent, path: Path) -> None:
+    try:
+        tf.train.Checkpoint(**agent.state_variables()).read(str(path / VARIABLES_PREFIX)).assert_consumed()
+    except Exception as exc:  # TF raises OpError, AssertionError, IndexError... for damaged or foreign files
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"checkpoint '{path}' does not fit this agent: {first_line}") from None
+
+
+# ---------------------------------------------------------------------------------------------- a run's
+class RollingCheckpoints:
+    """`root/step_<n>` folders of one run: write a new one, keep the newest `keep`, find the newest good one."""
+
+    def __init__(self, root: str | Path, keep: int = 2):
+        self.root, self.keep = Path(root), keep
+
+    def folders(self) -> list[Path]:
+        """Completed step folders (staging folders are hidden), newest first."""
+        if not self.root.is_dir():
+            return []
+        steps = [p for p in self.root.iterdir() if p.is_dir() and p.name.startswith(STEP_PREFIX)]
+        return sorted(steps, key=lambda p: int(p.name[len(STEP_PREFIX):]), reverse=True)
+
+    def write(self, agent) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = save_agent(agent, self.root / f"{STEP_PREFIX}{agent.num_timesteps:012d}")
+        for old in self.folders()[self.keep:]:
+            shutil.rmtree(old, ignore_errors=True)
+        return path
+
+    def latest(self) -> Path:
+        """The newest folder that verifies; a damaged newer one is skipped with a warning naming it."""
+        problems = []
+        for folder in self.folders():
+            try:
+                verify(folder)
+            except CheckpointError as exc:
+                problems.append(str(exc))
+                continue
+            for problem in problems:
+                warnings.warn(f"{problem}; using the previous checkpoint '{folder}'", stacklevel=2)
+            return folder
+        detail = f": {'; '.join(problems)}" if problems else ""
+        raise CheckpointError(f"no good checkpoint under '{self.root}'{detail}")
