@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     # Everything a user can get wrong is checked before TensorFlow starts (seconds) and before any folder is made.
     from keras_sac.config import ConfigError, parse_overrides, resolve_config
     from keras_sac.envs import EnvError, env_spec, make_env
-    from keras_sac.run_files import default_run_dir, prepare_run_dir, read_run_config
+    from keras_sac.run_files import default_run_dir, prepare_run_dir, read_run_config, write_run_start
 
     try:
         if args.resume is not None:
@@ -71,6 +71,7 @@ def main(argv=None) -> int:
         env_spec(make_env(config.env_id))
         if args.resume is None:
             prepare_run_dir(run_dir, args.force)
+            write_run_start(run_dir, config)
     except (ConfigError, EnvError, FileExistsError) as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 2

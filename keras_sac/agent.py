@@ -16,7 +16,7 @@ import tensorflow as tf
 from keras_sac import checkpoint, env_state
 from keras_sac.buffer import ReplayBuffer
 from keras_sac.checkpoint import CheckpointError  # noqa: F401  (re-exported: keras_sac.CheckpointError)
-from keras_sac.config import SACConfig, make_sac_config
+from keras_sac.config import SACConfig, draw_seed, make_sac_config
 from keras_sac.distributions import TanhGaussian
 from keras_sac.envs import EnvError, EnvSpec, as_obs_batch, check_same_spaces, env_spec, make_env, resolve_env
 from keras_sac.losses import actor_loss, alpha_loss, critic_loss, soft_td_target
@@ -54,7 +54,7 @@ class KerasSAC:
     def __init__(self, env: gym.Env | str, **hyperparameters):
         config = make_sac_config(**hyperparameters)
         if config.seed is None:  # record the seed actually used, so every run can be repeated
-            config = dataclasses.replace(config, seed=int(np.random.SeedSequence().generate_state(1)[0] >> 1))
+            config = dataclasses.replace(config, seed=draw_seed())
         self.config: SACConfig = config
         self.env = resolve_env(env)
         self.spec: EnvSpec = env_spec(self.env)

@@ -143,8 +143,12 @@ def read_checkpoint(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     meta = json.loads((path / AGENT_FILE).read_text())
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"'{path}' holds format {meta.get('format')!r}; this keras_sac reads {FORMAT!r}")
-    with np.load(path / ARRAYS_FILE, allow_pickle=False) as npz:  # never runs pickled code
-        arrays = {k: npz[k] for k in npz.files}
+    try:
+        with np.load(path / ARRAYS_FILE, allow_pickle=False) as npz:  # never runs pickled code
+            arrays = {k: npz[k] for k in npz.files}
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint '{path}' holds data that needs pickle to load ({exc}); "
+                              f"keras_sac never unpickles: this file was not written by keras_sac") from None
     return meta, arrays
 
 

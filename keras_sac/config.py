@@ -113,6 +113,13 @@ class RunConfig:
 CONFIG_CLASSES = (SACConfig, RunConfig)
 
 
+def draw_seed() -> int:
+    """A fresh non-negative 31-bit seed from the OS entropy pool."""
+    import numpy as np
+
+    return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+
+
 def field_docs(cls) -> dict[str, str]:
     """`{field name: one-line doc}` of a config dataclass, for --help and the README."""
     return {f.name: f.metadata["doc"] for f in dataclasses.fields(cls)}
@@ -266,6 +273,8 @@ def resolve_config(env_id: str, configs_dir: Path, config_file: str | None = Non
         sources.append("flags")
     sac, run_values = split_known(values)
     sac_config, run = make_sac_config(**sac), RunConfig(**run_values)  # validate both now, before any run
+    if sac_config.seed is None:  # draw it here, so the run folder records it before training starts
+        sac_config = dataclasses.replace(sac_config, seed=draw_seed())
     if sac_config.learning_starts >= run.total_timesteps:
         raise ConfigError(f"learning_starts ({sac_config.learning_starts}) >= total_timesteps "
                           f"({run.total_timesteps}): the agent would never train; lower learning_starts")

@@ -31,9 +31,9 @@ def prepare_run_dir(run_dir: Path, force: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
-def write_run_start(run_dir: Path, config: ResolvedConfig, sac_config) -> None:
-    """config.yaml (resolved, with the seed actually used) and run.json of a new run."""
-    resolved = {**to_dict(sac_config), **to_dict(config.run)}
+def write_run_start(run_dir: Path, config: ResolvedConfig) -> None:
+    """config.yaml (resolved, seed included) and run.json of a new run: all `--resume` needs to restart it."""
+    resolved = {**config.sac, **to_dict(config.run)}
     (run_dir / CONFIG_FILE).write_text(
         f"# Resolved config of this run ({config.env_id}); sources: {', '.join(config.sources)}\n"
         + yaml.safe_dump(resolved, sort_keys=False))

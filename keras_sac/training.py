@@ -21,7 +21,7 @@ from keras_sac.config import ResolvedConfig, RunConfig
 from keras_sac.envs import EnvError, make_env
 from keras_sac.evaluation import evaluate_policy
 from keras_sac.logger import RunLogger, plot_learning_curve
-from keras_sac.run_files import CHECKPOINTS_DIR, METRICS_FILE, PLOT_FILE, POLICY_DIR, SUMMARY_FILE, write_run_start
+from keras_sac.run_files import CHECKPOINTS_DIR, METRICS_FILE, PLOT_FILE, POLICY_DIR, SUMMARY_FILE
 
 
 
@@ -114,6 +114,8 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
           say=print) -> dict:
     """Train per `config` in `run_dir` (new, or `resume`d from its newest good checkpoint).
 
+    `run_dir` must already hold config.yaml and run.json (`run_files.write_run_start`).
+
     Returns the summary also written to summary.json. Raises RunFailed on divergence, a non-finite
     env output or an unwritable checkpoint, naming the checkpoint that is intact.
     """
@@ -121,12 +123,13 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
     if run.deterministic:
         tf.config.experimental.enable_op_determinism()
     checkpoints = RollingCheckpoints(run_dir / CHECKPOINTS_DIR)
-    if resume:
+    if resume and checkpoints.folders():
         agent = KerasSAC.load(checkpoints.latest(), env=make_env(config.env_id))
         say(f"resuming {run_dir} from step {agent.num_timesteps}")
     else:
+        if resume:
+            say(f"{run_dir} has no checkpoint yet: starting it from step 0 with its recorded config")
         agent = KerasSAC(make_env(config.env_id), **config.sac)
-        write_run_start(run_dir, config, agent.config)
     logger = RunLogger(run_dir, resume_at=agent.num_timesteps if resume else None)
     start = time.perf_counter()
     with _StopOnSignals() as stop:

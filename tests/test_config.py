@@ -83,3 +83,8 @@ def test_resolve_config_refuses_bad_files_and_a_run_that_never_trains(tmp_path):
         resolve_config("Toy-v0", tmp_path, overrides={"gama": "0.9"})
     with pytest.raises(ConfigError, match=r"learning_starts \(500\) >= total_timesteps \(400\)"):
         resolve_config("Toy-v0", tmp_path, overrides={"learning_starts": "500"}, total_timesteps=400)
+
+
+def test_resolve_config_draws_and_records_a_seed_when_none_is_given(tmp_path):
+    first, second = resolve_config("Toy-v0", tmp_path), resolve_config("Toy-v0", tmp_path)
+    assert isinstance(first.sac["seed"], int) and first.sac["seed"] != second.sac["seed"]

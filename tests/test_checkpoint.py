@@ -1,0 +1,148 @@
+"""Checkpoints: exact in-process resume, atomic writes, verification, fallback, no pickle."""
+
+import errno
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from conftest import SMALL
+from keras_sac import CheckpointError, KerasSAC
+from keras_sac import checkpoint as ckpt
+from keras_sac.envs import make_env
+
+FAST = dict(SMALL, learning_starts=40)
+
+
+def weights(agent):
+    return {name: np.array(v.numpy() if hasattr(v, "numpy") else v.state.numpy())
+            for name, v in agent.state_variables().items()}
+
+
+def assert_same_agent(a, b):
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        np.testing.assert_array_equal(wa[name], wb[name], err_msg=name)
+    for name, array in a.buffer.state_arrays().items():
+        np.testing.assert_array_equal(array, b.buffer.state_arrays()[name], err_msg=f"buffer.{name}")
+    assert a.num_timesteps == b.num_timesteps
+
+
+@pytest.mark.parametrize("env_id", ["Pendulum-v1", "InvertedPendulum-v5", "HalfCheetah-v5"])
+def test_save_load_then_learn_is_bit_identical_to_never_stopping(tmp_path, env_id):
+    # Saved mid-episode: the env's physics, time-limit counter and RNG must come back too.
+    agent = KerasSAC(env_id, seed=1, **FAST)
+    agent.learn(75)
+    agent.save(tmp_path / "a")
+    resumed = KerasSAC.load(tmp_path / "a")
+    assert resumed._episode_length == agent._episode_length > 0
+    agent.learn(60, reset_num_timesteps=False)
+    resumed.learn(60, reset_num_timesteps=False)
+    assert_same_agent(agent, resumed)
+    np.testing.assert_array_equal(agent._obs, resumed._obs)
+
+
+def test_save_without_buffer(tmp_path):
+    agent = KerasSAC("Pendulum-v1", seed=1, **FAST)
+    agent.learn(50)
+    agent.save(tmp_path / "a", include_buffer=False)
+    assert len(KerasSAC.load(tmp_path / "a").buffer) == 0
+
+
+def rolling(tmp_path, steps=(50, 50, 50)):
+    agent = KerasSAC("Pendulum-v1", seed=1, **FAST)
+    checkpoints = ckpt.RollingCheckpoints(tmp_path / "checkpoints")
+    for n in steps:
+        agent.learn(n, reset_num_timesteps=False)
+        checkpoints.write(agent)
+    return agent, checkpoints
+
+
+def test_rolling_keeps_the_newest_two(tmp_path):
+    _, checkpoints = rolling(tmp_path)
+    assert [p.name for p in checkpoints.folders()] == ["step_000000000150", "step_000000000100"]
+    assert checkpoints.latest().name == "step_000000000150"
+    assert not [p for p in checkpoints.root.iterdir() if p.name.startswith(".")]  # no staging debris
+
+
+@pytest.mark.parametrize("damage", ["truncate_data", "flip_byte_in_arrays", "drop_manifest", "drop_agent_json"])
+def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_with_a_warning(tmp_path, damage):
+    _, checkpoints = rolling(tmp_path)
+    newest = checkpoints.folders()[0]
+    if damage == "truncate_data":
+        data = next((newest / "variables").glob("agent.data*"))
+        data.write_bytes(data.read_bytes()[:100])
+    elif damage == "flip_byte_in_arrays":
+        raw = bytearray((newest / "arrays.npz").read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        (newest / "arrays.npz").write_bytes(bytes(raw))
+    elif damage == "drop_manifest":  # what a kill between the data files and the manifest leaves
+        (newest / "MANIFEST.json").unlink()
+    else:
+        (newest / "agent.json").unlink()
+    with pytest.warns(UserWarning, match=r"step_000000000150.*using the previous checkpoint .*step_000000000100"):
+        agent = KerasSAC.load(tmp_path)  # a run folder: resolves to checkpoints/, newest good one
+    assert agent.num_timesteps == 100
+
+
+def test_no_good_checkpoint_is_an_error_naming_each_problem(tmp_path):
+    _, checkpoints = rolling(tmp_path, steps=(50,))
+    (checkpoints.folders()[0] / "MANIFEST.json").unlink()
+    with pytest.raises(CheckpointError, match="no good checkpoint under .*step_000000000050.* is incomplete"):
+        KerasSAC.load(tmp_path / "checkpoints")
+
+
+def test_staging_leftovers_of_a_killed_write_are_ignored_and_cleaned(tmp_path):
+    agent, checkpoints = rolling(tmp_path, steps=(50,))
+    stale = checkpoints.root / ".step_000000000100.tmp"
+    stale.mkdir()
+    (stale / "agent.json").write_text("{half")
+    assert checkpoints.latest().name == "step_000000000050"
+    agent.learn(50, reset_num_timesteps=False)
+    checkpoints.write(agent)
+    assert not stale.exists() and checkpoints.latest().name == "step_000000000100"
+
+
+def test_a_full_disk_leaves_the_previous_checkpoint_valid(tmp_path, monkeypatch):
+    agent, checkpoints = rolling(tmp_path, steps=(50,))
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", no_space)
+    agent.learn(50, reset_num_timesteps=False)
+    with pytest.raises(OSError, match="No space left"):
+        checkpoints.write(agent)
+    assert [p.name for p in checkpoints.root.iterdir()] == ["step_000000000050"]
+    ckpt.verify(checkpoints.root / "step_000000000050")
+
+
+def test_loading_never_unpickles(tmp_path):
+    agent = KerasSAC("Pendulum-v1", seed=1, **FAST)
+    agent.save(tmp_path / "a")
+    # Replace the arrays with an object array (which only pickle can load) and re-sign the manifest,
+    # as an attacker would: loading must refuse rather than run pickle.
+    with open(tmp_path / "a" / "arrays.npz", "wb") as f:
+        np.savez(f, evil=np.array([{"x": 1}], dtype=object))
+    manifest = json.loads((tmp_path / "a" / "MANIFEST.json").read_text())
+    manifest["files"]["arrays.npz"] = {"size": (tmp_path / "a" / "arrays.npz").stat().st_size,
+                                       "crc32": ckpt._crc32(tmp_path / "a" / "arrays.npz")}
+    (tmp_path / "a" / "MANIFEST.json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match="holds data that needs pickle"):
+        KerasSAC.load(tmp_path / "a")
+
+
+def test_an_unsupported_env_resumes_with_a_new_episode(tmp_path):
+    from conftest import make_match_env
+
+    agent = KerasSAC(make_match_env(), seed=1, **FAST)
+    agent.learn(55)
+    agent.save(tmp_path / "a")
+    resumed = KerasSAC.load(tmp_path / "a", env=make_match_env())
+    assert resumed._obs is None and resumed.num_timesteps == 55
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resumed.learn(10, reset_num_timesteps=False)
+    assert resumed.num_timesteps == 65 and len(resumed.buffer) == 65

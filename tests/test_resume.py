@@ -1,0 +1,144 @@
+"""Kill train.py (SIGTERM, SIGKILL at random moments) and resume: nothing corrupt, nothing repeated or lost
+beyond one checkpoint interval, and with --deterministic the same final weights as an uninterrupted run."""
+
+import json
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_sac import KerasSAC
+from keras_sac.checkpoint import RollingCheckpoints
+from keras_sac.logger import read_metrics
+from test_checkpoint import assert_same_agent
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINT_FREQ, LOG_INTERVAL, LEARNING_STARTS = 100, 50, 100
+SETTINGS = ["--set", f"learning_starts={LEARNING_STARTS}", "--set", f"checkpoint_freq={CHECKPOINT_FREQ}",
+            "--set", f"log_interval={LOG_INTERVAL}", "--set", "eval_freq=300", "--set", "n_eval_episodes=1",
+            "--set", "net_arch=[32,32]", "--set", "batch_size=32", "--set", "buffer_size=5000", "--no-progress"]
+
+
+def start(*args):
+    return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def new_run(run_dir, total, *extra):
+    return start("--env", "InvertedPendulum-v5", "--seed", 3, "--total-timesteps", total, "--run-dir", run_dir,
+                 *SETTINGS, *extra)
+
+
+def finish(proc, expected_rc=0):
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == expected_rc, out[-2000:] + err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    return out
+
+
+def wait_for_checkpoint(run_dir, min_step, proc):
+    checkpoints = RollingCheckpoints(run_dir / "checkpoints")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        folders = checkpoints.folders()
+        if folders and int(folders[0].name.split("_")[1]) >= min_step:
+            return
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        time.sleep(0.05)
+    raise AssertionError("no checkpoint appeared")
+
+
+def assert_run_is_complete_and_consistent(run_dir, total):
+    steps = [int(r["step"]) for r in read_metrics(run_dir / "metrics.csv")]
+    expected = sorted(set(range(LOG_INTERVAL, total + 1, LOG_INTERVAL)) | set(range(300, total + 1, 300)) | {total})
+    assert steps == expected  # every logged step exactly once: nothing repeated, nothing missing
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["num_timesteps"] == total and summary["stopped_by"] is None
+    agent = KerasSAC.load(run_dir)
+    assert agent.num_timesteps == total and len(agent.buffer) == total
+    assert int(agent.n_updates.numpy()) == total - LEARNING_STARTS  # one gradient step per step after warm-up
+    assert int(agent.actor_optimizer.iterations.numpy()) == total - LEARNING_STARTS
+    return agent, summary
+
+
+def test_sigterm_checkpoints_and_resume_finishes_the_run(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = new_run(run_dir, 800)
+    wait_for_checkpoint(run_dir, 200, proc)
+    proc.send_signal(signal.SIGTERM)
+    out = finish(proc, expected_rc=143)
+    stopped_at = int(re.search(r"SIGTERM at step (\d+)", out).group(1))
+    assert RollingCheckpoints(run_dir / "checkpoints").folders()[0].name == f"step_{stopped_at:012d}"
+    out = finish(start("--resume", run_dir, "--no-progress"))
+    assert f"resuming {run_dir} from step {stopped_at}" in out
+    assert_run_is_complete_and_consistent(run_dir, 800)
+    tb_steps = tensorboard_steps(run_dir / "tb", "train/critic_loss")
+    assert tb_steps == sorted(set(tb_steps))  # TensorBoard was rebuilt, not appended to
+
+
+def tensorboard_steps(tb_dir, tag):
+    import tensorflow as tf
+
+    steps = []
+    for events in sorted(tb_dir.glob("events.out.tfevents*")):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            steps += [event.step for value in event.summary.value if value.tag == tag]
+    return sorted(steps)
+
+
+def test_deterministic_kill_and_resume_equals_the_uninterrupted_run(tmp_path):
+    total = 700
+    uninterrupted = tmp_path / "whole"
+    finish(new_run(uninterrupted, total, "--deterministic"))
+    killed = tmp_path / "killed"
+    proc = new_run(killed, total, "--deterministic")
+    wait_for_checkpoint(killed, 300, proc)
+    proc.kill()
+    proc.communicate()
+    finish(start("--resume", killed, "--no-progress"))
+    whole, summary_whole = assert_run_is_complete_and_consistent(uninterrupted, total)
+    resumed, summary_resumed = assert_run_is_complete_and_consistent(killed, total)
+    assert_same_agent(whole, resumed)  # every weight, Adam slot, RNG state and buffer row, bit for bit
+    assert summary_whole["evaluations"] == summary_resumed["evaluations"]
+
+
+def kill_and_resume_until_done(run_dir, total, kills, seed):
+    rng = random.Random(seed)
+    proc = new_run(run_dir, total, "--deterministic")
+    for _ in range(kills):
+        time.sleep(rng.uniform(0.5, 7.0))  # lands in start-up, warm-up, training, evaluation or a write
+        if proc.poll() is not None:
+            break
+        proc.kill()
+        proc.communicate()
+        checkpoints = RollingCheckpoints(run_dir / "checkpoints")
+        rows = read_metrics(run_dir / "metrics.csv") if (run_dir / "metrics.csv").exists() else []
+        if checkpoints.folders():
+            saved = KerasSAC.load(checkpoints.latest())  # never corrupt: the newest folder verifies
+            assert saved.num_timesteps % CHECKPOINT_FREQ == 0
+            assert not rows or rows[-1]["step"] - saved.num_timesteps <= CHECKPOINT_FREQ  # at most one interval lost
+        else:
+            assert not rows or rows[-1]["step"] <= CHECKPOINT_FREQ
+        proc = start("--resume", run_dir, "--no-progress")
+    finish(proc)
+    return assert_run_is_complete_and_consistent(run_dir, total)
+
+
+def test_three_random_sigkills_resume_to_a_consistent_run(tmp_path):
+    kill_and_resume_until_done(tmp_path / "run", 1200, kills=3, seed=0)
+
+
+@pytest.mark.slow
+def test_ten_random_sigkills_resume_to_the_same_result_as_no_kill(tmp_path):
+    total = 2500
+    finish(new_run(tmp_path / "whole", total, "--deterministic"))
+    whole, summary_whole = assert_run_is_complete_and_consistent(tmp_path / "whole", total)
+    resumed, summary_resumed = kill_and_resume_until_done(tmp_path / "run", total, kills=10, seed=1)
+    assert_same_agent(whole, resumed)
+    assert summary_whole["evaluations"] == summary_resumed["evaluations"]
