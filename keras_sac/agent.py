@@ -336,7 +336,7 @@ class KerasSAC:
 
 
 def _apply(optimizer, tape, loss, variables, name: str) -> None:
-    # A NaN/inf loss stops training here, naming the loss, before any weight is touched.
+    # A NaN/inf loss stops training here, naming the loss, before this optimizer's step.
     with tf.control_dependencies([tf.debugging.check_numerics(loss, f"keras_sac: {name} is not finite")]):
         grads = [tf.identity(g) for g in tape.gradient(loss, variables)]
     optimizer.apply_gradients(zip(grads, variables))

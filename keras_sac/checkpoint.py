@@ -179,6 +179,8 @@ class RollingCheckpoints:
         path = save_agent(agent, self.root / f"{STEP_PREFIX}{agent.num_timesteps:012d}")
         for old in self.folders()[self.keep:]:
             shutil.rmtree(old, ignore_errors=True)
+        for debris in self.root.glob(f".{STEP_PREFIX}*"):  # staging folders of writes that were killed
+            shutil.rmtree(debris, ignore_errors=True)
         return path
 
     def latest(self) -> Path:

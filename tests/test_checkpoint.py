@@ -96,7 +96,7 @@ def test_no_good_checkpoint_is_an_error_naming_each_problem(tmp_path):
 
 def test_staging_leftovers_of_a_killed_write_are_ignored_and_cleaned(tmp_path):
     agent, checkpoints = rolling(tmp_path, steps=(50,))
-    stale = checkpoints.root / ".step_000000000100.tmp"
+    stale = checkpoints.root / ".step_000000000070.tmp"  # a write killed at another step
     stale.mkdir()
     (stale / "agent.json").write_text("{half")
     assert checkpoints.latest().name == "step_000000000050"

@@ -78,41 +78,6 @@ def test_evaluate_a_run_folder_and_a_policy_folder(run_dir):
     assert again.stdout.splitlines()[1:] == lines[1:]  # same policy, same seed, same returns
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["--env", "InvertedPendulm-v5"], ["unknown env id 'InvertedPendulm-v5'", "did you mean 'InvertedPendulum-v5'"]),
-    (["--env", "CartPole-v1"], ["Discrete action space"]),
-    (["--env", "Pendulum-v1", "--set", "gama=0.9"], ["unknown config key 'gama': did you mean 'gamma'"]),
-    (["--env", "Pendulum-v1", "--set", "gamma=2"], ["gamma = 2.0 is out of range"]),
-    (["--env", "Pendulum-v1", "--set", "gamma"], ["--set expects key=value"]),
-    (["--env", "Pendulum-v1", "--config", "missing.yaml"], ["config file 'missing.yaml' does not exist"]),
-    (["--env", "Pendulum-v1", "--total-timesteps", "50"], ["learning_starts (100) >= total_timesteps (50)"]),
-])
-def test_train_bad_input_is_one_line_exit_2_and_no_folder(tmp_path, args, fragments):
-    proc = run("train.py", *args, "--run-dir", tmp_path / "run", cwd=tmp_path)
-    assert_one_line_error(proc, *fragments)
-    assert not (tmp_path / "run").exists()
-
-
-def test_train_refuses_a_run_dir_that_holds_files(tmp_path):
-    (tmp_path / "notes.txt").write_text("mine")
-    proc = run("train.py", "--env", "Pendulum-v1", "--run-dir", tmp_path)
-    assert_one_line_error(proc, "already holds files", "--force")
-    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
-
-
-def test_train_bad_flag_is_an_argparse_usage_error():
-    proc = run("train.py", "--env", "Pendulum-v1", "--total-timesteps", "lots")
-    assert proc.returncode == 2 and "invalid int value: 'lots'" in proc.stderr and "Traceback" not in proc.stderr
-
-
-@pytest.mark.parametrize("make_path, fragments", [
-    (lambda tmp: tmp / "nope", ["does not exist"]),
-    (lambda tmp: tmp, ["no SavedModel policy at"]),
-])
-def test_evaluate_bad_paths(tmp_path, make_path, fragments):
-    assert_one_line_error(run("evaluate.py", make_path(tmp_path)), *fragments)
-
-
 def test_evaluate_refuses_an_env_that_does_not_fit_the_policy(run_dir):
     assert_one_line_error(run("evaluate.py", run_dir, "--env", "InvertedPendulum-v5", "--episodes", 1),
                           "does not match the policy")

@@ -10,33 +10,19 @@ def test_defaults_are_sb3s():
         (0.005, 0.99, 1, 1, (256, 256), 2)
 
 
-def test_unknown_key_suggests_the_close_name():
-    with pytest.raises(ConfigError, match="unknown config key 'learning_rte': did you mean 'learning_rate'"):
-        make_sac_config(learning_rte=1e-3)
-
-
 @pytest.mark.parametrize("key, value, message", [
     ("gamma", 0.0, r"gamma = 0.0 is out of range: expected a number in \(0, 1\]"),
-    ("gamma", 1.5, "gamma = 1.5 is out of range"),
-    ("tau", 0, "tau = 0.0 is out of range"),
     ("tau", 1.01, "tau = 1.01 is out of range"),
-    ("learning_rate", -1e-3, "learning_rate = -0.001 is out of range: expected a number > 0"),
     ("batch_size", 25.5, "batch_size must be an integer, got 25.5"),
-    ("batch_size", "many", "batch_size must be an integer, got 'many'"),
     ("learn_alpha", "maybe", "learn_alpha must be true or false"),
     ("net_arch", "64", "net_arch must be a list"),
     ("net_arch", [64, 0], "net_arch = .* is out of range"),
     ("log_std_bounds", [2, -5], "log_std_bounds = .* is out of range"),
     ("learning_rate", "nan", "learning_rate must be a finite number"),
 ])
-def test_bad_values_are_refused_with_the_field_named(key, value, message):
+def test_bad_values_are_refused_with_the_field_named(key, value, message):  # more in test_bad_input.py
     with pytest.raises(ConfigError, match=message):
         SACConfig(**{key: value})
-
-
-def test_batch_larger_than_buffer_is_refused():
-    with pytest.raises(ConfigError, match=r"batch_size \(512\) is larger than buffer_size \(100\)"):
-        SACConfig(batch_size=512, buffer_size=100)
 
 
 def test_strings_from_the_command_line_are_coerced_to_the_declared_types():

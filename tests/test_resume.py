@@ -2,6 +2,7 @@
 beyond one checkpoint interval, and with --deterministic the same final weights as an uninterrupted run."""
 
 import json
+import os
 import random
 import re
 import signal
@@ -142,3 +143,22 @@ def test_ten_random_sigkills_resume_to_the_same_result_as_no_kill(tmp_path):
     resumed, summary_resumed = kill_and_resume_until_done(tmp_path / "run", total, kills=10, seed=1)
     assert_same_agent(whole, resumed)
     assert summary_whole["evaluations"] == summary_resumed["evaluations"]
+
+
+def test_sigkill_in_the_middle_of_a_checkpoint_write(tmp_path):
+    run_dir = tmp_path / "run"
+    # A bigger buffer makes each write take longer, so the kill can land inside one.
+    proc = new_run(run_dir, 1500, "--set", "buffer_size=100000")
+    root = run_dir / "checkpoints"
+    wait_for_checkpoint(run_dir, 200, proc)
+    deadline, caught = time.monotonic() + 120, None
+    while caught is None and time.monotonic() < deadline and proc.poll() is None:
+        caught = next((entry.name for entry in os.scandir(root) if entry.name.endswith(".tmp")), None)
+    proc.kill()
+    proc.communicate()
+    assert caught is not None, "never saw a checkpoint being written"
+    latest = RollingCheckpoints(root).latest()  # the half-written one is ignored, the previous one is good
+    assert latest.name < caught.lstrip(".").removesuffix(".tmp")
+    finish(start("--resume", run_dir, "--no-progress"))
+    assert not [p for p in root.iterdir() if p.name.startswith(".")]  # the debris is cleaned by the next write
+    assert_run_is_complete_and_consistent(run_dir, 1500)
