@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 
@@ -34,6 +35,7 @@ def policy_dir(path: Path) -> Path:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    warnings.formatwarning = lambda message, *_, **__: f"evaluate.py: warning: {message}\n"  # one line, no source
     if not args.path.exists():
         print(f"evaluate.py: error: '{args.path}' does not exist: pass a SavedModel policy folder or a run "
               f"folder", file=sys.stderr)

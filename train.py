@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
@@ -54,6 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    warnings.formatwarning = lambda message, *_, **__: f"train.py: warning: {message}\n"  # one line, no source
     # Everything a user can get wrong is checked before TensorFlow starts (seconds) and before any folder is made.
     from keras_sac.config import ConfigError, parse_overrides, resolve_config
     from keras_sac.envs import EnvError, env_spec, make_env

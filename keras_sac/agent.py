@@ -235,10 +235,13 @@ class KerasSAC:
         next_obs, reward, terminated, truncated, _ = self.env.step(self._to_env_action(action))
         next_obs = np.asarray(next_obs, np.float32)
         if not (np.isfinite(reward) and np.isfinite(next_obs).all()):  # never let NaN/inf into the buffer
-            what = "reward" if not np.isfinite(reward) else "observation"
-            raise EnvError(f"env returned a non-finite {what} at step {self.num_timesteps + 1} (reward={reward}, "
-                           f"observation={next_obs}); the transition was not stored. Fix or wrap the env "
-                           f"(e.g. clip the observation) and resume from the last checkpoint")
+            if not np.isfinite(reward):
+                what = f"reward ({reward})"
+            else:
+                what = f"observation (entries {np.flatnonzero(~np.isfinite(next_obs)).tolist()})"
+            raise EnvError(f"env returned a non-finite {what} at step {self.num_timesteps + 1}; the transition "
+                           f"was not stored. Fix or wrap the env (e.g. clip the observation) and resume from the "
+                           f"last checkpoint")
         # Store `terminated` only: a time-limit truncation keeps bootstrapping from next_obs.
         self.buffer.add(self._obs, action, reward, next_obs, terminated)
         self.num_timesteps += 1

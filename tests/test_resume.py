@@ -162,3 +162,20 @@ def test_sigkill_in_the_middle_of_a_checkpoint_write(tmp_path):
     finish(start("--resume", run_dir, "--no-progress"))
     assert not [p for p in root.iterdir() if p.name.startswith(".")]  # the debris is cleaned by the next write
     assert_run_is_complete_and_consistent(run_dir, 1500)
+
+
+def test_resume_skips_a_damaged_newest_checkpoint_with_a_one_line_warning(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = new_run(run_dir, 600)
+    wait_for_checkpoint(run_dir, 300, proc)
+    proc.kill()
+    proc.communicate()
+    newest, previous = RollingCheckpoints(run_dir / "checkpoints").folders()[:2]
+    (newest / "arrays.npz").write_bytes(b"torn write")
+    proc = start("--resume", run_dir, "--no-progress")
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    warning = [line for line in err.splitlines() if line.startswith("train.py: warning:")]
+    assert len(warning) == 1 and newest.name in warning[0] and "using the previous checkpoint" in warning[0]
+    assert f"from step {int(previous.name.split('_')[1])}" in out
+    assert_run_is_complete_and_consistent(run_dir, 600)
