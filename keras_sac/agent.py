@@ -20,7 +20,7 @@ from keras_sac.config import SACConfig, draw_seed, make_sac_config
 from keras_sac.distributions import TanhGaussian
 from keras_sac.envs import EnvError, EnvSpec, as_obs_batch, check_same_spaces, env_spec, make_env, resolve_env
 from keras_sac.losses import actor_loss, alpha_loss, critic_loss, soft_td_target
-from keras_sac.networks import Actor, Critics
+from keras_sac.networks import Actor, ActorSnapshot, Critics
 
 Callback = Callable[["KerasSAC"], "bool | None"]
 
@@ -64,6 +64,7 @@ class KerasSAC:
         self.last_metrics: dict = {}
         self._obs = None  # observation the next env step acts on; None until the env is reset
         self._episode_return, self._episode_length = 0.0, 0
+        self._snapshot: ActorSnapshot | None = None  # NumPy actor weights for deterministic predict
         self._build()
 
     # ------------------------------------------------------------------ construction
@@ -96,9 +97,8 @@ class KerasSAC:
         act_spec = tf.TensorSpec([None, spec.action_dim], tf.float32, name="actions")
         vec_spec = tf.TensorSpec([None], tf.float32)
         # input_signature fixes dtypes and ranks, so each function traces once (tests/test_agent.py).
-        self.train_step = tf.function(self._train_step,
-                                      input_signature=[obs_spec, act_spec, vec_spec, obs_spec, vec_spec])
-        self._deterministic_action = tf.function(lambda obs: self.policy(obs).mode(), input_signature=[obs_spec])
+        self.compiled_train_step = tf.function(self._train_step,
+                                               input_signature=[obs_spec, act_spec, vec_spec, obs_spec, vec_spec])
         self._stochastic_action = tf.function(
             lambda obs: self.policy(obs).sample_and_log_prob(self.tf_rng.make_seeds(1)[:, 0])[0],
             input_signature=[obs_spec])
@@ -112,6 +112,11 @@ class KerasSAC:
         return TanhGaussian(*self.actor(obs))
 
     # ------------------------------------------------------------------ the update
+    def train_step(self, obs, actions, rewards, next_obs, terminated) -> dict:
+        """One compiled SAC update from one minibatch (see `_train_step`); returns its metrics as tensors."""
+        self._snapshot = None  # the actor is about to change: deterministic predict re-reads it
+        return self.compiled_train_step(obs, actions, rewards, next_obs, terminated)
+
     def _train_step(self, obs, actions, rewards, next_obs, terminated) -> dict:
         """One gradient step on critics, actor and log-alpha from one minibatch, then the Polyak update.
 
@@ -159,14 +164,25 @@ class KerasSAC:
         Args:
             observation: (obs_dim,) for one observation or (batch, obs_dim) for a batch.
             state, episode_start: accepted for Stable-Baselines3 compatibility; SAC is not recurrent.
-            deterministic: tanh(mean) instead of a sample.
+            deterministic: tanh(mean) instead of a sample. Computed in NumPy from a copy of the actor's
+                weights, refreshed after every `train_step` and restore (after assigning actor weights by
+                hand, set `agent._snapshot = None`).
         Returns:
             (actions, None): actions (action_dim,) or (batch, action_dim), float32.
         """
         batch, single = as_obs_batch(observation, self.spec.obs_dim, "the agent")
-        act = self._deterministic_action if deterministic else self._stochastic_action
-        actions = self._to_env_action(act(batch).numpy())
+        if deterministic:
+            unit_actions = self._actor_snapshot().mode(batch)
+        else:
+            unit_actions = self._stochastic_action(batch).numpy()
+        actions = self._to_env_action(unit_actions)
         return (actions[0] if single else actions), None
+
+    def _actor_snapshot(self) -> ActorSnapshot:
+        """NumPy weights for deterministic predict, re-read after every training step or restore."""
+        if self._snapshot is None:
+            self._snapshot = ActorSnapshot(self.actor)
+        return self._snapshot
 
     # ------------------------------------------------------------------ training
     def learn(self, total_timesteps: int, callback: Callback | None = None, reset_num_timesteps: bool = True,

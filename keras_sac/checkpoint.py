@@ -153,6 +153,7 @@ def read_checkpoint(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def restore_variables(agent, path: Path) -> None:
+    agent._snapshot = None  # cached NumPy actor weights are stale from here on
     try:
         tf.train.Checkpoint(**agent.state_variables()).read(str(path / VARIABLES_PREFIX)).assert_consumed()
     except Exception as exc:  # TF raises OpError, AssertionError, IndexError... for damaged or foreign files

@@ -13,6 +13,7 @@ import math
 from typing import Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 
@@ -38,6 +39,25 @@ class Actor(keras.Model):
         unit = tf.tanh(self.log_std_head(h))  # in (-1, 1)
         log_std = self.log_std_low + 0.5 * (self.log_std_high - self.log_std_low) * (unit + 1.0)
         return mean, log_std
+
+
+class ActorSnapshot:
+    """A NumPy copy of an `Actor`'s weights giving its deterministic action tanh(mean).
+
+    For single observations this skips TensorFlow's per-call dispatch (~250 us here) for three small
+    matmuls (~15 us); it mirrors `Actor.call` and is tested against it (tests/test_agent.py).
+    """
+
+    def __init__(self, actor: Actor):
+        self.hidden = [(layer.kernel.numpy(), layer.bias.numpy()) for layer in actor.trunk.layers]
+        self.mean = (actor.mean_head.kernel.numpy(), actor.mean_head.bias.numpy())
+
+    def mode(self, obs: np.ndarray) -> np.ndarray:
+        """obs: (batch, obs_dim) float32 -> tanh(mean): (batch, action_dim)."""
+        h = obs
+        for kernel, bias in self.hidden:
+            h = np.maximum(h @ kernel + bias, 0.0)
+        return np.tanh(h @ self.mean[0] + self.mean[1])
 
 
 class EnsembleDense(keras.layers.Layer):

@@ -48,10 +48,9 @@ def test_update_traces_once_and_creates_no_variables(match_env):
     for i in range(3):
         agent.train_step(*batch_of(agent, seed=i))
     agent.learn(120)  # acting, sampling and training through the public loop
-    agent.predict(np.zeros(2)), agent.predict(np.zeros((5, 2)), deterministic=True)
-    assert agent.train_step.experimental_get_tracing_count() == 1
+    agent.predict(np.zeros(2)), agent.predict(np.zeros((5, 2)))
+    assert agent.compiled_train_step.experimental_get_tracing_count() == 1
     assert agent._stochastic_action.experimental_get_tracing_count() == 1
-    assert agent._deterministic_action.experimental_get_tracing_count() == 1
     assert len(all_variables(agent)) == n_vars
 
 
@@ -85,11 +84,16 @@ def test_predict_shapes_bounds_and_bad_shapes(match_env):
         agent.predict(np.zeros((4, 2, 1)))
 
 
-def test_deterministic_predict_is_tanh_mean_rescaled(match_env):
+def test_deterministic_predict_is_tanh_mean_rescaled_and_follows_training(match_env):
     agent = KerasSAC(match_env, seed=0, **SMALL)
     obs = np.random.default_rng(1).uniform(-1, 1, (8, 2)).astype(np.float32)
-    mean, _ = agent.actor(obs)
-    np.testing.assert_allclose(agent.predict(obs, deterministic=True)[0], 2.0 * np.tanh(mean.numpy()), rtol=1e-5)
+    for _ in range(2):  # before and after training: the NumPy snapshot must follow the weights
+        mean, _ = agent.actor(obs)
+        np.testing.assert_allclose(agent.predict(obs, deterministic=True)[0], 2.0 * np.tanh(mean.numpy()),
+                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(agent.predict(obs, deterministic=True)[0],
+                                   2.0 * agent.policy(obs).mode().numpy(), rtol=1e-5, atol=1e-6)
+        agent.learn(80)
     np.testing.assert_array_equal(agent.predict(obs, deterministic=True)[0],
                                   agent.predict(obs, deterministic=True)[0])
 
