@@ -112,8 +112,15 @@ def test_deterministic_kill_and_resume_equals_the_uninterrupted_run(tmp_path):
 def kill_and_resume_until_done(run_dir, total, kills, seed):
     rng = random.Random(seed)
     proc = new_run(run_dir, total, "--deterministic")
+    last_row = 0
     for kill in range(1, kills + 1):
-        delay = rng.uniform(0.5, 7.0)  # lands in start-up, warm-up, training, evaluation or a write
+        if rng.random() < 0.3:  # during start-up (imports, agent construction, checkpoint loading)
+            phase, delay = "start-up", rng.uniform(0.3, 4.0)
+        else:  # once this process has made progress: training, evaluation or a checkpoint write
+            deadline = time.monotonic() + 120
+            while logged_step(run_dir) <= last_row and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            phase, delay = "training", rng.uniform(0.0, 2.0)
         time.sleep(delay)
         if proc.poll() is not None:
             break
@@ -130,11 +137,18 @@ def kill_and_resume_until_done(run_dir, total, kills, seed):
         else:
             saved = None
             assert last_row <= CHECKPOINT_FREQ
-        print(f"kill {kill} after {delay:.1f} s: last logged step {last_row}, newest good checkpoint "
+        print(f"kill {kill} ({phase}, +{delay:.1f} s): last logged step {last_row}, newest good checkpoint "
               f"{saved}, unfinished writes {debris or 'none'}")
         proc = start("--resume", run_dir, "--no-progress")
     finish(proc)
     return assert_run_is_complete_and_consistent(run_dir, total)
+
+
+def logged_step(run_dir):
+    try:
+        return int(read_metrics(run_dir / "metrics.csv")[-1]["step"])
+    except (OSError, IndexError, KeyError, ValueError):  # not written yet, or being rewritten by a resume
+        return 0
 
 
 def test_three_random_sigkills_resume_to_a_consistent_run(tmp_path):
