@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -294,7 +295,7 @@ class KerasSAC:
         state = {"num_timesteps": self.num_timesteps, "np_rng": self.np_rng.bit_generator.state,
                  "episode_return": self._episode_return, "episode_length": self._episode_length,
                  "episode_returns": list(self.episode_returns), "episode_lengths": list(self.episode_lengths),
-                 "env_state": None}
+                 "episode_in_progress": self._obs is not None, "env_state": None}
         arrays = {}
         if self._obs is not None:
             captured = env_state.capture(self.env)
@@ -313,6 +314,10 @@ class KerasSAC:
             env_state.restore(self.env, state["env_state"], arrays)
             self._obs = arrays["obs"]
             self._episode_return, self._episode_length = state["episode_return"], state["episode_length"]
+        elif state["episode_in_progress"]:
+            warnings.warn(f"the mid-episode state of env {self.spec.env_id or type(self.env.unwrapped).__name__} "
+                          f"cannot be saved (only MuJoCo and classic-control envs can): training continues "
+                          f"with a new episode", stacklevel=3)
         if "buffer.position" in arrays:
             self.buffer.restore_arrays({k[len("buffer."):]: v for k, v in arrays.items() if k.startswith("buffer.")})
 

@@ -144,6 +144,7 @@ def test_seed_is_recorded_when_not_given(match_env):
     assert isinstance(agent.config.seed, int)
 
 
+@pytest.mark.filterwarnings("ignore:the mid-episode state of env MatchEnv")  # toy env: new episode
 def test_save_load_restores_everything_and_training_continues(tmp_path, match_env):
     agent = KerasSAC(match_env, seed=0, **SMALL)
     agent.learn(120)
@@ -163,6 +164,7 @@ def test_save_load_restores_everything_and_training_continues(tmp_path, match_en
     assert loaded.num_timesteps == 180
 
 
+@pytest.mark.filterwarnings("ignore:the mid-episode state of env MatchEnv")  # toy env: new episode
 def test_save_replaces_an_existing_save(tmp_path, match_env):
     agent = KerasSAC(match_env, seed=0, **SMALL)
     agent.save(tmp_path / "agent")
