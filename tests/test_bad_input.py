@@ -202,6 +202,7 @@ def test_train_bad_flags_are_usage_errors(tmp_path):
         assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.filterwarnings("ignore:the mid-episode state of env")  # the test envs cannot be restored mid-episode
 @pytest.mark.parametrize("env_id, fragment", [
     ("bad_envs:NanReward-v0", "non-finite reward (nan) at step 150"),
     ("bad_envs:HugeReward-v0", "training diverged at step"),
