@@ -110,19 +110,11 @@ class RunConfig:
         _validate(self)
 
 
-CONFIG_CLASSES = (SACConfig, RunConfig)
-
-
 def draw_seed() -> int:
     """A fresh non-negative 31-bit seed from the OS entropy pool."""
     import numpy as np
 
     return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
-
-
-def field_docs(cls) -> dict[str, str]:
-    """`{field name: one-line doc}` of a config dataclass, for --help and the README."""
-    return {f.name: f.metadata["doc"] for f in dataclasses.fields(cls)}
 
 
 def _validate(config) -> None:
