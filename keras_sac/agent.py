@@ -16,7 +16,6 @@ import tensorflow as tf
 
 from keras_sac import checkpoint, env_state
 from keras_sac.buffer import ReplayBuffer
-from keras_sac.checkpoint import CheckpointError  # noqa: F401  (re-exported: keras_sac.CheckpointError)
 from keras_sac.config import SACConfig, draw_seed, make_sac_config
 from keras_sac.distributions import TanhGaussian
 from keras_sac.envs import EnvError, EnvSpec, as_obs_batch, check_same_spaces, env_spec, make_env, resolve_env

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import SMALL, make_match_env
-from keras_sac import CheckpointError, ConfigError, EnvError, KerasSAC
+from keras_sac import CheckpointError, EnvError, KerasSAC
 from keras_sac.agent import polyak_update
 
 

@@ -10,7 +10,6 @@ import pytest
 from conftest import SMALL
 from keras_sac import CheckpointError, KerasSAC
 from keras_sac import checkpoint as ckpt
-from keras_sac.envs import make_env
 
 FAST = dict(SMALL, learning_starts=40)
 

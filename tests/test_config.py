@@ -1,6 +1,6 @@
 import pytest
 
-from keras_sac.config import ConfigError, RunConfig, SACConfig, make_sac_config, parse_overrides, resolve_config
+from keras_sac.config import ConfigError, RunConfig, SACConfig, parse_overrides, resolve_config
 
 
 def test_defaults_are_sb3s():

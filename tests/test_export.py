@@ -84,5 +84,4 @@ def test_missing_or_corrupt_savedmodel_is_reported(tmp_path, trained):
 
 def test_export_of_a_registered_env_records_its_id(tmp_path):
     agent = KerasSAC("Pendulum-v1", seed=0, **SMALL)
-    LoadedPolicy(agent.export(tmp_path / "p"))
-    assert LoadedPolicy(tmp_path / "p").metadata["env_id"] == "Pendulum-v1"
+    assert LoadedPolicy(agent.export(tmp_path / "p")).metadata["env_id"] == "Pendulum-v1"

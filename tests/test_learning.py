@@ -1,6 +1,5 @@
 """SAC must actually learn: a toy task in seconds (default suite) and InvertedPendulum-v5 (slow)."""
 
-import numpy as np
 import pytest
 
 from conftest import make_match_env
