@@ -65,15 +65,17 @@ class KerasSAC:
         self._obs = None  # observation the next env step acts on; None until the env is reset
         self._episode_return, self._episode_length = 0.0, 0
         self._snapshot: ActorSnapshot | None = None  # NumPy actor weights for deterministic predict
+        self._next_action: np.ndarray | None = None  # policy action for self._obs, drawn by the last update call
         self._build()
 
     # ------------------------------------------------------------------ construction
     def _build(self) -> None:
         cfg, spec = self.config, self.spec
         keras.utils.set_random_seed(cfg.seed)  # weight initialisers draw from Keras' global seed
-        self.actor = Actor(spec.action_dim, cfg.net_arch, cfg.log_std_bounds, name="actor")
-        self.critics = Critics(cfg.n_critics, cfg.net_arch, name="critics")
-        self.target_critics = Critics(cfg.n_critics, cfg.net_arch, name="target_critics")
+        dtype = None if cfg.precision == "float32" else cfg.precision  # a Keras dtype policy
+        self.actor = Actor(spec.action_dim, cfg.net_arch, cfg.log_std_bounds, dtype=dtype, name="actor")
+        self.critics = Critics(cfg.n_critics, cfg.net_arch, dtype=dtype, name="critics")
+        self.target_critics = Critics(cfg.n_critics, cfg.net_arch, dtype=dtype, name="target_critics")
         obs0, act0 = tf.zeros((1, spec.obs_dim)), tf.zeros((1, spec.action_dim))
         self.actor(obs0), self.critics(obs0, act0), self.target_critics(obs0, act0)
         polyak_update(self.critics.variables, self.target_critics.variables, tau=1.0)
@@ -90,7 +92,7 @@ class KerasSAC:
         self.n_updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="n_updates")
         self.tf_rng = tf.random.Generator.from_seed(cfg.seed)  # policy noise inside compiled code
         self.np_rng = np.random.default_rng(cfg.seed)  # warm-up actions and replay indices
-        self.buffer = ReplayBuffer(cfg.buffer_size, spec.obs_dim, spec.action_dim)
+        self.buffer = ReplayBuffer(cfg.buffer_size, spec.obs_dim, spec.action_dim, cfg.optimize_memory_usage)
         self._action_center, self._action_scale = action_affine(spec.action_low, spec.action_high)
 
         obs_spec = tf.TensorSpec([None, spec.obs_dim], tf.float32, name="obs")
@@ -99,9 +101,10 @@ class KerasSAC:
         # input_signature fixes dtypes and ranks, so each function traces once (tests/test_agent.py).
         self.compiled_train_step = tf.function(self._train_step,
                                                input_signature=[obs_spec, act_spec, vec_spec, obs_spec, vec_spec])
-        self._stochastic_action = tf.function(
-            lambda obs: self.policy(obs).sample_and_log_prob(self.tf_rng.make_seeds(1)[:, 0])[0],
-            input_signature=[obs_spec])
+        self._stochastic_action = tf.function(self._sample_action, input_signature=[obs_spec])
+        stacked = [tf.TensorSpec([cfg.gradient_steps, *spec.shape], tf.float32)
+                   for spec in (obs_spec, act_spec, vec_spec, obs_spec, vec_spec)]
+        self.compiled_update_and_act = tf.function(self._update_and_act, input_signature=[*stacked, obs_spec])
 
     @property
     def alpha(self) -> float:
@@ -152,6 +155,24 @@ class KerasSAC:
         if self.n_updates % cfg.target_update_interval == 0:  # autograph turns this into a tf.cond
             polyak_update(self.critics.variables, self.target_critics.variables, cfg.tau)
         return {**critic_info, **actor_info, **alpha_info, "train/alpha": alpha}
+
+    def _update_and_act(self, obs, actions, rewards, next_obs, terminated, current_obs):
+        """A whole training phase in one compiled call: `gradient_steps` updates, then the next action.
+
+        The minibatches arrive stacked, (gradient_steps, batch, ...), sampled at once; the updates run in a
+        graph loop, and the action for `current_obs` is drawn from the updated policy in the same call,
+        saving the second call per env step (~0.4 ms, mostly dispatch, against a ~5 ms step).
+        Returns (metrics of the last update, action (1, action_dim) in [-1, 1]).
+        """
+        metrics = self._train_step(obs[0], actions[0], rewards[0], next_obs[0], terminated[0])
+        if self.config.gradient_steps > 1:
+            for i in tf.range(1, self.config.gradient_steps):  # autograph: a tf.while_loop
+                metrics = self._train_step(obs[i], actions[i], rewards[i], next_obs[i], terminated[i])
+        return metrics, self._sample_action(current_obs)
+
+    def _sample_action(self, obs):
+        """One reparameterised draw from pi(.|obs) per row, in [-1, 1]."""
+        return self.policy(obs).sample_and_log_prob(self.tf_rng.make_seeds(1)[:, 0])[0]
 
     # ------------------------------------------------------------------ acting
     def _to_env_action(self, actions: np.ndarray) -> np.ndarray:
@@ -204,7 +225,7 @@ class KerasSAC:
         cfg = self.config
         if reset_num_timesteps:
             self.num_timesteps = 0
-            self._obs = None
+            self._obs = self._next_action = None
         if self._obs is None:
             self._reset_episode(seed=cfg.seed if self.num_timesteps == 0 else None)
         end = self.num_timesteps + int(total_timesteps)
@@ -226,26 +247,33 @@ class KerasSAC:
         return self
 
     def _train(self) -> None:
+        """One training phase: all gradient steps and the next env step's action, in one compiled call."""
         cfg = self.config
-        for _ in range(cfg.gradient_steps):
-            try:
-                self.last_metrics = self.train_step(*self.buffer.sample(cfg.batch_size, self.np_rng))
-            except tf.errors.InvalidArgumentError as exc:
-                message = next((line for line in str(exc).splitlines() if "keras_sac:" in line), None)
-                if message is None:
-                    raise
-                what = message.split("keras_sac:")[1].split(":")[0].strip()
-                raise TrainingDivergedError(f"training diverged at step {self.num_timesteps}: {what} "
-                                            f"(NaN or inf)") from None
+        batch = self.buffer.sample(cfg.gradient_steps * cfg.batch_size, self.np_rng)
+        stacked = [x.reshape(cfg.gradient_steps, cfg.batch_size, *x.shape[1:]) for x in batch]
+        self._snapshot = None  # the actor is about to change: deterministic predict re-reads it
+        try:
+            self.last_metrics, action = self.compiled_update_and_act(*stacked, self._obs[None])
+            self._next_action = action.numpy()[0]
+        except tf.errors.InvalidArgumentError as exc:
+            message = next((line for line in str(exc).splitlines() if "keras_sac:" in line), None)
+            if message is None:
+                raise
+            what = message.split("keras_sac:")[1].split(":")[0].strip()
+            raise TrainingDivergedError(f"training diverged at step {self.num_timesteps}: {what} "
+                                        f"(NaN or inf)") from None
 
     def _reset_episode(self, seed: int | None) -> None:
         obs, _ = self.env.reset(seed=seed)
         self._obs = np.asarray(obs, np.float32)
+        self._next_action = None
         self._episode_return, self._episode_length = 0.0, 0
 
     def _env_step(self) -> None:
         if self.num_timesteps < self.config.learning_starts:
             action = self.np_rng.uniform(-1.0, 1.0, self.spec.action_dim).astype(np.float32)
+        elif self._next_action is not None:  # drawn for self._obs at the end of the last training phase
+            action, self._next_action = self._next_action, None
         else:
             action = self._stochastic_action(self._obs[None]).numpy()[0]
         next_obs, reward, terminated, truncated, _ = self.env.step(self._to_env_action(action))
@@ -302,6 +330,8 @@ class KerasSAC:
                 state["env_state"], env_arrays = captured
                 arrays.update(env_arrays)
                 arrays["obs"] = self._obs
+                if self._next_action is not None:  # already drawn: replaying the draw would move the RNG
+                    arrays["next_action"] = self._next_action
         return state, arrays
 
     def _restore_runtime_state(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
@@ -312,6 +342,7 @@ class KerasSAC:
         if state["env_state"] is not None:
             env_state.restore(self.env, state["env_state"], arrays)
             self._obs = arrays["obs"]
+            self._next_action = arrays.get("next_action")
             self._episode_return, self._episode_length = state["episode_return"], state["episode_length"]
         elif state["episode_in_progress"]:
             warnings.warn(f"the mid-episode state of env {self.spec.env_id or type(self.env.unwrapped).__name__} "

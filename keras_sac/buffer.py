@@ -22,52 +22,100 @@ class ReplayBuffer:
 
     Stores `terminated`, not `done`: a Gymnasium time-limit truncation must still bootstrap from next_obs.
     Memory is allocated up front (np.zeros pages in lazily, so an unfilled buffer costs little RSS).
+
+    With `optimize_memory_usage`, observations are stored once: row i's next_obs is row i + 1's obs.
+    Each `add` also writes its next_obs into the following row; the next `add` starts there when its obs is
+    that same observation (the episode went on) and one row further on otherwise (a new episode), leaving
+    the old row as a pure next-obs row that is never sampled as a transition start (`valid` is False).
     """
 
-    def __init__(self, capacity: int, obs_dim: int, action_dim: int):
+    def __init__(self, capacity: int, obs_dim: int, action_dim: int, optimize_memory_usage: bool = False):
         self.capacity = int(capacity)
+        self.optimize_memory_usage = bool(optimize_memory_usage)
         self.obs = np.zeros((capacity, obs_dim), np.float32)
         self.actions = np.zeros((capacity, action_dim), np.float32)
         self.rewards = np.zeros((capacity,), np.float32)
-        self.next_obs = np.zeros((capacity, obs_dim), np.float32)
         self.terminated = np.zeros((capacity,), np.float32)
-        self.pos = 0  # next slot to write
-        self.size = 0  # filled slots
+        if self.optimize_memory_usage:
+            if self.capacity < 2:
+                raise ValueError("optimize_memory_usage needs buffer_size >= 2 (a transition takes two rows)")
+            self.valid = np.zeros((capacity,), bool)  # rows that start a stored transition
+            self.next_obs = None
+        else:
+            self.next_obs = np.zeros((capacity, obs_dim), np.float32)
+        self.pos = 0  # next row to write
+        self.size = 0  # rows written (<= capacity)
+        self._transitions = 0  # transitions stored (== size unless optimize_memory_usage)
 
     def __len__(self) -> int:
-        return self.size
+        return self._transitions
+
+    def bytes_per_transition(self) -> int:
+        """Bytes one stored transition takes (compact mode: plus one row per episode end)."""
+        arrays = [self.obs, self.actions, self.rewards, self.terminated,
+                  self.valid if self.optimize_memory_usage else self.next_obs]
+        return sum(a.itemsize * a[0].size for a in arrays)
 
     def add(self, obs, action, reward: float, next_obs, terminated: bool) -> None:
         """Store one transition (obs, next_obs: (obs_dim,); action: (action_dim,) in [-1, 1])."""
         i = self.pos
+        if self.optimize_memory_usage and self.size > 0 and not np.array_equal(self.obs[i], obs):
+            i = self._advance(i)  # row i keeps the previous transition's next_obs
         self.obs[i] = obs
         self.actions[i] = action
         self.rewards[i] = reward
-        self.next_obs[i] = next_obs
         self.terminated[i] = terminated
-        self.pos = (i + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
+        if self.optimize_memory_usage:
+            self._set_valid(i, True)
+            j = self._advance(i)
+            self.obs[j] = next_obs  # provisional: the next add starts here if the episode goes on
+            self._set_valid(j, False)
+            self.pos = j
+        else:
+            self.next_obs[i] = next_obs
+            self._transitions = min(self._transitions + 1, self.capacity)
+            self.pos = self._advance(i)
+
+    def _advance(self, i: int) -> int:
+        self.size = min(max(self.size, i + 2 if self.optimize_memory_usage else i + 1), self.capacity)
+        return (i + 1) % self.capacity
+
+    def _set_valid(self, i: int, value: bool) -> None:
+        self._transitions += int(value) - int(self.valid[i])
+        self.valid[i] = value
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         """Uniform sample with replacement of `batch_size` stored transitions."""
-        if self.size == 0:
+        if self._transitions == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         idx = rng.integers(0, self.size, size=batch_size)
-        return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx],
+        if not self.optimize_memory_usage:
+            return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx],
+                         self.terminated[idx])
+        redraw = ~self.valid[idx]
+        while redraw.any():  # uniform over valid rows; at most one row in (episode length + 1) is invalid
+            idx[redraw] = rng.integers(0, self.size, size=int(redraw.sum()))
+            redraw = ~self.valid[idx]
+        return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.obs[(idx + 1) % self.capacity],
                      self.terminated[idx])
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The filled rows and the write position, for a checkpoint."""
         n = self.size
+        extra = {"valid": self.valid[:n]} if self.optimize_memory_usage else {"next_obs": self.next_obs[:n]}
         return {"obs": self.obs[:n], "actions": self.actions[:n], "rewards": self.rewards[:n],
-                "next_obs": self.next_obs[:n], "terminated": self.terminated[:n],
-                "position": np.array([self.pos, self.size], np.int64)}
+                "terminated": self.terminated[:n], **extra, "position": np.array([self.pos, self.size], np.int64)}
 
     def restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        """Inverse of `state_arrays` (into a buffer of at least the saved size)."""
+        """Inverse of `state_arrays` (into a buffer of at least the saved size, stored the same way)."""
         pos, size = (int(x) for x in arrays["position"])
         if size > self.capacity:
             raise ValueError(f"saved buffer holds {size} transitions; this buffer's capacity is {self.capacity}")
-        for name in ("obs", "actions", "rewards", "next_obs", "terminated"):
+        extra = "valid" if self.optimize_memory_usage else "next_obs"
+        if extra not in arrays:
+            raise ValueError(f"saved buffer was stored with optimize_memory_usage={not self.optimize_memory_usage}; "
+                             f"load it with the same setting")
+        for name in ("obs", "actions", "rewards", "terminated", extra):
             getattr(self, name)[:size] = arrays[name]
         self.pos, self.size = pos % self.capacity, size
+        self._transitions = int(self.valid[:size].sum()) if self.optimize_memory_usage else size

@@ -19,6 +19,9 @@ from typing import Any, Callable, Mapping
 import yaml
 
 
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
 class ConfigError(ValueError):
     """A config key or value is wrong; the message names it and says what would be accepted."""
 
@@ -80,6 +83,15 @@ class SACConfig:
         "log-probs from growing without bound as the policy sharpens, which would drive alpha's loss; the "
         "ceiling (std <= e^2) is already wide enough that tanh piles the samples at +-1.",
         _check(lambda t: len(t) == 2 and t[0] < t[1], "two numbers [low, high] with low < high"))
+    precision: str = _field(
+        "float32",
+        "Network arithmetic. 'mixed_bfloat16' runs the matmuls in bfloat16 (weights, Adam state, losses and "
+        "actions stay float32): faster on CPUs with bf16 instructions (AVX512_BF16, AMX); see "
+        "docs/benchmarks.md for its speed and learning parity before using it.",
+        _check(lambda p: p in PRECISIONS, "'float32' or 'mixed_bfloat16'"))
+    optimize_memory_usage: bool = _field(
+        False, "Store each observation once in the replay buffer (a transition's next_obs is the next row's obs), "
+               "about 40% fewer bytes per HalfCheetah transition; episode ends cost one extra row each.")
     seed: int | None = _field(None, "Seed for network init, action sampling, replay sampling and the env.")
 
     def __post_init__(self):
@@ -157,6 +169,10 @@ def coerce(name: str, value: Any, annotation: Any) -> Any:
         if not math.isfinite(number):
             raise ConfigError(f"{name} must be a finite number, got {value!r}")
         return number
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} must be a string, got {value!r}")
+        return value.strip()
     raise TypeError(f"no coercion for {annotation}")  # a new field type needs a branch above
 
 

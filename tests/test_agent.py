@@ -51,7 +51,33 @@ def test_update_traces_once_and_creates_no_variables(match_env):
     agent.predict(np.zeros(2)), agent.predict(np.zeros((5, 2)))
     assert agent.compiled_train_step.experimental_get_tracing_count() == 1
     assert agent._stochastic_action.experimental_get_tracing_count() == 1
+    assert agent.compiled_update_and_act.experimental_get_tracing_count() == 1
     assert len(all_variables(agent)) == n_vars
+
+
+def test_a_fused_training_phase_equals_its_updates_one_by_one(match_env):
+    # gradient_steps updates in one compiled call (graph loop) then the next action, against the same
+    # minibatches fed to train_step one at a time and a separate action draw.
+    fused, stepped = (KerasSAC(match_env, seed=3, gradient_steps=3, **SMALL) for _ in range(2))
+    batches = [batch_of(fused, seed=i) for i in range(3)]
+    obs = np.full((1, 2), 0.25, np.float32)
+    metrics, action = fused.compiled_update_and_act(*(np.stack(x) for x in zip(*batches)), obs)
+    for batch in batches:
+        last = stepped.train_step(*batch)
+    stepped_action = stepped._stochastic_action(obs)
+    assert int(fused.n_updates.numpy()) == int(stepped.n_updates.numpy()) == 3
+    for a, b in zip(all_variables(fused), all_variables(stepped), strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=getattr(a, "path", a.name))
+    for name in last:
+        np.testing.assert_allclose(metrics[name].numpy(), last[name].numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(action.numpy(), stepped_action.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_gradient_steps_and_train_freq_set_the_number_of_updates(match_env):
+    agent = KerasSAC(match_env, seed=0, train_freq=4, gradient_steps=3, **SMALL)
+    agent.learn(90)  # training phases after steps 52, 56, ..., 88
+    assert int(agent.n_updates.numpy()) == 3 * 10
+    assert agent.compiled_update_and_act.experimental_get_tracing_count() == 1
 
 
 def test_fixed_alpha_stays_fixed(match_env):
@@ -193,3 +219,21 @@ def test_load_refuses_a_mismatched_env(tmp_path, match_env):
     KerasSAC(match_env, seed=0, **SMALL).save(tmp_path / "agent")
     with pytest.raises(EnvError, match="env Pendulum-v1 does not match the agent saved at"):
         KerasSAC.load(tmp_path / "agent", env="Pendulum-v1")
+
+
+def test_mixed_bfloat16_keeps_float32_state_and_learns_finite(tmp_path, match_env):
+    agent = KerasSAC(match_env, seed=0, precision="mixed_bfloat16", **SMALL)
+    layer = agent.actor.trunk.layers[0]
+    assert layer.compute_dtype == "bfloat16" and layer.kernel.dtype == "float32"
+    assert all(v.dtype == "float32" for v in agent.critic_optimizer.variables if "iteration" not in v.path)
+    agent.learn(150)
+    assert all(np.isfinite(v) for v in agent.metrics().values())
+    obs = np.array([0.3, -0.6], np.float32)
+    mean, _ = agent.actor(obs[None])
+    assert mean.dtype == "float32"
+    # deterministic predict runs the same weights in float32: within bfloat16 rounding of the network
+    np.testing.assert_allclose(agent.predict(obs, deterministic=True)[0], 2.0 * np.tanh(mean.numpy()[0]), atol=0.05)
+    agent.save(tmp_path / "a")
+    loaded = KerasSAC.load(tmp_path / "a", env=match_env)
+    assert loaded.config.precision == "mixed_bfloat16" and loaded.actor.trunk.layers[0].compute_dtype == "bfloat16"
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], agent.predict(obs, deterministic=True)[0])

@@ -31,3 +31,56 @@ def test_sample_returns_consistent_rows_from_the_filled_part_only():
 def test_empty_buffer_refuses_to_sample():
     with pytest.raises(ValueError, match="empty replay buffer"):
         ReplayBuffer(4, 1, 1).sample(2, np.random.default_rng(0))
+
+
+def episodes(rng, n_steps, obs_dim=3, action_dim=2):
+    """Transitions of random-length episodes, some terminated, some truncated, some resetting onto the
+    terminal observation itself (the case where the compact buffer may share the row)."""
+    obs = rng.normal(size=obs_dim).astype(np.float32)
+    for t in range(n_steps):
+        next_obs = rng.normal(size=obs_dim).astype(np.float32)
+        end = rng.random() < 0.25
+        terminated = end and rng.random() < 0.5
+        yield obs, rng.uniform(-1, 1, action_dim).astype(np.float32), float(t), next_obs, terminated
+        if end:
+            obs = next_obs.copy() if rng.random() < 0.2 else rng.normal(size=obs_dim).astype(np.float32)
+        else:
+            obs = next_obs
+
+
+@pytest.mark.parametrize("capacity", [2, 7, 64])
+def test_compact_buffer_returns_exactly_the_added_transitions(capacity):
+    rng = np.random.default_rng(capacity)
+    compact = ReplayBuffer(capacity, 3, 2, optimize_memory_usage=True)
+    added = []
+    for step, transition in enumerate(episodes(rng, 300)):
+        compact.add(*transition)
+        added.append(transition)
+        recent = {t[2]: t for t in added[-capacity:]}  # reward = step index identifies a transition
+        batch = compact.sample(4 * capacity, rng)
+        for obs, action, reward, next_obs, terminated in zip(*batch):
+            expected = recent[float(reward)]  # KeyError: a transition older than the capacity allows
+            np.testing.assert_array_equal(obs, expected[0])
+            np.testing.assert_array_equal(action, expected[1])
+            np.testing.assert_array_equal(next_obs, expected[3])
+            assert terminated == float(expected[4])
+        stored = compact.rewards[:compact.size][compact.valid[:compact.size]]
+        assert float(step) in stored and len(stored) == len(compact)  # the newest is always kept
+        assert 1 <= len(compact) <= min(step + 1, capacity - 1)
+    # A row per transition plus a row per episode end: fewer transitions than capacity, never less than half.
+    assert len(compact) >= (capacity - 1) // 2
+
+
+def test_compact_buffer_saves_a_third_of_the_bytes_and_round_trips():
+    rng = np.random.default_rng(0)
+    compact, plain = (ReplayBuffer(50, 17, 6, optimize_memory_usage=m) for m in (True, False))
+    assert (compact.bytes_per_transition(), plain.bytes_per_transition()) == (101, 168)
+    for transition in episodes(rng, 80, obs_dim=17, action_dim=6):
+        compact.add(*transition)
+    restored = ReplayBuffer(50, 17, 6, optimize_memory_usage=True)
+    restored.restore_arrays(compact.state_arrays())
+    assert len(restored) == len(compact) and restored.pos == compact.pos
+    for a, b in zip(restored.sample(100, np.random.default_rng(1)), compact.sample(100, np.random.default_rng(1))):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="optimize_memory_usage=True"):
+        plain.restore_arrays(compact.state_arrays())

@@ -29,14 +29,19 @@ def assert_same_agent(a, b):
     assert a.num_timesteps == b.num_timesteps
 
 
-@pytest.mark.parametrize("env_id", ["Pendulum-v1", "InvertedPendulum-v5", "HalfCheetah-v5"])
-def test_save_load_then_learn_is_bit_identical_to_never_stopping(tmp_path, env_id):
+@pytest.mark.parametrize("env_id, extra", [
+    ("Pendulum-v1", {}), ("InvertedPendulum-v5", {}), ("HalfCheetah-v5", {}),
+    # compact buffer across episode ends, fused phases, and an action already drawn when saved
+    ("InvertedPendulum-v5", dict(optimize_memory_usage=True, train_freq=3, gradient_steps=2)),
+])
+def test_save_load_then_learn_is_bit_identical_to_never_stopping(tmp_path, env_id, extra):
     # Saved mid-episode: the env's physics, time-limit counter and RNG must come back too.
-    agent = KerasSAC(env_id, seed=1, **FAST)
-    agent.learn(75)
+    agent = KerasSAC(env_id, seed=1, **FAST, **extra)
+    agent.learn(75 if not extra else 78)  # mid-episode; 78: a training phase just drew the next action
     agent.save(tmp_path / "a")
     resumed = KerasSAC.load(tmp_path / "a")
     assert resumed._episode_length == agent._episode_length > 0
+    np.testing.assert_array_equal(resumed._next_action, agent._next_action)  # drawn by the last phase, saved
     agent.learn(60, reset_num_timesteps=False)
     resumed.learn(60, reset_num_timesteps=False)
     assert_same_agent(agent, resumed)
