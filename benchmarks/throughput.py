@@ -2,12 +2,15 @@
 
     python benchmarks/throughput.py                               # ours only
     python benchmarks/throughput.py --peers /path/to/peer-venv/bin/python --repeats 3
+    python benchmarks/throughput.py --scaling                     # steps/s vs batch, width, critics, ...
 
 Every figure is the median of `--repeats` fresh processes (no warm caches shared between repeats).
 Training speed is measured exactly as ../shared/bench/peer_speed.py measures the peers: SB3 defaults
 (256x256 networks, batch 256, one gradient step per env step) with learning_starts=1000, env steps per
 second between step 2000 and the last step. With --peers, each repeat runs ours, then SB3, then SBX, so
-the ratios compare runs made under the same machine load.
+the ratios compare runs made under the same machine load. Three settings are compared: the defaults (one
+gradient step per env step) in float32, the same with our `precision="mixed_bfloat16"`, and
+train_freq=8 / gradient_steps=8 (our fused training phase; the peers get the same two keywords).
 
 Also printed: update-only updates/s (the compiled train step on a fixed batch), single-observation
 action latency (`predict` and the exported SavedModel's signature), the FLOPs of one update and the
@@ -41,12 +44,15 @@ def _quiet_tf():
         import keras_sac.agent  # noqa: F401
 
 
-def measure_train(env_id: str, steps: int) -> dict:
-    """Env steps/s between step 2000 and `steps`, as peer_speed.py measures the peers."""
+def measure_train(env_id: str, steps: int, settings: str = "{}") -> dict:
+    """Env steps/s between step 2000 and `steps`, as peer_speed.py measures the peers.
+
+    settings: JSON of extra `KerasSAC` keywords (precision, train_freq, gradient_steps, net_arch, ...).
+    """
     _quiet_tf()
     from keras_sac import KerasSAC
 
-    agent = KerasSAC(env_id, learning_starts=1000, batch_size=256, seed=0)
+    agent = KerasSAC(env_id, **{"learning_starts": 1000, "batch_size": 256, "seed": 0, **json.loads(settings)})
     marks = {}
 
     def clock(a):
@@ -57,7 +63,7 @@ def measure_train(env_id: str, steps: int) -> dict:
     return {"train_steps_per_s": (steps - 2000) / (marks[steps] - marks[2000])}
 
 
-def measure_update(env_id: str, n: int = 300) -> dict:
+def measure_update(env_id: str, precision: str = "float32", n: int = 300) -> dict:
     """Compiled train-step calls per second on one fixed 256-batch, and the FLOPs of one update."""
     _quiet_tf()
     import numpy as np
@@ -65,7 +71,7 @@ def measure_update(env_id: str, n: int = 300) -> dict:
 
     from keras_sac import KerasSAC
 
-    agent = KerasSAC(env_id, batch_size=256, seed=0, buffer_size=10_000)
+    agent = KerasSAC(env_id, batch_size=256, seed=0, buffer_size=10_000, precision=precision)
     agent.learn(600)  # fills the buffer with real transitions (random warm-up + some training)
     batch = [tf.constant(x) for x in agent.buffer.sample(256, np.random.default_rng(0))]
     for _ in range(20):
@@ -97,27 +103,39 @@ def update_flops(obs_dim: int, act_dim: int, net_arch, n_critics: int, batch: in
     return batch * per_sample
 
 
-def measure_matmul_peak() -> dict:
-    """fp32 GFLOP/s of 256x256x256 matmuls chained inside one graph (no per-op dispatch)."""
+def measure_matmul_peak(dtype: str = "float32") -> dict:
+    """GFLOP/s of 256x256x256 matmuls in one graph: one chain (one core's worth in graph mode here) and
+    two independent chains (what the executor can spread over two cores)."""
     _quiet_tf()
     import tensorflow as tf
 
-    a = tf.random.normal((256, 256))
-    b = tf.random.normal((256, 256)) * 0.06
+    a = tf.cast(tf.random.normal((256, 256)), dtype)
+    b = tf.cast(tf.random.normal((256, 256)) * 0.06, dtype)
+
+    @tf.function
+    def chains(x, y):
+        for _ in range(100):
+            x, y = tf.matmul(x, b), tf.matmul(y, b)
+        return x, y
 
     @tf.function
     def chain(x):
-        for _ in range(200):
+        for _ in range(100):
             x = tf.matmul(x, b)
         return x
 
-    chain(a).numpy()
-    runs = []
-    for _ in range(5):
-        start = time.perf_counter()
-        chain(a).numpy()
-        runs.append(time.perf_counter() - start)
-    return {"matmul_gflops_per_s": 200 * 2 * 256 ** 3 / min(runs) / 1e9}
+    def best(fn, *args):
+        fn(*args)
+        runs = []
+        for _ in range(5):
+            start = time.perf_counter()
+            tf.nest.map_structure(lambda t: t.numpy(), fn(*args))
+            runs.append(time.perf_counter() - start)
+        return min(runs)
+
+    flop = 100 * 2 * 256 ** 3
+    return {"matmul_gflops_per_s": flop / best(chain, a) / 1e9,
+            "matmul_two_chains_gflops_per_s": 2 * flop / best(chains, a, a + 1) / 1e9}
 
 
 def measure_latency(env_id: str, n: int = 2000) -> dict:
@@ -153,21 +171,55 @@ def measure_latency(env_id: str, n: int = 2000) -> dict:
             "savedmodel_signature_us": saved}
 
 
-def measure_memory(steps: int = 6000) -> dict:
-    """Bytes per stored HalfCheetah transition, and peak RSS after `steps` steps with a 1M buffer."""
-    _quiet_tf()
+def _rss_mb() -> dict:
     import resource
 
+    status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    kb = lambda key: int(status[key].split()[0]) / 1024  # noqa: E731
+    return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "anon_rss_mb": kb("RssAnon"), "file_rss_mb": kb("RssFile")}
+
+
+def measure_memory(steps: int = 6000, optimize_memory_usage: str = "false") -> dict:
+    """Bytes per stored HalfCheetah transition, and peak RSS after `steps` steps with a 1M buffer.
+
+    Also the RSS of the imports alone: RssFile is shared-library pages (TensorFlow's .so files), RssAnon
+    the process's own memory.
+    """
+    _quiet_tf()
+    imports = _rss_mb()
     from keras_sac import KerasSAC
 
-    agent = KerasSAC("HalfCheetah-v5", learning_starts=1000, batch_size=256, seed=0, buffer_size=1_000_000)
-    buffer = agent.buffer
-    per_transition = sum(getattr(buffer, k).itemsize * getattr(buffer, k)[0].size
-                         for k in ("obs", "actions", "rewards", "next_obs", "terminated"))
+    agent = KerasSAC("HalfCheetah-v5", learning_starts=1000, batch_size=256, seed=0, buffer_size=1_000_000,
+                     optimize_memory_usage=optimize_memory_usage == "true")
+    per_transition = agent.buffer.bytes_per_transition()
     agent.learn(steps)
-    return {"buffer_bytes_per_transition": per_transition,
-            "buffer_bytes_1m_allocated": per_transition * 1_000_000,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"buffer_bytes_per_transition": per_transition, "buffer_bytes_1m_allocated": per_transition * 1_000_000,
+            **_rss_mb(), "import_rss_mb": imports["peak_rss_mb"], "import_anon_rss_mb": imports["anon_rss_mb"]}
+
+
+def run_scaling(repeats: int) -> None:
+    """HalfCheetah-v5 env steps/s as one setting moves away from the defaults (one run each unless repeats)."""
+    base = {"batch_size": 256, "net_arch": [256, 256], "n_critics": 2, "train_freq": 1, "gradient_steps": 1}
+    rows = [("batch_size", [64, 128, 256, 512, 1024]), ("net_arch", [[64, 64], [128, 128], [256, 256], [512, 512],
+                                                                      [1024, 1024]]),
+            ("n_critics", [2, 3, 5, 10]), ("gradient_steps", [1, 2, 4, 8])]
+    print("| setting | value | env steps/s | vs default |")
+    print("| --- | --- | --- | --- |")
+    default = None
+    for key, values in rows:
+        for value in values:
+            settings = {**base, key: value}
+            if key == "gradient_steps":
+                settings["train_freq"] = value  # as many updates per env step as the default
+            slow = settings["net_arch"][0] >= 512 or settings["batch_size"] >= 1024 or settings["n_critics"] >= 5
+            steps = 2600 if slow else 4000
+            rate = statistics.median(run_child("train", "HalfCheetah-v5", steps, json.dumps(settings))
+                                     ["train_steps_per_s"] for _ in range(repeats))
+            default = rate if settings == base and default is None else default
+            ratio = f"{rate / default:.2f}" if default else ""
+            shown = f"{value} (train_freq {value})" if key == "gradient_steps" else value
+            print(f"| {key} | {shown} | {rate:.1f} | {ratio} |", flush=True)
 
 
 CHILD = {"train": measure_train, "update": measure_update, "peak": measure_matmul_peak,
@@ -183,9 +235,22 @@ def run_child(*args) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_peer(python: str, lib: str, env_id: str, steps: int) -> float:
-    out = subprocess.run([python, str(PEER_SCRIPT), lib, env_id, str(steps)], capture_output=True, text=True,
-                         timeout=3600)
+# Runs the unmodified peer_speed.py with extra SAC keywords, by wrapping the SAC class it imports.
+PEER_WITH_SETTINGS = """
+import functools, json, runpy, sys
+script, lib, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv.pop(3))
+module = __import__("stable_baselines3" if lib == "sb3" else "sbx")
+module.SAC = functools.partial(module.SAC, **settings)
+sys.argv = sys.argv[1:]
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+def run_peer(python: str, lib: str, env_id: str, steps: int, settings: dict | None = None) -> float:
+    command = [python, str(PEER_SCRIPT), lib, env_id, str(steps)]
+    if settings:
+        command = [python, "-c", PEER_WITH_SETTINGS, str(PEER_SCRIPT), lib, json.dumps(settings), env_id, str(steps)]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=3600)
     if out.returncode != 0:
         raise RuntimeError(f"peer {lib} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])["train_steps_per_s"]
@@ -203,13 +268,37 @@ def machine_line() -> str:
             f"{platform.python_version()}, tensorflow {md.version('tensorflow')}, keras {md.version('keras')}")
 
 
+def _runs(values) -> str:
+    return ", ".join(f"{x:.1f}" for x in values)
+
+
+def compare(label: str, env_id: str, steps: int, repeats: int, peers: str | None, ours: dict[str, dict],
+            peer_settings: dict | None = None) -> dict[str, float]:
+    """Alternate our variants and the peers `repeats` times; print and return the medians."""
+    results = {name: [] for name in [*ours, *(["SB3", "SBX"] if peers else [])]}
+    for _ in range(repeats):
+        for name, settings in ours.items():
+            results[name].append(run_child("train", env_id, steps, json.dumps(settings))["train_steps_per_s"])
+        if peers:
+            results["SB3"].append(run_peer(peers, "sb3", env_id, steps, peer_settings))
+            results["SBX"].append(run_peer(peers, "sbx", env_id, steps, peer_settings))
+    medians = {name: statistics.median(runs) for name, runs in results.items()}
+    for name, runs in results.items():
+        line = f"{label} {env_id}: {name} {medians[name]:.1f} env steps/s (runs {_runs(runs)})"
+        if peers and name not in ("SB3", "SBX"):
+            line += f" -> {medians[name] / medians['SB3']:.2f}x SB3, {medians[name] / medians['SBX']:.2f}x SBX"
+        print(line, flush=True)
+    return medians
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--steps", type=int, default=5000, help="training steps per run (timed from step 2000)")
     p.add_argument("--envs", nargs="+", default=["HalfCheetah-v5", "InvertedPendulum-v5"])
     p.add_argument("--peers", metavar="PYTHON", help="python of a virtualenv with stable-baselines3 and sbx-rl")
-    p.add_argument("--skip", nargs="*", default=[], choices=["update", "latency", "memory"])
+    p.add_argument("--skip", nargs="*", default=[], choices=["bf16", "fused", "update", "latency", "memory"])
+    p.add_argument("--scaling", action="store_true", help="print the scaling table instead")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -220,29 +309,32 @@ def main(argv=None) -> int:
         p.error(f"--peers needs {PEER_SCRIPT}")
 
     print(f"machine: {machine_line()}")
-    print(f"settings: SB3 defaults, batch 256, learning_starts 1000, one gradient step per env step, "
-          f"{args.steps} steps timed from step 2000; medians of {args.repeats} fresh processes")
+    if args.scaling:
+        run_scaling(args.repeats)
+        return 0
+    print(f"settings: SB3 defaults, batch 256, learning_starts 1000, {args.steps} steps timed from step 2000; "
+          f"medians of {args.repeats} fresh processes, ours and the peers alternating")
     for env_id in args.envs:
-        ours, sb3, sbx = [], [], []
-        for _ in range(args.repeats):
-            ours.append(run_child("train", env_id, args.steps)["train_steps_per_s"])
-            if args.peers:
-                sb3.append(run_peer(args.peers, "sb3", env_id, args.steps))
-                sbx.append(run_peer(args.peers, "sbx", env_id, args.steps))
-        line = f"{env_id}: keras_sac {statistics.median(ours):.1f} env steps/s (runs {', '.join(f'{x:.1f}' for x in ours)})"
-        if args.peers:
-            line += (f" | SB3 {statistics.median(sb3):.1f} | SBX {statistics.median(sbx):.1f} | ratio vs SB3 "
-                     f"{statistics.median(ours) / statistics.median(sb3):.2f}, vs SBX "
-                     f"{statistics.median(ours) / statistics.median(sbx):.2f}")
-        print(line, flush=True)
+        ours = {"keras_sac": {}}
+        if "bf16" not in args.skip and env_id == "HalfCheetah-v5":
+            ours["keras_sac bf16"] = {"precision": "mixed_bfloat16"}
+        compare("defaults (1 gradient step per env step)", env_id, args.steps, args.repeats, args.peers, ours)
+    if "fused" not in args.skip:
+        fused = {"train_freq": 8, "gradient_steps": 8}
+        compare("train_freq 8, gradient_steps 8", "HalfCheetah-v5", args.steps, args.repeats, args.peers,
+                {"keras_sac": fused}, peer_settings=fused)
     if "update" not in args.skip:
-        peak = statistics.median(run_child("peak")["matmul_gflops_per_s"] for _ in range(args.repeats))
-        updates = [run_child("update", "HalfCheetah-v5") for _ in range(args.repeats)]
-        rate = statistics.median(u["updates_per_s"] for u in updates)
-        gflop, achieved = updates[0]["update_gflop"], statistics.median(u["update_gflops_per_s"] for u in updates)
-        print(f"update only (HalfCheetah-v5, batch 256): {rate:.1f} updates/s; {gflop:.3f} GFLOP per update -> "
-              f"{achieved:.1f} GFLOP/s = {achieved / peak:.0%} of the measured fp32 matmul peak "
-              f"({peak:.1f} GFLOP/s, 256^3 matmuls in one graph); the peak allows {peak / gflop:.0f} updates/s")
+        peak = [run_child("peak") for _ in range(args.repeats)]
+        one, two = (statistics.median(x[k] for x in peak)
+                    for k in ("matmul_gflops_per_s", "matmul_two_chains_gflops_per_s"))
+        print(f"fp32 matmul peak, 256^3 in one graph: {one:.1f} GFLOP/s one chain, {two:.1f} two independent chains")
+        for precision in ("float32", "mixed_bfloat16"):
+            updates = [run_child("update", "HalfCheetah-v5", precision) for _ in range(args.repeats)]
+            rate = statistics.median(u["updates_per_s"] for u in updates)
+            gflop, achieved = updates[0]["update_gflop"], statistics.median(u["update_gflops_per_s"] for u in updates)
+            print(f"update only, {precision} (HalfCheetah-v5, batch 256): {rate:.1f} updates/s "
+                  f"({1e3 / rate:.2f} ms); {gflop:.3f} GFLOP per update -> {achieved:.1f} GFLOP/s = "
+                  f"{achieved / two:.0%} of the two-chain fp32 peak (which allows {two / gflop:.0f} updates/s)")
     if "latency" not in args.skip:
         lat = [run_child("latency", "HalfCheetah-v5") for _ in range(args.repeats)]
         med = {k: statistics.median(x[k] for x in lat) for k in lat[0]}
@@ -250,10 +342,14 @@ def main(argv=None) -> int:
               f"{med['predict_deterministic_us']:.0f} us, stochastic {med['predict_stochastic_us']:.0f} us; "
               f"SavedModel serving_default {med['savedmodel_signature_us']:.0f} us")
     if "memory" not in args.skip:
-        mem = run_child("memory", 6000)
-        print(f"memory (HalfCheetah-v5, buffer_size 1M, 6000 steps): {mem['buffer_bytes_per_transition']} bytes per "
-              f"transition ({mem['buffer_bytes_1m_allocated'] / 2**20:.0f} MiB if full; pages are touched as "
-              f"filled); peak RSS {mem['peak_rss_mb']:.0f} MB")
+        for compact in ("false", "true"):
+            mem = run_child("memory", 6000, compact)
+            print(f"memory (HalfCheetah-v5, buffer_size 1M, 6000 steps, optimize_memory_usage={compact}): "
+                  f"{mem['buffer_bytes_per_transition']} bytes per transition "
+                  f"({mem['buffer_bytes_1m_allocated'] / 2**20:.0f} MiB if full; pages are touched as filled); "
+                  f"peak RSS {mem['peak_rss_mb']:.0f} MB (anonymous {mem['anon_rss_mb']:.0f} MB, shared-library "
+                  f"pages {mem['file_rss_mb']:.0f} MB); imports alone {mem['import_rss_mb']:.0f} MB "
+                  f"(anonymous {mem['import_anon_rss_mb']:.0f} MB)", flush=True)
     return 0
 
 

@@ -17,6 +17,23 @@ class Batch(NamedTuple):
     terminated: np.ndarray  # (batch,) 1.0 at a true terminal state only; truncation is 0.0
 
 
+def pack(batch: Batch) -> np.ndarray:
+    """A batch as one (batch, 2 * obs_dim + action_dim + 2) array, columns in `Batch` order.
+
+    One array instead of five: each argument of a compiled call costs ~50 us of dispatch here.
+    """
+    return np.concatenate([batch.obs, batch.actions, batch.rewards[:, None], batch.next_obs,
+                           batch.terminated[:, None]], axis=1)
+
+
+def unpack(packed, obs_dim: int, action_dim: int) -> Batch:
+    """Inverse of `pack` on the last axis; works on NumPy arrays and tensors alike."""
+    sizes = [obs_dim, action_dim, 1, obs_dim, 1]
+    ends = np.cumsum(sizes)
+    obs, actions, rewards, next_obs, terminated = (packed[..., end - size:end] for size, end in zip(sizes, ends))
+    return Batch(obs, actions, rewards[..., 0], next_obs, terminated[..., 0])
+
+
 class ReplayBuffer:
     """Fixed-capacity FIFO of transitions; the oldest is overwritten once full.
 

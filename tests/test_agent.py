@@ -7,6 +7,7 @@ import tensorflow as tf
 from conftest import SMALL, make_match_env
 from keras_sac import CheckpointError, EnvError, KerasSAC
 from keras_sac.agent import polyak_update
+from keras_sac.buffer import Batch, pack
 
 
 def all_variables(agent):
@@ -61,7 +62,7 @@ def test_a_fused_training_phase_equals_its_updates_one_by_one(match_env):
     fused, stepped = (KerasSAC(match_env, seed=3, gradient_steps=3, **SMALL) for _ in range(2))
     batches = [batch_of(fused, seed=i) for i in range(3)]
     obs = np.full((1, 2), 0.25, np.float32)
-    metrics, action = fused.compiled_update_and_act(*(np.stack(x) for x in zip(*batches)), obs)
+    metrics, action = fused.compiled_update_and_act(np.stack([pack(Batch(*b)) for b in batches]), obs)
     for batch in batches:
         last = stepped.train_step(*batch)
     stepped_action = stepped._stochastic_action(obs)
@@ -154,6 +155,32 @@ def test_callback_is_called_every_step_and_can_stop(match_env):
     seen = []
     agent.learn(500, callback=lambda a: seen.append(a.num_timesteps) or a.num_timesteps < 70)
     assert seen == list(range(1, 71)) and agent.num_timesteps == 70
+
+
+class FixedNoise:
+    def __init__(self, noise):
+        self.noise = noise
+
+    def standard_normal(self, shape, dtype):
+        assert shape == self.noise.shape
+        return self.noise.astype(dtype)
+
+
+def test_stochastic_predict_is_the_tanh_gaussian_in_numpy_and_leaves_training_alone():
+    agent = KerasSAC(make_match_env(), seed=0, **SMALL)
+    agent.learn(80)
+    obs = np.random.default_rng(1).uniform(-1, 1, (8, 2)).astype(np.float32)
+    noise = np.random.default_rng(2).standard_normal((8, 2))
+    mean, log_std = (x.numpy() for x in agent.actor(obs))
+    np.testing.assert_allclose(agent._actor_snapshot().sample(obs, FixedNoise(noise)),
+                               np.tanh(mean + np.exp(log_std) * noise), rtol=1e-5, atol=1e-6)
+    actions = agent.predict(obs)[0]
+    assert actions.shape == (8, 2) and np.abs(actions).max() <= 2.0 and len(np.unique(actions)) == 16
+    twin = KerasSAC(make_match_env(), seed=0, **SMALL)  # the same run without predict calls in between
+    twin.learn(80)
+    agent.learn(40, reset_num_timesteps=False), twin.learn(40, reset_num_timesteps=False)
+    for a, b in zip(all_variables(agent), all_variables(twin), strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_same_seed_gives_same_actions_after_training():

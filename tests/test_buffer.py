@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from keras_sac.buffer import ReplayBuffer
+from keras_sac.buffer import ReplayBuffer, pack, unpack
 
 
 def fill(buffer, start, n):
@@ -84,3 +84,18 @@ def test_compact_buffer_saves_a_third_of_the_bytes_and_round_trips():
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="optimize_memory_usage=True"):
         plain.restore_arrays(compact.state_arrays())
+
+
+def test_pack_and_unpack_round_trip_in_numpy_and_tensorflow():
+    import tensorflow as tf
+
+    buffer = ReplayBuffer(capacity=100, obs_dim=3, action_dim=2)
+    for transition in episodes(np.random.default_rng(0), 20):
+        buffer.add(*transition)
+    batch = buffer.sample(16, np.random.default_rng(1))
+    packed = pack(batch)
+    assert packed.shape == (16, 3 + 2 + 1 + 3 + 1) and packed.dtype == np.float32
+    for unpacked in (unpack(packed, 3, 2), unpack(tf.constant(packed[None]), 3, 2)):
+        for field, original in zip(unpacked, batch, strict=True):
+            np.testing.assert_array_equal(np.asarray(field).reshape(original.shape), original)
+    assert unpack(tf.constant(packed[None]), 3, 2).rewards.shape == (1, 16)

@@ -19,6 +19,9 @@ def test_defaults_are_sb3s():
     ("net_arch", [64, 0], "net_arch = .* is out of range"),
     ("log_std_bounds", [2, -5], "log_std_bounds = .* is out of range"),
     ("learning_rate", "nan", "learning_rate must be a finite number"),
+    ("precision", "float16", r"precision = 'float16' is out of range: expected 'float32' or 'mixed_bfloat16'"),
+    ("precision", 16, "precision must be a string, got 16"),
+    ("optimize_memory_usage", "sometimes", "optimize_memory_usage must be true or false"),
 ])
 def test_bad_values_are_refused_with_the_field_named(key, value, message):  # more in test_bad_input.py
     with pytest.raises(ConfigError, match=message):
@@ -27,10 +30,12 @@ def test_bad_values_are_refused_with_the_field_named(key, value, message):  # mo
 
 def test_strings_from_the_command_line_are_coerced_to_the_declared_types():
     c = SACConfig(**parse_overrides(["buffer_size=1e6", "learning_rate=1e-3", "net_arch=[64, 64]",
-                                     "learn_alpha=false", "target_entropy=-2", "seed=none", "batch_size=1_024"]))
+                                     "learn_alpha=false", "target_entropy=-2", "seed=none", "batch_size=1_024",
+                                     "precision=mixed_bfloat16", "optimize_memory_usage=true"]))
     assert c.buffer_size == 1_000_000 and isinstance(c.buffer_size, int)
     assert c.learning_rate == 1e-3 and c.net_arch == (64, 64) and c.learn_alpha is False
     assert c.target_entropy == -2.0 and c.seed is None and c.batch_size == 1024
+    assert c.precision == "mixed_bfloat16" and c.optimize_memory_usage is True
 
 
 def test_override_without_equals_is_refused():
