@@ -64,22 +64,25 @@ def measure_train(env_id: str, steps: int, settings: str = "{}") -> dict:
 
 
 def measure_update(env_id: str, precision: str = "float32", n: int = 300) -> dict:
-    """Compiled train-step calls per second on one fixed 256-batch, and the FLOPs of one update."""
+    """Compiled training-phase calls per second (one update + the next action) on one fixed 256-batch, as
+    `learn` makes them but without the env, sampling or Python loop; and the FLOPs of one update."""
     _quiet_tf()
     import numpy as np
-    import tensorflow as tf
 
     from keras_sac import KerasSAC
+    from keras_sac.buffer import pack
 
     agent = KerasSAC(env_id, batch_size=256, seed=0, buffer_size=10_000, precision=precision)
     agent.learn(600)  # fills the buffer with real transitions (random warm-up + some training)
-    batch = [tf.constant(x) for x in agent.buffer.sample(256, np.random.default_rng(0))]
+    # The call `learn` makes once per env step: one update plus the next action, packed minibatch in.
+    minibatch = pack(agent.buffer.sample(256, np.random.default_rng(0)))[None]
+    obs = agent._obs[None]
+    phase = agent._compiled("compiled_update_and_act")
     for _ in range(20):
-        agent.train_step(*batch)
+        phase(minibatch, obs)
     start = time.perf_counter()
     for _ in range(n):
-        agent.train_step(*batch)
-    agent.log_alpha.numpy()  # wait for the last step
+        phase(minibatch, obs)[1].numpy()
     seconds = (time.perf_counter() - start) / n
     flops = update_flops(agent.spec.obs_dim, agent.spec.action_dim, agent.config.net_arch, agent.config.n_critics,
                          256)
