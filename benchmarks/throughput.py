@@ -298,7 +298,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--steps", type=int, default=5000, help="training steps per run (timed from step 2000)")
-    p.add_argument("--envs", nargs="+", default=["HalfCheetah-v5", "InvertedPendulum-v5"])
+    p.add_argument("--envs", nargs="*", default=["HalfCheetah-v5", "InvertedPendulum-v5"],
+                   help="envs for the training comparison (none: skip it)")
     p.add_argument("--peers", metavar="PYTHON", help="python of a virtualenv with stable-baselines3 and sbx-rl")
     p.add_argument("--skip", nargs="*", default=[], choices=["bf16", "fused", "update", "latency", "memory"])
     p.add_argument("--scaling", action="store_true", help="print the scaling table instead")
