@@ -106,14 +106,14 @@ def update_flops(obs_dim: int, act_dim: int, net_arch, n_critics: int, batch: in
     return batch * per_sample
 
 
-def measure_matmul_peak(dtype: str = "float32") -> dict:
-    """GFLOP/s of 256x256x256 matmuls in one graph: one chain (one core's worth in graph mode here) and
-    two independent chains (what the executor can spread over two cores)."""
+def measure_matmul_peak() -> dict:
+    """fp32 GFLOP/s of 256x256x256 matmuls in one graph: one chain (one core's worth in graph mode here)
+    and two independent chains (what the executor can spread over two cores)."""
     _quiet_tf()
     import tensorflow as tf
 
-    a = tf.cast(tf.random.normal((256, 256)), dtype)
-    b = tf.cast(tf.random.normal((256, 256)) * 0.06, dtype)
+    a = tf.random.normal((256, 256))
+    b = tf.random.normal((256, 256)) * 0.06
 
     @tf.function
     def chains(x, y):
@@ -207,22 +207,22 @@ def run_scaling(repeats: int) -> None:
     rows = [("batch_size", [64, 128, 256, 512, 1024]), ("net_arch", [[64, 64], [128, 128], [256, 256], [512, 512],
                                                                       [1024, 1024]]),
             ("n_critics", [2, 3, 5, 10]), ("gradient_steps", [1, 2, 4, 8])]
-    print("| setting | value | env steps/s | vs default |")
+    print("| setting | value | env steps/s | vs the default row of its group |")
     print("| --- | --- | --- | --- |")
-    default = None
     for key, values in rows:
-        for value in values:
+        rates = {}
+        for value in values:  # every group re-measures the default: its spread shows the noise of one run
             settings = {**base, key: value}
             if key == "gradient_steps":
                 settings["train_freq"] = value  # as many updates per env step as the default
             slow = settings["net_arch"][0] >= 512 or settings["batch_size"] >= 1024 or settings["n_critics"] >= 5
-            steps = 2600 if slow else 4000
-            rate = statistics.median(run_child("train", "HalfCheetah-v5", steps, json.dumps(settings))
-                                     ["train_steps_per_s"] for _ in range(repeats))
-            default = rate if settings == base and default is None else default
-            ratio = f"{rate / default:.2f}" if default else ""
+            rates[str(value)] = statistics.median(
+                run_child("train", "HalfCheetah-v5", 2600 if slow else 4000, json.dumps(settings))["train_steps_per_s"]
+                for _ in range(repeats))
+        default = rates[str(base[key])]
+        for value, rate in rates.items():
             shown = f"{value} (train_freq {value})" if key == "gradient_steps" else value
-            print(f"| {key} | {shown} | {rate:.1f} | {ratio} |", flush=True)
+            print(f"| {key} | {shown} | {rate:.1f} | {rate / default:.2f} |", flush=True)
 
 
 CHILD = {"train": measure_train, "update": measure_update, "peak": measure_matmul_peak,
