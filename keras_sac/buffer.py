@@ -35,19 +35,20 @@ def unpack(packed, obs_dim: int, action_dim: int) -> Batch:
 
 
 class ReplayBuffer:
-    """Fixed-capacity FIFO of transitions; the oldest is overwritten once full.
+    """Fixed-capacity FIFO of transitions in `capacity` rows; the oldest is overwritten once full.
 
     Stores `terminated`, not `done`: a Gymnasium time-limit truncation must still bootstrap from next_obs.
     Memory is allocated up front (np.zeros pages in lazily, so an unfilled buffer costs little RSS).
 
-    With `optimize_memory_usage`, observations are stored once: row i's next_obs is row i + 1's obs.
+    Without `optimize_memory_usage` a row is one transition. With it, observations are stored once: row
+    i's next_obs is row i + 1's obs, so `capacity` rows hold fewer transitions (one row per episode end).
     Each `add` also writes its next_obs into the following row; the next `add` starts there when its obs is
     that same observation (the episode went on) and one row further on otherwise (a new episode), leaving
     the old row as a pure next-obs row that is never sampled as a transition start (`valid` is False).
     """
 
     def __init__(self, capacity: int, obs_dim: int, action_dim: int, optimize_memory_usage: bool = False):
-        self.capacity = int(capacity)
+        self.capacity = int(capacity)  # rows
         self.optimize_memory_usage = bool(optimize_memory_usage)
         self.obs = np.zeros((capacity, obs_dim), np.float32)
         self.actions = np.zeros((capacity, action_dim), np.float32)
@@ -60,7 +61,7 @@ class ReplayBuffer:
             self.next_obs = None
         else:
             self.next_obs = np.zeros((capacity, obs_dim), np.float32)
-        self.pos = 0  # next row to write
+        self.pos = 0  # next row to write (compact mode: the newest transition's provisional next_obs row)
         self.size = 0  # rows written (<= capacity)
         self._transitions = 0  # transitions stored (== size unless optimize_memory_usage)
 
@@ -124,15 +125,33 @@ class ReplayBuffer:
                 "terminated": self.terminated[:n], **extra, "position": np.array([self.pos, self.size], np.int64)}
 
     def restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        """Inverse of `state_arrays` (into a buffer of at least the saved size, stored the same way)."""
+        """Inverse of `state_arrays`, stored the same way (plain or compact), into any capacity.
+
+        The same capacity restores the rows as they were (so sampling continues exactly). Another capacity
+        gets the rows in the order they were written, oldest first, so that a wrapped ring neither pairs
+        its newest row with an unwritten one (compact mode) nor overwrites old rows while rows are free;
+        a smaller capacity keeps the newest rows.
+        """
         pos, size = (int(x) for x in arrays["position"])
-        if size > self.capacity:
-            raise ValueError(f"saved buffer holds {size} transitions; this buffer's capacity is {self.capacity}")
         extra = "valid" if self.optimize_memory_usage else "next_obs"
         if extra not in arrays:
             raise ValueError(f"saved buffer was stored with optimize_memory_usage={not self.optimize_memory_usage}; "
                              f"load it with the same setting")
-        for name in ("obs", "actions", "rewards", "terminated", extra):
-            getattr(self, name)[:size] = arrays[name]
+        names = ("obs", "actions", "rewards", "terminated", extra)
+        if size == self.capacity:
+            rows = {name: arrays[name] for name in names}
+        else:
+            # After a wrap the oldest row is `pos` (plain) or `pos + 1` (compact: `pos` is the newest
+            # transition's next_obs row); before one, the rows are already oldest first and this is 0.
+            oldest = (pos + self.optimize_memory_usage) % max(size, 1)
+            keep = min(size, self.capacity)
+            rows = {name: np.roll(arrays[name], -oldest, axis=0)[size - keep:] for name in names}
+            size = keep
+            pos = size - 1 if self.optimize_memory_usage else size
+            if self.optimize_memory_usage:
+                rows["valid"] = rows["valid"].copy()
+                rows["valid"][-1] = False  # the newest row only holds the last transition's next_obs
+        for name in names:
+            getattr(self, name)[:size] = rows[name]
         self.pos, self.size = pos % self.capacity, size
         self._transitions = int(self.valid[:size].sum()) if self.optimize_memory_usage else size

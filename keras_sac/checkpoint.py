@@ -9,8 +9,9 @@ A checkpoint folder holds
     MANIFEST.json       size and CRC32 of each file above; written last, so a folder without a matching
                         manifest is incomplete or damaged and is never trusted
 
-Writes go to a hidden staging folder, are fsynced, and are renamed into place only when complete, so a
-kill at any moment leaves the previous checkpoint untouched. `RollingCheckpoints` keeps the newest two
+Writes go to a hidden staging folder, are fsynced, and are moved into place only when complete (an
+existing folder is swapped atomically, see files.py), so a kill at any moment leaves the previous
+checkpoint untouched. `RollingCheckpoints` keeps the newest two
 `step_<n>` folders of a run and falls back to the older one, with a warning, if the newest is damaged.
 """
 
@@ -29,7 +30,7 @@ import tensorflow as tf
 
 from keras_sac import __version__
 from keras_sac.config import to_dict
-from keras_sac.files import replace_dir, staging_dir
+from keras_sac.files import fsync_dir, fsync_tree, recover_dir, replace_dir, staging_dir
 
 FORMAT = "keras_sac.agent/2"
 AGENT_FILE, ARRAYS_FILE, MANIFEST_FILE = "agent.json", "arrays.npz", "MANIFEST.json"
@@ -54,12 +55,11 @@ def save_agent(agent, path: str | Path, include_buffer: bool = True) -> Path:
         with open(tmp / ARRAYS_FILE, "wb") as f:
             np.savez(f, **arrays)
         meta = {"format": FORMAT, "keras_sac_version": __version__, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                "config": to_dict(agent.config), "env": agent.spec.to_dict(), "includes_buffer": include_buffer,
-                **runtime}
+                "config": to_dict(agent.config), "env": agent.spec.to_dict(), **runtime}
         (tmp / AGENT_FILE).write_text(json.dumps(meta, indent=1))
+        fsync_tree(tmp)
         _write_manifest(tmp)
         replace_dir(tmp, path)
-        _fsync_dir(path.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # a failed write leaves no debris and the old folder as it was
         raise
@@ -79,26 +79,14 @@ def _crc32(path: Path) -> int:
 
 
 def _write_manifest(folder: Path) -> None:
-    entries = {}
-    for path in _files(folder):
-        with open(path, "rb+") as f:
-            os.fsync(f.fileno())
-        entries[str(path.relative_to(folder))] = {"size": path.stat().st_size, "crc32": _crc32(path)}
-    manifest = folder / MANIFEST_FILE
-    with open(manifest, "w") as f:
+    """Sizes and CRC32s of the (already fsynced) files, written last."""
+    entries = {str(path.relative_to(folder)): {"size": path.stat().st_size, "crc32": _crc32(path)}
+               for path in _files(folder)}
+    with open(folder / MANIFEST_FILE, "w") as f:
         json.dump({"format": FORMAT, "files": entries}, f, indent=1)
         f.flush()
         os.fsync(f.fileno())
-    for sub in {p.parent for p in _files(folder)} | {folder}:
-        _fsync_dir(sub)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(folder)
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -125,7 +113,7 @@ def verify(path: Path) -> None:
 
 def resolve(path: str | Path) -> Path:
     """The checkpoint folder meant by `path`: itself, or the newest good one under it (or its checkpoints/)."""
-    path = Path(path)
+    path = recover_dir(Path(path))  # a save killed between its two renames (systems without an atomic swap)
     if not path.exists():
         raise CheckpointError(f"no keras_sac checkpoint at '{path}': the path does not exist")
     if (path / MANIFEST_FILE).exists() or (path / AGENT_FILE).exists():
@@ -153,7 +141,7 @@ def read_checkpoint(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def restore_variables(agent, path: Path) -> None:
-    agent._snapshot = None  # cached NumPy actor weights are stale from here on
+    """Read the checkpoint's TF variables into `agent.state_variables()`, all of them or none usable."""
     try:
         tf.train.Checkpoint(**agent.state_variables()).read(str(path / VARIABLES_PREFIX)).assert_consumed()
     except Exception as exc:  # TF raises OpError, AssertionError, IndexError... for damaged or foreign files

@@ -3,43 +3,48 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
+import os
 import shutil
+import socket
+import time
 from pathlib import Path
 
 import tensorflow as tf
 
+from keras_sac.files import fsync_tree, replace_dir, staging_dir, write_atomic
+
 TRAIN_KEYS = ("train/critic_loss", "train/actor_loss", "train/alpha_loss", "train/alpha", "train/entropy",
-              "train/mean_q")
-COLUMNS = ("step", "time/elapsed_s", "time/steps_per_second", "rollout/episode_return", "rollout/episode_length",
-           *TRAIN_KEYS, "eval/mean_return", "eval/std_return")
+              "train/mean_q", "train/n_updates", "train/learning_rate")
+COLUMNS = ("step", "time/elapsed_s", "time/steps_per_second", "time/episodes", "rollout/episode_return",
+           "rollout/episode_length", *TRAIN_KEYS, "eval/mean_return", "eval/std_return", "eval/mean_ep_length")
 
 
 class RunLogger:
     """Appends rows to `metrics.csv` and writes the same scalars to TensorBoard under `tb/`.
 
-    `resume_at=N` continues a run from its checkpoint at step N: rows after N (logged after that
-    checkpoint, so about to be logged again) are dropped, and the TensorBoard files are rebuilt from the
-    remaining rows, so neither has duplicated or missing steps.
+    `resume_at=N` continues a run from its checkpoint at step N: rows and TensorBoard points after N
+    (logged after that checkpoint, so about to be logged again) are dropped, so neither has duplicated or
+    missing steps. Both are trimmed by writing the kept part beside the original and renaming it over, so
+    a kill during a resume loses nothing; TensorBoard keeps each kept point's original wall time.
     """
 
     def __init__(self, run_dir: Path, resume_at: int | None = None):
         self.csv_path = run_dir / "metrics.csv"
         tb_dir = run_dir / "tb"
-        kept = []
-        if resume_at is not None and self.csv_path.exists():
-            kept = [row for row in read_metrics(self.csv_path) if row["step"] <= resume_at]
-            shutil.rmtree(tb_dir, ignore_errors=True)
-            self.csv_path.unlink()
+        self.rows: list[dict[str, float]] = []  # rows of earlier sessions of this run, for the caller
+        if resume_at is not None:
+            if self.csv_path.exists():
+                self.rows = _trim_csv(self.csv_path, resume_at)
+            if tb_dir.is_dir():
+                _trim_tensorboard(tb_dir, resume_at)
         new = not self.csv_path.exists()
         self._file = open(self.csv_path, "a", newline="")
         self._csv = csv.DictWriter(self._file, fieldnames=COLUMNS, extrasaction="ignore")
         if new:
             self._csv.writeheader()
         self._tb = tf.summary.create_file_writer(str(tb_dir))
-        for row in kept:
-            self.log(int(row["step"]), {k: v for k, v in row.items() if k != "step"})
-        self.rows = kept  # the rows of earlier sessions of this run, for the caller's bookkeeping
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         self._csv.writerow({"step": step, **{k: _fmt(v) for k, v in metrics.items()}})
@@ -62,6 +67,55 @@ def read_metrics(csv_path: Path) -> list[dict[str, float]]:
     """Rows of a metrics.csv as dicts of floats (empty cells left out)."""
     with open(csv_path, newline="") as f:
         return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+
+
+def _trim_csv(csv_path: Path, last_step: int) -> list[dict[str, float]]:
+    """Keep the rows up to `last_step` (as written, under today's columns); return them as floats."""
+    with open(csv_path, newline="") as f:
+        kept = [row for row in csv.DictReader(f) if _step(row) is not None and _step(row) <= last_step]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(kept)
+    write_atomic(csv_path, text.getvalue())  # the full file stays in place until the trimmed one is complete
+    return [{k: float(v) for k, v in row.items() if k in COLUMNS and v not in ("", None)} for row in kept]
+
+
+def _step(row: dict) -> int | None:
+    try:
+        return int(float(row["step"]))
+    except (KeyError, TypeError, ValueError):  # a row torn by a kill mid-write
+        return None
+
+
+def _trim_tensorboard(tb_dir: Path, last_step: int) -> None:
+    """Replace `tb_dir` by one events file holding its events up to `last_step`, each with its original
+    wall time (event files are TFRecords of Event protos, so this is a filtered copy)."""
+    from tensorboard.compat.proto import event_pb2
+
+    header, kept = None, []  # the first file's version event, then (wall time, record) of every kept point
+    for events_file in sorted(tb_dir.glob("events.out.tfevents*")):
+        try:
+            for record in tf.data.TFRecordDataset(str(events_file)):
+                raw = record.numpy()
+                event = event_pb2.Event.FromString(raw)
+                if event.HasField("file_version"):
+                    header = header or raw
+                elif event.step <= last_step:
+                    kept.append((event.wall_time, raw))
+        except tf.errors.DataLossError:  # the last record was torn by a kill: the records before it count
+            pass
+    tmp = staging_dir(tb_dir)
+    try:
+        name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}.resumed"
+        with tf.io.TFRecordWriter(str(tmp / name)) as writer:
+            for raw in ([header] if header else []) + [raw for _, raw in sorted(kept, key=lambda item: item[0])]:
+                writer.write(raw)
+        fsync_tree(tmp)
+        replace_dir(tmp, tb_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def plot_learning_curve(csv_path: Path, out_path: Path, title: str) -> None:

@@ -71,7 +71,7 @@ def test_compact_buffer_returns_exactly_the_added_transitions(capacity):
     assert len(compact) >= (capacity - 1) // 2
 
 
-def test_compact_buffer_saves_a_third_of_the_bytes_and_round_trips():
+def test_compact_buffer_stores_40_percent_fewer_bytes_and_round_trips():
     rng = np.random.default_rng(0)
     compact, plain = (ReplayBuffer(50, 17, 6, optimize_memory_usage=m) for m in (True, False))
     assert (compact.bytes_per_transition(), plain.bytes_per_transition()) == (101, 168)
@@ -99,3 +99,39 @@ def test_pack_and_unpack_round_trip_in_numpy_and_tensorflow():
         for field, original in zip(unpacked, batch, strict=True):
             np.testing.assert_array_equal(np.asarray(field).reshape(original.shape), original)
     assert unpack(tf.constant(packed[None]), 3, 2).rewards.shape == (1, 16)
+
+
+@pytest.mark.parametrize("compact", [False, True], ids=["plain", "compact"])
+@pytest.mark.parametrize("new_capacity", [3, 5, 10])
+def test_a_wrapped_buffer_restored_into_another_capacity_samples_only_real_transitions(compact, new_capacity):
+    # Reproduces the audit's case: capacity 5, wrapped, restored into 10 paired the newest row with an
+    # unwritten one (obs 4 -> next_obs 0); into 3 it must keep the newest transitions.
+    rng = np.random.default_rng(new_capacity)
+    saved = ReplayBuffer(5, 3, 2, optimize_memory_usage=compact)
+    added = list(episodes(rng, 13))
+    for transition in added:
+        saved.add(*transition)
+    restored = ReplayBuffer(new_capacity, 3, 2, optimize_memory_usage=compact)
+    restored.restore_arrays(saved.state_arrays())
+    by_reward = {t[2]: t for t in added}
+    expected = sorted(float(r) for r in saved.rewards[:saved.size][saved.valid[:saved.size] if compact else
+                                                                   slice(None)])
+    if new_capacity < 5:  # the newest transitions that fit
+        expected = expected[-len(restored):]
+    batch = restored.sample(2000, rng)
+    assert sorted(set(batch.rewards.tolist())) == expected
+    for obs, action, reward, next_obs, terminated in zip(*batch):
+        original = by_reward[float(reward)]
+        np.testing.assert_array_equal(obs, original[0])
+        np.testing.assert_array_equal(next_obs, original[3])
+        assert terminated == float(original[4])
+    # and it keeps working as a ring: new transitions go into free rows first, then replace the oldest
+    more = list(episodes(np.random.default_rng(99), 4))
+    more = [(o, a, 100.0 + i, n, t) for i, (o, a, _, n, t) in enumerate(more)]
+    for transition in more:
+        restored.add(*transition)
+        by_reward[transition[2]] = transition
+    for obs, action, reward, next_obs, terminated in zip(*restored.sample(2000, rng)):
+        np.testing.assert_array_equal(next_obs, by_reward[float(reward)][3])
+    if new_capacity == 10 and not compact:  # 5 restored + 4 new: nothing overwritten while rows were free
+        assert set(restored.sample(4000, rng).rewards.tolist()) == set(expected) | {100.0, 101.0, 102.0, 103.0}

@@ -151,3 +151,21 @@ def test_an_unsupported_env_resumes_with_a_new_episode(tmp_path):
         warnings.simplefilter("error")
         resumed.learn(10, reset_num_timesteps=False)
     assert resumed.num_timesteps == 65 and len(resumed.buffer) == 65
+
+
+def test_a_failed_save_over_an_existing_one_keeps_it_and_leaves_no_debris(tmp_path, monkeypatch):
+    from keras_sac import files
+
+    agent = KerasSAC("Pendulum-v1", seed=1, **FAST)
+    agent.learn(50)
+    agent.save(tmp_path / "a")
+    agent.learn(20, reset_num_timesteps=False)
+
+    def swap_fails(a, b):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(files, "_exchange", swap_fails)
+    with pytest.raises(OSError, match="Input/output error"):
+        agent.save(tmp_path / "a")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
+    assert KerasSAC.load(tmp_path / "a").num_timesteps == 50

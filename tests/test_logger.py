@@ -1,0 +1,74 @@
+"""Run metrics across a resume: nothing lost to a kill, no step twice, TensorBoard keeps its wall times."""
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from keras_sac.logger import RunLogger, read_metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def log_steps(run_dir, steps, resume_at=None):
+    logger = RunLogger(run_dir, resume_at=resume_at)
+    for step in steps:
+        logger.log(step, {"train/critic_loss": step / 100, "rollout/episode_return": float(step)})
+    logger.close()
+
+
+def tensorboard_points(tb_dir, tag="train/critic_loss"):
+    """(step, wall time, value) of every point of `tag` in the folder's event files, in step order."""
+    import tensorflow as tf
+
+    points = []
+    for events in sorted(tb_dir.glob("events.out.tfevents*")):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            points += [(event.step, event.wall_time, float(tf.make_ndarray(value.tensor)))
+                       for value in event.summary.value if value.tag == tag]
+    return sorted(points)
+
+
+def test_a_kill_while_resume_trims_the_csv_loses_no_row(tmp_path):
+    log_steps(tmp_path, [100, 200, 300, 400, 500])
+    before = (tmp_path / "metrics.csv").read_text()
+    # The child dies (os._exit, as under SIGKILL) at the first CSV row it writes while trimming.
+    script = textwrap.dedent("""
+        import csv, os, sys
+        from pathlib import Path
+        sys.path.insert(0, sys.argv[1])
+        from keras_sac.logger import RunLogger
+        def die(*args, **kwargs):
+            os._exit(9)
+        csv.DictWriter.writerow = die
+        csv.DictWriter.writerows = die
+        RunLogger(Path(sys.argv[2]), resume_at=300)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, str(ROOT), str(tmp_path)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 9, proc.stderr[-2000:]
+    assert (tmp_path / "metrics.csv").read_text() == before  # every earlier session's row is still there
+    log_steps(tmp_path, [400], resume_at=300)  # and the next resume trims it properly
+    assert [r["step"] for r in read_metrics(tmp_path / "metrics.csv")] == [100, 200, 300, 400]
+
+
+def test_resume_keeps_tensorboard_points_with_their_original_wall_times(tmp_path):
+    log_steps(tmp_path, [100, 200, 300, 400, 500])
+    original = tensorboard_points(tmp_path / "tb")
+    assert [p[0] for p in original] == [100, 200, 300, 400, 500]
+    time.sleep(1.1)
+    log_steps(tmp_path, [400, 500, 600], resume_at=300)
+    resumed = tensorboard_points(tmp_path / "tb")
+    assert [p[0] for p in resumed] == [100, 200, 300, 400, 500, 600]  # each step once
+    assert resumed[:3] == original[:3]  # the kept points, wall time included
+    assert resumed[3][1] > original[4][1] + 1.0  # the re-logged ones are new
+    assert [r["step"] for r in read_metrics(tmp_path / "metrics.csv")] == [100, 200, 300, 400, 500, 600]
+
+
+def test_a_torn_last_tensorboard_record_does_not_stop_a_resume(tmp_path):
+    log_steps(tmp_path, [100, 200, 300])
+    events = next((tmp_path / "tb").glob("events.out.tfevents*"))
+    events.write_bytes(events.read_bytes()[:-7])  # a kill in the middle of the last record
+    log_steps(tmp_path, [300], resume_at=200)
+    assert [p[0] for p in tensorboard_points(tmp_path / "tb")] == [100, 200, 300]
