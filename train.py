@@ -4,6 +4,7 @@
     python train.py --env HalfCheetah-v5 --total-timesteps 200000 --seed 1 --set batch_size=512
 
     python train.py --resume runs/HalfCheetah-v5-20261121-093000
+    python train.py --env my_envs:MyEnv-v0 --env-kwargs '{size: 5}'
 
 Config precedence, lowest first: SACConfig/RunConfig defaults, configs/<env>.yaml, --config FILE,
 --set key=value, then --total-timesteps/--seed/--deterministic. The run folder (default
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
@@ -26,7 +26,10 @@ CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Train Soft Actor-Critic (keras_sac) on a Gymnasium env.")
-    p.add_argument("--env", help="Gymnasium env id, e.g. InvertedPendulum-v5 (required unless --resume)")
+    p.add_argument("--env", help="Gymnasium env id, e.g. InvertedPendulum-v5, or module:EnvId for an env that "
+                                 "module registers (required unless --resume)")
+    p.add_argument("--env-kwargs", metavar="MAPPING",
+                   help="keyword arguments for gym.make, as YAML/JSON, e.g. '{ctrl_cost_weight: 0.2}'")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR",
                    help="continue the run in RUN_DIR from its newest good checkpoint to its total_timesteps")
     p.add_argument("--config", help="YAML file of key: value hyperparameters, applied over configs/<env>.yaml")
@@ -42,7 +45,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--force", action="store_true", help="write into a --run-dir that already holds files")
     args = p.parse_args(argv)
     if args.resume is not None:
-        fixed = [flag for flag, given in (("--env", args.env), ("--config", args.config), ("--seed", args.seed),
+        fixed = [flag for flag, given in (("--env", args.env), ("--env-kwargs", args.env_kwargs),
+                                          ("--config", args.config), ("--seed", args.seed),
                                           ("--run-dir", args.run_dir), ("--set", args.overrides),
                                           ("--deterministic", args.deterministic), ("--force", args.force))
                  if given]
@@ -55,22 +59,33 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    warnings.formatwarning = lambda message, *_, **__: f"train.py: warning: {message}\n"  # one line, no source
+    from keras_sac.cli import command, note, setup_warnings
+
+    setup_warnings("train.py")
     # Everything a user can get wrong is checked before TensorFlow starts (seconds) and before any folder is made.
-    from keras_sac.config import ConfigError, parse_overrides, resolve_config
-    from keras_sac.envs import EnvError, env_spec, make_env
-    from keras_sac.run_files import default_run_dir, prepare_run_dir, read_run_config, write_run_start
+    from keras_sac.config import ConfigError, parse_env_kwargs, parse_overrides, resolve_config
+    from keras_sac.envs import EnvError, env_spec, make_env, resolve_env_id
+    from keras_sac.run_files import (default_run_dir, finished_run, prepare_run_dir, read_run_config,
+                                     write_run_start)
 
     try:
         if args.resume is not None:
             run_dir = args.resume
             config = read_run_config(run_dir, args.total_timesteps)
+            done = finished_run(run_dir)
+            if done is not None and config.run.total_timesteps <= done:
+                print(f"{run_dir} is finished ({done} of {done} steps); to train it further give a larger total: "
+                      f"{command('train.py')} --resume {run_dir} --total-timesteps {2 * done}")
+                return 0
         else:
-            config = resolve_config(args.env, CONFIGS_DIR, args.config, parse_overrides(args.overrides),
-                                    total_timesteps=args.total_timesteps, seed=args.seed,
-                                    deterministic=args.deterministic or None)
-            run_dir = args.run_dir or default_run_dir(args.env)
-        env_spec(make_env(config.env_id))
+            env_id, notes = resolve_env_id(args.env)
+            for text in notes:
+                note("train.py", text)
+            config = resolve_config(env_id, CONFIGS_DIR, args.config, parse_overrides(args.overrides),
+                                    parse_env_kwargs(args.env_kwargs), total_timesteps=args.total_timesteps,
+                                    seed=args.seed, deterministic=args.deterministic or None)
+            run_dir = args.run_dir or default_run_dir(env_id)
+        env_spec(make_env(config.env_id, **config.env_kwargs))
         if args.resume is None:
             prepare_run_dir(run_dir, args.force)
             write_run_start(run_dir, config)
@@ -92,7 +107,7 @@ def main(argv=None) -> int:
         say = tqdm.write
     try:
         summary = train(config, run_dir, resume=args.resume is not None, progress_bar=not args.no_progress,
-                        say=say)
+                        say=say, resume_command=f"{command('train.py')} --resume")
     except CheckpointError as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 2
@@ -103,7 +118,7 @@ def main(argv=None) -> int:
         print(f"last evaluation (step {summary['final_eval_step']}): return "
               f"{summary['final_eval_mean_return']:.1f}; best {summary['best_eval_mean_return']:.1f} "
               f"at step {summary['best_eval_step']}")
-    print(f"policy: {run_dir / 'policy'}   evaluate with: python evaluate.py {run_dir}")
+    print(f"policy: {run_dir / 'policy'}   evaluate with: {command('evaluate.py')} {run_dir}")
     return {None: 0, "SIGINT": 130, "SIGTERM": 143}[summary["stopped_by"]]
 
 

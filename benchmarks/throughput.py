@@ -77,7 +77,7 @@ def measure_update(env_id: str, precision: str = "float32", n: int = 300) -> dic
     # The call `learn` makes once per env step: one update plus the next action, packed minibatch in.
     minibatch = pack(agent.buffer.sample(256, np.random.default_rng(0)))[None]
     obs = agent._obs[None]
-    phase = agent._compiled("compiled_update_and_act")
+    phase = agent._compiled("_compiled_update_and_act")
     for _ in range(20):
         phase(minibatch, obs)
     start = time.perf_counter()

@@ -3,10 +3,13 @@
     from keras_sac import KerasSAC
 
 The public names load on first use (PEP 562), so importing a light submodule such as
-`keras_sac.config` or `keras_sac.startup` does not start TensorFlow.
+`keras_sac.config` or `keras_sac.startup` does not start TensorFlow. The first name that needs TensorFlow
+starts it quietly: its C++ start-up lines (CUDA probing on a CPU-only machine, oneDNN notes) are shown
+only if the import fails (see startup.py).
 """
 
 import importlib
+import sys
 
 __version__ = "0.1.0"
 
@@ -18,7 +21,7 @@ _EXPORTS = {
     "RunConfig": "keras_sac.config",
     "ConfigError": "keras_sac.config",
     "EnvError": "keras_sac.envs",
-    "PolicyError": "keras_sac.export",
+    "PolicyError": "keras_sac.policy_files",
     "LoadedPolicy": "keras_sac.export",
 }
 __all__ = [*_EXPORTS, "__version__"]
@@ -26,6 +29,11 @@ __all__ = [*_EXPORTS, "__version__"]
 
 def __getattr__(name):
     if name in _EXPORTS:
+        if "tensorflow" not in sys.modules:
+            from keras_sac.startup import quiet_tensorflow_startup
+
+            with quiet_tensorflow_startup():
+                return getattr(importlib.import_module(_EXPORTS[name]), name)
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'keras_sac' has no attribute {name!r}")
 

@@ -18,7 +18,8 @@ from keras_sac import checkpoint, env_state
 from keras_sac.buffer import ReplayBuffer, pack, unpack
 from keras_sac.config import SACConfig, draw_seed, make_sac_config
 from keras_sac.distributions import TanhGaussian
-from keras_sac.envs import EnvError, EnvSpec, as_obs_batch, check_same_spaces, env_spec, make_env, resolve_env
+from keras_sac.envs import (EnvError, EnvSpec, action_affine, as_obs_batch, check_same_spaces, env_spec, resolve_env,
+                            to_env_action)
 from keras_sac.losses import actor_loss, alpha_loss, critic_loss, soft_td_target
 from keras_sac.networks import Actor, ActorSnapshot, Critics
 
@@ -26,13 +27,7 @@ Callback = Callable[["KerasSAC"], "bool | None"]
 
 
 class TrainingDivergedError(RuntimeError):
-    """A loss became NaN or inf; the message names the loss and the step."""
-
-
-def action_affine(low, high) -> tuple[np.ndarray, np.ndarray]:
-    """(center, half_range) with env_action = center + half_range * unit_action; exact at 0 for +-b bounds."""
-    low, high = np.asarray(low, np.float32), np.asarray(high, np.float32)
-    return 0.5 * (high + low), 0.5 * (high - low)
+    """A loss or one of its gradients became NaN or inf; the message names it and the step."""
 
 
 def polyak_update(online: list, target: list, tau: float) -> None:
@@ -59,12 +54,19 @@ class KerasSAC:
         self.env = resolve_env(env)
         self.spec: EnvSpec = env_spec(self.env)
         self.num_timesteps = 0
+        self.num_episodes = 0  # finished training episodes, over the agent's whole life
         self.episode_returns: collections.deque = collections.deque(maxlen=100)
         self.episode_lengths: collections.deque = collections.deque(maxlen=100)
         self.last_metrics: dict = {}
+        self.progress_info: dict[str, str] = {}  # extra fields shown beside learn()'s progress bar
         self._obs = None  # observation the next env step acts on; None until the env is reset
+        self._env_seeded = False  # the env is reset with config.seed once, then its own stream continues
         self._episode_return, self._episode_length = 0.0, 0
-        self._snapshot: ActorSnapshot | None = None  # NumPy actor weights for deterministic predict
+        # predict's NumPy copy of the actor, valid while _snapshot_version == _actor_version. What changes the
+        # actor's weights bumps _actor_version: _run_update (every update) and actor_changed (load, users).
+        self._actor_version = 0
+        self._snapshot: ActorSnapshot | None = None
+        self._snapshot_version = -1
         self._next_action: np.ndarray | None = None  # policy action for self._obs, drawn by the last update call
         self._build()
 
@@ -99,13 +101,14 @@ class KerasSAC:
         obs_spec = tf.TensorSpec([None, spec.obs_dim], tf.float32, name="obs")
         act_spec = tf.TensorSpec([None, spec.action_dim], tf.float32, name="actions")
         vec_spec = tf.TensorSpec([None], tf.float32)
-        # input_signature fixes dtypes and ranks, so each function traces once (tests/test_agent.py).
-        self.compiled_train_step = tf.function(self._train_step,
-                                               input_signature=[obs_spec, act_spec, vec_spec, obs_spec, vec_spec])
+        # input_signature fixes dtypes and ranks, so each function traces once (tests/test_agent.py). The
+        # compiled functions are private: calling them directly would change the actor behind predict's back.
+        self._compiled_train_step = tf.function(self._train_step,
+                                                input_signature=[obs_spec, act_spec, vec_spec, obs_spec, vec_spec])
         self._stochastic_action = tf.function(self._sample_action, input_signature=[obs_spec])
         packed_spec = tf.TensorSpec([cfg.gradient_steps, None, 2 * spec.obs_dim + spec.action_dim + 2], tf.float32,
                                     name="minibatches")
-        self.compiled_update_and_act = tf.function(self._update_and_act, input_signature=[packed_spec, obs_spec])
+        self._compiled_update_and_act = tf.function(self._update_and_act, input_signature=[packed_spec, obs_spec])
         self._concrete: dict = {}  # traced on first use: an agent that never trains never traces
 
     @property
@@ -119,8 +122,21 @@ class KerasSAC:
     # ------------------------------------------------------------------ the update
     def train_step(self, obs, actions, rewards, next_obs, terminated) -> dict:
         """One compiled SAC update from one minibatch (see `_train_step`); returns its metrics as tensors."""
-        self._snapshot = None  # the actor is about to change: deterministic predict re-reads it
-        return self.compiled_train_step(obs, actions, rewards, next_obs, terminated)
+        return self._run_update(self._compiled_train_step, obs, actions, rewards, next_obs, terminated)
+
+    def _run_update(self, compiled, *args):
+        """Call a compiled update: the one path by which training changes the weights. A NaN/inf loss or
+        gradient (caught by `_apply` before its optimizer step) becomes TrainingDivergedError."""
+        self._actor_version += 1  # predict re-reads the actor, even if the update fails half-way
+        try:
+            return compiled(*args)
+        except tf.errors.InvalidArgumentError as exc:
+            message = next((line for line in str(exc).splitlines() if "keras_sac:" in line), None)
+            if message is None:
+                raise
+            what = message.split("keras_sac:")[1].split(":")[0].strip()
+            raise TrainingDivergedError(f"training diverged at step {self.num_timesteps}: {what} "
+                                        f"(NaN or inf)") from None
 
     def _train_step(self, obs, actions, rewards, next_obs, terminated) -> dict:
         """One gradient step on critics, actor and log-alpha from one minibatch, then the Polyak update.
@@ -186,8 +202,7 @@ class KerasSAC:
 
     # ------------------------------------------------------------------ acting
     def _to_env_action(self, actions: np.ndarray) -> np.ndarray:
-        """[-1, 1] -> [low, high], elementwise."""
-        return self._action_center + actions * self._action_scale
+        return to_env_action(actions, self._action_center, self._action_scale)
 
     def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
         """Action(s) for observation(s), in the env's action bounds.
@@ -196,9 +211,10 @@ class KerasSAC:
             observation: (obs_dim,) for one observation or (batch, obs_dim) for a batch.
             state, episode_start: accepted for Stable-Baselines3 compatibility; SAC is not recurrent.
             deterministic: tanh(mean) instead of a sample. Both modes compute in NumPy from a copy of the
-                actor's weights, refreshed after every `train_step` and restore (after assigning actor
-                weights by hand, set `agent._snapshot = None`); samples draw from `agent.predict_rng`, a
-                generator of their own, so calling predict never changes what training does.
+                actor's weights, taken again after every update and restore (`agent.actor_changed()`
+                after assigning the actor's weights by hand); samples draw from `agent.predict_rng`, a
+                generator of their own (saved with the agent), so calling predict never changes what
+                training does.
         Returns:
             (actions, None): actions (action_dim,) or (batch, action_dim), float32.
         """
@@ -211,10 +227,14 @@ class KerasSAC:
         return (actions[0] if single else actions), None
 
     def _actor_snapshot(self) -> ActorSnapshot:
-        """NumPy weights for deterministic predict, re-read after every training step or restore."""
-        if self._snapshot is None:
-            self._snapshot = ActorSnapshot(self.actor)
+        """predict's NumPy copy of the actor, taken again whenever the weights changed since the last one."""
+        if self._snapshot_version != self._actor_version:
+            self._snapshot, self._snapshot_version = ActorSnapshot(self.actor), self._actor_version
         return self._snapshot
+
+    def actor_changed(self) -> None:
+        """Tell the agent its actor's weights were assigned from outside (updates and `load` need not)."""
+        self._actor_version += 1
 
     # ------------------------------------------------------------------ training
     def learn(self, total_timesteps: int, callback: Callback | None = None, reset_num_timesteps: bool = True,
@@ -227,7 +247,8 @@ class KerasSAC:
                 returning False stops training early.
             reset_num_timesteps: start counting from 0 with a fresh episode; False continues the current
                 run (same episode, same counters), as after `load`.
-            progress_bar: show a tqdm bar with steps/s and the recent episode return.
+            progress_bar: show a tqdm bar with steps/s, the mean return of the last 100 training episodes
+                and `progress_info` (train.py puts the last evaluation there).
         Returns:
             self.
         """
@@ -238,7 +259,10 @@ class KerasSAC:
             self.num_timesteps = 0
             self._obs = self._next_action = None
         if self._obs is None:
-            self._reset_episode(seed=cfg.seed if self.num_timesteps == 0 else None)
+            # Seeded once per agent (as SB3 does): a second learn() continues the env's random stream
+            # instead of replaying the first call's episode starts.
+            self._reset_episode(seed=None if self._env_seeded else cfg.seed)
+            self._env_seeded = True
         end = self.num_timesteps + int(total_timesteps)
         bar = _progress_bar(self.num_timesteps, end) if progress_bar else None
         try:
@@ -249,7 +273,8 @@ class KerasSAC:
                 if bar is not None:
                     bar.update(1)
                     if self._episode_length == 0 and self.episode_returns:  # an episode just ended
-                        bar.set_postfix(episode_return=f"{np.mean(self.episode_returns):.1f}", refresh=False)
+                        bar.set_postfix({"return(last 100 ep)": f"{np.mean(self.episode_returns):.1f}",
+                                         **self.progress_info}, refresh=False)
                 if callback is not None and callback(self) is False:
                     break
         finally:
@@ -262,17 +287,9 @@ class KerasSAC:
         cfg = self.config
         minibatches = pack(self.buffer.sample(cfg.gradient_steps * cfg.batch_size, self.np_rng))
         minibatches = minibatches.reshape(cfg.gradient_steps, cfg.batch_size, -1)
-        self._snapshot = None  # the actor is about to change: deterministic predict re-reads it
-        try:
-            self.last_metrics, action = self._compiled("compiled_update_and_act")(minibatches, self._obs[None])
-            self._next_action = action.numpy()[0]
-        except tf.errors.InvalidArgumentError as exc:
-            message = next((line for line in str(exc).splitlines() if "keras_sac:" in line), None)
-            if message is None:
-                raise
-            what = message.split("keras_sac:")[1].split(":")[0].strip()
-            raise TrainingDivergedError(f"training diverged at step {self.num_timesteps}: {what} "
-                                        f"(NaN or inf)") from None
+        self.last_metrics, action = self._run_update(self._compiled("_compiled_update_and_act"), minibatches,
+                                                     self._obs[None])
+        self._next_action = action.numpy()[0]
 
     def _reset_episode(self, seed: int | None) -> None:
         obs, _ = self.env.reset(seed=seed)
@@ -303,6 +320,7 @@ class KerasSAC:
         self._episode_return += float(reward)
         self._episode_length += 1
         if terminated or truncated:
+            self.num_episodes += 1
             self.episode_returns.append(self._episode_return)
             self.episode_lengths.append(self._episode_length)
             self._reset_episode(seed=None)  # next_obs was stored above; the next step acts on the reset obs
@@ -312,6 +330,8 @@ class KerasSAC:
     def metrics(self) -> dict[str, float]:
         """The latest update's metrics and the recent episode statistics, as Python floats."""
         out = {k: float(v) for k, v in self.last_metrics.items()}
+        out.update({"train/n_updates": float(self.n_updates.numpy()),
+                    "train/learning_rate": self.config.learning_rate, "time/episodes": float(self.num_episodes)})
         if self.episode_returns:
             out["rollout/episode_return"] = float(np.mean(self.episode_returns))
             out["rollout/episode_length"] = float(np.mean(self.episode_lengths))
@@ -330,7 +350,9 @@ class KerasSAC:
 
     def runtime_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """The Python-side state a checkpoint needs besides the variables and the buffer: (JSON, arrays)."""
-        state = {"num_timesteps": self.num_timesteps, "np_rng": self.np_rng.bit_generator.state,
+        state = {"num_timesteps": self.num_timesteps, "num_episodes": self.num_episodes,
+                 "np_rng": self.np_rng.bit_generator.state, "predict_rng": self.predict_rng.bit_generator.state,
+                 "env_seeded": self._env_seeded,
                  "episode_return": self._episode_return, "episode_length": self._episode_length,
                  "episode_returns": list(self.episode_returns), "episode_lengths": list(self.episode_lengths),
                  "episode_in_progress": self._obs is not None, "env_state": None}
@@ -347,7 +369,12 @@ class KerasSAC:
 
     def _restore_runtime_state(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
         self.num_timesteps = int(state["num_timesteps"])
+        # (.get: checkpoints from keras_sac before these were saved still load)
+        self.num_episodes = int(state.get("num_episodes", len(state["episode_returns"])))
+        self._env_seeded = bool(state.get("env_seeded", self.num_timesteps > 0))
         self.np_rng.bit_generator.state = state["np_rng"]
+        if "predict_rng" in state:
+            self.predict_rng.bit_generator.state = state["predict_rng"]
         self.episode_returns.extend(state["episode_returns"])
         self.episode_lengths.extend(state["episode_lengths"])
         if state["env_state"] is not None:
@@ -366,7 +393,8 @@ class KerasSAC:
         """Save the whole agent to the folder `path`, atomically (see `checkpoint.py`).
 
         Holds weights, target weights, optimizer states, log-alpha, counters, every random generator's
-        state, the env's mid-episode state (MuJoCo and classic-control envs), the config and, unless
+        state (TF policy noise, NumPy replay/warm-up and predict generators, the env's), the env's
+        mid-episode state (MuJoCo and classic-control envs), the config and, unless
         `include_buffer=False`, the replay buffer. No pickle. `load` + `learn(..., reset_num_timesteps=False)`
         continues exactly where the saved agent stood.
         """
@@ -386,10 +414,11 @@ class KerasSAC:
             if saved_spec.env_id is None:
                 raise checkpoint.CheckpointError(f"the agent at '{path}' was trained on an unregistered env: "
                                                  f"pass env=")
-            env = make_env(saved_spec.env_id)
+            env = saved_spec.make()  # same id and gym.make keyword arguments
         agent = cls(env, **meta["config"])
         check_same_spaces(saved_spec, agent.spec, f"the agent saved at '{path}'")
         checkpoint.restore_variables(agent, path)
+        agent.actor_changed()
         agent._restore_runtime_state(meta, arrays)
         return agent
 
@@ -401,9 +430,12 @@ class KerasSAC:
 
 
 def _apply(optimizer, tape, loss, variables, name: str) -> None:
-    # A NaN/inf loss stops training here, naming the loss, before this optimizer's step.
+    # A NaN/inf loss or gradient stops training here, naming it, before this optimizer's step: a finite
+    # loss can still have a non-finite gradient (e.g. through sqrt or log at 0), which Adam would spread
+    # into every weight it touches.
     with tf.control_dependencies([tf.debugging.check_numerics(loss, f"keras_sac: {name} is not finite")]):
-        grads = [tf.identity(g) for g in tape.gradient(loss, variables)]
+        grads = [tf.debugging.check_numerics(g, f"keras_sac: {name} gradient is not finite")
+                 for g in tape.gradient(loss, variables)]
     optimizer.apply_gradients(zip(grads, variables))
 
 

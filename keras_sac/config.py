@@ -55,7 +55,9 @@ class SACConfig:
 
     learning_rate: float = _field(3e-4, "Adam step size for actor, critics and log-alpha.",
                                   _check(_positive, "a number > 0"))
-    buffer_size: int = _field(1_000_000, "Replay buffer capacity in transitions (a ring: oldest overwritten).",
+    buffer_size: int = _field(1_000_000, "Replay buffer capacity in rows, one transition each (with "
+                                         "optimize_memory_usage, plus one row per episode end); a ring: the "
+                                         "oldest is overwritten.",
                               _check(_positive, "an integer >= 1"))
     learning_starts: int = _field(100, "Env steps of uniform random actions before the first gradient step.",
                                   _check(_non_negative, "an integer >= 0"))
@@ -177,6 +179,9 @@ def coerce(name: str, value: Any, annotation: Any) -> Any:
 
 
 def _number(name: str, value: Any, what: str) -> float | int:
+    if callable(value):  # an SB3-style schedule, progress_remaining -> value
+        raise ConfigError(f"{name} must be {what}, got a callable: keras_sac has no learning-rate schedules yet "
+                          f"(SB3's schedules are functions); give the constant value")
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ConfigError(f"{name} must be {what}, got {value!r}")
     if isinstance(value, str):
@@ -189,7 +194,24 @@ def _number(name: str, value: Any, what: str) -> float | int:
     return value
 
 
+# Stable-Baselines3 SAC arguments whose keras_sac equivalent has another name or form.
+SB3_EQUIVALENTS = {
+    "ent_coef": "SB3's ent_coef is split in two here: 'auto' is the default (learn_alpha: true), 'auto_0.1' is "
+                "init_alpha: 0.1, a number 0.2 is learn_alpha: false with init_alpha: 0.2",
+    "policy_kwargs": "set the network with net_arch: [256, 256] (the actor and each critic) and n_critics",
+    "policy": "KerasSAC takes no policy argument: its MLP tanh-Gaussian policy is SB3's MlpPolicy",
+    "tensorboard_log": "train.py writes TensorBoard files into each run folder's tb/ (tensorboard --logdir runs)",
+    "verbose": "train.py prints evaluations and a progress bar; the Python API takes learn(progress_bar=True)",
+    "device": "TensorFlow places ops itself (CPU here); set CUDA_VISIBLE_DEVICES=-1 to keep it off a GPU",
+    "use_sde": "gSDE exploration is not available yet; SAC here explores with its tanh-Gaussian policy",
+    "action_noise": "SAC explores through its stochastic policy; keras_sac has no added action noise",
+    "ent_coef_lr": "the temperature uses learning_rate, as in SB3",
+}
+
+
 def _unknown_key(key: str, known: list[str]) -> ConfigError:
+    if key in SB3_EQUIVALENTS:
+        return ConfigError(f"unknown config key '{key}': {SB3_EQUIVALENTS[key]}")
     close = difflib.get_close_matches(key, known, n=1)
     hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(sorted(known))}"
     return ConfigError(f"unknown config key '{key}': {hint}")
@@ -253,19 +275,21 @@ def to_dict(config) -> dict:
 class ResolvedConfig:
     """A training run's merged, validated config (see `resolve_config`)."""
 
-    env_id: str
+    env_id: str  # resolved (envs.resolve_env_id), "module:EnvId" for an env registered by a module
     sac: dict  # SACConfig keyword arguments (validated)
     run: RunConfig
     sources: tuple[str, ...]  # where values came from, lowest precedence first
+    env_kwargs: dict = dataclasses.field(default_factory=dict)  # gym.make keyword arguments
 
 
 def resolve_config(env_id: str, configs_dir: Path, config_file: str | None = None,
-                   overrides: dict | None = None, **explicit) -> ResolvedConfig:
+                   overrides: dict | None = None, env_kwargs: dict | None = None, **explicit) -> ResolvedConfig:
     """Merge, lowest precedence first: dataclass defaults, `configs_dir/<env_id>.yaml` (if present),
     `config_file`, `overrides` (from --set) and `explicit` keyword values that are not None.
+    `env_id` is a resolved id; a "module:" prefix is not part of the config file's name.
     """
     values, sources = {}, ["defaults"]
-    env_file = configs_dir / f"{env_id}.yaml"
+    env_file = configs_dir / f"{env_id.rpartition(':')[2]}.yaml"
     if env_file.is_file():
         values.update(read_yaml(env_file))
         sources.append(str(env_file))
@@ -286,4 +310,17 @@ def resolve_config(env_id: str, configs_dir: Path, config_file: str | None = Non
     if sac_config.learning_starts >= run.total_timesteps:
         raise ConfigError(f"learning_starts ({sac_config.learning_starts}) >= total_timesteps "
                           f"({run.total_timesteps}): the agent would never train; lower learning_starts")
-    return ResolvedConfig(env_id, to_dict(sac_config), run, tuple(sources))
+    return ResolvedConfig(env_id, to_dict(sac_config), run, tuple(sources), dict(env_kwargs or {}))
+
+
+def parse_env_kwargs(text: str | None) -> dict:
+    """`--env-kwargs '{ctrl_cost_weight: 0.2}'` (a YAML/JSON mapping) -> dict; anything else is refused."""
+    if not text:
+        return {}
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--env-kwargs is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ConfigError(f"--env-kwargs must be a mapping such as '{{\"ctrl_cost_weight\": 0.2}}', got {text!r}")
+    return value

@@ -2,7 +2,8 @@
 
 Built from TensorFlow Probability's `Normal`, `Independent` and `Tanh` pieces. The one pitfall is
 log-prob at saturation: in float32, tanh(u) rounds to exactly +-1 once |u| > ~9, and log-prob through the
-inverse (atanh(+-1) = inf) turns NaN. Sampling therefore keeps the pre-tanh draw `u` and uses
+inverse (atanh(+-1) = inf) turns NaN. SAC only needs the log-prob of its own fresh samples, so sampling
+keeps the pre-tanh draw `u` and uses
 log p(a) = log N(u) - sum_i log(1 - tanh(u_i)^2), where TFP's Tanh bijector evaluates the log-det as
 2 * (log 2 - u - softplus(-2u)), finite for every finite u (Haarnoja et al. 2018, appendix C).
 """
@@ -14,10 +15,6 @@ import tensorflow_probability as tfp
 
 tfd = tfp.distributions
 tfb = tfp.bijectors
-
-# Actions handed to `log_prob` from outside (e.g. stored ones) are pulled this far inside (-1, 1) first.
-_ACTION_EPS = 1e-6
-
 
 class TanhGaussian:
     """tanh(N(mean, exp(log_std)^2)) with independent action dimensions.
@@ -31,18 +28,12 @@ class TanhGaussian:
         self.mean = mean
         self.gaussian = tfd.Independent(tfd.Normal(mean, tf.exp(log_std)), reinterpreted_batch_ndims=1)
         self.squash = tfb.Tanh()
-        self.distribution = tfd.TransformedDistribution(self.gaussian, self.squash)
 
     def sample_and_log_prob(self, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Reparameterised draw. seed: integer (2,) stateless seed -> actions (batch, d), log_prob (batch,)."""
         u = self.gaussian.sample(seed=tf.cast(seed, tf.int32))  # TFP wants int32; Generator.make_seeds gives int64
         log_det = tf.reduce_sum(self.squash.forward_log_det_jacobian(u, event_ndims=0), axis=-1)
         return self.squash.forward(u), self.gaussian.log_prob(u) - log_det
-
-    def log_prob(self, actions: tf.Tensor) -> tf.Tensor:
-        """log-density of given actions (batch, d) in [-1, 1]; +-1 is moved inside by 1e-6 -> (batch,)."""
-        clipped = tf.clip_by_value(actions, -1.0 + _ACTION_EPS, 1.0 - _ACTION_EPS)
-        return self.distribution.log_prob(clipped)
 
     def mode(self) -> tf.Tensor:
         """The deterministic action tanh(mean), (batch, d)."""

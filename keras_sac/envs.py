@@ -2,23 +2,68 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import importlib
+import json
+import warnings
 from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import find_highest_version, get_env_id, parse_env_id
 
 
 class EnvError(ValueError):
     """An env id or space keras_sac cannot work with; the message says why and what would work."""
 
 
+def resolve_env_id(env_id: str) -> tuple[str, list[str]]:
+    """The exact registered id that `env_id` names, and one-line notes for the user.
+
+    An unversioned id ("HalfCheetah") becomes its latest version ("HalfCheetah-v5"), as gym.make would
+    pick, so that config lookup, run folder and metadata all use the same id; an old version is kept but
+    noted. "module:EnvId" imports `module` first (where a custom env registers itself) and keeps the
+    prefix, so the id can be made again in a new process.
+    """
+    if not isinstance(env_id, str) or not env_id.strip():
+        raise EnvError(f"env must be a Gymnasium env or a registered env id string, got {env_id!r}")
+    module, _, name = env_id.strip().rpartition(":")
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise EnvError(f"cannot import module '{module}' of env '{env_id}' ({exc}): make it importable "
+                           f"(e.g. add its folder to PYTHONPATH) or register the env in your own script") from None
+    try:
+        namespace, base, version = parse_env_id(name)
+    except gym.error.Error as exc:
+        raise EnvError(f"'{name}' is not a Gymnasium env id ({exc})") from None
+    latest = find_highest_version(namespace, base)
+    notes = []
+    if version is None and latest is not None:
+        resolved = get_env_id(namespace, base, latest)
+        notes.append(f"env '{name}' is {resolved} (its latest version)")
+    else:
+        resolved = name
+        if version is not None and latest is not None and latest > version:
+            notes.append(f"{name} is an old version; the latest is {get_env_id(namespace, base, latest)}")
+    return (f"{module}:{resolved}" if module else resolved), notes
+
+
 def make_env(env_id: str, **kwargs) -> gym.Env:
-    """`gym.make(env_id)`, with an unknown id answered by the closest registered names."""
+    """`gym.make(env_id, **kwargs)`, with an unknown id answered by the closest registered names.
+
+    Pass a resolved id (`resolve_env_id`): Gymnasium's own version notices are left out here, since the
+    command-line tools print ours once.
+    """
     if not isinstance(env_id, str) or not env_id:
         raise EnvError(f"env must be a Gymnasium env or a registered env id string, got {env_id!r}")
+    _route_mujoco_warnings()
     try:
-        return gym.make(env_id, **kwargs)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*(is out of date|instead of the unversioned environment)")
+            return gym.make(env_id, **kwargs)
     except gym.error.DependencyNotInstalled as exc:
         raise EnvError(f"env '{env_id}' needs a package that is not installed: {exc}") from None
     except gym.error.Error as exc:
@@ -26,6 +71,27 @@ def make_env(env_id: str, **kwargs) -> gym.Env:
         hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else \
             "see gymnasium.pprint_registry() for the registered ids"
         raise EnvError(f"unknown env id '{env_id}' ({type(exc).__name__}): {hint}") from None
+    except TypeError as exc:  # an env_kwargs key the env's constructor does not take
+        raise EnvError(f"env '{env_id}' does not accept the keyword arguments {kwargs}: {exc}") from None
+
+
+def _route_mujoco_warnings() -> None:
+    """MuJoCo's C library prints its warnings to stderr each time a model is compiled (and writes
+    MUJOCO_LOG.TXT into the working directory): the HalfCheetah XML's `settotalmass` deprecation came
+    three times per run. Routed through Python's warnings instead, each is shown once per process."""
+    try:
+        import mujoco
+    except ImportError:
+        return
+    if mujoco.get_mju_user_warning() is None:  # leave a handler the user installed alone
+        shown: set[str] = set()  # Python's own once-per-location registry is reset by every catch_warnings
+
+        def warn_once(message: str) -> None:
+            if message not in shown:
+                shown.add(message)
+                warnings.warn(f"MuJoCo: {message}", stacklevel=2)
+
+        mujoco.set_mju_user_warning(warn_once)
 
 
 @dataclass(frozen=True)
@@ -36,19 +102,24 @@ class EnvSpec:
     obs_dim: int
     action_low: tuple[float, ...]
     action_high: tuple[float, ...]
+    env_kwargs: dict = dataclasses.field(default_factory=dict)  # gym.make keywords beyond the registered ones
 
     @property
     def action_dim(self) -> int:
         return len(self.action_low)
 
+    def make(self) -> gym.Env:
+        """A new env like the one described (same id and keyword arguments)."""
+        return make_env(self.env_id, **self.env_kwargs)
+
     def to_dict(self) -> dict:
-        return {"env_id": self.env_id, "obs_dim": self.obs_dim,
+        return {"env_id": self.env_id, "env_kwargs": self.env_kwargs, "obs_dim": self.obs_dim,
                 "action_low": list(self.action_low), "action_high": list(self.action_high)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "EnvSpec":
         return cls(d["env_id"], int(d["obs_dim"]), tuple(map(float, d["action_low"])),
-                   tuple(map(float, d["action_high"])))
+                   tuple(map(float, d["action_high"])), dict(d.get("env_kwargs") or {}))
 
 
 def env_spec(env: gym.Env) -> EnvSpec:
@@ -69,12 +140,47 @@ def env_spec(env: gym.Env) -> EnvSpec:
         raise EnvError(f"env '{name}' has observation space {obs}; keras_sac supports flat (n,) Box "
                        f"observations: wrap it with gymnasium.wrappers.FlattenObservation")
     return EnvSpec(env.spec.id if env.spec is not None else None, int(obs.shape[0]),
-                   tuple(float(x) for x in act.low), tuple(float(x) for x in act.high))
+                   tuple(float(x) for x in act.low), tuple(float(x) for x in act.high), _make_kwargs(env))
+
+
+def _make_kwargs(env: gym.Env) -> dict:
+    """The keyword arguments `env` was made with beyond its registered ones (JSON-able values only)."""
+    spec = env.spec
+    if spec is None:
+        return {}
+    registered = gym.registry.get(spec.id)
+    defaults = registered.kwargs if registered is not None else {}
+    out = {}
+    for key, value in spec.kwargs.items():
+        if key in defaults and defaults[key] == value:
+            continue
+        try:
+            json.dumps(value)
+        except TypeError:
+            continue  # not reproducible from a file; the user passes env= when loading
+        out[key] = value
+    return out
+
+
+def action_affine(low, high) -> tuple[np.ndarray, np.ndarray]:
+    """(center, half_range) float32, with env_action = center + half_range * unit_action; exact at 0 for +-b."""
+    low, high = np.asarray(low, np.float32), np.asarray(high, np.float32)
+    return 0.5 * (high + low), 0.5 * (high - low)
+
+
+def to_env_action(unit_actions, center, half_range):
+    """[-1, 1] -> [low, high] elementwise; NumPy arrays (predict) and tensors (exported graphs) alike."""
+    return center + unit_actions * half_range
 
 
 def resolve_env(env: gym.Env | str) -> gym.Env:
-    """Accept an env object or an id string."""
-    return make_env(env) if isinstance(env, str) else env
+    """Accept an env object or an id string (resolved as `resolve_env_id` does, notes as warnings)."""
+    if not isinstance(env, str):
+        return env
+    env_id, notes = resolve_env_id(env)
+    for note in notes:
+        warnings.warn(note, stacklevel=3)
+    return make_env(env_id)
 
 
 def as_obs_batch(observation, obs_dim: int, owner: str) -> tuple[np.ndarray, bool]:
@@ -82,6 +188,9 @@ def as_obs_batch(observation, obs_dim: int, owner: str) -> tuple[np.ndarray, boo
 
     A wrong shape raises ValueError naming `owner` and the shapes it accepts.
     """
+    if isinstance(observation, tuple) and len(observation) == 2 and isinstance(observation[1], dict):
+        raise ValueError(f"{owner} got an (observation, info) tuple, as env.reset() returns: unpack it first, "
+                         f"obs, info = env.reset()")
     try:
         obs = np.asarray(observation, dtype=np.float32)
     except (TypeError, ValueError):

@@ -8,28 +8,26 @@ The SavedModel holds only TensorFlow graph ops and the actor's weights: it loads
     policy.signatures["sample_action"](observation=obs)["action"]     # a draw from pi(.|obs), in env bounds
     json.loads(policy.metadata().numpy())                              # env id, spaces, step, version
 
-The same metadata is also written as `assets.extra/keras_sac.json` for tools that do not load TF.
+`obs` is float32 [batch, obs_dim]: one observation is a batch of one, obs[None]. The same metadata is also
+written as `assets.extra/keras_sac.json` for tools that do not load TF (see policy_files.py).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from keras_sac import __version__
-from keras_sac.agent import action_affine
 from keras_sac.distributions import TanhGaussian
-from keras_sac.envs import EnvSpec, as_obs_batch
-from keras_sac.files import replace_dir, staging_dir
+from keras_sac.envs import action_affine, as_obs_batch, to_env_action
+from keras_sac.files import fsync_tree, replace_dir, staging_dir
+from keras_sac.policy_files import METADATA_FILE, PolicyError, find_policy, spec_from_metadata
 
-METADATA_FILE = Path("assets.extra") / "keras_sac.json"
-
-
-class PolicyError(ValueError):
-    """An exported policy is missing or unreadable; the message names the path."""
+__all__ = ["LoadedPolicy", "PolicyError", "export_policy"]
 
 
 class _PolicyModule(tf.Module):
@@ -48,7 +46,7 @@ class _PolicyModule(tf.Module):
         self.metadata = tf.function(lambda: tf.constant(metadata_json), input_signature=[])
 
     def _to_env(self, unit_actions):
-        return self.action_center + unit_actions * self.action_scale
+        return to_env_action(unit_actions, self.action_center, self.action_scale)
 
     def _checked(self, observation):
         # Signatures check only the dtype; without these a wrong width fails deep inside a matmul.
@@ -71,8 +69,10 @@ def export_policy(agent, path: str | Path) -> Path:
         "format": "keras_sac.policy/1",
         "keras_sac_version": __version__,
         "env_id": agent.spec.env_id,
+        "env_kwargs": agent.spec.env_kwargs,
         "observation_shape": [agent.spec.obs_dim],
         "observation_dtype": "float32",
+        "signature_input": f"observation: float32 [batch, {agent.spec.obs_dim}]; one observation is a batch of one",
         "action_shape": [agent.spec.action_dim],
         "action_low": list(agent.spec.action_low),
         "action_high": list(agent.spec.action_high),
@@ -83,11 +83,16 @@ def export_policy(agent, path: str | Path) -> Path:
     module = _PolicyModule(agent.actor, agent.spec.obs_dim, agent.spec.action_low, agent.spec.action_high,
                            json.dumps(metadata), seed=agent.config.seed)
     tmp = staging_dir(path)
-    tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.action,
-                                                       "sample_action": module.sample_action})
-    (tmp / METADATA_FILE).parent.mkdir(exist_ok=True)
-    (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
-    replace_dir(tmp, path)
+    try:
+        tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.action,
+                                                           "sample_action": module.sample_action})
+        (tmp / METADATA_FILE).parent.mkdir(exist_ok=True)
+        (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
+        fsync_tree(tmp)  # durable before it replaces the previous policy, as checkpoints are
+        replace_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # no staging debris; the previous policy stays in place
+        raise
     return path
 
 
@@ -95,10 +100,7 @@ class LoadedPolicy:
     """An exported policy loaded back: `policy(obs, deterministic=True)` -> actions in env bounds."""
 
     def __init__(self, path: str | Path):
-        path = Path(path)
-        if not (path / "saved_model.pb").is_file():
-            raise PolicyError(f"no SavedModel policy at '{path}' (saved_model.pb is missing): pass the folder "
-                              f"written by KerasSAC.export or a run folder")
+        path = find_policy(path)
         try:
             self.module = tf.saved_model.load(str(path))
             self.metadata = json.loads(self.module.metadata().numpy())
@@ -106,11 +108,11 @@ class LoadedPolicy:
             raise PolicyError(f"SavedModel at '{path}' is corrupt or not a keras_sac policy: "
                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         self.path = path
-        self.spec = EnvSpec(self.metadata["env_id"], int(self.metadata["observation_shape"][0]),
-                            tuple(self.metadata["action_low"]), tuple(self.metadata["action_high"]))
+        self.spec = spec_from_metadata(self.metadata)
 
     def __call__(self, observation, deterministic: bool = True) -> np.ndarray:
-        """Action(s) in env bounds for one observation (obs_dim,) or a batch (batch, obs_dim)."""
+        """Action(s) in env bounds for one observation (obs_dim,) or a batch (batch, obs_dim); the raw
+        SavedModel signatures take only batches, this adds and removes the batch dimension."""
         batch, single = as_obs_batch(observation, self.spec.obs_dim, f"the policy at '{self.path}'")
         name = "serving_default" if deterministic else "sample_action"
         actions = self.module.signatures[name](observation=tf.constant(batch))["action"].numpy()

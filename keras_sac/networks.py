@@ -19,8 +19,9 @@ import tensorflow as tf
 class Actor(keras.Model):
     """MLP `obs -> (mean, log_std)` of a diagonal Gaussian over pre-tanh actions.
 
-    log_std is squashed smoothly into `log_std_bounds` (CleanRL/SBX-style) instead of clipped, so its
-    gradient never vanishes at the bounds.
+    log_std is squashed into `log_std_bounds` through tanh (CleanRL/SBX-style) instead of clipped: a clip's
+    gradient is exactly zero past a bound, where the policy can get stuck; the squash's only fades as it
+    nears one.
     """
 
     def __init__(self, action_dim: int, net_arch: Sequence[int], log_std_bounds: Sequence[float], dtype=None,

@@ -20,10 +20,9 @@ from keras_sac.checkpoint import CheckpointError, RollingCheckpoints
 from keras_sac.config import ResolvedConfig, RunConfig
 from keras_sac.envs import EnvError, make_env
 from keras_sac.evaluation import evaluate_policy
+from keras_sac.files import write_atomic
 from keras_sac.logger import RunLogger, plot_learning_curve
-from keras_sac.run_files import CHECKPOINTS_DIR, METRICS_FILE, PLOT_FILE, POLICY_DIR, SUMMARY_FILE
-
-
+from keras_sac.run_files import CHECKPOINTS_DIR, METRICS_FILE, PLOT_FILE, POLICY_DIR, SUMMARY_FILE, record_resume
 
 class RunFailed(RuntimeError):
     """Training stopped on an error; the message says what happened and which checkpoint is intact."""
@@ -67,12 +66,14 @@ class _Monitor:
         self.checkpointed_step: int | None = None
 
     def evaluate(self, agent: KerasSAC) -> dict[str, float]:
-        returns = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0], self.eval_env,
-                                  self.run.n_eval_episodes, seed=self.eval_seed)
+        returns, lengths = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0], self.eval_env,
+                                           self.run.n_eval_episodes, seed=self.eval_seed)
         self.evaluations.append((agent.num_timesteps, float(returns.mean()), float(returns.std())))
         self.say(f"eval @ {agent.num_timesteps} steps: return {returns.mean():.1f} +- {returns.std():.1f} "
                  f"over {len(returns)} episodes")
-        return {"eval/mean_return": float(returns.mean()), "eval/std_return": float(returns.std())}
+        agent.progress_info["eval"] = f"{returns.mean():.1f} @ {agent.num_timesteps}"
+        return {"eval/mean_return": float(returns.mean()), "eval/std_return": float(returns.std()),
+                "eval/mean_ep_length": float(lengths.mean())}
 
     def checkpoint(self, agent: KerasSAC) -> None:
         if self.checkpointed_step == agent.num_timesteps:
@@ -111,7 +112,7 @@ def _last_good(checkpoints: RollingCheckpoints) -> str:
 
 
 def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_bar: bool = True,
-          say=print) -> dict:
+          say=print, resume_command: str = "python train.py --resume") -> dict:
     """Train per `config` in `run_dir` (new, or `resume`d from its newest good checkpoint).
 
     `run_dir` must already hold config.yaml and run.json (`run_files.write_run_start`).
@@ -123,37 +124,42 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
     if run.deterministic:
         tf.config.experimental.enable_op_determinism()
     checkpoints = RollingCheckpoints(run_dir / CHECKPOINTS_DIR)
+    new_env = lambda: make_env(config.env_id, **config.env_kwargs)  # noqa: E731
     if resume and checkpoints.folders():
-        agent = KerasSAC.load(checkpoints.latest(), env=make_env(config.env_id))
+        agent = KerasSAC.load(checkpoints.latest(), env=new_env())
         say(f"resuming {run_dir} from step {agent.num_timesteps}")
     else:
         if resume:
             say(f"{run_dir} has no checkpoint yet: starting it from step 0 with its recorded config")
-        agent = KerasSAC(make_env(config.env_id), **config.sac)
+        agent = KerasSAC(new_env(), **config.sac)
+    if resume:
+        record_resume(run_dir, agent.num_timesteps, run.total_timesteps)
     logger = RunLogger(run_dir, resume_at=agent.num_timesteps if resume else None)
     start = time.perf_counter()
-    with _StopOnSignals() as stop:
-        monitor = _Monitor(run, logger, checkpoints, make_env(config.env_id), agent.config.seed + 1, stop, say)
-        monitor.checkpointed_step = agent.num_timesteps if resume else None
-        remaining = run.total_timesteps - agent.num_timesteps
-        try:
-            if remaining > 0:
-                agent.learn(remaining, callback=monitor, reset_num_timesteps=False, progress_bar=progress_bar)
-        except (TrainingDivergedError, EnvError) as exc:
-            logger.close()
-            raise RunFailed(f"{exc}; {_last_good(checkpoints)}") from None
-        if stop.received:
-            say(f"{stop.received} at step {agent.num_timesteps}: checkpoint written; continue with "
-                f"python train.py --resume {run_dir}")
-        monitor.checkpoint(agent)  # progress first: nothing below can lose it
-    train_seconds = time.perf_counter() - start
-    agent.export(run_dir / POLICY_DIR)
-    logger.close()
-    plot_learning_curve(run_dir / METRICS_FILE, run_dir / PLOT_FILE, f"SAC on {config.env_id}")
+    try:  # the metrics files are flushed and closed on every way out, failures included
+        with _StopOnSignals() as stop:
+            monitor = _Monitor(run, logger, checkpoints, new_env(), agent.config.seed + 1, stop, say)
+            monitor.checkpointed_step = agent.num_timesteps if resume else None
+            remaining = run.total_timesteps - agent.num_timesteps
+            try:
+                if remaining > 0:
+                    agent.learn(remaining, callback=monitor, reset_num_timesteps=False, progress_bar=progress_bar)
+            except (TrainingDivergedError, EnvError) as exc:
+                raise RunFailed(f"{exc}; {_last_good(checkpoints)}") from None
+            if stop.received:
+                say(f"{stop.received} at step {agent.num_timesteps}: checkpoint written; continue with "
+                    f"{resume_command} {run_dir}")
+            monitor.checkpoint(agent)  # progress first: nothing below can lose it
+        train_seconds = time.perf_counter() - start
+        agent.export(run_dir / POLICY_DIR)
+    finally:
+        logger.close()
+    plot_learning_curve(run_dir / METRICS_FILE, run_dir / PLOT_FILE, f"SAC on {agent.spec.env_id or config.env_id}")
     evaluations = [{"step": s, "mean_return": m, "std_return": sd} for s, m, sd in monitor.evaluations]
     best = max(evaluations, key=lambda e: e["mean_return"], default=None)  # the first of equals
     summary = {
-        "env_id": config.env_id, "num_timesteps": agent.num_timesteps, "stopped_by": stop.received,
+        "env_id": config.env_id, "num_timesteps": agent.num_timesteps, "total_timesteps": run.total_timesteps,
+        "stopped_by": stop.received,
         "train_seconds_this_session": round(train_seconds, 1),
         "final_eval_mean_return": evaluations[-1]["mean_return"] if evaluations else None,
         "final_eval_step": evaluations[-1]["step"] if evaluations else None,
@@ -161,5 +167,5 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
         "best_eval_step": best["step"] if best else None,
         "evaluations": evaluations,
     }
-    (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+    write_atomic(run_dir / SUMMARY_FILE, json.dumps(summary, indent=2))
     return summary

@@ -1,12 +1,14 @@
 """KerasSAC: the compiled update, acting, the API contract and persistence."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from conftest import SMALL, make_match_env
 from keras_sac import CheckpointError, EnvError, KerasSAC
-from keras_sac.agent import polyak_update
+from keras_sac import agent as agent_module
+from keras_sac.agent import TrainingDivergedError, polyak_update
 from keras_sac.buffer import Batch, pack
 
 
@@ -50,9 +52,9 @@ def test_update_traces_once_and_creates_no_variables(match_env):
         agent.train_step(*batch_of(agent, seed=i))
     agent.learn(120)  # acting, sampling and training through the public loop
     agent.predict(np.zeros(2)), agent.predict(np.zeros((5, 2)))
-    assert agent.compiled_train_step.experimental_get_tracing_count() == 1
+    assert agent._compiled_train_step.experimental_get_tracing_count() == 1
     assert agent._stochastic_action.experimental_get_tracing_count() == 1
-    assert agent.compiled_update_and_act.experimental_get_tracing_count() == 1
+    assert agent._compiled_update_and_act.experimental_get_tracing_count() == 1
     assert len(all_variables(agent)) == n_vars
 
 
@@ -62,7 +64,7 @@ def test_a_fused_training_phase_equals_its_updates_one_by_one(match_env):
     fused, stepped = (KerasSAC(match_env, seed=3, gradient_steps=3, **SMALL) for _ in range(2))
     batches = [batch_of(fused, seed=i) for i in range(3)]
     obs = np.full((1, 2), 0.25, np.float32)
-    metrics, action = fused.compiled_update_and_act(np.stack([pack(Batch(*b)) for b in batches]), obs)
+    metrics, action = fused._compiled_update_and_act(np.stack([pack(Batch(*b)) for b in batches]), obs)
     for batch in batches:
         last = stepped.train_step(*batch)
     stepped_action = stepped._stochastic_action(obs)
@@ -78,7 +80,7 @@ def test_gradient_steps_and_train_freq_set_the_number_of_updates(match_env):
     agent = KerasSAC(match_env, seed=0, train_freq=4, gradient_steps=3, **SMALL)
     agent.learn(90)  # training phases after steps 52, 56, ..., 88
     assert int(agent.n_updates.numpy()) == 3 * 10
-    assert agent.compiled_update_and_act.experimental_get_tracing_count() == 1
+    assert agent._compiled_update_and_act.experimental_get_tracing_count() == 1
 
 
 def test_fixed_alpha_stays_fixed(match_env):
@@ -125,18 +127,33 @@ def test_deterministic_predict_is_tanh_mean_rescaled_and_follows_training(match_
                                   agent.predict(obs, deterministic=True)[0])
 
 
+class RecordSteps(gym.Wrapper):
+    """Keeps every observation env.step returned, to compare with what the buffer stored."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.step_obs = []
+
+    def step(self, action):
+        obs, *rest = self.env.step(action)
+        self.step_obs.append(np.array(obs))
+        return obs, *rest
+
+
 def test_buffer_stores_terminated_not_truncated():
     # terminates at step 3 of an episode; otherwise the TimeLimit truncates at 5
     terminating = KerasSAC(make_match_env(max_episode_steps=5, terminate_at=3), seed=0, **SMALL)
     terminating.learn(9)
     np.testing.assert_array_equal(terminating.buffer.terminated[:9], [0, 0, 1, 0, 0, 1, 0, 0, 1])
-    truncating = KerasSAC(make_match_env(max_episode_steps=5), seed=0, **SMALL)
+    recorder = RecordSteps(make_match_env(max_episode_steps=5))
+    truncating = KerasSAC(recorder, seed=0, **SMALL)
     truncating.learn(12)
     assert not truncating.buffer.terminated[:12].any()  # a time limit is not a terminal state
     assert list(truncating.episode_lengths) == [5, 5]
-    # across an episode boundary the stored next_obs is the final obs, not the reset obs
+    # every stored next_obs is what env.step returned, so across the boundary (step 5) the episode's real
+    # final observation, and not the observation the reset began the next episode with
+    np.testing.assert_array_equal(truncating.buffer.next_obs[:12], np.stack(recorder.step_obs))
     assert not np.array_equal(truncating.buffer.next_obs[4], truncating.buffer.obs[5])
-    np.testing.assert_array_equal(truncating.buffer.next_obs[3], truncating.buffer.obs[4])
 
 
 def test_learn_continues_with_reset_num_timesteps_false(match_env):
@@ -201,6 +218,7 @@ def test_seed_is_recorded_when_not_given(match_env):
 def test_save_load_restores_everything_and_training_continues(tmp_path, match_env):
     agent = KerasSAC(match_env, seed=0, **SMALL)
     agent.learn(120)
+    agent.predict(np.zeros((3, 2)))  # moves predict_rng: the save must carry its state
     agent.save(tmp_path / "agent")
     loaded = KerasSAC.load(tmp_path / "agent", env=make_match_env())
     obs = np.random.default_rng(2).uniform(-1, 1, (16, 2)).astype(np.float32)
@@ -211,6 +229,7 @@ def test_save_load_restores_everything_and_training_continues(tmp_path, match_en
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path if hasattr(a, "path") else a.name)
     assert loaded.num_timesteps == 120 and loaded.config == agent.config
     # the random streams continue where they were: both draw the same next stochastic action and batch
+    # (agent.predict drew from predict_rng before the save, so a fresh generator would differ)
     np.testing.assert_array_equal(loaded.predict(obs)[0], agent.predict(obs)[0])
     assert loaded.np_rng.integers(1 << 30) == agent.np_rng.integers(1 << 30)
     loaded.learn(60, reset_num_timesteps=False)
@@ -265,3 +284,75 @@ def test_mixed_bfloat16_keeps_float32_state_and_learns_finite(tmp_path, match_en
     loaded = KerasSAC.load(tmp_path / "a", env=match_env)
     assert loaded.config.precision == "mixed_bfloat16" and loaded.actor.trunk.layers[0].compute_dtype == "bfloat16"
     np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], agent.predict(obs, deterministic=True)[0])
+
+
+def test_the_td_target_comes_from_the_target_critics(match_env):
+    # Target critics set apart from the online ones, and held still (target_update_interval=2): the critic
+    # loss of one update must be the hand value from the *target* weights, and the targets must not move.
+    agent = KerasSAC(match_env, seed=0, gamma=0.9, init_alpha=0.3, target_update_interval=2, **SMALL)
+    for w in agent.target_critics.variables:
+        w.assign(w * 0.5 + 0.1)
+    obs, actions, rewards, next_obs, terminated = batch_of(agent, n=64)
+    targets_before = [w.numpy().copy() for w in agent.target_critics.variables]
+    # the draw the update will make for a' ~ pi(.|s'): the same generator state, the same first seed
+    twin_rng = tf.random.Generator.from_state(agent.tf_rng.state.numpy(), agent.tf_rng.algorithm)  # a copy
+    next_actions, next_log_prob = agent.policy(next_obs).sample_and_log_prob(twin_rng.make_seeds(2)[:, 0])
+    next_q = agent.target_critics(next_obs, next_actions).numpy().min(axis=0)
+    y = rewards + 0.9 * (1 - terminated) * (next_q - 0.3 * next_log_prob.numpy())
+    q = agent.critics(obs, actions).numpy()
+    expected_loss = sum(0.5 * np.mean((q[i] - y) ** 2) for i in range(2))
+    online_q = agent.critics(next_obs, next_actions).numpy().min(axis=0)  # what a miswired target would use
+    miswired = sum(0.5 * np.mean((q[i] - (rewards + 0.9 * (1 - terminated) * (online_q - 0.3 *
+                                                                               next_log_prob.numpy()))) ** 2)
+                   for i in range(2))
+    assert abs(miswired - expected_loss) > 1e-2 * expected_loss  # the test can tell the two apart
+    metrics = agent.train_step(obs, actions, rewards, next_obs, terminated)
+    np.testing.assert_allclose(float(metrics["train/critic_loss"]), expected_loss, rtol=1e-5)
+    for w, before in zip(agent.target_critics.variables, targets_before):
+        np.testing.assert_array_equal(w.numpy(), before)  # no Polyak step before the interval
+
+
+def test_a_non_finite_gradient_stops_training_before_the_optimizer_step(match_env, monkeypatch):
+    real_loss = agent_module.critic_loss
+
+    def loss_with_nan_gradient(q_values, target_q):
+        loss, info = real_loss(q_values, target_q)
+        zero = tf.reduce_mean(q_values) - tf.stop_gradient(tf.reduce_mean(q_values))
+        return loss + tf.sqrt(zero), info  # the value stays finite; d sqrt(z)/dz at z = 0 is inf
+
+    monkeypatch.setattr(agent_module, "critic_loss", loss_with_nan_gradient)  # read when the update traces
+    agent = KerasSAC(match_env, seed=0, **SMALL)
+    critics_before = [w.numpy().copy() for w in agent.critics.variables]
+    with pytest.raises(TrainingDivergedError, match=r"^training diverged at step 51: critic loss gradient is not "
+                                                    r"finite \(NaN or inf\)$"):
+        agent.learn(200)
+    for w, before in zip(agent.critics.variables, critics_before):
+        np.testing.assert_array_equal(w.numpy(), before)
+
+
+def test_a_second_learn_call_continues_the_env_random_stream(match_env):
+    agent = KerasSAC(match_env, seed=0, **SMALL)
+    agent.learn(5)
+    first_start = agent.buffer.obs[0].copy()
+    agent.learn(5)  # reset_num_timesteps=True: a new episode, but not the same one again
+    assert not np.array_equal(agent.buffer.obs[5], first_start)
+    twin = KerasSAC(make_match_env(), seed=0, **SMALL)  # the seed still fixes the first episode
+    twin.learn(5)
+    np.testing.assert_array_equal(twin.buffer.obs[0], first_start)
+
+
+def test_every_way_the_actor_changes_reaches_predict(tmp_path, match_env):
+    agent = KerasSAC(match_env, seed=0, **SMALL)
+    obs = np.random.default_rng(1).uniform(-1, 1, (8, 2)).astype(np.float32)
+    fresh = lambda: 2.0 * np.tanh(agent.actor(obs)[0].numpy())  # noqa: E731
+    agent.predict(obs, deterministic=True)  # a snapshot exists
+    agent.train_step(*batch_of(agent))
+    np.testing.assert_allclose(agent.predict(obs, deterministic=True)[0], fresh(), rtol=1e-5, atol=1e-6)
+    for w in agent.actor.trainable_variables:
+        w.assign(w * 1.5)
+    agent.actor_changed()
+    np.testing.assert_allclose(agent.predict(obs, deterministic=True)[0], fresh(), rtol=1e-5, atol=1e-6)
+    # no compiled update is reachable by a public name (calling one directly would bypass predict's copy)
+    public = [name for name, value in vars(agent).items() if not name.startswith("_")
+              and isinstance(value, tf.types.experimental.PolymorphicFunction)]
+    assert public == []

@@ -67,6 +67,11 @@ API_CASES = {
                              r"observation must be numeric; the agent got ndarray of dtype <U1"),
     "predict: NaN": (lambda a, p: a.predict(np.array([np.nan, 0.0, 0.0])), ValueError,
                      r"observation contains NaN or inf; the agent needs finite values"),
+    "predict: env.reset() tuple": (lambda a, p: a.predict(gym.make("Pendulum-v1").reset(seed=0)), ValueError,
+                                   r"the agent got an \(observation, info\) tuple, as env.reset\(\) returns: unpack "
+                                   r"it first, obs, info = env.reset\(\)"),
+    "policy: env.reset() tuple": (lambda a, p: LoadedPolicy(p)(gym.make("Pendulum-v1").reset(seed=0)), ValueError,
+                                  r"the policy at .* got an \(observation, info\) tuple"),
     # ... and to the exported SavedModel, through LoadedPolicy and through the raw signature
     "policy: wrong shape": (lambda a, p: LoadedPolicy(p)(np.zeros((2, 4))), ValueError,
                             r"observation has shape \(2, 4\); the policy at .* expects \(3,\)"),
@@ -87,7 +92,7 @@ API_CASES = {
     "missing checkpoint": (lambda a, p: KerasSAC.load(p.parent / "nowhere"), CheckpointError,
                            r"no keras_sac checkpoint at '.*nowhere': the path does not exist"),
     "not a checkpoint": (lambda a, p: KerasSAC.load(p), CheckpointError, r"no keras_sac checkpoint at '.*policy'"),
-    "missing SavedModel": (lambda a, p: LoadedPolicy(p.parent), PolicyError,
+    "missing SavedModel": (lambda a, p: LoadedPolicy(p / "variables"), PolicyError,
                            r"no SavedModel policy at .*saved_model.pb is missing"),
 }
 
@@ -116,12 +121,6 @@ def test_a_bad_env_output_does_not_poison_the_buffer():
     assert np.isfinite(learner.buffer.rewards[:149]).all()
 
 
-def test_corrupt_savedmodel(tmp_path):
-    (tmp_path / "saved_model.pb").write_bytes(b"not a protobuf")
-    with pytest.raises(PolicyError, match="is corrupt or not a keras_sac policy"):
-        LoadedPolicy(tmp_path)
-
-
 def test_read_only_disk_at_checkpoint_time_stops_the_run_naming_the_intact_checkpoint(tmp_path, monkeypatch):
     from keras_sac import checkpoint
     from keras_sac.config import resolve_config
@@ -140,9 +139,14 @@ def test_read_only_disk_at_checkpoint_time_stops_the_run_naming_the_intact_check
         return real_save(agent, path, include_buffer)
 
     monkeypatch.setattr(checkpoint, "save_agent", read_only_after_first)
+    from keras_sac import logger
+
+    closed, real_close = [], logger.RunLogger.close
+    monkeypatch.setattr(logger.RunLogger, "close", lambda self: closed.append(1) or real_close(self))
     with pytest.raises(RunFailed, match=r"could not write the checkpoint of step 300 \(\[Errno 30\] Read-only "
                                         r"file system\); the last good checkpoint is '.*step_000000000150'"):
         train(config, tmp_path, progress_bar=False, say=lambda _: None)
+    assert closed == [1]  # the metrics files were closed (flushed) on the way out
     assert KerasSAC.load(tmp_path).num_timesteps == 150
 
 
@@ -165,6 +169,10 @@ CLI_CASES = {
     "unknown env id": (["--env", "InvertedPendulm-v5"], "did you mean 'InvertedPendulum-v5'"),
     "Discrete actions": (["--env", "CartPole-v1"], "Discrete action space"),
     "unknown config key": (["--env", "Pendulum-v1", "--set", "gama=0.9"], "unknown config key 'gama'"),
+    "bad --env-kwargs": (["--env", "Pendulum-v1", "--env-kwargs", "[1, 2]"], "--env-kwargs must be a mapping"),
+    "unknown env kwarg": (["--env", "Pendulum-v1", "--env-kwargs", "{gravity: 3}"],
+                          "does not accept the keyword arguments {'gravity': 3}"),
+    "unimportable env module": (["--env", "no_such_module:Env-v0"], "cannot import module 'no_such_module'"),
     "wrong type": (["--env", "Pendulum-v1", "--set", "batch_size=big"], "batch_size must be an integer"),
     "gamma out of range": (["--env", "Pendulum-v1", "--set", "gamma=2"], "gamma = 2.0 is out of range"),
     "tau out of range": (["--env", "Pendulum-v1", "--set", "tau=0"], "tau = 0.0 is out of range"),

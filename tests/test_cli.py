@@ -2,6 +2,8 @@
 
 import csv
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -49,7 +51,13 @@ def test_train_leaves_a_complete_run_folder(run_dir):
     assert "seed: 5" in config and "batch_size: 32" in config and "total_timesteps: 300" in config
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
     assert [int(r["step"]) for r in rows] == [100, 150, 200, 300]
-    assert rows[-1]["eval/mean_return"] and float(rows[-1]["train/alpha"]) > 0
+    assert rows[-1]["eval/mean_return"]
+    # alpha is learned (Pendulum's entropy starts above its target, so it falls from init_alpha 1.0), and the
+    # logged value is the checkpointed log-alpha's, one Adam step (lr 1e-3) before it
+    from keras_sac import KerasSAC
+
+    logged_alpha, saved_alpha = float(rows[-1]["train/alpha"]), KerasSAC.load(run_dir).alpha
+    assert 0.5 < logged_alpha < 0.99 and abs(logged_alpha - saved_alpha) < 0.01 * saved_alpha
     assert any(p.name.startswith("events.out.tfevents") for p in (run_dir / "tb").iterdir())
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["num_timesteps"] == 300 and [e["step"] for e in summary["evaluations"]] == [150, 300]
@@ -71,8 +79,9 @@ def test_evaluate_a_run_folder_and_a_policy_folder(run_dir):
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.strip().splitlines()
     assert lines[0].startswith("evaluating") and "Pendulum-v1" in lines[0]
-    assert lines[1].startswith("episode 0: return ") and lines[2].startswith("episode 1: return ")
-    assert lines[3].startswith("mean return ") and "over 2 episodes" in lines[3]
+    assert re.fullmatch(r"episode 0: return -?\d+\.\d, length 200", lines[1]), lines[1]
+    assert re.fullmatch(r"episode 1: return -?\d+\.\d, length 200", lines[2]), lines[2]
+    assert lines[3].startswith("mean return ") and "mean length 200.0 over 2 episodes" in lines[3]
     assert "cuda" not in proc.stderr.lower()  # TensorFlow's start-up lines are kept off the terminal
     again = run("evaluate.py", run_dir / "policy", "--episodes", 2, "--seed", 1)
     assert again.stdout.splitlines()[1:] == lines[1:]  # same policy, same seed, same returns
@@ -107,3 +116,80 @@ def test_ctrl_c_keeps_the_progress(tmp_path):
 
     assert KerasSAC.load(run_dir).num_timesteps == summary["num_timesteps"]
     assert (run_dir / "policy" / "saved_model.pb").is_file()
+
+
+def test_run_json_records_versions_and_machine(run_dir):
+    record = json.loads((run_dir / "run.json").read_text())
+    for package in ("keras_sac", "python", "tensorflow", "keras", "tensorflow-probability", "gymnasium", "mujoco",
+                    "numpy"):
+        assert record["versions"][package], package
+    assert record["machine"]["cpu"] and record["machine"]["cores"] >= 1
+    assert record["env_id"] == "Pendulum-v1" and record["env_kwargs"] == {} and record["resumes"] == []
+
+
+def test_resuming_a_finished_run_says_how_to_extend_it(run_dir):
+    before = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    proc = run("train.py", "--resume", run_dir, "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"{run_dir} is finished (300 of 300 steps)" in proc.stdout
+    assert f"--resume {run_dir} --total-timesteps 600" in proc.stdout
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == before  # nothing was run
+
+
+def test_an_unversioned_id_with_env_kwargs_trains_the_latest_version_and_prints_hints_that_work(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env["PATH"] = "/usr/bin:/bin"  # a shell where `python` is not this interpreter
+    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "--env", "Pendulum", "--env-kwargs", "{g: 5.0}",
+                           "--total-timesteps", "150", "--seed", "1", *TINY], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "train.py: note: env 'Pendulum' is Pendulum-v1 (its latest version)" in proc.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert run_dir.name.startswith("Pendulum-v1-")
+    assert "learning_rate: 0.001" in (run_dir / "config.yaml").read_text()  # configs/Pendulum-v1.yaml applied
+    assert json.loads((run_dir / "run.json").read_text())["env_kwargs"] == {"g": 5.0}
+    metadata = json.loads((run_dir / "policy" / "assets.extra" / "keras_sac.json").read_text())
+    assert metadata["env_id"] == "Pendulum-v1" and metadata["env_kwargs"] == {"g": 5.0}
+    from keras_sac import KerasSAC
+
+    assert KerasSAC.load(run_dir).env.unwrapped.g == 5.0  # the checkpoint re-makes the same env
+    hint = proc.stdout.strip().splitlines()[-1].split("evaluate with: ")[1]
+    assert hint.split()[0] != "python"  # `python` would not be this virtualenv's in that shell
+    again = subprocess.run(f"{hint} --episodes 1", shell=True, capture_output=True, text=True, timeout=300,
+                           cwd=tmp_path, env=env)
+    assert again.returncode == 0 and "mean length 200.0 over 1 episodes" in again.stdout, again.stderr[-2000:]
+
+
+def test_evaluate_refuses_a_path_without_a_policy_before_tensorflow_starts(tmp_path):
+    block_tf = ("import sys; sys.modules['tensorflow'] = None; sys.path.insert(0, sys.argv[1]); "
+                "import evaluate; sys.exit(evaluate.main(sys.argv[2:]))")
+    proc = subprocess.run([sys.executable, "-c", block_tf, str(ROOT), str(tmp_path)], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.startswith("evaluate.py: error: no SavedModel policy at")
+
+
+def test_importing_keras_sac_prints_no_tensorflow_start_up_lines(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", "from keras_sac import KerasSAC; print('ok')"], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok"
+    assert proc.stderr == "", proc.stderr
+
+
+def test_mujoco_compile_warnings_show_once_per_process(tmp_path):
+    script = ("import warnings; warnings.simplefilter('default'); from keras_sac.envs import make_env\n"
+              "for _ in range(3): make_env('HalfCheetah-v5')")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr.count("settotalmass") == 1, proc.stderr
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
+
+
+def test_cli_warnings_are_one_plain_line():
+    from keras_sac.cli import setup_warnings
+
+    setup_warnings("train.py")
+    import warnings
+
+    line = warnings.formatwarning("\x1b[33mWARN: the obs returned\n  is odd\x1b[0m", UserWarning, "x.py", 3)
+    assert line == "train.py: warning: the obs returned is odd\n"

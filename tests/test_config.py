@@ -3,6 +3,20 @@ import pytest
 from keras_sac.config import ConfigError, RunConfig, SACConfig, parse_overrides, resolve_config
 
 
+@pytest.mark.parametrize("key, value, message", [
+    ("ent_coef", "auto_0.1", r"unknown config key 'ent_coef': SB3's ent_coef is split in two here: .*init_alpha"),
+    ("policy_kwargs", {"net_arch": [64, 64]}, r"unknown config key 'policy_kwargs': set the network with net_arch"),
+    ("learning_rate", lambda progress: 3e-4 * progress, r"learning_rate must be a number, got a callable: keras_sac "
+                                                        r"has no learning-rate schedules yet"),
+    ("batch_sise", 64, r"unknown config key 'batch_sise': did you mean 'batch_size'\?"),
+])
+def test_sb3_names_and_forms_get_a_pointer_to_their_equivalent(key, value, message):
+    from keras_sac.config import make_sac_config
+
+    with pytest.raises(ConfigError, match=message):
+        make_sac_config(**{key: value})
+
+
 def test_defaults_are_sb3s():
     c = SACConfig()
     assert (c.learning_rate, c.buffer_size, c.learning_starts, c.batch_size) == (3e-4, 1_000_000, 100, 256)

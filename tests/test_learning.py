@@ -12,7 +12,7 @@ def test_learns_the_match_task_in_a_few_hundred_steps():
     agent = KerasSAC(make_match_env(), seed=0, net_arch=(64, 64), batch_size=64, learning_starts=100,
                      learning_rate=1e-3, gamma=0.5)
     agent.learn(800)
-    returns = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0], make_match_env(), 10, seed=1)
+    returns, _ = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0], make_match_env(), 10, seed=1)
     assert returns.mean() / 10 > 0.85, returns  # mean reward per step
 
 
@@ -22,6 +22,6 @@ def test_inverted_pendulum_is_balanced_within_20k_steps():
     agent.learn(20_000)
     import gymnasium as gym
 
-    returns = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0],
+    returns, _ = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0],
                               gym.make("InvertedPendulum-v5"), 10, seed=100)
     assert returns.mean() >= 950, returns

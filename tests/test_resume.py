@@ -78,6 +78,8 @@ def test_sigterm_checkpoints_and_resume_finishes_the_run(tmp_path):
     out = finish(start("--resume", run_dir, "--no-progress"))
     assert f"resuming {run_dir} from step {stopped_at}" in out
     assert_run_is_complete_and_consistent(run_dir, 800)
+    (resumed,) = json.loads((run_dir / "run.json").read_text())["resumes"]  # the resume is on record
+    assert resumed["from_step"] == stopped_at and resumed["total_timesteps"] == 800 and resumed["at"]
     tb_steps = tensorboard_steps(run_dir / "tb", "train/critic_loss")
     assert tb_steps == sorted(set(tb_steps))  # TensorBoard was rebuilt, not appended to
 

@@ -1,0 +1,34 @@
+"""Every Python snippet in the README runs as shown (with tiny training budgets), in order, in a fresh
+folder and a fresh interpreter each, as a user pasting them would."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+SNIPPETS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+
+
+def shrink(code: str) -> str:
+    """The same code with every learn(N, ...) budget cut to 300 steps."""
+    return re.sub(r"\.learn\([\d_]+", ".learn(300", code)
+
+
+def test_the_readme_has_the_snippets_this_test_runs():
+    assert len(SNIPPETS) >= 3 and all(".learn(" not in s or re.search(r"\.learn\([\d_]+", s) for s in SNIPPETS)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("readme")
+
+
+@pytest.mark.parametrize("index", range(len(SNIPPETS)))
+def test_readme_snippet_runs_as_written(index, workdir):
+    proc = subprocess.run([sys.executable, "-c", shrink(SNIPPETS[index])], capture_output=True, text=True,
+                          timeout=600, cwd=workdir)  # the working directory of the earlier snippets
+    assert proc.returncode == 0, f"snippet {index}:\n{SNIPPETS[index]}\n{proc.stderr[-3000:]}"
