@@ -185,11 +185,13 @@ def test_mujoco_compile_warnings_show_once_per_process(tmp_path):
     assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
 
 
-def test_cli_warnings_are_one_plain_line():
+def test_cli_warnings_are_one_plain_line(monkeypatch):
+    import warnings
+
     from keras_sac.cli import setup_warnings
 
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # restored after the test
     setup_warnings("train.py")
-    import warnings
 
     line = warnings.formatwarning("\x1b[33mWARN: the obs returned\n  is odd\x1b[0m", UserWarning, "x.py", 3)
     assert line == "train.py: warning: the obs returned is odd\n"
