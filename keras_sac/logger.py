@@ -66,7 +66,11 @@ def _fmt(value: float) -> str:
 def read_metrics(csv_path: Path) -> list[dict[str, float]]:
     """Rows of a metrics.csv as dicts of floats (empty cells left out)."""
     with open(csv_path, newline="") as f:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+        return [_as_floats(row) for row in csv.DictReader(f)]
+
+
+def _as_floats(row: dict[str, str]) -> dict[str, float]:
+    return {k: float(v) for k, v in row.items() if v not in ("", None)}
 
 
 def _trim_csv(csv_path: Path, last_step: int) -> list[dict[str, float]]:
@@ -78,7 +82,7 @@ def _trim_csv(csv_path: Path, last_step: int) -> list[dict[str, float]]:
     writer.writeheader()
     writer.writerows(kept)
     write_atomic(csv_path, text.getvalue())  # the full file stays in place until the trimmed one is complete
-    return [{k: float(v) for k, v in row.items() if k in COLUMNS and v not in ("", None)} for row in kept]
+    return [_as_floats({k: v for k, v in row.items() if k in COLUMNS}) for row in kept]
 
 
 def _step(row: dict) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import platform
 import sys
 import time
@@ -70,8 +71,6 @@ def versions() -> dict[str, str | None]:
 
 def machine() -> dict:
     """The CPU model, its core count and the OS, for reading speed figures later."""
-    import os
-
     cpu = platform.processor() or None
     try:
         with open("/proc/cpuinfo") as f:
