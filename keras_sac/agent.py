@@ -15,25 +15,22 @@ import numpy as np
 import tensorflow as tf
 
 from keras_sac import checkpoint, env_state
-from keras_sac.buffer import ReplayBuffer, pack, unpack
+from keras_sac.buffer import Batch, ReplayBuffer, pack, packed_width, unpack
 from keras_sac.config import SACConfig, draw_seed, make_sac_config
 from keras_sac.distributions import TanhGaussian
 from keras_sac.envs import (EnvError, EnvSpec, action_affine, as_obs_batch, check_same_spaces, env_spec, resolve_env,
                             to_env_action)
-from keras_sac.losses import actor_loss, alpha_loss, critic_loss, soft_td_target
-from keras_sac.networks import Actor, ActorSnapshot, Critics
+from keras_sac.networks import Actor, ActorSnapshot, Critics, MLPOptions
+from keras_sac.schedules import build_schedule
+from keras_sac.update import SACUpdate, polyak_update
+
+__all__ = ["KerasSAC", "TrainingDivergedError", "polyak_update"]
 
 Callback = Callable[["KerasSAC"], "bool | None"]
 
 
 class TrainingDivergedError(RuntimeError):
     """A loss or one of its gradients became NaN or inf; the message names it and the step."""
-
-
-def polyak_update(online: list, target: list, tau: float) -> None:
-    """target <- tau * online + (1 - tau) * target, in place, as graph `assign` ops (no host round trip)."""
-    for w, w_target in zip(online, target, strict=True):
-        w_target.assign(tau * w + (1.0 - tau) * w_target)
 
 
 class KerasSAC:
@@ -75,18 +72,35 @@ class KerasSAC:
         cfg, spec = self.config, self.spec
         keras.utils.set_random_seed(cfg.seed)  # weight initialisers draw from Keras' global seed
         dtype = None if cfg.precision == "float32" else cfg.precision  # a Keras dtype policy
-        self.actor = Actor(spec.action_dim, cfg.net_arch, cfg.log_std_bounds, dtype=dtype, name="actor")
-        self.critics = Critics(cfg.n_critics, cfg.net_arch, dtype=dtype, name="critics")
-        self.target_critics = Critics(cfg.n_critics, cfg.net_arch, dtype=dtype, name="target_critics")
+        shared = dict(activation=cfg.activation, init=cfg.init, renorm_momentum=cfg.batch_renorm_momentum,
+                      renorm_warmup=cfg.batch_renorm_warmup)
+        actor_options = MLPOptions(**shared, batch_renorm=cfg.actor_batch_renorm)
+        critic_options = MLPOptions(**shared, layer_norm=cfg.critic_layer_norm, dropout=cfg.critic_dropout,
+                                    batch_renorm=cfg.critic_batch_renorm)
+        critic_arch = cfg.critic_arch or cfg.net_arch
+        actor_arch = cfg.actor_arch or cfg.net_arch
+        self.actor = Actor(spec.action_dim, actor_arch, cfg.log_std_bounds, actor_options, dtype=dtype,
+                           use_sde=cfg.use_sde, log_std_init=cfg.log_std_init, name="actor")
+        self.critics = Critics(cfg.n_critics, critic_arch, critic_options, dtype=dtype, name="critics")
         obs0, act0 = tf.zeros((1, spec.obs_dim)), tf.zeros((1, spec.action_dim))
-        self.actor(obs0), self.critics(obs0, act0), self.target_critics(obs0, act0)
-        polyak_update(self.critics.variables, self.target_critics.variables, tau=1.0)
+        self.actor(obs0), self.critics(obs0, act0)
+        self.target_critics = None  # target_update: none bootstraps from the online critics (CrossQ)
+        if cfg.target_update != "none":
+            self.target_critics = Critics(cfg.n_critics, critic_arch, critic_options, dtype=dtype,
+                                          name="target_critics")
+            self.target_critics(obs0, act0)
+            polyak_update(self.critics.variables, self.target_critics.variables, tau=1.0)
 
         self.log_alpha = tf.Variable(math.log(cfg.init_alpha), dtype=tf.float32, name="log_alpha")
         self.target_entropy = float(-spec.action_dim if cfg.target_entropy is None else cfg.target_entropy)
-        self.actor_optimizer = keras.optimizers.Adam(cfg.learning_rate, name="actor_adam")
-        self.critic_optimizer = keras.optimizers.Adam(cfg.learning_rate, name="critic_adam")
-        self.alpha_optimizer = keras.optimizers.Adam(cfg.learning_rate, name="alpha_adam")
+
+        def adam(rate, name):  # a constant or a schedule mapping (keras_sac/schedules.py)
+            rate = build_schedule(cfg.learning_rate if rate is None else rate, cfg.learning_rate)
+            return keras.optimizers.Adam(rate, beta_1=cfg.adam_beta1, name=name)
+
+        self.actor_optimizer = adam(cfg.actor_learning_rate, "actor_adam")
+        self.critic_optimizer = adam(cfg.critic_learning_rate, "critic_adam")
+        self.alpha_optimizer = adam(cfg.alpha_learning_rate, "alpha_adam")
         # Slots are made now, eagerly: a tf.function must not create variables on its first call.
         self.actor_optimizer.build(self.actor.trainable_variables)
         self.critic_optimizer.build(self.critics.trainable_variables)
@@ -95,19 +109,29 @@ class KerasSAC:
         self.tf_rng = tf.random.Generator.from_seed(cfg.seed)  # policy noise inside compiled code
         self.np_rng = np.random.default_rng(cfg.seed)  # warm-up actions and replay indices
         self.predict_rng = np.random.default_rng([cfg.seed, 1])  # predict's own noise: training never reads it
-        self.buffer = ReplayBuffer(cfg.buffer_size, spec.obs_dim, spec.action_dim, cfg.optimize_memory_usage)
+        self.buffer = ReplayBuffer(cfg.buffer_size, spec.obs_dim, spec.action_dim, cfg.optimize_memory_usage,
+                                   n_steps=cfg.n_steps, gamma=cfg.gamma)
         self._action_center, self._action_scale = action_affine(spec.action_low, spec.action_high)
+        # gSDE: the env's noise matrix is sigma * sde_noise, sde_noise ~ N(0, I) drawn at episode starts and
+        # every sde_sample_freq steps; sigma is read at each step, so the noise follows the learned scale.
+        if cfg.use_sde:
+            self.sde_noise = tf.Variable(tf.zeros((actor_arch[-1], spec.action_dim)), trainable=False,
+                                         name="sde_noise")
+            self._resample_sde_noise = tf.function(self._draw_sde_noise, input_signature=[])
+        self._update = SACUpdate(cfg, self.actor, self.critics, self.target_critics, self.log_alpha,
+                                 self.target_entropy, (self.actor_optimizer, self.critic_optimizer,
+                                                       self.alpha_optimizer), self.n_updates, self.tf_rng)
 
         obs_spec = tf.TensorSpec([None, spec.obs_dim], tf.float32, name="obs")
         act_spec = tf.TensorSpec([None, spec.action_dim], tf.float32, name="actions")
         vec_spec = tf.TensorSpec([None], tf.float32)
         # input_signature fixes dtypes and ranks, so each function traces once (tests/test_agent.py). The
         # compiled functions are private: calling them directly would change the actor behind predict's back.
-        self._compiled_train_step = tf.function(self._train_step,
-                                                input_signature=[obs_spec, act_spec, vec_spec, obs_spec, vec_spec])
+        self._compiled_train_step = tf.function(
+            self._train_step, input_signature=[obs_spec, act_spec, vec_spec, obs_spec, vec_spec, vec_spec])
         self._stochastic_action = tf.function(self._sample_action, input_signature=[obs_spec])
-        packed_spec = tf.TensorSpec([cfg.gradient_steps, None, 2 * spec.obs_dim + spec.action_dim + 2], tf.float32,
-                                    name="minibatches")
+        packed_spec = tf.TensorSpec([cfg.gradient_steps, None, packed_width(spec.obs_dim, spec.action_dim)],
+                                    tf.float32, name="minibatches")
         self._compiled_update_and_act = tf.function(self._update_and_act, input_signature=[packed_spec, obs_spec])
         self._concrete: dict = {}  # traced on first use: an agent that never trains never traces
 
@@ -116,13 +140,17 @@ class KerasSAC:
         return float(tf.exp(self.log_alpha))
 
     def policy(self, obs: tf.Tensor) -> TanhGaussian:
-        """pi(.|obs) as a tanh-Gaussian over [-1, 1]^d; obs: (batch, obs_dim)."""
+        """pi(.|obs) as a tanh-Gaussian over [-1, 1]^d; obs: (batch, obs_dim). With gSDE, the distribution of
+        one action under a fresh noise matrix (training's noise is shared across steps and the minibatch)."""
         return TanhGaussian(*self.actor(obs))
 
     # ------------------------------------------------------------------ the update
-    def train_step(self, obs, actions, rewards, next_obs, terminated) -> dict:
-        """One compiled SAC update from one minibatch (see `_train_step`); returns its metrics as tensors."""
-        return self._run_update(self._compiled_train_step, obs, actions, rewards, next_obs, terminated)
+    def train_step(self, obs, actions, rewards, next_obs, terminated, discounts=None) -> dict:
+        """One compiled SAC update from one minibatch (see `update.SACUpdate.step`); returns its metrics as
+        tensors. `discounts` (batch,) defaults to gamma (one-step transitions)."""
+        if discounts is None:
+            discounts = np.full(np.shape(rewards), self.config.gamma, np.float32)
+        return self._run_update(self._compiled_train_step, obs, actions, rewards, next_obs, terminated, discounts)
 
     def _run_update(self, compiled, *args):
         """Call a compiled update: the one path by which training changes the weights. A NaN/inf loss or
@@ -138,41 +166,8 @@ class KerasSAC:
             raise TrainingDivergedError(f"training diverged at step {self.num_timesteps}: {what} "
                                         f"(NaN or inf)") from None
 
-    def _train_step(self, obs, actions, rewards, next_obs, terminated) -> dict:
-        """One gradient step on critics, actor and log-alpha from one minibatch, then the Polyak update.
-
-        Shapes: obs/next_obs (batch, obs_dim), actions (batch, action_dim) in [-1, 1], rewards and
-        terminated (batch,). Returns scalar metrics keyed `train/...`.
-        """
-        cfg = self.config
-        alpha = tf.exp(self.log_alpha)  # this step's temperature, held fixed in all three losses
-        seeds = self.tf_rng.make_seeds(2)
-
-        # Critics: regress every Q_i(s, a) onto the soft TD target built from the target critics.
-        next_actions, next_log_prob = self.policy(next_obs).sample_and_log_prob(seeds[:, 0])
-        target_q = soft_td_target(rewards, terminated, self.target_critics(next_obs, next_actions),
-                                  next_log_prob, alpha, cfg.gamma)
-        with tf.GradientTape() as tape:
-            loss, critic_info = critic_loss(self.critics(obs, actions), target_q)
-        _apply(self.critic_optimizer, tape, loss, self.critics.trainable_variables, "critic loss")
-
-        # Actor: reparameterised actions scored by the freshly updated critics (as in SB3).
-        with tf.GradientTape() as tape:
-            new_actions, log_prob = self.policy(obs).sample_and_log_prob(seeds[:, 1])
-            loss, actor_info = actor_loss(log_prob, self.critics(obs, new_actions), alpha)
-        _apply(self.actor_optimizer, tape, loss, self.actor.trainable_variables, "actor loss")
-
-        # Temperature: move log-alpha so the policy's entropy tracks target_entropy.
-        alpha_info = {}
-        if cfg.learn_alpha:
-            with tf.GradientTape() as tape:
-                loss, alpha_info = alpha_loss(self.log_alpha, log_prob, self.target_entropy)
-            _apply(self.alpha_optimizer, tape, loss, [self.log_alpha], "alpha loss")
-
-        self.n_updates.assign_add(1)
-        if self.n_updates % cfg.target_update_interval == 0:  # autograph turns this into a tf.cond
-            polyak_update(self.critics.variables, self.target_critics.variables, cfg.tau)
-        return {**critic_info, **actor_info, **alpha_info, "train/alpha": alpha}
+    def _train_step(self, *batch) -> dict:
+        return self._update.step(Batch(*batch))
 
     def _update_and_act(self, minibatches, current_obs):
         """A whole training phase in one compiled call: `gradient_steps` updates, then the next action.
@@ -183,10 +178,10 @@ class KerasSAC:
         Returns (metrics of the last update, action (1, action_dim) in [-1, 1]).
         """
         batches = unpack(minibatches, self.spec.obs_dim, self.spec.action_dim)  # each (gradient_steps, batch, ...)
-        metrics = self._train_step(*(x[0] for x in batches))
+        metrics = self._update.step(Batch(*(x[0] for x in batches)))
         if self.config.gradient_steps > 1:
             for i in tf.range(1, self.config.gradient_steps):  # autograph: a tf.while_loop
-                metrics = self._train_step(*(x[i] for x in batches))
+                metrics = self._update.step(Batch(*(x[i] for x in batches)))
         return metrics, self._sample_action(current_obs)
 
     def _compiled(self, name: str):
@@ -197,8 +192,14 @@ class KerasSAC:
         return self._concrete[name]
 
     def _sample_action(self, obs):
-        """One reparameterised draw from pi(.|obs) per row, in [-1, 1]."""
+        """One draw from pi(.|obs) per row, in [-1, 1]: independent noise, or gSDE's current noise matrix."""
+        if self.config.use_sde:
+            mean, _, features = self.actor.with_features(obs)
+            return tf.tanh(mean + tf.matmul(features, tf.exp(self.actor.sde_log_std) * self.sde_noise))
         return self.policy(obs).sample_and_log_prob(self.tf_rng.make_seeds(1)[:, 0])[0]
+
+    def _draw_sde_noise(self):
+        self.sde_noise.assign(tf.random.stateless_normal(tf.shape(self.sde_noise), self.tf_rng.make_seeds(1)[:, 0]))
 
     # ------------------------------------------------------------------ acting
     def _to_env_action(self, actions: np.ndarray) -> np.ndarray:
@@ -295,6 +296,8 @@ class KerasSAC:
         obs, _ = self.env.reset(seed=seed)
         self._obs = np.asarray(obs, np.float32)
         self._next_action = None
+        if self.config.use_sde:
+            self._compiled("_resample_sde_noise")()
         self._episode_return, self._episode_length = 0.0, 0
 
     def _env_step(self) -> None:
@@ -314,9 +317,13 @@ class KerasSAC:
             raise EnvError(f"env returned a non-finite {what} at step {self.num_timesteps + 1}; the transition "
                            f"was not stored. Fix or wrap the env (e.g. clip the observation) and resume from the "
                            f"last checkpoint")
-        # Store `terminated` only: a time-limit truncation keeps bootstrapping from next_obs.
-        self.buffer.add(self._obs, action, reward, next_obs, terminated)
+        # `terminated` ends the value; a time-limit truncation keeps bootstrapping from next_obs (it only
+        # marks the episode end, where n-step sums stop).
+        self.buffer.add(self._obs, action, reward, next_obs, terminated, truncated)
         self.num_timesteps += 1
+        if self.config.sde_sample_freq > 0 and self.num_timesteps % self.config.sde_sample_freq == 0 \
+                and self.config.use_sde:
+            self._compiled("_resample_sde_noise")()  # (an episode start below resamples too)
         self._episode_return += float(reward)
         self._episode_length += 1
         if terminated or truncated:
@@ -331,7 +338,8 @@ class KerasSAC:
         """The latest update's metrics and the recent episode statistics, as Python floats."""
         out = {k: float(v) for k, v in self.last_metrics.items()}
         out.update({"train/n_updates": float(self.n_updates.numpy()),
-                    "train/learning_rate": self.config.learning_rate, "time/episodes": float(self.num_episodes)})
+                    "train/learning_rate": float(self.critic_optimizer.learning_rate),  # this step's, if scheduled
+                    "time/episodes": float(self.num_episodes)})
         if self.episode_returns:
             out["rollout/episode_return"] = float(np.mean(self.episode_returns))
             out["rollout/episode_length"] = float(np.mean(self.episode_lengths))
@@ -340,13 +348,18 @@ class KerasSAC:
     # ------------------------------------------------------------------ persistence
     def state_variables(self) -> dict:
         """Every piece of TensorFlow state, keyed by a stable name (the Keras variable path)."""
-        keras_vars = [*self.actor.variables, *self.critics.variables, *self.target_critics.variables,
+        targets = self.target_critics.variables if self.target_critics is not None else []
+        keras_vars = [*self.actor.variables, *self.critics.variables, *targets,
                       *self.actor_optimizer.variables, *self.critic_optimizer.variables,
                       *self.alpha_optimizer.variables]
         state = {v.path.replace("/", "."): v for v in keras_vars}
         if len(state) != len(keras_vars):
             raise RuntimeError("two state variables share a path")  # would silently drop one on save
-        return {**state, "log_alpha": self.log_alpha, "n_updates": self.n_updates, "tf_rng": self.tf_rng}
+        # With policy_delay: the actor's last metrics, reported between its updates.
+        held = {f"held.{name.replace('/', '.')}": v for name, v in getattr(self._update, "held", {}).items()}
+        sde = {"sde_noise": self.sde_noise} if self.config.use_sde else {}
+        return {**state, **held, **sde, "log_alpha": self.log_alpha, "n_updates": self.n_updates,
+                "tf_rng": self.tf_rng}
 
     def runtime_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """The Python-side state a checkpoint needs besides the variables and the buffer: (JSON, arrays)."""
@@ -427,16 +440,6 @@ class KerasSAC:
         from keras_sac.export import export_policy
 
         return export_policy(self, path)
-
-
-def _apply(optimizer, tape, loss, variables, name: str) -> None:
-    # A NaN/inf loss or gradient stops training here, naming it, before this optimizer's step: a finite
-    # loss can still have a non-finite gradient (e.g. through sqrt or log at 0), which Adam would spread
-    # into every weight it touches.
-    with tf.control_dependencies([tf.debugging.check_numerics(loss, f"keras_sac: {name} is not finite")]):
-        grads = [tf.debugging.check_numerics(g, f"keras_sac: {name} gradient is not finite")
-                 for g in tape.gradient(loss, variables)]
-    optimizer.apply_gradients(zip(grads, variables))
 
 
 def _progress_bar(start: int, end: int):

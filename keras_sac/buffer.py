@@ -15,23 +15,29 @@ class Batch(NamedTuple):
     rewards: np.ndarray  # (batch,)
     next_obs: np.ndarray  # (batch, obs_dim)
     terminated: np.ndarray  # (batch,) 1.0 at a true terminal state only; truncation is 0.0
+    discounts: np.ndarray  # (batch,) gamma^k for the k steps between obs and next_obs (k = 1 without n-step)
 
 
 def pack(batch: Batch) -> np.ndarray:
-    """A batch as one (batch, 2 * obs_dim + action_dim + 2) array, columns in `Batch` order.
+    """A batch as one (batch, 2 * obs_dim + action_dim + 3) array, columns in `Batch` order.
 
-    One array instead of five: each argument of a compiled call costs ~50 us of dispatch here.
+    One array instead of six: each argument of a compiled call costs ~50 us of dispatch here.
     """
     return np.concatenate([batch.obs, batch.actions, batch.rewards[:, None], batch.next_obs,
-                           batch.terminated[:, None]], axis=1)
+                           batch.terminated[:, None], batch.discounts[:, None]], axis=1)
+
+
+def packed_width(obs_dim: int, action_dim: int) -> int:
+    return 2 * obs_dim + action_dim + 3
 
 
 def unpack(packed, obs_dim: int, action_dim: int) -> Batch:
     """Inverse of `pack` on the last axis; works on NumPy arrays and tensors alike."""
-    sizes = [obs_dim, action_dim, 1, obs_dim, 1]
+    sizes = [obs_dim, action_dim, 1, obs_dim, 1, 1]
     ends = np.cumsum(sizes)
-    obs, actions, rewards, next_obs, terminated = (packed[..., end - size:end] for size, end in zip(sizes, ends))
-    return Batch(obs, actions, rewards[..., 0], next_obs, terminated[..., 0])
+    obs, actions, rewards, next_obs, terminated, discounts = (packed[..., end - size:end]
+                                                              for size, end in zip(sizes, ends))
+    return Batch(obs, actions, rewards[..., 0], next_obs, terminated[..., 0], discounts[..., 0])
 
 
 class ReplayBuffer:
@@ -47,13 +53,17 @@ class ReplayBuffer:
     the old row as a pure next-obs row that is never sampled as a transition start (`valid` is False).
     """
 
-    def __init__(self, capacity: int, obs_dim: int, action_dim: int, optimize_memory_usage: bool = False):
+    def __init__(self, capacity: int, obs_dim: int, action_dim: int, optimize_memory_usage: bool = False,
+                 n_steps: int = 1, gamma: float = 0.99):
         self.capacity = int(capacity)  # rows
+        self.n_steps, self.gamma = int(n_steps), float(gamma)
         self.optimize_memory_usage = bool(optimize_memory_usage)
         self.obs = np.zeros((capacity, obs_dim), np.float32)
         self.actions = np.zeros((capacity, action_dim), np.float32)
         self.rewards = np.zeros((capacity,), np.float32)
         self.terminated = np.zeros((capacity,), np.float32)
+        # Episode ended (terminated or truncated) after this row's transition: n-step returns stop there.
+        self.episode_ends = np.zeros((capacity,), bool)
         if self.optimize_memory_usage:
             if self.capacity < 2:
                 raise ValueError("optimize_memory_usage needs buffer_size >= 2 (a transition takes two rows)")
@@ -70,12 +80,15 @@ class ReplayBuffer:
 
     def bytes_per_transition(self) -> int:
         """Bytes one stored transition takes (compact mode: plus one row per episode end)."""
-        arrays = [self.obs, self.actions, self.rewards, self.terminated,
+        arrays = [self.obs, self.actions, self.rewards, self.terminated, self.episode_ends,
                   self.valid if self.optimize_memory_usage else self.next_obs]
         return sum(a.itemsize * a[0].size for a in arrays)
 
-    def add(self, obs, action, reward: float, next_obs, terminated: bool) -> None:
-        """Store one transition (obs, next_obs: (obs_dim,); action: (action_dim,) in [-1, 1])."""
+    def add(self, obs, action, reward: float, next_obs, terminated: bool, truncated: bool = False) -> None:
+        """Store one transition (obs, next_obs: (obs_dim,); action: (action_dim,) in [-1, 1]).
+
+        `truncated` (a time limit) is not stored as an end of the value, only as an episode end, so n-step
+        sums never run into the next episode."""
         i = self.pos
         if self.optimize_memory_usage and self.size > 0 and not np.array_equal(self.obs[i], obs):
             i = self._advance(i)  # row i keeps the previous transition's next_obs
@@ -83,6 +96,7 @@ class ReplayBuffer:
         self.actions[i] = action
         self.rewards[i] = reward
         self.terminated[i] = terminated
+        self.episode_ends[i] = bool(terminated or truncated)
         if self.optimize_memory_usage:
             self._set_valid(i, True)
             j = self._advance(i)
@@ -103,26 +117,51 @@ class ReplayBuffer:
         self.valid[i] = value
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
-        """Uniform sample with replacement of `batch_size` stored transitions."""
+        """Uniform sample with replacement of `batch_size` stored transitions (n-step ones if n_steps > 1)."""
         if self._transitions == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         idx = rng.integers(0, self.size, size=batch_size)
-        if not self.optimize_memory_usage:
-            return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx],
-                         self.terminated[idx])
-        redraw = ~self.valid[idx]
-        while redraw.any():  # uniform over valid rows; at most one row in (episode length + 1) is invalid
-            idx[redraw] = rng.integers(0, self.size, size=int(redraw.sum()))
+        if self.optimize_memory_usage:
             redraw = ~self.valid[idx]
-        return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.obs[(idx + 1) % self.capacity],
-                     self.terminated[idx])
+            while redraw.any():  # uniform over valid rows; at most one row in (episode length + 1) is invalid
+                idx[redraw] = rng.integers(0, self.size, size=int(redraw.sum()))
+                redraw = ~self.valid[idx]
+        if self.n_steps > 1:
+            return self._n_step(idx)
+        return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self._next_obs(idx), self.terminated[idx],
+                     np.full(batch_size, self.gamma, np.float32))
+
+    def _next_obs(self, idx: np.ndarray) -> np.ndarray:
+        return self.obs[(idx + 1) % self.capacity] if self.optimize_memory_usage else self.next_obs[idx]
+
+    def _n_step(self, idx: np.ndarray) -> Batch:
+        """Transitions of up to n steps from each row in `idx` (Sutton & Barto 2018, sec. 7.1):
+        r_t + gamma r_(t+1) + ... + gamma^(k-1) r_(t+k-1), next_obs s_(t+k), discount gamma^k, terminated if
+        s_(t+k) is terminal. k < n where the episode ended (terminated or truncated: a truncated sum still
+        bootstraps from its last next_obs) or the stored rows run out (the newest transition)."""
+        rewards = self.rewards[idx].copy()
+        discounts = np.full(len(idx), self.gamma, np.float32)
+        last = idx.copy()
+        going = ~self.episode_ends[idx]
+        for j in range(1, self.n_steps):
+            row = (idx + j) % self.capacity
+            # The next row continues this transition's episode only if it was written after it: the plain
+            # ring's write head (the oldest row, or unwritten) and the compact ring's invalid rows end it.
+            going &= self.valid[row] if self.optimize_memory_usage else (row != self.pos) & (row < self.size)
+            rewards += np.where(going, discounts * self.rewards[row], 0.0).astype(np.float32)
+            discounts = np.where(going, discounts * self.gamma, discounts).astype(np.float32)
+            last = np.where(going, row, last)
+            going &= ~self.episode_ends[row]
+        return Batch(self.obs[idx], self.actions[idx], rewards, self._next_obs(last), self.terminated[last],
+                     discounts)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The filled rows and the write position, for a checkpoint."""
         n = self.size
         extra = {"valid": self.valid[:n]} if self.optimize_memory_usage else {"next_obs": self.next_obs[:n]}
         return {"obs": self.obs[:n], "actions": self.actions[:n], "rewards": self.rewards[:n],
-                "terminated": self.terminated[:n], **extra, "position": np.array([self.pos, self.size], np.int64)}
+                "terminated": self.terminated[:n], "episode_ends": self.episode_ends[:n], **extra,
+                "position": np.array([self.pos, self.size], np.int64)}
 
     def restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Inverse of `state_arrays`, stored the same way (plain or compact), into any capacity.
@@ -137,7 +176,9 @@ class ReplayBuffer:
         if extra not in arrays:
             raise ValueError(f"saved buffer was stored with optimize_memory_usage={not self.optimize_memory_usage}; "
                              f"load it with the same setting")
-        names = ("obs", "actions", "rewards", "terminated", extra)
+        if "episode_ends" not in arrays:  # saved before keras_sac kept episode ends: work them out
+            arrays = {**arrays, "episode_ends": _episode_ends(arrays, extra)}
+        names = ("obs", "actions", "rewards", "terminated", "episode_ends", extra)
         if size == self.capacity:
             rows = {name: arrays[name] for name in names}
         else:
@@ -155,3 +196,15 @@ class ReplayBuffer:
             getattr(self, name)[:size] = rows[name]
         self.pos, self.size = pos % self.capacity, size
         self._transitions = int(self.valid[:size].sum()) if self.optimize_memory_usage else size
+
+
+def _episode_ends(arrays: dict[str, np.ndarray], extra: str) -> np.ndarray:
+    """Rows after which an episode ended, from a buffer saved without them: a terminal row, or one whose
+    next_obs is not the following row's obs (plain) / whose following row starts no transition (compact).
+    The newest row always counts as ended (its truncation flag was not saved), which is safe: that only
+    shortens the n-step sum starting on it."""
+    ends = arrays["terminated"].astype(bool)
+    if extra == "next_obs":
+        following = np.roll(arrays["obs"], -1, axis=0)
+        return ends | (arrays["next_obs"] != following).any(axis=1)
+    return ends | ~np.roll(arrays["valid"], -1)

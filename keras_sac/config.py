@@ -20,6 +20,11 @@ import yaml
 
 
 PRECISIONS = ("float32", "mixed_bfloat16")
+TARGET_BACKUPS = ("min", "mean", "redq")
+ACTOR_GRADIENTS = ("reparametrize", "reinforce")
+TARGET_UPDATES = ("polyak", "hard", "none")
+ACTIVATIONS = ("relu", "tanh", "elu", "gelu", "silu")
+INITS = ("default", "orthogonal")
 
 
 class ConfigError(ValueError):
@@ -38,6 +43,18 @@ def _unit_open_closed(x: float) -> bool:  # (0, 1]
     return 0 < x <= 1
 
 
+def _one_of(choices: tuple[str, ...]) -> dict:
+    return _check(lambda v: v in choices, " or ".join(repr(c) for c in choices))
+
+
+def _lr_ok(value) -> bool:
+    return isinstance(value, dict) or value > 0
+
+
+def _arch_ok(t) -> bool:
+    return len(t) > 0 and all(w > 0 for w in t)
+
+
 def _check(rule: Callable[[Any], bool], expected: str) -> dict:
     return {"rule": rule, "expected": expected}
 
@@ -53,8 +70,17 @@ def _field(default, doc: str, check: dict | None = None):
 class SACConfig:
     """SAC hyperparameters (Haarnoja et al. 2018, arXiv 1812.05905); defaults are Stable-Baselines3's."""
 
-    learning_rate: float = _field(3e-4, "Adam step size for actor, critics and log-alpha.",
-                                  _check(_positive, "a number > 0"))
+    learning_rate: float = _field(3e-4, "Adam step size for actor, critics and log-alpha (each can differ: "
+                                        "actor_learning_rate, ...).", _check(_positive, "a number > 0"))
+    actor_learning_rate: float | dict | None = _field(
+        None, "The actor's Adam step size: a number, a schedule mapping such as {schedule: linear, end: 1.0e-5, "
+              "steps: 100000} (keras_sac/schedules.py), or None for learning_rate.", _check(_lr_ok, "a number > 0"))
+    critic_learning_rate: float | dict | None = _field(
+        None, "The critics' Adam step size, as actor_learning_rate.", _check(_lr_ok, "a number > 0"))
+    alpha_learning_rate: float | dict | None = _field(
+        None, "The temperature's Adam step size, as actor_learning_rate.", _check(_lr_ok, "a number > 0"))
+    adam_beta1: float = _field(0.9, "Adam's first-moment decay for all three optimizers (CrossQ uses 0.5).",
+                               _check(lambda b: 0 <= b < 1, "a number in [0, 1)"))
     buffer_size: int = _field(1_000_000, "Replay buffer capacity in rows, one transition each (with "
                                          "optimize_memory_usage, plus one row per episode end); a ring: the "
                                          "oldest is overwritten.",
@@ -67,24 +93,75 @@ class SACConfig:
     gamma: float = _field(0.99, "Discount factor.", _check(_unit_open_closed, "a number in (0, 1]"))
     train_freq: int = _field(1, "Env steps between training phases.", _check(_positive, "an integer >= 1"))
     gradient_steps: int = _field(1, "Gradient steps per training phase.", _check(_positive, "an integer >= 1"))
+    target_update: str = _field(
+        "polyak", "How target critics follow the online ones: 'polyak' (tau every target_update_interval steps), "
+                  "'hard' (a copy every target_update_period steps) or 'none' (no target critics: the TD target "
+                  "uses the online critics, as CrossQ does).", _one_of(TARGET_UPDATES))
     target_update_interval: int = _field(1, "Gradient steps between Polyak updates of the target critics.",
                                          _check(_positive, "an integer >= 1"))
+    target_update_period: int = _field(1000, "Gradient steps between hard copies (target_update: hard).",
+                                       _check(_positive, "an integer >= 1"))
+    policy_delay: int = _field(1, "Critic updates per actor and temperature update (TD3's delay; CrossQ uses 3).",
+                               _check(_positive, "an integer >= 1"))
+    n_steps: int = _field(1, "n-step returns: sum of n discounted rewards, then gamma^n times the soft value; "
+                             "cut at termination, bootstrapping through truncation.",
+                          _check(_positive, "an integer >= 1"))
     target_entropy: float | None = _field(None, "Entropy the temperature aims for; None means -|A| (the paper's "
                                                 "heuristic, SB3's 'auto').")
     init_alpha: float = _field(1.0, "Initial temperature alpha (SB3's ent_coef 'auto_<x>' start value).",
                                _check(_positive, "a number > 0"))
     learn_alpha: bool = _field(True, "Learn alpha by gradient descent on log-alpha; False keeps init_alpha fixed.")
-    net_arch: tuple[int, ...] = _field((256, 256), "Hidden layer widths, shared by actor and each critic.",
-                                       _check(lambda t: len(t) > 0 and all(w > 0 for w in t),
-                                              "a non-empty list of positive integers, e.g. [256, 256]"))
-    n_critics: int = _field(2, "Number of Q networks; the TD target and the actor use their minimum.",
-                            _check(lambda n: n >= 1, "an integer >= 1"))
+    net_arch: tuple[int, ...] = _field((256, 256), "Hidden layer widths of the actor and each critic, unless "
+                                                   "actor_arch or critic_arch says otherwise.",
+                                       _check(_arch_ok, "a non-empty list of positive integers, e.g. [256, 256]"))
+    actor_arch: tuple[int, ...] | None = _field(None, "The actor's hidden widths; None: net_arch.",
+                                                _check(_arch_ok, "a non-empty list of positive integers"))
+    critic_arch: tuple[int, ...] | None = _field(None, "Each critic's hidden widths; None: net_arch.",
+                                                 _check(_arch_ok, "a non-empty list of positive integers"))
+    activation: str = _field("relu", "Hidden-layer activation ('gelu' is its tanh approximation).",
+                             _one_of(ACTIVATIONS))
+    init: str = _field("default", "Weight init: 'default' (Keras' Glorot uniform) or 'orthogonal' (gain sqrt(2) on "
+                                  "hidden layers, 0.01 on the actor's heads, 1 on the critics' output; zero biases).",
+                       _one_of(INITS))
+    critic_layer_norm: bool = _field(False, "LayerNorm after each hidden Dense of the critics (DroQ).")
+    critic_dropout: float = _field(0.0, "Dropout rate after each hidden Dense of the critics, active in every "
+                                        "update, targets included (DroQ, Hiraoka et al. 2022).",
+                                   _check(lambda p: 0 <= p < 1, "a number in [0, 1)"))
+    critic_batch_renorm: bool = _field(False, "Batch renormalisation in the critics, which then score (s, a) and "
+                                              "(s', a') as one joint batch (CrossQ, Bhatt et al. 2024).")
+    actor_batch_renorm: bool = _field(False, "Batch renormalisation in the actor (CrossQ).")
+    batch_renorm_momentum: float = _field(0.99, "Momentum of the batch-renorm running statistics.",
+                                          _check(lambda m: 0 <= m < 1, "a number in [0, 1)"))
+    batch_renorm_warmup: int = _field(100_000, "Updates of each batch-renorm layer that normalise with the batch's "
+                                               "own statistics (plain batch norm) before renorm's correction starts.",
+                                      _check(_non_negative, "an integer >= 0"))
+    n_critics: int = _field(2, "Number of Q networks in the ensemble.", _check(lambda n: n >= 1, "an integer >= 1"))
+    target_backup: str = _field(
+        "min", "How the TD target combines the target critics: 'min' (clipped double Q), 'mean', or 'redq' (min over "
+               "a random subset of redq_subset critics, drawn per update; the actor then maximises the ensemble "
+               "mean, as REDQ does).", _one_of(TARGET_BACKUPS))
+    redq_subset: int = _field(2, "Critics in REDQ's random subset (target_backup: redq).",
+                              _check(_positive, "an integer >= 1"))
+    entropy_backup: bool = _field(True, "Keep -alpha * log pi(a'|s') in the TD target; False drops it (the "
+                                        "'deterministic backup' of SAC-v2 ablations, SBX's DroQ option).")
+    actor_gradient: str = _field(
+        "reparametrize", "The actor's gradient estimator: 'reparametrize' (through the critic) or 'reinforce' "
+                         "(score function with a leave-one-out baseline over num_actor_samples actions).",
+        _one_of(ACTOR_GRADIENTS))
+    num_actor_samples: int = _field(1, "Actions drawn per state for the actor's loss (reinforce needs >= 2).",
+                                    _check(_positive, "an integer >= 1"))
     log_std_bounds: tuple[float, ...] = _field(
         (-5.0, 2.0),
         "Range of the policy's pre-tanh log-std, reached smoothly through tanh. The floor (std >= e^-5) keeps "
         "log-probs from growing without bound as the policy sharpens, which would drive alpha's loss; the "
         "ceiling (std <= e^2) is already wide enough that tanh piles the samples at +-1.",
         _check(lambda t: len(t) == 2 and t[0] < t[1], "two numbers [low, high] with low < high"))
+    use_sde: bool = _field(False, "Generalized state-dependent exploration (gSDE, Raffin et al. 2021): in the env, "
+                                  "the action noise is features(s) @ W with W resampled every sde_sample_freq "
+                                  "steps and at every episode start, so exploration is smooth in time.")
+    sde_sample_freq: int = _field(-1, "Env steps between gSDE noise resamples; -1: only at episode starts.",
+                                  _check(lambda k: k == -1 or k >= 1, "-1 or an integer >= 1"))
+    log_std_init: float = _field(-3.0, "Initial log-std of gSDE's noise weights (SB3's SAC default).")
     precision: str = _field(
         "float32",
         "Network arithmetic. 'mixed_bfloat16' runs the matmuls in bfloat16 (weights, Adam state, losses and "
@@ -98,9 +175,29 @@ class SACConfig:
 
     def __post_init__(self):
         _validate(self)
+        _check_combinations(self)
         if self.batch_size > self.buffer_size:
             raise ConfigError(f"batch_size ({self.batch_size}) is larger than buffer_size ({self.buffer_size}); "
                               f"lower batch_size or raise buffer_size")
+
+
+def _check_combinations(c: SACConfig) -> None:
+    """Settings that are fine alone but not together: one line each, naming the fix."""
+    if c.target_backup == "redq" and not 1 <= c.redq_subset <= c.n_critics:
+        raise ConfigError(f"redq_subset ({c.redq_subset}) must be between 1 and n_critics ({c.n_critics}); REDQ's "
+                          f"paper uses n_critics: 10, redq_subset: 2")
+    if c.actor_gradient == "reinforce" and c.num_actor_samples < 2:
+        raise ConfigError("actor_gradient: reinforce needs num_actor_samples >= 2 (its baseline is the mean of the "
+                          "other samples' scores); e.g. num_actor_samples: 4")
+    if c.use_sde and (c.actor_gradient != "reparametrize" or c.num_actor_samples > 1):
+        raise ConfigError("use_sde draws one noise matrix per update, shared by the whole minibatch: it needs "
+                          "actor_gradient: reparametrize and num_actor_samples: 1")
+    if c.critic_batch_renorm and c.target_update != "none":
+        raise ConfigError("critic_batch_renorm scores (s, a) and (s', a') jointly in the online critics (CrossQ) and "
+                          "has no target critics: set target_update: none")
+    if c.target_update == "none" and c.target_backup == "redq":
+        raise ConfigError("target_backup: redq draws its subset from target critics; with target_update: none use "
+                          "target_backup: min or mean")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +219,46 @@ class RunConfig:
 
     def __post_init__(self):
         _validate(self)
+
+
+SCHEDULES = ("linear", "cosine", "exponential")
+_KEYS = {"linear": {"start", "end", "steps", "warmup_steps"},
+         "cosine": {"start", "end", "steps", "warmup_steps"},
+         "exponential": {"start", "steps", "decay_rate", "warmup_steps"}}
+_REQUIRED = {"linear": {"end", "steps"}, "cosine": {"steps"}, "exponential": {"steps", "decay_rate"}}
+
+
+def check_schedule(name: str, spec: Mapping[str, Any], error: type[Exception] = None) -> dict:
+    """Validate a schedule mapping; returns it with numbers coerced. Raises `error` with one line naming the fix."""
+    error = error or ConfigError
+    spec = dict(spec)
+    kind = spec.pop("schedule", None)
+    example = f"{name}: {{schedule: linear, end: 1.0e-5, steps: 100000}}"
+    if kind not in SCHEDULES:
+        raise error(f"{name} schedule must name 'schedule: {' | '.join(SCHEDULES)}', got {kind!r} (e.g. {example})")
+    unknown = set(spec) - _KEYS[kind]
+    if unknown:
+        raise error(f"{name}: unknown key(s) {sorted(unknown)} for a {kind} schedule; it takes "
+                    f"{sorted(_KEYS[kind])}")
+    missing = _REQUIRED[kind] - set(spec)
+    if missing:
+        raise error(f"{name}: a {kind} schedule needs {sorted(missing)} (e.g. {example})")
+    out: dict[str, Any] = {"schedule": kind}
+    for key, value in spec.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise error(f"{name}: {key} must be a number, got {value!r}") from None
+        if key in ("steps", "warmup_steps"):
+            if not number.is_integer() or number < (1 if key == "steps" else 0):
+                raise error(f"{name}: {key} must be an integer >= {1 if key == 'steps' else 0}, got {value!r}")
+            number = int(number)
+        elif not (number >= 0 and number != float("inf")) or (key in ("start", "decay_rate") and number == 0):
+            raise error(f"{name}: {key} must be a finite number > 0{' or 0' if key == 'end' else ''}, got {value!r}")
+        out[key] = number
+    return out
+
+
 
 
 def draw_seed() -> int:
@@ -148,10 +285,15 @@ def coerce(name: str, value: Any, annotation: Any) -> Any:
         inner = [a for a in args if a is not type(None)]
         if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
             return None
+        if dict in inner:  # a learning rate: a number or a schedule mapping, from YAML or --set
+            if isinstance(value, str) and value.strip().startswith("{"):
+                value = _yaml_value(name, value)
+            if isinstance(value, Mapping):
+                return check_schedule(name, value)
         return coerce(name, value, inner[0])
     if typing.get_origin(annotation) is tuple:
         if isinstance(value, str):
-            value = yaml.safe_load(value)
+            value = _yaml_value(name, value)
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{name} must be a list such as [256, 256], got {value!r}")
         return tuple(coerce(name, v, args[0]) for v in value)
@@ -178,10 +320,20 @@ def coerce(name: str, value: Any, annotation: Any) -> Any:
     raise TypeError(f"no coercion for {annotation}")  # a new field type needs a branch above
 
 
+def _yaml_value(name: str, text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{name} is not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
 def _number(name: str, value: Any, what: str) -> float | int:
     if callable(value):  # an SB3-style schedule, progress_remaining -> value
-        raise ConfigError(f"{name} must be {what}, got a callable: keras_sac has no learning-rate schedules yet "
-                          f"(SB3's schedules are functions); give the constant value")
+        raise ConfigError(f"{name} must be {what}, got a callable: keras_sac's schedules are mappings such as "
+                          f"actor_learning_rate: {{schedule: linear, end: 1.0e-5, steps: 100000}}, not functions")
+    if isinstance(value, Mapping) and name == "learning_rate":
+        raise ConfigError("learning_rate must be a number: put a schedule on actor_learning_rate, "
+                          "critic_learning_rate or alpha_learning_rate (each starts from learning_rate)")
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ConfigError(f"{name} must be {what}, got {value!r}")
     if isinstance(value, str):
@@ -198,14 +350,14 @@ def _number(name: str, value: Any, what: str) -> float | int:
 SB3_EQUIVALENTS = {
     "ent_coef": "SB3's ent_coef is split in two here: 'auto' is the default (learn_alpha: true), 'auto_0.1' is "
                 "init_alpha: 0.1, a number 0.2 is learn_alpha: false with init_alpha: 0.2",
-    "policy_kwargs": "set the network with net_arch: [256, 256] (the actor and each critic) and n_critics",
+    "policy_kwargs": "set the networks with net_arch: [256, 256] (or actor_arch, critic_arch), activation, init "
+                     "and n_critics",
     "policy": "KerasSAC takes no policy argument: its MLP tanh-Gaussian policy is SB3's MlpPolicy",
     "tensorboard_log": "train.py writes TensorBoard files into each run folder's tb/ (tensorboard --logdir runs)",
     "verbose": "train.py prints evaluations and a progress bar; the Python API takes learn(progress_bar=True)",
     "device": "TensorFlow places ops itself (CPU here); set CUDA_VISIBLE_DEVICES=-1 to keep it off a GPU",
-    "use_sde": "gSDE exploration is not available yet; SAC here explores with its tanh-Gaussian policy",
     "action_noise": "SAC explores through its stochastic policy; keras_sac has no added action noise",
-    "ent_coef_lr": "the temperature uses learning_rate, as in SB3",
+    "ent_coef_lr": "the temperature's step size is alpha_learning_rate (default: learning_rate, as in SB3)",
 }
 
 

@@ -35,6 +35,34 @@ class TanhGaussian:
         log_det = tf.reduce_sum(self.squash.forward_log_det_jacobian(u, event_ndims=0), axis=-1)
         return self.squash.forward(u), self.gaussian.log_prob(u) - log_det
 
+    def sample_detached_and_log_prob(self, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """A draw held fixed (no gradient through it), with log_prob differentiable in mean and log_std: the
+        score function REINFORCE needs. seed: (2,) -> actions (batch, d), log_prob (batch,)."""
+        u = tf.stop_gradient(self.gaussian.sample(seed=tf.cast(seed, tf.int32)))
+        log_det = tf.reduce_sum(self.squash.forward_log_det_jacobian(u, event_ndims=0), axis=-1)
+        return self.squash.forward(u), self.gaussian.log_prob(u) - log_det
+
     def mode(self) -> tf.Tensor:
         """The deterministic action tanh(mean), (batch, d)."""
         return self.squash.forward(self.mean)
+
+
+class TanhGSDE(TanhGaussian):
+    """gSDE's tanh-Gaussian (Raffin et al. 2021, sec. 3): u = mean + h @ W, one W ~ N(0, sigma^2) shared by the
+    whole batch, as in one SB3 gradient step; log-prob under the per-state Gaussian N(mean, (h^2) @ sigma^2),
+    which `log_std` holds (see `networks.Actor`).
+
+    Args:
+        mean, log_std: (batch, action_dim). features: h, (batch, n_features), without gradient.
+        sigma: (n_features, action_dim) exp(sde_log_std), differentiable (W = sigma * eps reparameterises it).
+    """
+
+    def __init__(self, mean, log_std, features, sigma):
+        super().__init__(mean, log_std)
+        self.features, self.sigma = features, sigma
+
+    def sample_and_log_prob(self, seed):
+        eps = tf.random.stateless_normal(tf.shape(self.sigma), seed=tf.cast(seed, tf.int32))
+        u = self.mean + tf.matmul(self.features, self.sigma * eps)
+        log_det = tf.reduce_sum(self.squash.forward_log_det_jacobian(u, event_ndims=0), axis=-1)
+        return self.squash.forward(u), self.gaussian.log_prob(u) - log_det

@@ -6,6 +6,7 @@ The SavedModel holds only TensorFlow graph ops and the actor's weights: it loads
     policy = tf.saved_model.load("runs/.../policy")
     policy.signatures["serving_default"](observation=obs)["action"]   # deterministic, in env bounds
     policy.signatures["sample_action"](observation=obs)["action"]     # a draw from pi(.|obs), in env bounds
+                                                                       # (gSDE: a fresh noise matrix per row)
     json.loads(policy.metadata().numpy())                              # env id, spaces, step, version
 
 `obs` is float32 [batch, obs_dim]: one observation is a batch of one, obs[None]. The same metadata is also
@@ -80,6 +81,11 @@ def export_policy(agent, path: str | Path) -> Path:
         "signatures": {"serving_default": "deterministic action tanh(mean), in env bounds",
                        "sample_action": "stochastic action from the tanh-Gaussian, in env bounds"},
     }
+    if agent.config.use_sde:
+        metadata["signatures"]["sample_action"] = (
+            "gSDE policy: each row drawn as with a fresh noise matrix W, i.e. tanh(N(mean, (h^2) @ sigma^2)) with h "
+            "the last hidden features; the time-correlated exploration of training (one W held over many steps) "
+            "needs the agent")
     module = _PolicyModule(agent.actor, agent.spec.obs_dim, agent.spec.action_low, agent.spec.action_high,
                            json.dumps(metadata), seed=agent.config.seed)
     tmp = staging_dir(path)

@@ -1,7 +1,12 @@
-"""SAC's three losses as pure functions of tensors (Haarnoja et al. 2018, arXiv 1812.05905).
+"""SAC's losses and their variants as pure functions of tensors (Haarnoja et al. 2018, arXiv 1812.05905).
 
-Each returns `(loss, metrics)`; nothing here reads a variable or an optimizer, so each can be checked
-against numbers worked out by hand (tests/test_losses.py).
+Nothing here reads a variable or an optimizer, so each can be checked against numbers worked out by hand
+(tests/test_losses.py). `update.py` picks one of each kind when the agent is built:
+- backups (how the TD target combines the ensemble): `min_backup`, `mean_backup`, `redq_backup`;
+- the TD target: `soft_td_target` (alpha = 0 gives the backup without the entropy bonus);
+- critic loss: `critic_loss`;
+- actor losses: `actor_loss` (reparameterised), `reinforce_actor_loss` (score function);
+- temperature: `alpha_loss`.
 """
 
 from __future__ import annotations
@@ -9,19 +14,40 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def soft_td_target(rewards, terminated, next_q_values, next_log_prob, alpha, gamma):
-    """y = r + gamma * (1 - terminated) * (min_i Q'_i(s', a') - alpha * log pi(a'|s'))   (eq. 3, 5).
+def min_backup(next_q_values, seed=None):
+    """min_i Q'_i(s', a'): clipped double Q (Fujimoto et al. 2018; SAC eq. 5 with two critics). -> (batch,)"""
+    return tf.reduce_min(next_q_values, axis=0)
+
+
+def mean_backup(next_q_values, seed=None):
+    """mean_i Q'_i(s', a'): the plain ensemble average (no clipping). -> (batch,)"""
+    return tf.reduce_mean(next_q_values, axis=0)
+
+
+def redq_backup(next_q_values, seed, subset: int):
+    """min over a random subset M of the N target critics, M drawn once per update (REDQ, Chen et al. 2021,
+    Alg. 1 lines 5-6). next_q_values: (N, batch); seed: (2,) int. -> (batch,)"""
+    scores = tf.random.stateless_uniform([tf.shape(next_q_values)[0]], seed=seed)
+    chosen = tf.math.top_k(scores, k=subset).indices  # a uniform random subset of size M
+    return tf.reduce_min(tf.gather(next_q_values, chosen), axis=0)
+
+
+def soft_td_target(rewards, terminated, next_q, next_log_prob, alpha, discounts):
+    """y = r + gamma^k * (1 - terminated) * (Q'(s', a') - alpha * log pi(a'|s'))   (eq. 3, 5).
 
     Args:
-        rewards, terminated: (batch,). `terminated` is 1.0 only for a true terminal state; a time-limit
-            truncation is stored as 0.0 so the value bootstraps through it.
-        next_q_values: (n_critics, batch) target critics at (s', a'), a' ~ pi(.|s').
+        rewards: (batch,) the (n-step, discounted) reward sum r_t + ... + gamma^(k-1) r_(t+k-1).
+        terminated: (batch,) 1.0 only if a true terminal state ended those k steps; a time-limit truncation is
+            0.0 so the value bootstraps through it.
+        next_q: (batch,) the backup of the target critics at (s', a'), a' ~ pi(.|s') (`min_backup`, ...).
         next_log_prob: (batch,) log pi(a'|s').
+        alpha: scalar temperature; 0.0 drops the entropy bonus from the target (`entropy_backup: false`).
+        discounts: (batch,) gamma^k, k the steps actually taken (k < n where an episode ended sooner).
     Returns:
         (batch,) target, with no gradient flowing into it.
     """
-    soft_value = tf.reduce_min(next_q_values, axis=0) - alpha * next_log_prob
-    return tf.stop_gradient(rewards + gamma * (1.0 - terminated) * soft_value)
+    soft_value = next_q - alpha * next_log_prob
+    return tf.stop_gradient(rewards + discounts * (1.0 - terminated) * soft_value)
 
 
 def critic_loss(q_values, target_q):
@@ -33,13 +59,38 @@ def critic_loss(q_values, target_q):
     return loss, {"train/critic_loss": loss, "train/mean_q": tf.reduce_mean(q_values)}
 
 
-def actor_loss(log_prob, q_values, alpha):
-    """E[alpha * log pi(a|s) - min_i Q_i(s, a)] with a ~ pi(.|s) reparameterised (eq. 7, 12).
+def actor_loss(log_prob, q, alpha):
+    """E[alpha * log pi(a|s) - Q(s, a)] with a ~ pi(.|s) reparameterised (eq. 7, 12).
 
-    log_prob: (batch,); q_values: (n_critics, batch); alpha: scalar, held constant.
+    log_prob: (batch,); q: (batch,) the critics' min (or REDQ's mean) at the fresh actions; alpha: scalar,
+    held constant.
     """
-    loss = tf.reduce_mean(alpha * log_prob - tf.reduce_min(q_values, axis=0))
+    loss = tf.reduce_mean(alpha * log_prob - q)
     return loss, {"train/actor_loss": loss, "train/entropy": -tf.reduce_mean(log_prob)}
+
+
+def reinforce_actor_loss(log_prob, q, alpha, num_samples: int):
+    """Score-function (REINFORCE) estimate of the same objective's gradient (eq. 12 without reparameterising).
+
+    grad E_a[f(s, a)] = E_a[(f(s, a) - b(s)) grad log pi(a|s)] with f = alpha * log pi - Q, the entropy term
+    kept inside f (its own extra term E[grad log pi] is zero). The baseline b is leave-one-out: for each of
+    the K actions of a state, the mean f of the other K - 1 (Kool et al. 2019), which keeps the estimate
+    unbiased and needs no learned value.
+
+    Args:
+        log_prob: (K * batch,) log pi(a|s) of actions held fixed (no gradient through the actions), rows
+            ordered sample-major (row k * batch + i is sample k of state i).
+        q: (K * batch,) critic value at those actions (no gradient needed).
+        alpha: scalar, held constant.
+        num_samples: K >= 2.
+    Returns:
+        (surrogate loss whose gradient is the estimate, metrics); `train/actor_loss` reports the objective
+        E[alpha * log pi - Q] itself, comparable with the reparameterised loss.
+    """
+    f = tf.reshape(tf.stop_gradient(alpha * log_prob - q), [num_samples, -1])  # (K, batch)
+    baseline = (tf.reduce_sum(f, axis=0, keepdims=True) - f) / (num_samples - 1)
+    surrogate = tf.reduce_mean(tf.reshape(log_prob, [num_samples, -1]) * (f - baseline))
+    return surrogate, {"train/actor_loss": tf.reduce_mean(f), "train/entropy": -tf.reduce_mean(log_prob)}
 
 
 def alpha_loss(log_alpha, log_prob, target_entropy):

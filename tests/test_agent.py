@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from conftest import SMALL, make_match_env
 from keras_sac import CheckpointError, EnvError, KerasSAC
-from keras_sac import agent as agent_module
+from keras_sac import losses as losses_module
 from keras_sac.agent import TrainingDivergedError, polyak_update
 from keras_sac.buffer import Batch, pack
 
@@ -22,7 +22,7 @@ def batch_of(agent, n=32, seed=0):
     rng = np.random.default_rng(seed)
     f = lambda *shape: rng.uniform(-1, 1, shape).astype(np.float32)  # noqa: E731
     return f(n, agent.spec.obs_dim), f(n, agent.spec.action_dim), f(n), f(n, agent.spec.obs_dim), \
-        (rng.random(n) < 0.2).astype(np.float32)
+        (rng.random(n) < 0.2).astype(np.float32), np.full(n, agent.config.gamma, np.float32)
 
 
 @pytest.mark.parametrize("tau", [0.0, 1.0, 0.25])
@@ -292,7 +292,7 @@ def test_the_td_target_comes_from_the_target_critics(match_env):
     agent = KerasSAC(match_env, seed=0, gamma=0.9, init_alpha=0.3, target_update_interval=2, **SMALL)
     for w in agent.target_critics.variables:
         w.assign(w * 0.5 + 0.1)
-    obs, actions, rewards, next_obs, terminated = batch_of(agent, n=64)
+    obs, actions, rewards, next_obs, terminated, _ = batch_of(agent, n=64)
     targets_before = [w.numpy().copy() for w in agent.target_critics.variables]
     # the draw the update will make for a' ~ pi(.|s'): the same generator state, the same first seed
     twin_rng = tf.random.Generator.from_state(agent.tf_rng.state.numpy(), agent.tf_rng.algorithm)  # a copy
@@ -313,14 +313,14 @@ def test_the_td_target_comes_from_the_target_critics(match_env):
 
 
 def test_a_non_finite_gradient_stops_training_before_the_optimizer_step(match_env, monkeypatch):
-    real_loss = agent_module.critic_loss
+    real_loss = losses_module.critic_loss
 
     def loss_with_nan_gradient(q_values, target_q):
         loss, info = real_loss(q_values, target_q)
         zero = tf.reduce_mean(q_values) - tf.stop_gradient(tf.reduce_mean(q_values))
         return loss + tf.sqrt(zero), info  # the value stays finite; d sqrt(z)/dz at z = 0 is inf
 
-    monkeypatch.setattr(agent_module, "critic_loss", loss_with_nan_gradient)  # read when the update traces
+    monkeypatch.setattr(losses_module, "critic_loss", loss_with_nan_gradient)  # read when the update traces
     agent = KerasSAC(match_env, seed=0, **SMALL)
     critics_before = [w.numpy().copy() for w in agent.critics.variables]
     with pytest.raises(TrainingDivergedError, match=r"^training diverged at step 51: critic loss gradient is not "

@@ -41,7 +41,7 @@ def episodes(rng, n_steps, obs_dim=3, action_dim=2):
         next_obs = rng.normal(size=obs_dim).astype(np.float32)
         end = rng.random() < 0.25
         terminated = end and rng.random() < 0.5
-        yield obs, rng.uniform(-1, 1, action_dim).astype(np.float32), float(t), next_obs, terminated
+        yield obs, rng.uniform(-1, 1, action_dim).astype(np.float32), float(t), next_obs, terminated, end
         if end:
             obs = next_obs.copy() if rng.random() < 0.2 else rng.normal(size=obs_dim).astype(np.float32)
         else:
@@ -58,7 +58,7 @@ def test_compact_buffer_returns_exactly_the_added_transitions(capacity):
         added.append(transition)
         recent = {t[2]: t for t in added[-capacity:]}  # reward = step index identifies a transition
         batch = compact.sample(4 * capacity, rng)
-        for obs, action, reward, next_obs, terminated in zip(*batch):
+        for obs, action, reward, next_obs, terminated, _ in zip(*batch):
             expected = recent[float(reward)]  # KeyError: a transition older than the capacity allows
             np.testing.assert_array_equal(obs, expected[0])
             np.testing.assert_array_equal(action, expected[1])
@@ -74,7 +74,7 @@ def test_compact_buffer_returns_exactly_the_added_transitions(capacity):
 def test_compact_buffer_stores_40_percent_fewer_bytes_and_round_trips():
     rng = np.random.default_rng(0)
     compact, plain = (ReplayBuffer(50, 17, 6, optimize_memory_usage=m) for m in (True, False))
-    assert (compact.bytes_per_transition(), plain.bytes_per_transition()) == (101, 168)
+    assert (compact.bytes_per_transition(), plain.bytes_per_transition()) == (102, 169)
     for transition in episodes(rng, 80, obs_dim=17, action_dim=6):
         compact.add(*transition)
     restored = ReplayBuffer(50, 17, 6, optimize_memory_usage=True)
@@ -94,7 +94,7 @@ def test_pack_and_unpack_round_trip_in_numpy_and_tensorflow():
         buffer.add(*transition)
     batch = buffer.sample(16, np.random.default_rng(1))
     packed = pack(batch)
-    assert packed.shape == (16, 3 + 2 + 1 + 3 + 1) and packed.dtype == np.float32
+    assert packed.shape == (16, 3 + 2 + 1 + 3 + 1 + 1) and packed.dtype == np.float32
     for unpacked in (unpack(packed, 3, 2), unpack(tf.constant(packed[None]), 3, 2)):
         for field, original in zip(unpacked, batch, strict=True):
             np.testing.assert_array_equal(np.asarray(field).reshape(original.shape), original)
@@ -120,18 +120,115 @@ def test_a_wrapped_buffer_restored_into_another_capacity_samples_only_real_trans
         expected = expected[-len(restored):]
     batch = restored.sample(2000, rng)
     assert sorted(set(batch.rewards.tolist())) == expected
-    for obs, action, reward, next_obs, terminated in zip(*batch):
+    for obs, action, reward, next_obs, terminated, _ in zip(*batch):
         original = by_reward[float(reward)]
         np.testing.assert_array_equal(obs, original[0])
         np.testing.assert_array_equal(next_obs, original[3])
         assert terminated == float(original[4])
     # and it keeps working as a ring: new transitions go into free rows first, then replace the oldest
     more = list(episodes(np.random.default_rng(99), 4))
-    more = [(o, a, 100.0 + i, n, t) for i, (o, a, _, n, t) in enumerate(more)]
+    more = [(o, a, 100.0 + i, n, t, e) for i, (o, a, _, n, t, e) in enumerate(more)]
     for transition in more:
         restored.add(*transition)
         by_reward[transition[2]] = transition
-    for obs, action, reward, next_obs, terminated in zip(*restored.sample(2000, rng)):
+    for obs, action, reward, next_obs, terminated, _ in zip(*restored.sample(2000, rng)):
         np.testing.assert_array_equal(next_obs, by_reward[float(reward)][3])
     if new_capacity == 10 and not compact:  # 5 restored + 4 new: nothing overwritten while rows were free
         assert set(restored.sample(4000, rng).rewards.tolist()) == set(expected) | {100.0, 101.0, 102.0, 103.0}
+
+
+def hand_worked_episodes():
+    """Three episodes, rewards doubling each step (1, 2, 4, ...) so every sum below is exact in float32:
+    A: 4 steps ending in a time-limit truncation; B: 2 steps ending in a termination; C: 1 step, still going."""
+    o = lambda x: np.array([x, -x], np.float32)  # noqa: E731
+    a = np.zeros(1, np.float32)
+    return [(o(0), a, 1.0, o(1), False, False), (o(1), a, 2.0, o(2), False, False),
+            (o(2), a, 4.0, o(3), False, False), (o(3), a, 8.0, o(4), False, True),
+            (o(10), a, 16.0, o(11), False, False), (o(11), a, 32.0, o(12), True, True),
+            (o(20), a, 64.0, o(21), False, False)]
+
+
+# With n = 3 and gamma = 0.5, from each first reward: (return, next_obs, discount gamma^k, terminated)
+N_STEP_EXPECTED = {
+    1.0: (1 + 0.5 * 2 + 0.25 * 4, 3, 0.125, 0.0),  # three full steps
+    2.0: (2 + 0.5 * 4 + 0.25 * 8, 4, 0.125, 0.0),  # reaches the truncation on its third step: bootstraps from o(4)
+    4.0: (4 + 0.5 * 8, 4, 0.25, 0.0),  # cut by the truncation after two steps, still bootstrapping
+    8.0: (8, 4, 0.5, 0.0),
+    16.0: (16 + 0.5 * 32, 12, 0.25, 1.0),  # cut by the termination: no bootstrap
+    32.0: (32, 12, 0.5, 1.0),
+    64.0: (64, 21, 0.5, 0.0),  # the newest transition: no later rows yet
+}
+
+
+@pytest.mark.parametrize("compact, capacity", [(False, 7), (False, 5), (True, 12), (True, 7)],
+                         ids=["plain", "plain-wrapped", "compact", "compact-wrapped"])
+def test_n_step_returns_match_the_hand_worked_episodes(compact, capacity):
+    buffer = ReplayBuffer(capacity, 2, 1, optimize_memory_usage=compact, n_steps=3, gamma=0.5)
+    for transition in hand_worked_episodes():
+        buffer.add(*transition)
+    batch = buffer.sample(500, np.random.default_rng(0))
+    seen = set()
+    for obs, reward, next_obs, discount, terminated in zip(batch.obs, batch.rewards, batch.next_obs,
+                                                            batch.discounts, batch.terminated):
+        first = {0: 1.0, 1: 2.0, 2: 4.0, 3: 8.0, 10: 16.0, 11: 32.0, 20: 64.0}[int(obs[0])]
+        expected_return, expected_next, expected_discount, expected_terminated = N_STEP_EXPECTED[first]
+        assert (reward, next_obs[0], discount, terminated) == \
+            (expected_return, expected_next, expected_discount, expected_terminated), f"from reward {first}"
+        seen.add(first)
+    assert len(seen) == len(buffer)  # every stored transition was drawn (and only those)
+    assert (1.0 in seen) == (len(buffer) == 7)  # the wrapped buffers lost the oldest
+
+
+def test_one_step_sampling_gives_gamma_as_the_discount():
+    buffer = ReplayBuffer(10, 2, 1, gamma=0.9)
+    for transition in hand_worked_episodes():
+        buffer.add(*transition)
+    batch = buffer.sample(50, np.random.default_rng(0))
+    np.testing.assert_array_equal(batch.discounts, np.float32(0.9))
+    next_of = {1: 1, 2: 2, 4: 3, 8: 4, 16: 11, 32: 12, 64: 21}  # reward -> next_obs, one step on
+    np.testing.assert_array_equal(batch.next_obs[:, 0], [next_of[int(r)] for r in batch.rewards])
+
+
+def test_a_buffer_saved_without_episode_ends_works_them_out():
+    for compact in (False, True):
+        buffer = ReplayBuffer(12, 2, 1, optimize_memory_usage=compact, n_steps=3, gamma=0.5)
+        for transition in hand_worked_episodes():
+            buffer.add(*transition)
+        arrays = buffer.state_arrays()
+        del arrays["episode_ends"]  # as keras_sac saved buffers before n-step returns
+        restored = ReplayBuffer(12, 2, 1, optimize_memory_usage=compact, n_steps=3, gamma=0.5)
+        restored.restore_arrays(arrays)
+        # The newest transition's row is marked ended: whether a time limit cut it is not saved there, and
+        # ending it only shortens the one n-step sum that starts on it.
+        expected = buffer.episode_ends.copy()
+        expected[buffer.pos - 1] = True
+        np.testing.assert_array_equal(restored.episode_ends, expected)
+
+
+@pytest.mark.parametrize("compact", [False, True], ids=["plain", "compact"])
+@pytest.mark.parametrize("capacity", [9, 40])
+def test_n_step_sampling_matches_a_brute_force_reference_on_random_episodes(compact, capacity):
+    # Random episodes with terminations, truncations and resets onto the terminal observation (the compact
+    # ring's shared row), wrapping the ring; every sampled row against the sum worked out from the list.
+    gamma, n = 0.9, 4
+    rng = np.random.default_rng(capacity)
+    added = list(episodes(rng, 120))
+    buffer = ReplayBuffer(capacity, 3, 2, optimize_memory_usage=compact, n_steps=n, gamma=gamma)
+    for transition in added:
+        buffer.add(*transition)
+    index = {t[1].tobytes(): i for i, t in enumerate(added)}  # actions are unique random draws
+    batch = buffer.sample(400, rng)
+    for obs, action, reward, next_obs, terminated, discount in zip(*batch):
+        t = index[action.tobytes()]
+        expected_return, k = 0.0, 0
+        while True:
+            expected_return += gamma ** k * added[t + k][2]
+            k += 1
+            if added[t + k - 1][5] or k == n or t + k == len(added):  # episode end, n steps, or the newest
+                break
+        last = added[t + k - 1]
+        np.testing.assert_array_equal(obs, added[t][0])
+        assert reward == pytest.approx(expected_return, rel=1e-5)
+        assert discount == pytest.approx(gamma ** k, rel=1e-6)
+        np.testing.assert_array_equal(next_obs, last[3])
+        assert terminated == float(last[4])

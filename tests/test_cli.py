@@ -195,3 +195,22 @@ def test_cli_warnings_are_one_plain_line(monkeypatch):
 
     line = warnings.formatwarning("\x1b[33mWARN: the obs returned\n  is odd\x1b[0m", UserWarning, "x.py", 3)
     assert line == "train.py: warning: the obs returned is odd\n"
+
+
+def test_a_preset_and_variant_settings_from_the_command_line_reach_the_agent(tmp_path):
+    preset = ROOT / "configs" / "presets" / "HalfCheetah-v5-crossq.yaml"
+    proc = run("train.py", "--env", "Pendulum-v1", "--config", preset, "--total-timesteps", 200, "--seed", 1,
+               "--run-dir", tmp_path / "run", *TINY, "--set", "critic_arch=[32,32]", "--set", "actor_arch=[32,32]",
+               "--set", "n_steps=3", "--set", "actor_learning_rate={schedule: linear, end: 1.0e-5, steps: 1000}",
+               cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    from keras_sac import KerasSAC
+
+    agent = KerasSAC.load(tmp_path / "run")
+    c = agent.config
+    assert (c.target_update, c.critic_batch_renorm, c.policy_delay, c.adam_beta1, c.n_steps) == ("none", True, 3, 0.5,
+                                                                                                   3)
+    assert c.actor_learning_rate == {"schedule": "linear", "end": 1e-5, "steps": 1000} and agent.target_critics is None
+    proc = run("train.py", "--env", "Pendulum-v1", "--set", "target_backup=redq", "--set", "n_critics=1",
+               "--run-dir", tmp_path / "bad", cwd=tmp_path)
+    assert_one_line_error(proc, "redq_subset (2) must be between 1 and n_critics (1)")

@@ -5,9 +5,9 @@ from keras_sac.config import ConfigError, RunConfig, SACConfig, parse_overrides,
 
 @pytest.mark.parametrize("key, value, message", [
     ("ent_coef", "auto_0.1", r"unknown config key 'ent_coef': SB3's ent_coef is split in two here: .*init_alpha"),
-    ("policy_kwargs", {"net_arch": [64, 64]}, r"unknown config key 'policy_kwargs': set the network with net_arch"),
-    ("learning_rate", lambda progress: 3e-4 * progress, r"learning_rate must be a number, got a callable: keras_sac "
-                                                        r"has no learning-rate schedules yet"),
+    ("policy_kwargs", {"net_arch": [64, 64]}, r"unknown config key 'policy_kwargs': set the networks with net_arch"),
+    ("learning_rate", lambda progress: 3e-4 * progress, r"learning_rate must be a number, got a callable: keras_sac's "
+                                                        r"schedules are mappings"),
     ("batch_sise", 64, r"unknown config key 'batch_sise': did you mean 'batch_size'\?"),
 ])
 def test_sb3_names_and_forms_get_a_pointer_to_their_equivalent(key, value, message):

@@ -6,23 +6,50 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_sac.losses import actor_loss, alpha_loss, critic_loss, soft_td_target
+from keras_sac.losses import (actor_loss, alpha_loss, critic_loss, mean_backup, min_backup, redq_backup,
+                               reinforce_actor_loss, soft_td_target)
+
+NEXT_Q = tf.constant([[3.0, 5.0], [4.0, 1.0], [1.0, 9.0]])  # 3 target critics x 2 transitions
 
 
-def test_soft_td_target_uses_min_target_q_entropy_bonus_and_terminated_mask():
+def test_soft_td_target_uses_the_backup_entropy_bonus_discount_and_terminated_mask():
     y = soft_td_target(rewards=tf.constant([1.0, 2.0]), terminated=tf.constant([0.0, 1.0]),
-                       next_q_values=tf.constant([[3.0, 5.0], [4.0, 1.0]]),
-                       next_log_prob=tf.constant([-1.0, 0.5]), alpha=0.2, gamma=0.9)
+                       next_q=min_backup(NEXT_Q[:2]), next_log_prob=tf.constant([-1.0, 0.5]), alpha=0.2,
+                       discounts=tf.constant([0.9, 0.9]))
     # column 0: 1 + 0.9 * (min(3, 4) - 0.2 * -1) = 1 + 0.9 * 3.2 = 3.88
     # column 1: terminated, so just the reward 2
     np.testing.assert_allclose(y.numpy(), [3.88, 2.0], rtol=1e-6)
 
 
+def test_soft_td_target_without_entropy_bonus_and_with_n_step_discounts():
+    # entropy_backup: false passes alpha = 0; an n-step transition carries gamma^k (here 0.9^3 = 0.729).
+    y = soft_td_target(tf.constant([1.0]), tf.constant([0.0]), tf.constant([3.0]), tf.constant([-1.0]), 0.0,
+                       tf.constant([0.729]))
+    np.testing.assert_allclose(y.numpy(), [1 + 0.729 * 3], rtol=1e-6)
+
+
 def test_soft_td_target_carries_no_gradient():
-    next_q = tf.Variable([[3.0], [4.0]])
+    next_q = tf.Variable([3.0])
     with tf.GradientTape() as tape:
-        y = soft_td_target(tf.constant([1.0]), tf.constant([0.0]), next_q, tf.constant([0.0]), 0.1, 0.99)
+        y = soft_td_target(tf.constant([1.0]), tf.constant([0.0]), next_q, tf.constant([0.0]), 0.1,
+                           tf.constant([0.99]))
     assert tape.gradient(y, next_q) is None
+
+
+def test_min_and_mean_backups():
+    np.testing.assert_allclose(min_backup(NEXT_Q).numpy(), [1.0, 1.0])
+    np.testing.assert_allclose(mean_backup(NEXT_Q).numpy(), [8 / 3, 5.0], rtol=1e-6)
+
+
+def test_redq_backup_is_the_min_over_a_random_subset_drawn_per_seed():
+    # All 3 subsets of 2 of the 3 critics give per-column minima (critics {0,1}: (3, 1), {0,2}: (1, 5),
+    # {1,2}: (1, 1)); each seed must give one of them, and over many seeds all three must come up.
+    subsets = {(3.0, 1.0), (1.0, 5.0), (1.0, 1.0)}
+    seen = {tuple(redq_backup(NEXT_Q, tf.constant([s, 7]), subset=2).numpy().tolist()) for s in range(60)}
+    assert seen == subsets
+    # subset = N is the plain min; subset = 1 picks a single critic's row
+    np.testing.assert_allclose(redq_backup(NEXT_Q, tf.constant([1, 2]), subset=3).numpy(), [1.0, 1.0])
+    assert redq_backup(NEXT_Q, tf.constant([1, 2]), subset=1).numpy().tolist() in NEXT_Q.numpy().tolist()
 
 
 def test_critic_loss_is_half_mse_summed_over_critics():
@@ -32,8 +59,8 @@ def test_critic_loss_is_half_mse_summed_over_critics():
     assert info["train/mean_q"].numpy() == pytest.approx(2.0)
 
 
-def test_actor_loss_uses_min_q_and_alpha():
-    loss, info = actor_loss(log_prob=tf.constant([-1.0, -2.0]), q_values=tf.constant([[1.0, 3.0], [2.0, 0.0]]),
+def test_actor_loss_uses_the_given_q_and_alpha():
+    loss, info = actor_loss(log_prob=tf.constant([-1.0, -2.0]), q=min_backup(tf.constant([[1.0, 3.0], [2.0, 0.0]])),
                             alpha=0.5)
     # min q = (1, 0); terms 0.5 * -1 - 1 = -1.5 and 0.5 * -2 - 0 = -1; mean -1.25
     assert loss.numpy() == pytest.approx(-1.25)
@@ -48,3 +75,15 @@ def test_alpha_loss_value_and_direction():
     assert loss.numpy() == pytest.approx(3 * math.log(0.5))
     # entropy 1.5 is above the target -1.5, so descent must lower alpha: d loss / d log_alpha = +3 > 0
     assert tape.gradient(loss, log_alpha).numpy() == pytest.approx(3.0)
+
+
+def test_reinforce_loss_baseline_is_leave_one_out_and_its_gradient_is_the_score_estimate():
+    # K = 2 samples of one state: f = alpha * log_prob - q = (0.5 * -1 - 1, 0.5 * -3 - 4) = (-1.5, -5.5).
+    # Leave-one-out baselines: (-5.5, -1.5); advantages (4, -4); surrogate mean(log_prob * adv) = (-4 + 12) / 2.
+    log_prob = tf.Variable([-1.0, -3.0])
+    with tf.GradientTape() as tape:
+        loss, info = reinforce_actor_loss(log_prob, tf.constant([1.0, 4.0]), alpha=0.5, num_samples=2)
+    assert loss.numpy() == pytest.approx(4.0)
+    np.testing.assert_allclose(tape.gradient(loss, log_prob).numpy(), [4 / 2, -4 / 2])  # adv / (K * batch)
+    assert info["train/actor_loss"].numpy() == pytest.approx(-3.5)  # the objective E[f], not the surrogate
+    assert info["train/entropy"].numpy() == pytest.approx(2.0)

@@ -32,3 +32,14 @@ def test_readme_snippet_runs_as_written(index, workdir):
     proc = subprocess.run([sys.executable, "-c", shrink(SNIPPETS[index])], capture_output=True, text=True,
                           timeout=600, cwd=workdir)  # the working directory of the earlier snippets
     assert proc.returncode == 0, f"snippet {index}:\n{SNIPPETS[index]}\n{proc.stderr[-3000:]}"
+
+
+def test_every_sac_setting_is_documented_in_the_readme_tables():
+    import dataclasses
+
+    from keras_sac.config import SACConfig
+
+    first_cells = re.findall(r"^\| (`[^|]*) \|", README, flags=re.M)  # "`a`" or "`a`, `b`" in a table's key column
+    names = {name for cell in first_cells for name in re.findall(r"`([a-z_0-9]+)`", cell)}
+    missing = [f.name for f in dataclasses.fields(SACConfig) if f.name not in names]
+    assert not missing, f"add to the README's hyperparameter tables: {missing}"

@@ -1,0 +1,268 @@
+"""The SAC family as settings: each variant's wiring, its math inside the update, and its persistence.
+
+The variants' losses are checked against hand numbers in test_losses.py and n-step sampling in
+test_buffer.py; these tests check what the update does with them.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import SMALL
+from keras_sac import KerasSAC
+from keras_sac.config import ConfigError, SACConfig
+from keras_sac.losses import mean_backup, min_backup
+from keras_sac.networks import Actor, ActorSnapshot, MLPOptions
+from keras_sac.update import SACUpdate
+from test_agent import batch_of
+
+
+def all_variables(agent) -> list:
+    """Every saved TF variable's value, in the agent's own order (held metrics, BN statistics included)."""
+    return [getattr(v, "state", v) for v in agent.state_variables().values()]
+
+VARIANTS = {
+    "redq": dict(n_critics=5, target_backup="redq", redq_subset=2, gradient_steps=3),
+    "droq": dict(critic_dropout=0.05, critic_layer_norm=True, gradient_steps=2),
+    "crossq": dict(critic_batch_renorm=True, actor_batch_renorm=True, target_update="none", policy_delay=3,
+                   adam_beta1=0.5, critic_arch=(64, 64), batch_renorm_warmup=20, gradient_steps=2),
+    "reinforce": dict(actor_gradient="reinforce", num_actor_samples=4),
+    "hard_targets_n_step": dict(target_update="hard", target_update_period=10, n_steps=3, entropy_backup=False),
+    "networks": dict(activation="gelu", init="orthogonal", actor_arch=(16,), critic_arch=(24, 24, 24)),
+    "gsde": dict(use_sde=True, sde_sample_freq=8),
+    "schedules": dict(actor_learning_rate={"schedule": "cosine", "steps": 100, "warmup_steps": 10},
+                      critic_learning_rate={"schedule": "linear", "end": 1e-5, "steps": 50},
+                      alpha_learning_rate=1e-3),
+}
+
+
+def update_of(config: dict, actor, critics) -> SACUpdate:
+    cfg = SACConfig(**config)
+    optimizers = [tf.keras.optimizers.Adam(1e-2) for _ in range(3)]
+    log_alpha = tf.Variable(np.log(0.01), dtype=tf.float32)
+    optimizers[0].build(actor.trainable_variables)
+    optimizers[2].build([log_alpha])
+    return SACUpdate(cfg, actor, critics, None, log_alpha, -1.0, optimizers, tf.Variable(0, dtype=tf.int64),
+                     tf.random.Generator.from_seed(0))
+
+
+class FixedCritics:
+    """Two identical fixed critics, Q(s, a) = -sum((a - 0.5)^2): the best action is 0.5 everywhere."""
+
+    def __call__(self, obs, actions, training=False, seed=None):
+        q = -tf.reduce_sum(tf.square(actions - 0.5), axis=-1)
+        return tf.stack([q, q])
+
+
+@pytest.mark.parametrize("gradient", ["reparametrize", "reinforce"])
+def test_both_actor_gradients_move_the_policy_toward_the_critics_best_action(gradient):
+    tf.keras.utils.set_random_seed(0)
+    actor = Actor(1, (16,), (-5.0, 2.0), name="actor")
+    obs = tf.random.stateless_uniform((64, 3), seed=[1, 2], minval=-1, maxval=1)
+    actor(obs)
+    update = update_of(dict(actor_gradient=gradient, num_actor_samples=8, learn_alpha=False), actor,
+                       FixedCritics())
+    step = tf.function(lambda o: update.update_actor_and_alpha(o, tf.constant(0.01),
+                                                              {"actor": update.rng.make_seeds(1)[:, 0]}))
+    start = float(tf.reduce_mean(tf.tanh(actor(obs)[0])))
+    for _ in range(150):
+        step(obs)
+    end = float(tf.reduce_mean(tf.tanh(actor(obs)[0])))
+    assert abs(start) < 0.2 and abs(end - 0.5) < 0.1, (start, end)
+
+
+def test_redq_actor_maximises_the_ensemble_mean_and_the_others_the_min(match_env):
+    assert KerasSAC(match_env, seed=0, **SMALL, **VARIANTS["redq"])._update.actor_q is mean_backup
+    assert KerasSAC(match_env, seed=0, **SMALL, target_backup="mean")._update.actor_q is min_backup
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_each_variant_learns_traces_once_and_resumes_exactly(name, tmp_path):
+    agent = KerasSAC("Pendulum-v1", seed=0, **SMALL, **VARIANTS[name])  # its mid-episode state can be saved
+    agent.learn(90)
+    assert agent._compiled_update_and_act.experimental_get_tracing_count() == 1
+    agent.save(tmp_path / "a")
+    loaded = KerasSAC.load(tmp_path / "a")
+    for a, b in zip(all_variables(agent), all_variables(loaded), strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    agent.learn(30, reset_num_timesteps=False)
+    loaded.learn(30, reset_num_timesteps=False)
+    for a, b in zip(all_variables(agent), all_variables(loaded), strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    obs = np.full(3, 0.3, np.float32)
+    np.testing.assert_array_equal(agent.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
+    assert np.isfinite(list(agent.metrics().values())).all()
+
+
+@pytest.mark.parametrize("name", ["crossq", "networks", "gsde"])
+def test_exported_variant_policies_act_as_predict_does(name, tmp_path):
+    from keras_sac.export import LoadedPolicy
+
+    agent = KerasSAC("Pendulum-v1", seed=0, **SMALL, **VARIANTS[name])
+    agent.learn(80)  # batch renorm's running statistics have moved: export must use them, as predict does
+    policy = LoadedPolicy(agent.export(tmp_path / "policy"))
+    obs = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+    np.testing.assert_allclose(policy(obs, deterministic=True), agent.predict(obs, deterministic=True)[0],
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_hard_targets_copy_every_period_and_hold_in_between(match_env):
+    agent = KerasSAC(match_env, seed=0, target_update="hard", target_update_period=3, **SMALL)
+    first = [v.numpy().copy() for v in agent.target_critics.variables]
+    for i in range(3):
+        agent.train_step(*batch_of(agent, seed=i))
+        targets = [v.numpy() for v in agent.target_critics.variables]
+        if i < 2:
+            for t, f in zip(targets, first):
+                np.testing.assert_array_equal(t, f)
+    for t, online in zip(targets, agent.critics.variables):
+        np.testing.assert_array_equal(t, online.numpy())
+
+
+def test_policy_delay_updates_the_actor_and_alpha_every_kth_critic_update(match_env):
+    agent = KerasSAC(match_env, seed=0, policy_delay=3, **SMALL)
+    changed = []
+    for i in range(6):
+        actor, alpha = [v.numpy().copy() for v in agent.actor.variables], float(agent.log_alpha.numpy())
+        critic = agent.critics.variables[0].numpy().copy()
+        metrics = agent.train_step(*batch_of(agent, seed=i))
+        assert not np.array_equal(agent.critics.variables[0].numpy(), critic)  # critics: every update
+        changed.append(not np.array_equal(agent.actor.variables[0].numpy(), actor[0]))
+        assert changed[-1] == (float(agent.log_alpha.numpy()) != alpha)
+        assert np.isfinite(float(metrics["train/actor_loss"]))
+    assert changed == [True, False, False, True, False, False]
+
+
+def test_crossq_has_no_target_critics_and_batch_renorm_tracks_the_joint_batch(match_env):
+    agent = KerasSAC(match_env, seed=0, **SMALL, **VARIANTS["crossq"])
+    assert agent.target_critics is None
+    renorm = agent.critics.q_0.renorm_in
+    agent.train_step(*batch_of(agent))
+    obs, actions = batch_of(agent)[:2]
+    assert float(renorm.steps.numpy()) == 1.0  # one joint pass per update, not two
+    # the running mean moved 1% of the way to the (s, a) + (s', a') batch mean: its 2 obs, then 2 action columns
+    assert np.abs(renorm.moving_mean.numpy()).max() > 0
+    assert SACConfig(**VARIANTS["crossq"]).adam_beta1 == agent.critic_optimizer.beta_1 == 0.5
+
+
+def test_dropout_is_seeded_and_off_without_a_seed(match_env):
+    agent = KerasSAC(match_env, seed=0, **SMALL, **VARIANTS["droq"])
+    obs, actions = batch_of(agent)[:2]
+    plain = agent.critics(obs, actions).numpy()
+    np.testing.assert_array_equal(plain, agent.critics(obs, actions).numpy())
+    a, b = (agent.critics(obs, actions, seed=tf.constant([s, 0])).numpy() for s in (1, 2))
+    assert not np.array_equal(a, plain) and not np.array_equal(a, b)
+    np.testing.assert_array_equal(a, agent.critics(obs, actions, seed=tf.constant([1, 0])).numpy())
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "elu", "gelu", "silu"])
+@pytest.mark.parametrize("batch_renorm", [False, True])
+def test_predicts_numpy_actor_matches_the_keras_actor(activation, batch_renorm):
+    tf.keras.utils.set_random_seed(0)
+    actor = Actor(3, (16, 8), (-5.0, 2.0), MLPOptions(activation=activation, batch_renorm=batch_renorm,
+                                                      renorm_warmup=0))
+    obs = np.random.default_rng(0).normal(size=(32, 5)).astype(np.float32)
+    for _ in range(5):  # move the running statistics away from (0, 1)
+        actor(obs * 3 + 1, training=True)
+    mean, log_std = actor(obs)
+    np.testing.assert_allclose(ActorSnapshot(actor).mode(obs), np.tanh(mean.numpy()), rtol=1e-5, atol=1e-5)
+    samples = ActorSnapshot(actor).sample(obs, np.random.default_rng(1))
+    noise = np.random.default_rng(1).standard_normal(mean.shape, dtype=np.float32)
+    np.testing.assert_allclose(samples, np.tanh(mean.numpy() + np.exp(log_std.numpy()) * noise), rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_orthogonal_init_gains():
+    tf.keras.utils.set_random_seed(0)
+    actor = Actor(2, (32, 32), (-5.0, 2.0), MLPOptions(init="orthogonal"))
+    actor(tf.zeros((1, 32)))
+    kernel = actor.trunk.hidden_1.kernel.numpy()  # 32 x 32: orthogonal with gain sqrt(2)
+    np.testing.assert_allclose(kernel.T @ kernel, 2.0 * np.eye(32), atol=1e-4)
+    head = actor.mean_head.kernel.numpy()  # 32 x 2: orthonormal columns scaled by 0.01
+    np.testing.assert_allclose(head.T @ head, 1e-4 * np.eye(2), atol=1e-8)
+    assert not actor.trunk.hidden_0.bias.numpy().any()
+
+
+def test_learning_rate_schedules_follow_their_optimizers_steps_and_resume(match_env, tmp_path):
+    agent = KerasSAC(match_env, seed=0, **SMALL, policy_delay=2,
+                     critic_learning_rate={"schedule": "linear", "end": 1e-4, "steps": 10},
+                     actor_learning_rate={"schedule": "linear", "start": 1e-3, "end": 0.0, "steps": 10,
+                                          "warmup_steps": 4})
+    for i in range(8):
+        agent.train_step(*batch_of(agent, seed=i))
+    # critics: 8 steps of 10 from 3e-4 to 1e-4; the actor stepped 4 times (policy_delay 2): its warm-up's end
+    assert float(agent.critic_optimizer.learning_rate) == pytest.approx(3e-4 - 0.8 * 2e-4, rel=1e-5)
+    assert float(agent.actor_optimizer.learning_rate) == pytest.approx(1e-3, rel=1e-5)
+    assert agent.metrics()["train/learning_rate"] == pytest.approx(1.4e-4, rel=1e-5)
+    agent.save(tmp_path / "a")
+    loaded = KerasSAC.load(tmp_path / "a", env=match_env)
+    assert float(loaded.critic_optimizer.learning_rate) == pytest.approx(1.4e-4, rel=1e-5)
+    loaded.train_step(*batch_of(agent, seed=9)), loaded.train_step(*batch_of(agent, seed=10))
+    assert float(loaded.critic_optimizer.learning_rate) == pytest.approx(1e-4, rel=1e-5)  # and stays there
+    assert float(loaded.actor_optimizer.learning_rate) == pytest.approx(1e-3 * 0.9, rel=1e-5)
+
+
+@pytest.mark.parametrize("values, message", [
+    (dict(target_backup="redq", n_critics=2, redq_subset=3), r"redq_subset \(3\) must be between 1 and n_critics"),
+    (dict(actor_gradient="reinforce"), "reinforce needs num_actor_samples >= 2"),
+    (dict(critic_batch_renorm=True), "critic_batch_renorm .* set target_update: none"),
+    (dict(target_update="none", target_backup="redq"), "redq draws its subset from target critics"),
+    (dict(target_update="soft"), "target_update = 'soft' is out of range: expected 'polyak' or 'hard' or 'none'"),
+    (dict(use_sde=True, actor_gradient="reinforce", num_actor_samples=2), "use_sde draws one noise matrix"),
+    (dict(sde_sample_freq=0), "sde_sample_freq = 0 is out of range: expected -1 or an integer >= 1"),
+    (dict(critic_dropout=1.0), r"critic_dropout = 1.0 is out of range: expected a number in \[0, 1\)"),
+    (dict(n_steps=0), "n_steps = 0 is out of range"),
+    (dict(critic_arch=[]), "critic_arch = \\(\\) is out of range"),
+    (dict(actor_learning_rate="{schedule: step, steps: 3}"), "schedule must name 'schedule: linear"),
+    (dict(critic_learning_rate={"schedule": "linear", "steps": 10}), r"a linear schedule needs \['end'\]"),
+    (dict(alpha_learning_rate={"schedule": "cosine", "steps": 10, "power": 2}), r"unknown key\(s\) \['power'\]"),
+])
+def test_bad_variant_settings_are_one_line_errors(values, message):
+    with pytest.raises(ConfigError, match=message):
+        SACConfig(**values)
+
+
+def test_gsde_noise_is_held_between_resamples_and_drawn_at_episode_starts(tmp_path):
+    agent = KerasSAC("Pendulum-v1", seed=0, **SMALL, use_sde=True, sde_sample_freq=4)
+    agent.learn(60)  # past learning_starts: actions now come from the policy and its noise matrix
+    noise = agent.sde_noise.numpy().copy()
+    assert agent.sde_noise.shape == (32, 1) and noise.std() > 0.5
+    steps_to_resample = 4 - agent.num_timesteps % 4
+    if steps_to_resample > 1:
+        agent.learn(steps_to_resample - 1, reset_num_timesteps=False)
+    np.testing.assert_array_equal(agent.sde_noise.numpy(), noise)  # held within the 4 steps
+    agent.learn(1, reset_num_timesteps=False)
+    assert not np.array_equal(agent.sde_noise.numpy(), noise)
+    # same noise matrix -> the env action is a fixed function of the state: two calls agree exactly
+    obs = np.full((1, 3), 0.2, np.float32)
+    a, b = (agent._compiled("_stochastic_action")(obs).numpy() for _ in range(2))
+    np.testing.assert_array_equal(a, b)
+    mean = np.tanh(agent.actor(obs)[0].numpy())
+    assert not np.allclose(a, mean)
+    # deterministic predict is tanh(mean), unaffected by the noise
+    np.testing.assert_allclose(agent.predict(obs[0], deterministic=True)[0], 2.0 * mean[0], rtol=1e-5)
+    sde = KerasSAC("Pendulum-v1", seed=0, **SMALL, use_sde=True)  # sde_sample_freq -1: episode starts only
+    sde.learn(199)
+    held = sde.sde_noise.numpy().copy()
+    sde.learn(1, reset_num_timesteps=False)  # Pendulum's 200-step time limit: a new episode, a new matrix
+    assert sde.num_episodes == 1 and not np.array_equal(sde.sde_noise.numpy(), held)
+
+
+def test_gsde_update_shares_one_noise_matrix_and_trains_the_noise_scale():
+    tf.keras.utils.set_random_seed(0)
+    actor = Actor(2, (8,), (-5.0, 2.0), use_sde=True, log_std_init=-1.0)
+    obs = tf.random.stateless_normal((64, 3), seed=[3, 4])
+    mean, log_std, h = actor.with_features(obs)
+    # the marginal std: sqrt(h^2 @ exp(-1)^2)
+    np.testing.assert_allclose(np.exp(log_std.numpy()), np.sqrt(h.numpy() ** 2 @ np.full((8, 2), np.exp(-2.0))
+                                                                + 1e-6), rtol=1e-5)
+    update = update_of(dict(use_sde=True, learn_alpha=False), actor, FixedCritics())
+    pi = update.policy(obs)
+    actions, _ = pi.sample_and_log_prob(tf.constant([1, 2]))
+    u = np.arctanh(np.clip(actions.numpy(), -1 + 1e-6, 1 - 1e-6))
+    # one W for the batch: the noise u - mean = h @ W is exactly linear in h, solvable for a single W
+    w, *_ = np.linalg.lstsq(h.numpy(), u - mean.numpy(), rcond=None)
+    np.testing.assert_allclose(h.numpy() @ w, u - mean.numpy(), atol=1e-3)
+    before = actor.sde_log_std.numpy().copy()
+    update.update_actor_and_alpha(obs, tf.constant(0.5), {"actor": tf.constant([5, 6])})
+    assert not np.array_equal(actor.sde_log_std.numpy(), before)  # the noise scale learns
