@@ -90,6 +90,56 @@ def measure_update(env_id: str, precision: str = "float32", n: int = 300) -> dic
             "update_gflops_per_s": flops / seconds / 1e9}
 
 
+UTD_VARIANTS = {  # keras_sac settings matching benchmarks/peer_utd.py's SBX ones
+    "sac": {},
+    "droq": {"critic_dropout": 0.01, "critic_layer_norm": True},
+    "crossq": {"critic_batch_renorm": True, "actor_batch_renorm": True, "target_update": "none", "policy_delay": 3,
+               "adam_beta1": 0.5, "learning_rate": 1e-3, "actor_arch": [256, 256], "critic_arch": [512, 512]},
+}
+
+
+def measure_utd(variant: str, gradient_steps: int) -> dict:
+    """Gradient updates per second of the call `learn` makes after an env step at this update-to-data ratio:
+    replay sampling of gradient_steps minibatches, the fused compiled phase, the next action."""
+    _quiet_tf()
+    from keras_sac import KerasSAC
+
+    agent = KerasSAC("HalfCheetah-v5", seed=0, batch_size=256, buffer_size=10_000, learning_starts=1000,
+                     gradient_steps=gradient_steps, **UTD_VARIANTS[variant])
+    agent.learn(1200)
+    calls = max(10, 200 // gradient_steps)
+    for _ in range(3):
+        agent._train()
+    start = time.perf_counter()
+    for _ in range(calls):
+        agent._train()
+    return {"updates_per_s": calls * gradient_steps / (time.perf_counter() - start)}
+
+
+def run_utd(repeats: int, peers: str | None) -> None:
+    """keras_sac and SBX alternating, per variant and update-to-data ratio; medians of `repeats`."""
+    print("update-to-data: gradient updates/s of one training call (replay sampling + k updates), HalfCheetah-v5, "
+          f"batch 256; medians of {repeats} fresh processes, ours and SBX alternating")
+    peer_script = Path(__file__).with_name("peer_utd.py")
+    for variant in UTD_VARIANTS:
+        for k in (1, 5, 10, 20):
+            ours, theirs = [], []
+            for _ in range(repeats):
+                ours.append(run_child("utd", variant, k)["updates_per_s"])
+                if peers:
+                    out = subprocess.run([peers, str(peer_script), variant, str(k)], capture_output=True, text=True,
+                                         timeout=3600)
+                    if out.returncode != 0:
+                        raise RuntimeError(f"peer_utd {variant} {k} failed:\n{out.stderr[-3000:]}")
+                    theirs.append(json.loads(out.stdout.strip().splitlines()[-1])["updates_per_s"])
+            line = f"{variant} gradient_steps {k}: keras_sac {statistics.median(ours):.1f} updates/s " \
+                   f"(runs {_runs(ours)})"
+            if peers:
+                ratio = statistics.median(ours) / statistics.median(theirs)
+                line += f", SBX {statistics.median(theirs):.1f} (runs {_runs(theirs)}) -> {ratio:.2f}x SBX"
+            print(line, flush=True)
+
+
 def update_flops(obs_dim: int, act_dim: int, net_arch, n_critics: int, batch: int) -> float:
     """Multiply-adds x2 of the dense layers in one SAC update (backward = 2x forward for trained nets).
 
@@ -226,7 +276,7 @@ def run_scaling(repeats: int) -> None:
 
 
 CHILD = {"train": measure_train, "update": measure_update, "peak": measure_matmul_peak,
-         "latency": measure_latency, "memory": measure_memory}
+         "latency": measure_latency, "memory": measure_memory, "utd": measure_utd}
 
 
 # ----------------------------------------------------------------------------------- orchestration (parent)
@@ -303,6 +353,8 @@ def main(argv=None) -> int:
     p.add_argument("--peers", metavar="PYTHON", help="python of a virtualenv with stable-baselines3 and sbx-rl")
     p.add_argument("--skip", nargs="*", default=[], choices=["bf16", "fused", "update", "latency", "memory"])
     p.add_argument("--scaling", action="store_true", help="print the scaling table instead")
+    p.add_argument("--utd", action="store_true", help="print updates/s at gradient_steps 1/5/10/20 for SAC, DroQ "
+                                                      "and CrossQ settings instead (with --peers: next to SBX's)")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -315,6 +367,9 @@ def main(argv=None) -> int:
     print(f"machine: {machine_line()}")
     if args.scaling:
         run_scaling(args.repeats)
+        return 0
+    if args.utd:
+        run_utd(args.repeats, args.peers)
         return 0
     print(f"settings: SB3 defaults, batch 256, learning_starts 1000, {args.steps} steps timed from step 2000; "
           f"medians of {args.repeats} fresh processes, ours and the peers alternating")

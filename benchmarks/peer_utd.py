@@ -1,0 +1,43 @@
+"""Gradient updates per second of SBX's SAC, DroQ-style SAC and CrossQ at a given update-to-data ratio.
+
+Run in a virtualenv with SBX installed (see ../shared/bench/peer_speed.py for its set-up), not the project's:
+    python benchmarks/peer_utd.py sac 20      # variant, gradient steps per training call
+
+Fills the replay buffer with 1,200 HalfCheetah-v5 steps, then times `model.train(gradient_steps=k,
+batch_size=256)` — replay sampling plus k jitted updates, the call SBX makes after each env step — and
+prints one JSON line. `benchmarks/throughput.py --utd` drives this next to keras_sac's same call.
+"""
+import json
+import sys
+import time
+
+import gymnasium as gym
+
+VARIANTS = {  # the same networks and settings as throughput.py's keras_sac side
+    "sac": ("SAC", {}),
+    "droq": ("SAC", {"policy_kwargs": {"dropout_rate": 0.01, "layer_norm": True}}),
+    "crossq": ("CrossQ", {"policy_kwargs": {"net_arch": {"pi": [256, 256], "qf": [512, 512]}}}),
+}
+
+
+def main() -> None:
+    variant, k = sys.argv[1], int(sys.argv[2])
+    import sbx
+
+    algo, kwargs = VARIANTS[variant]
+    model = getattr(sbx, algo)("MlpPolicy", gym.make("HalfCheetah-v5"), learning_starts=1000, batch_size=256,
+                               gradient_steps=k, seed=0, verbose=0, **kwargs)
+    model.learn(1200)  # fills the buffer and compiles the k-step update
+    calls = max(10, 200 // k)
+    for _ in range(3):
+        model.train(gradient_steps=k, batch_size=256)
+    start = time.perf_counter()
+    for _ in range(calls):
+        model.train(gradient_steps=k, batch_size=256)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"lib": "sbx", "variant": variant, "gradient_steps": k,
+                      "updates_per_s": round(calls * k / seconds, 1)}))
+
+
+if __name__ == "__main__":
+    main()
