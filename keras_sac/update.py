@@ -156,8 +156,8 @@ class SACUpdate:
         if c.target_update == "hard":
             if self.n_updates % c.target_update_period == 0:  # autograph: a tf.cond
                 polyak_update(online, target, 1.0)
-        elif c.target_update_interval == 1:
-            polyak_update(online, target, c.tau)
+        # A tf.cond even for interval 1: the default graph then stays op for op the one keras_sac ran before
+        # the variants existed (docs/benchmarks.md compares the two).
         elif self.n_updates % c.target_update_interval == 0:
             polyak_update(online, target, c.tau)
 
