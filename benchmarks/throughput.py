@@ -3,6 +3,7 @@
     python benchmarks/throughput.py                               # ours only
     python benchmarks/throughput.py --peers /path/to/peer-venv/bin/python --repeats 3
     python benchmarks/throughput.py --scaling                     # steps/s vs batch, width, critics, ...
+    python benchmarks/throughput.py --vector --repeats 1          # steps/s vs n_envs, sync and async
 
 Every figure is the median of `--repeats` fresh processes (no warm caches shared between repeats).
 Training speed is measured exactly as ../shared/bench/peer_speed.py measures the peers: SB3 defaults
@@ -76,7 +77,7 @@ def measure_update(env_id: str, precision: str = "float32", n: int = 300) -> dic
     agent.learn(600)  # fills the buffer with real transitions (random warm-up + some training)
     # The call `learn` makes once per env step: one update plus the next action, packed minibatch in.
     minibatch = pack(agent.buffer.sample(256, np.random.default_rng(0)))[None]
-    obs = agent._obs[None]
+    obs = agent.collector.obs
     phase = agent._compiled("_compiled_update_and_act")
     for _ in range(20):
         phase(minibatch, obs)
@@ -275,6 +276,26 @@ def run_scaling(repeats: int) -> None:
             print(f"| {key} | {shown} | {rate:.1f} | {rate / default:.2f} |", flush=True)
 
 
+def run_vector(repeats: int, steps: int) -> None:
+    """HalfCheetah-v5 env steps/s against n_envs, sync and async, at one gradient step per env step
+    (gradient_steps = n_envs) and at one per vector step (gradient_steps 1)."""
+    print(f"n_envs: HalfCheetah-v5 env steps/s, {steps} steps timed from step 2000, medians of {repeats}; "
+          "UTD = gradient steps per env step")
+    print("| n_envs | vectorization | UTD 1 (gradient_steps = n_envs) | UTD 1/n_envs (gradient_steps 1) |")
+    print("| --- | --- | --- | --- |")
+    for n in (1, 2, 4, 8):
+        for mode in (["sync"] if n == 1 else ["sync", "async"]):
+            cells = []
+            for k in (n, 1) if n > 1 else (1,):
+                settings = json.dumps({"n_envs": n, "vectorization": mode, "gradient_steps": k})
+                runs = [run_child("train", "HalfCheetah-v5", steps, settings)["train_steps_per_s"]
+                        for _ in range(repeats)]
+                cells.append(f"{statistics.median(runs):.1f} (runs {_runs(runs)})")
+            if n == 1:
+                cells.append(cells[0])
+            print(f"| {n} | {mode} | {cells[0]} | {cells[1]} |", flush=True)
+
+
 CHILD = {"train": measure_train, "update": measure_update, "peak": measure_matmul_peak,
          "latency": measure_latency, "memory": measure_memory, "utd": measure_utd}
 
@@ -355,6 +376,8 @@ def main(argv=None) -> int:
     p.add_argument("--scaling", action="store_true", help="print the scaling table instead")
     p.add_argument("--utd", action="store_true", help="print updates/s at gradient_steps 1/5/10/20 for SAC, DroQ "
                                                       "and CrossQ settings instead (with --peers: next to SBX's)")
+    p.add_argument("--vector", action="store_true", help="print HalfCheetah-v5 env steps/s against n_envs 1/2/4/8, "
+                                                         "sync and async, instead")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -370,6 +393,9 @@ def main(argv=None) -> int:
         return 0
     if args.utd:
         run_utd(args.repeats, args.peers)
+        return 0
+    if args.vector:
+        run_vector(args.repeats, args.steps)
         return 0
     print(f"settings: SB3 defaults, batch 256, learning_starts 1000, {args.steps} steps timed from step 2000; "
           f"medians of {args.repeats} fresh processes, ours and the peers alternating")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import math
-import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -14,8 +12,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_sac import checkpoint, env_state
-from keras_sac.buffer import Batch, ReplayBuffer, pack, packed_width, unpack
+from keras_sac import checkpoint
+from keras_sac.buffer import Batch, MultiEnvReplayBuffer, ReplayBuffer, pack, packed_width, unpack
+from keras_sac.collection import Collector, check_vector_env, make_vector_env
 from keras_sac.config import SACConfig, draw_seed, make_sac_config
 from keras_sac.distributions import TanhGaussian
 from keras_sac.envs import (EnvError, EnvSpec, action_affine, as_obs_batch, check_same_spaces, env_spec, resolve_env,
@@ -37,35 +36,40 @@ class KerasSAC:
     """Soft Actor-Critic with learned temperature (Haarnoja et al. 2018, arXiv 1812.05905).
 
     Args:
-        env: a Gymnasium env with flat Box observations and bounded Box actions, or a registered env id.
+        env: a Gymnasium env with flat Box observations and bounded Box actions, or a registered env id; with
+            `n_envs` > 1, copies are made from its id, or pass a `gymnasium.vector.VectorEnv` built with
+            same-step autoreset (then n_envs is its num_envs).
         **hyperparameters: fields of `SACConfig` (Stable-Baselines3 names); unknown keys are refused.
 
     The agent acts in [-1, 1]^d; `predict` and exported policies map actions to the env's bounds.
     """
 
     def __init__(self, env: gym.Env | str, **hyperparameters):
+        if isinstance(env, gym.vector.VectorEnv):
+            check_vector_env(env)
+            if hyperparameters.setdefault("n_envs", env.num_envs) != env.num_envs:
+                raise ValueError(f"n_envs ({hyperparameters['n_envs']}) differs from the vector env's num_envs "
+                                 f"({env.num_envs}): leave n_envs out")
         config = make_sac_config(**hyperparameters)
         if config.seed is None:  # record the seed actually used, so every run can be repeated
             config = dataclasses.replace(config, seed=draw_seed())
         self.config: SACConfig = config
-        self.env = resolve_env(env)
-        self.spec: EnvSpec = env_spec(self.env)
-        self.num_timesteps = 0
-        self.num_episodes = 0  # finished training episodes, over the agent's whole life
-        self.episode_returns: collections.deque = collections.deque(maxlen=100)
-        self.episode_lengths: collections.deque = collections.deque(maxlen=100)
+        env = resolve_env(env)
+        self.spec: EnvSpec = env_spec(env)
+        if config.n_envs > 1 and not isinstance(env, gym.vector.VectorEnv):
+            env = make_vector_env(self.spec, config.n_envs, config.vectorization, first=env)
+        self.env = env  # the env, or the VectorEnv of n_envs envs, that training steps
+        self.num_timesteps = 0  # env steps: n_envs per vector step
         self.last_metrics: dict = {}
         self.progress_info: dict[str, str] = {}  # extra fields shown beside learn()'s progress bar
-        self._obs = None  # observation the next env step acts on; None until the env is reset
-        self._env_seeded = False  # the env is reset with config.seed once, then its own stream continues
-        self._episode_return, self._episode_length = 0.0, 0
         # predict's NumPy copy of the actor, valid while _snapshot_version == _actor_version. What changes the
         # actor's weights bumps _actor_version: _run_update (every update) and actor_changed (load, users).
         self._actor_version = 0
         self._snapshot: ActorSnapshot | None = None
         self._snapshot_version = -1
-        self._next_action: np.ndarray | None = None  # policy action for self._obs, drawn by the last update call
+        self._next_action: np.ndarray | None = None  # actions for collector.obs, drawn by the last update call
         self._build()
+        self.collector = Collector(self.env, config.n_envs, self.buffer)
 
     # ------------------------------------------------------------------ construction
     def _build(self) -> None:
@@ -109,15 +113,20 @@ class KerasSAC:
         self.tf_rng = tf.random.Generator.from_seed(cfg.seed)  # policy noise inside compiled code
         self.np_rng = np.random.default_rng(cfg.seed)  # warm-up actions and replay indices
         self.predict_rng = np.random.default_rng([cfg.seed, 1])  # predict's own noise: training never reads it
-        self.buffer = ReplayBuffer(cfg.buffer_size, spec.obs_dim, spec.action_dim, cfg.optimize_memory_usage,
-                                   n_steps=cfg.n_steps, gamma=cfg.gamma)
+        storage = dict(optimize_memory_usage=cfg.optimize_memory_usage, n_steps=cfg.n_steps, gamma=cfg.gamma)
+        if cfg.n_envs == 1:
+            self.buffer = ReplayBuffer(cfg.buffer_size, spec.obs_dim, spec.action_dim, **storage)
+        else:
+            self.buffer = MultiEnvReplayBuffer(cfg.buffer_size, spec.obs_dim, spec.action_dim, cfg.n_envs, **storage)
         self._action_center, self._action_scale = action_affine(spec.action_low, spec.action_high)
-        # gSDE: the env's noise matrix is sigma * sde_noise, sde_noise ~ N(0, I) drawn at episode starts and
-        # every sde_sample_freq steps; sigma is read at each step, so the noise follows the learned scale.
+        # gSDE: env i's noise matrix is sigma * sde_noise[i], sde_noise ~ N(0, I) drawn at its episode starts
+        # and every sde_sample_freq vector steps; sigma is read at each step, so the noise follows the
+        # learned scale.
         if cfg.use_sde:
-            self.sde_noise = tf.Variable(tf.zeros((actor_arch[-1], spec.action_dim)), trainable=False,
+            self.sde_noise = tf.Variable(tf.zeros((cfg.n_envs, actor_arch[-1], spec.action_dim)), trainable=False,
                                          name="sde_noise")
-            self._resample_sde_noise = tf.function(self._draw_sde_noise, input_signature=[])
+            self._resample_sde_noise = tf.function(self._draw_sde_noise,
+                                                   input_signature=[tf.TensorSpec([cfg.n_envs], tf.bool)])
         self._update = SACUpdate(cfg, self.actor, self.critics, self.target_critics, self.log_alpha,
                                  self.target_entropy, (self.actor_optimizer, self.critic_optimizer,
                                                        self.alpha_optimizer), self.n_updates, self.tf_rng)
@@ -175,7 +184,7 @@ class KerasSAC:
         minibatches: (gradient_steps, batch, ...) `buffer.pack`ed minibatches, sampled at once. The updates
         run in a graph loop, and the action for `current_obs` is drawn from the updated policy in the same
         call, saving the second call per env step (~0.4 ms, mostly dispatch, against a ~5 ms step).
-        Returns (metrics of the last update, action (1, action_dim) in [-1, 1]).
+        Returns (metrics of the last update, actions (n_envs, action_dim) in [-1, 1]).
         """
         batches = unpack(minibatches, self.spec.obs_dim, self.spec.action_dim)  # each (gradient_steps, batch, ...)
         metrics = self._update.step(Batch(*(x[0] for x in batches)))
@@ -192,14 +201,18 @@ class KerasSAC:
         return self._concrete[name]
 
     def _sample_action(self, obs):
-        """One draw from pi(.|obs) per row, in [-1, 1]: independent noise, or gSDE's current noise matrix."""
+        """One draw from pi(.|obs) per row, in [-1, 1]: independent noise, or with gSDE (obs: one row per env)
+        each env's current noise matrix."""
         if self.config.use_sde:
             mean, _, features = self.actor.with_features(obs)
-            return tf.tanh(mean + tf.matmul(features, tf.exp(self.actor.sde_log_std) * self.sde_noise))
+            noise = tf.exp(self.actor.sde_log_std) * self.sde_noise  # (n_envs, features, action_dim)
+            return tf.tanh(mean + tf.einsum("nf,nfa->na", features, noise))
         return self.policy(obs).sample_and_log_prob(self.tf_rng.make_seeds(1)[:, 0])[0]
 
-    def _draw_sde_noise(self):
-        self.sde_noise.assign(tf.random.stateless_normal(tf.shape(self.sde_noise), self.tf_rng.make_seeds(1)[:, 0]))
+    def _draw_sde_noise(self, envs):
+        """New gSDE noise matrices for the envs where `envs` (n_envs,) is True."""
+        fresh = tf.random.stateless_normal(tf.shape(self.sde_noise), self.tf_rng.make_seeds(1)[:, 0])
+        self.sde_noise.assign(tf.where(envs[:, None, None], fresh, self.sde_noise))
 
     # ------------------------------------------------------------------ acting
     def _to_env_action(self, actions: np.ndarray) -> np.ndarray:
@@ -255,25 +268,25 @@ class KerasSAC:
         """
         if int(total_timesteps) != total_timesteps or total_timesteps < 1:
             raise ValueError(f"total_timesteps must be a positive integer, got {total_timesteps!r}")
-        cfg = self.config
+        cfg, collector = self.config, self.collector
         if reset_num_timesteps:
             self.num_timesteps = 0
-            self._obs = self._next_action = None
-        if self._obs is None:
+            collector.obs = self._next_action = None
+        if collector.obs is None:
             # Seeded once per agent (as SB3 does): a second learn() continues the env's random stream
             # instead of replaying the first call's episode starts.
-            self._reset_episode(seed=None if self._env_seeded else cfg.seed)
-            self._env_seeded = True
-        end = self.num_timesteps + int(total_timesteps)
+            self._start_episodes(seed=None if collector.seeded else cfg.seed)
+            collector.seeded = True
+        end = self.num_timesteps + int(total_timesteps)  # with n_envs > 1, up to n_envs - 1 more are taken
         bar = _progress_bar(self.num_timesteps, end) if progress_bar else None
         try:
             while self.num_timesteps < end:
-                self._env_step()
-                if self.num_timesteps > cfg.learning_starts and self.num_timesteps % cfg.train_freq == 0:
+                ended = self._collect()
+                if self.num_timesteps > cfg.learning_starts and (self.num_timesteps // cfg.n_envs) % cfg.train_freq == 0:
                     self._train()
                 if bar is not None:
-                    bar.update(1)
-                    if self._episode_length == 0 and self.episode_returns:  # an episode just ended
+                    bar.update(cfg.n_envs)
+                    if ended.any():
                         bar.set_postfix({"return(last 100 ep)": f"{np.mean(self.episode_returns):.1f}",
                                          **self.progress_info}, refresh=False)
                 if callback is not None and callback(self) is False:
@@ -284,55 +297,51 @@ class KerasSAC:
         return self
 
     def _train(self) -> None:
-        """One training phase: all gradient steps and the next env step's action, in one compiled call."""
+        """One training phase: all gradient steps and the next actions, in one compiled call."""
         cfg = self.config
         minibatches = pack(self.buffer.sample(cfg.gradient_steps * cfg.batch_size, self.np_rng))
         minibatches = minibatches.reshape(cfg.gradient_steps, cfg.batch_size, -1)
-        self.last_metrics, action = self._run_update(self._compiled("_compiled_update_and_act"), minibatches,
-                                                     self._obs[None])
-        self._next_action = action.numpy()[0]
+        self.last_metrics, actions = self._run_update(self._compiled("_compiled_update_and_act"), minibatches,
+                                                      self.collector.obs)
+        self._next_action = actions.numpy()
 
-    def _reset_episode(self, seed: int | None) -> None:
-        obs, _ = self.env.reset(seed=seed)
-        self._obs = np.asarray(obs, np.float32)
+    def _start_episodes(self, seed: int | None) -> None:
+        self.collector.reset(seed)
         self._next_action = None
         if self.config.use_sde:
-            self._compiled("_resample_sde_noise")()
-        self._episode_return, self._episode_length = 0.0, 0
+            self._compiled("_resample_sde_noise")(tf.ones(self.config.n_envs, tf.bool))
 
-    def _env_step(self) -> None:
-        if self.num_timesteps < self.config.learning_starts:
-            action = self.np_rng.uniform(-1.0, 1.0, self.spec.action_dim).astype(np.float32)
-        elif self._next_action is not None:  # drawn for self._obs at the end of the last training phase
-            action, self._next_action = self._next_action, None
+    def _collect(self) -> np.ndarray:
+        """One vector step (n_envs env steps) with the policy's actions; returns which envs' episodes ended."""
+        cfg, obs = self.config, self.collector.obs
+        if self.num_timesteps < cfg.learning_starts:
+            actions = self.np_rng.uniform(-1.0, 1.0, (cfg.n_envs, self.spec.action_dim)).astype(np.float32)
+        elif self._next_action is not None:  # drawn for obs at the end of the last training phase
+            actions, self._next_action = self._next_action, None
         else:
-            action = self._compiled("_stochastic_action")(self._obs[None]).numpy()[0]
-        next_obs, reward, terminated, truncated, _ = self.env.step(self._to_env_action(action))
-        next_obs = np.asarray(next_obs, np.float32)
-        if not (np.isfinite(reward) and np.isfinite(next_obs).all()):  # never let NaN/inf into the buffer
-            if not np.isfinite(reward):
-                what = f"reward ({reward})"
-            else:
-                what = f"observation (entries {np.flatnonzero(~np.isfinite(next_obs)).tolist()})"
-            raise EnvError(f"env returned a non-finite {what} at step {self.num_timesteps + 1}; the transition "
-                           f"was not stored. Fix or wrap the env (e.g. clip the observation) and resume from the "
-                           f"last checkpoint")
-        # `terminated` ends the value; a time-limit truncation keeps bootstrapping from next_obs (it only
-        # marks the episode end, where n-step sums stop).
-        self.buffer.add(self._obs, action, reward, next_obs, terminated, truncated)
-        self.num_timesteps += 1
-        if self.config.sde_sample_freq > 0 and self.num_timesteps % self.config.sde_sample_freq == 0 \
-                and self.config.use_sde:
-            self._compiled("_resample_sde_noise")()  # (an episode start below resamples too)
-        self._episode_return += float(reward)
-        self._episode_length += 1
-        if terminated or truncated:
-            self.num_episodes += 1
-            self.episode_returns.append(self._episode_return)
-            self.episode_lengths.append(self._episode_length)
-            self._reset_episode(seed=None)  # next_obs was stored above; the next step acts on the reset obs
-        else:
-            self._obs = next_obs
+            actions = self._compiled("_stochastic_action")(obs).numpy()
+        ended = self.collector.step(actions, self._to_env_action(actions), self.num_timesteps)
+        self.num_timesteps += cfg.n_envs
+        if cfg.use_sde:  # new noise at every sde_sample_freq-th vector step, and for envs starting an episode
+            every = cfg.sde_sample_freq > 0 and (self.num_timesteps // cfg.n_envs) % cfg.sde_sample_freq == 0
+            if every or ended.any():
+                self._compiled("_resample_sde_noise")(tf.constant(np.ones_like(ended) if every else ended))
+        return ended
+
+    # Training-episode statistics, kept by the collector.
+    @property
+    def num_episodes(self) -> int:
+        """Training episodes finished over the agent's whole life."""
+        return self.collector.num_episodes
+
+    @property
+    def episode_returns(self):
+        """Returns of the last 100 training episodes."""
+        return self.collector.episode_returns
+
+    @property
+    def episode_lengths(self):
+        return self.collector.episode_lengths
 
     def metrics(self) -> dict[str, float]:
         """The latest update's metrics and the recent episode statistics, as Python floats."""
@@ -344,6 +353,10 @@ class KerasSAC:
             out["rollout/episode_return"] = float(np.mean(self.episode_returns))
             out["rollout/episode_length"] = float(np.mean(self.episode_lengths))
         return out
+
+    def close(self) -> None:
+        """Close the training env(s) (with async vectorization: stop their subprocesses)."""
+        self.collector.close()
 
     # ------------------------------------------------------------------ persistence
     def state_variables(self) -> dict:
@@ -363,44 +376,23 @@ class KerasSAC:
 
     def runtime_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """The Python-side state a checkpoint needs besides the variables and the buffer: (JSON, arrays)."""
-        state = {"num_timesteps": self.num_timesteps, "num_episodes": self.num_episodes,
-                 "np_rng": self.np_rng.bit_generator.state, "predict_rng": self.predict_rng.bit_generator.state,
-                 "env_seeded": self._env_seeded,
-                 "episode_return": self._episode_return, "episode_length": self._episode_length,
-                 "episode_returns": list(self.episode_returns), "episode_lengths": list(self.episode_lengths),
-                 "episode_in_progress": self._obs is not None, "env_state": None}
-        arrays = {}
-        if self._obs is not None:
-            captured = env_state.capture(self.env)
-            if captured is not None:  # else a resumed run starts a new episode
-                state["env_state"], env_arrays = captured
-                arrays.update(env_arrays)
-                arrays["obs"] = self._obs
-                if self._next_action is not None:  # already drawn: replaying the draw would move the RNG
-                    arrays["next_action"] = self._next_action
+        episodes, arrays = self.collector.state()
+        state = {"num_timesteps": self.num_timesteps, "np_rng": self.np_rng.bit_generator.state,
+                 "predict_rng": self.predict_rng.bit_generator.state, **episodes}
+        if "obs" in arrays and self._next_action is not None:  # already drawn: a redraw would move the RNG
+            arrays["next_action"] = self._next_action[0]
         return state, arrays
 
     def _restore_runtime_state(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
         self.num_timesteps = int(state["num_timesteps"])
-        # (.get: checkpoints from keras_sac before these were saved still load)
-        self.num_episodes = int(state.get("num_episodes", len(state["episode_returns"])))
-        self._env_seeded = bool(state.get("env_seeded", self.num_timesteps > 0))
         self.np_rng.bit_generator.state = state["np_rng"]
-        if "predict_rng" in state:
+        if "predict_rng" in state:  # (checkpoints from keras_sac before it was saved still load)
             self.predict_rng.bit_generator.state = state["predict_rng"]
-        self.episode_returns.extend(state["episode_returns"])
-        self.episode_lengths.extend(state["episode_lengths"])
-        if state["env_state"] is not None:
-            env_state.restore(self.env, state["env_state"], arrays)
-            self._obs = arrays["obs"]
-            self._next_action = arrays.get("next_action")
-            self._episode_return, self._episode_length = state["episode_return"], state["episode_length"]
-        elif state["episode_in_progress"]:
-            warnings.warn(f"the mid-episode state of env {self.spec.env_id or type(self.env.unwrapped).__name__} "
-                          f"cannot be saved (only MuJoCo and classic-control envs can): training continues "
-                          f"with a new episode", stacklevel=3)
-        if "buffer.position" in arrays:
-            self.buffer.restore_arrays({k[len("buffer."):]: v for k, v in arrays.items() if k.startswith("buffer.")})
+        if self.collector.restore(state, arrays, self.num_timesteps) and "next_action" in arrays:
+            self._next_action = arrays["next_action"][None]
+        buffer_arrays = {k[len("buffer."):]: v for k, v in arrays.items() if k.startswith("buffer.")}
+        if buffer_arrays:
+            self.buffer.restore_arrays(buffer_arrays)
 
     def save(self, path: str | Path, include_buffer: bool = True) -> Path:
         """Save the whole agent to the folder `path`, atomically (see `checkpoint.py`).

@@ -108,6 +108,10 @@ class ReplayBuffer:
             self._transitions = min(self._transitions + 1, self.capacity)
             self.pos = self._advance(i)
 
+    def add_step(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
+        """Store one vector step from a single env: every argument with a leading axis of length 1."""
+        self.add(obs[0], actions[0], rewards[0], next_obs[0], terminated[0], truncated[0])
+
     def _advance(self, i: int) -> int:
         self.size = min(max(self.size, i + 2 if self.optimize_memory_usage else i + 1), self.capacity)
         return (i + 1) % self.capacity
@@ -196,6 +200,54 @@ class ReplayBuffer:
             getattr(self, name)[:size] = rows[name]
         self.pos, self.size = pos % self.capacity, size
         self._transitions = int(self.valid[:size].sum()) if self.optimize_memory_usage else size
+
+
+class MultiEnvReplayBuffer:
+    """The replay buffer of `n_envs` envs stepped together: one `ReplayBuffer` of capacity // n_envs rows each.
+
+    Each env's transitions stay consecutive in its own ring, so compact storage (next_obs = next row's obs)
+    and n-step sums follow one episode exactly as with a single env. Sampling is uniform over all stored
+    transitions: how many rows come from each env is drawn multinomially by its count, and the rows are
+    shuffled, so that a minibatch cut from the sample mixes envs.
+    """
+
+    def __init__(self, capacity: int, obs_dim: int, action_dim: int, n_envs: int, **options):
+        if capacity < n_envs:
+            raise ValueError(f"buffer_size ({capacity}) must be at least n_envs ({n_envs}): each env keeps its own rows")
+        self.parts = [ReplayBuffer(capacity // n_envs, obs_dim, action_dim, **options) for _ in range(n_envs)]
+        self.capacity = sum(p.capacity for p in self.parts)
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    def bytes_per_transition(self) -> int:
+        return self.parts[0].bytes_per_transition()
+
+    def add_step(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
+        """Store one vector step: row i of each argument is env i's transition."""
+        for i, part in enumerate(self.parts):
+            part.add(obs[i], actions[i], rewards[i], next_obs[i], terminated[i], truncated[i])
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
+        counts = np.array([len(p) for p in self.parts], np.float64)
+        if counts.sum() == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        per_part = rng.multinomial(batch_size, counts / counts.sum())
+        batches = [p.sample(int(k), rng) for p, k in zip(self.parts, per_part) if k > 0]
+        order = rng.permutation(batch_size)
+        return Batch(*(np.concatenate(field)[order] for field in zip(*batches)))
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return {f"env{i}.{k}": v for i, p in enumerate(self.parts) for k, v in p.state_arrays().items()}
+
+    def restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        saved = {k.split(".")[0] for k in arrays} if all(k.startswith("env") for k in arrays) else {"env0"}
+        if saved != {f"env{i}" for i in range(len(self.parts))}:
+            raise ValueError(f"the saved buffer holds the rows of {len(saved)} env(s), this agent has n_envs "
+                             f"{len(self.parts)}: load it with the n_envs it was saved with")
+        for i, part in enumerate(self.parts):
+            prefix = f"env{i}."
+            part.restore_arrays({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
 
 
 def _episode_ends(arrays: dict[str, np.ndarray], extra: str) -> np.ndarray:

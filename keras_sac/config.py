@@ -23,6 +23,7 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 TARGET_BACKUPS = ("min", "mean", "redq")
 ACTOR_GRADIENTS = ("reparametrize", "reinforce")
 TARGET_UPDATES = ("polyak", "hard", "none")
+VECTORIZATIONS = ("sync", "async")
 ACTIVATIONS = ("relu", "tanh", "elu", "gelu", "silu")
 INITS = ("default", "orthogonal")
 
@@ -91,8 +92,14 @@ class SACConfig:
     tau: float = _field(0.005, "Polyak coefficient: target <- tau * online + (1 - tau) * target.",
                         _check(_unit_open_closed, "a number in (0, 1]"))
     gamma: float = _field(0.99, "Discount factor.", _check(_unit_open_closed, "a number in (0, 1]"))
-    train_freq: int = _field(1, "Env steps between training phases.", _check(_positive, "an integer >= 1"))
-    gradient_steps: int = _field(1, "Gradient steps per training phase.", _check(_positive, "an integer >= 1"))
+    n_envs: int = _field(1, "Envs stepped together (a gymnasium.vector env); each vector step stores one transition "
+                            "per env.", _check(_positive, "an integer >= 1"))
+    vectorization: str = _field("sync", "With n_envs > 1: 'sync' (all in this process) or 'async' (one subprocess "
+                                        "each, stepped in parallel).", _one_of(VECTORIZATIONS))
+    train_freq: int = _field(1, "Vector steps (of n_envs env steps each) between training phases.",
+                             _check(_positive, "an integer >= 1"))
+    gradient_steps: int = _field(1, "Gradient steps per training phase (the update-to-data ratio is gradient_steps / "
+                                    "(train_freq * n_envs)).", _check(_positive, "an integer >= 1"))
     target_update: str = _field(
         "polyak", "How target critics follow the online ones: 'polyak' (tau every target_update_interval steps), "
                   "'hard' (a copy every target_update_period steps) or 'none' (no target critics: the TD target "
@@ -195,6 +202,9 @@ def _check_combinations(c: SACConfig) -> None:
     if c.critic_batch_renorm and c.target_update != "none":
         raise ConfigError("critic_batch_renorm scores (s, a) and (s', a') jointly in the online critics (CrossQ) and "
                           "has no target critics: set target_update: none")
+    if c.buffer_size < c.n_envs * (2 if c.optimize_memory_usage else 1):
+        raise ConfigError(f"buffer_size ({c.buffer_size}) is split between the n_envs ({c.n_envs}) envs, and each needs at "
+                          f"least {2 if c.optimize_memory_usage else 1} row(s): raise buffer_size")
     if c.target_update == "none" and c.target_backup == "redq":
         raise ConfigError("target_backup: redq draws its subset from target critics; with target_update: none use "
                           "target_backup: min or mean")

@@ -123,9 +123,12 @@ class EnvSpec:
 
 
 def env_spec(env: gym.Env) -> EnvSpec:
-    """Check that `env` suits SAC (flat Box observations, bounded Box actions) and describe it."""
-    name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
-    act = env.action_space
+    """Check that `env` suits SAC (flat Box observations, bounded Box actions) and describe it.
+
+    A `gymnasium.vector.VectorEnv` is described by one of its envs (its single spaces)."""
+    vector = isinstance(env, gym.vector.VectorEnv)
+    name = env.spec.id if env.spec is not None else type(env if vector else env.unwrapped).__name__
+    act = env.single_action_space if vector else env.action_space
     if not isinstance(act, gym.spaces.Box):
         raise EnvError(f"env '{name}' has a {type(act).__name__} action space; SAC needs continuous Box actions "
                        f"(for discrete actions use a discrete-action method such as DQN)")
@@ -135,7 +138,7 @@ def env_spec(env: gym.Env) -> EnvSpec:
                        f"and finite bounds")
     if len(act.shape) != 1:
         raise EnvError(f"env '{name}' has actions of shape {act.shape}; keras_sac needs a flat (n,) Box")
-    obs = env.observation_space
+    obs = env.single_observation_space if vector else env.observation_space
     if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
         raise EnvError(f"env '{name}' has observation space {obs}; keras_sac supports flat (n,) Box "
                        f"observations: wrap it with gymnasium.wrappers.FlattenObservation")

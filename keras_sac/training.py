@@ -63,6 +63,7 @@ class _Monitor:
         earlier = logger.rows[-1].get("time/elapsed_s", 0.0) if logger.rows else 0.0
         self._start = time.perf_counter() - earlier
         self._clock, self._clock_step = time.perf_counter(), None
+        self._last_step: int | None = None  # the step count at the previous call
         self.checkpointed_step: int | None = None
 
     def evaluate(self, agent: KerasSAC) -> dict[str, float]:
@@ -87,20 +88,26 @@ class _Monitor:
 
     def __call__(self, agent: KerasSAC) -> bool:
         step, run = agent.num_timesteps, self.run
-        if self._clock_step is None:
-            self._clock_step = step - 1
+        if self._last_step is None:
+            self._last_step = step - agent.config.n_envs
+            self._clock_step = self._last_step
+
+        def due(every: int) -> bool:  # a multiple of `every` reached since the last call (n_envs steps per call)
+            return bool(every) and step // every > self._last_step // every
+
         row = {}
-        if step % run.log_interval == 0:
+        if due(run.log_interval):
             now = time.perf_counter()
             row = {**agent.metrics(), "time/elapsed_s": now - self._start,
                    "time/steps_per_second": (step - self._clock_step) / (now - self._clock)}
-        if (run.eval_freq and step % run.eval_freq == 0) or step == run.total_timesteps:
+        if due(run.eval_freq) or step >= run.total_timesteps:
             row.update(self.evaluate(agent))  # the last step always: its row holds the final evaluation
         if row:
             self.logger.log(step, row)
             self._clock, self._clock_step = time.perf_counter(), step  # evaluation time is not training speed
-        if (run.checkpoint_freq and step % run.checkpoint_freq == 0) or self.stop.received:
+        if due(run.checkpoint_freq) or self.stop.received:
             self.checkpoint(agent)  # after this step's log row, so a resume never repeats or skips a row
+        self._last_step = step
         return not self.stop.received
 
 
@@ -151,6 +158,7 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
                     f"{resume_command} {run_dir}")
             monitor.checkpoint(agent)  # progress first: nothing below can lose it
         train_seconds = time.perf_counter() - start
+        agent.close()
         agent.export(run_dir / POLICY_DIR)
     finally:
         logger.close()

@@ -159,7 +159,7 @@ def test_buffer_stores_terminated_not_truncated():
 def test_learn_continues_with_reset_num_timesteps_false(match_env):
     agent = KerasSAC(match_env, seed=0, **SMALL)
     agent.learn(60)
-    obs_before = agent._obs.copy()
+    obs_before = agent.collector.obs[0].copy()
     agent.learn(40, reset_num_timesteps=False)
     assert agent.num_timesteps == 100 and len(agent.buffer) == 100
     np.testing.assert_array_equal(agent.buffer.obs[60], obs_before)  # step 61 acted where step 60 left off

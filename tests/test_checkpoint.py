@@ -40,12 +40,12 @@ def test_save_load_then_learn_is_bit_identical_to_never_stopping(tmp_path, env_i
     agent.learn(75 if not extra else 78)  # mid-episode; 78: a training phase just drew the next action
     agent.save(tmp_path / "a")
     resumed = KerasSAC.load(tmp_path / "a")
-    assert resumed._episode_length == agent._episode_length > 0
+    assert resumed.collector.episode_length[0] == agent.collector.episode_length[0] > 0
     np.testing.assert_array_equal(resumed._next_action, agent._next_action)  # drawn by the last phase, saved
     agent.learn(60, reset_num_timesteps=False)
     resumed.learn(60, reset_num_timesteps=False)
     assert_same_agent(agent, resumed)
-    np.testing.assert_array_equal(agent._obs, resumed._obs)
+    np.testing.assert_array_equal(agent.collector.obs, resumed.collector.obs)
 
 
 def test_save_without_buffer(tmp_path):
@@ -146,7 +146,7 @@ def test_an_unsupported_env_resumes_with_a_new_episode(tmp_path):
     agent.save(tmp_path / "a")
     with pytest.warns(UserWarning, match="mid-episode state of env MatchEnv cannot be saved .* new episode"):
         resumed = KerasSAC.load(tmp_path / "a", env=make_match_env())
-    assert resumed._obs is None and resumed.num_timesteps == 55
+    assert resumed.collector.obs is None and resumed.num_timesteps == 55
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         resumed.learn(10, reset_num_timesteps=False)

@@ -214,3 +214,23 @@ def test_a_preset_and_variant_settings_from_the_command_line_reach_the_agent(tmp
     proc = run("train.py", "--env", "Pendulum-v1", "--set", "target_backup=redq", "--set", "n_critics=1",
                "--run-dir", tmp_path / "bad", cwd=tmp_path)
     assert_one_line_error(proc, "redq_subset (2) must be between 1 and n_critics (1)")
+
+
+def test_vector_envs_from_the_command_line_log_and_checkpoint_on_schedule(tmp_path):
+    proc = run("train.py", "--env", "Pendulum-v1", "--total-timesteps", 300, "--seed", 0, "--run-dir", tmp_path / "run",
+               *TINY, "--set", "n_envs=4", "--set", "log_interval=50", "--set", "checkpoint_freq=100",
+               "--set", "vectorization=async", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    from keras_sac.logger import read_metrics
+
+    rows = read_metrics(tmp_path / "run" / "metrics.csv")
+    # 4 env steps per vector step: each row at the first step reaching a multiple of log_interval (50)
+    assert [int(r["step"]) for r in rows] == [52, 100, 152, 200, 252, 300]
+    assert [int(r["step"]) for r in rows if "eval/mean_return" in r] == [152, 300]  # eval_freq 150 and the end
+    from keras_sac import KerasSAC
+
+    with pytest.warns(UserWarning, match="new episodes in all 4 envs"):
+        agent = KerasSAC.load(tmp_path / "run")
+    assert (agent.config.n_envs, agent.config.vectorization, agent.num_timesteps, len(agent.buffer)) == \
+        (4, "async", 300, 300)
+    agent.close()

@@ -28,6 +28,19 @@ def test_inverted_pendulum_is_balanced_within_20k_steps():
     assert returns.mean() >= 950, returns
 
 
+@pytest.mark.slow
+def test_inverted_pendulum_is_balanced_with_4_envs():
+    # 4 env steps per vector step and 4 gradient steps per phase: the single env's one update per env step
+    agent = KerasSAC("InvertedPendulum-v5", seed=0, n_envs=4, gradient_steps=4)
+    agent.learn(20_000)
+    agent.close()
+    import gymnasium as gym
+
+    returns, _ = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0],
+                                 gym.make("InvertedPendulum-v5"), 10, seed=100)
+    assert returns.mean() >= 950, returns
+
+
 LEARNING_VARIANTS = {  # each variant's own settings, on the match task's small networks
     "redq": dict(n_critics=5, target_backup="redq", gradient_steps=2),
     "droq": dict(critic_dropout=0.01, critic_layer_norm=True, gradient_steps=2),

@@ -226,7 +226,7 @@ def test_gsde_noise_is_held_between_resamples_and_drawn_at_episode_starts(tmp_pa
     agent = KerasSAC("Pendulum-v1", seed=0, **SMALL, use_sde=True, sde_sample_freq=4)
     agent.learn(60)  # past learning_starts: actions now come from the policy and its noise matrix
     noise = agent.sde_noise.numpy().copy()
-    assert agent.sde_noise.shape == (32, 1) and noise.std() > 0.5
+    assert agent.sde_noise.shape == (1, 32, 1) and noise.std() > 0.5
     steps_to_resample = 4 - agent.num_timesteps % 4
     if steps_to_resample > 1:
         agent.learn(steps_to_resample - 1, reset_num_timesteps=False)
