@@ -51,7 +51,7 @@ def main(argv=None) -> int:
         for text in notes:
             note("evaluate.py", text)
         env_kwargs = parse_env_kwargs(args.env_kwargs) if args.env_kwargs else metadata.get("env_kwargs") or {}
-        env = make_env(env_id, **env_kwargs)
+        env = make_env(env_id, pixels=metadata.get("pixels"), **env_kwargs)
         check_same_spaces(spec_from_metadata(metadata), env_spec(env), f"the policy at '{path}'")
     except (PolicyError, EnvError, ConfigError) as exc:
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
@@ -70,11 +70,13 @@ def main(argv=None) -> int:
         return 2
     mode = "stochastic" if args.stochastic else "deterministic"
     print(f"evaluating {policy.path} on {env_id}: {args.episodes} episodes, {mode}, seed {args.seed}")
-    returns, lengths = evaluate_policy(lambda obs: policy(obs, deterministic=not args.stochastic), env,
-                                       args.episodes, seed=args.seed)
+    returns, lengths, successes = evaluate_policy(lambda obs: policy(obs, deterministic=not args.stochastic), env,
+                                                  args.episodes, seed=args.seed)
     for i, (ret, length) in enumerate(zip(returns, lengths)):
-        print(f"episode {i}: return {ret:.1f}, length {length}")
-    print(f"mean return {returns.mean():.1f} +- {returns.std():.1f}, mean length {lengths.mean():.1f} "
+        success = "" if successes is None else f", success {bool(successes[i])}"
+        print(f"episode {i}: return {ret:.1f}, length {length}{success}")
+    success = "" if successes is None else f", success rate {successes.mean():.2f}"
+    print(f"mean return {returns.mean():.1f} +- {returns.std():.1f}, mean length {lengths.mean():.1f}{success} "
           f"over {len(returns)} episodes")
     return 0
 

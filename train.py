@@ -85,7 +85,8 @@ def main(argv=None) -> int:
                                     parse_env_kwargs(args.env_kwargs), total_timesteps=args.total_timesteps,
                                     seed=args.seed, deterministic=args.deterministic or None)
             run_dir = args.run_dir or default_run_dir(env_id)
-        env_spec(make_env(config.env_id, **config.env_kwargs))
+        env_spec(make_env(config.env_id, pixels=config.sac.get("pixels"), **config.env_kwargs),
+                 config.sac.get("image_channels", "auto"))
         if args.resume is None:
             prepare_run_dir(run_dir, args.force)
             write_run_start(run_dir, config)

@@ -12,15 +12,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_sac import checkpoint
-from keras_sac.buffer import Batch, MultiEnvReplayBuffer, ReplayBuffer, pack, packed_width, unpack
+from keras_sac import build, checkpoint, spaces
+from keras_sac.buffer import Batch, pack, packed_width, unpack
 from keras_sac.collection import Collector, check_vector_env, make_vector_env
 from keras_sac.config import SACConfig, draw_seed, make_sac_config
 from keras_sac.distributions import TanhGaussian
-from keras_sac.envs import (EnvError, EnvSpec, action_affine, as_obs_batch, check_same_spaces, env_spec, resolve_env,
-                            to_env_action)
-from keras_sac.networks import Actor, ActorSnapshot, Critics, MLPOptions
-from keras_sac.schedules import build_schedule
+from keras_sac.envs import EnvSpec, action_affine, as_obs_batch, env_spec, resolve_env, to_env_action
+from keras_sac.networks import ActorSnapshot
 from keras_sac.update import SACUpdate, polyak_update
 
 __all__ = ["KerasSAC", "TrainingDivergedError", "polyak_update"]
@@ -36,7 +34,8 @@ class KerasSAC:
     """Soft Actor-Critic with learned temperature (Haarnoja et al. 2018, arXiv 1812.05905).
 
     Args:
-        env: a Gymnasium env with flat Box observations and bounded Box actions, or a registered env id; with
+        env: a Gymnasium env with bounded Box actions and Box observations (flat vectors, or uint8 images:
+            see spaces.py) or a Dict of them, or a registered env id; with
             `n_envs` > 1, copies are made from its id, or pass a `gymnasium.vector.VectorEnv` built with
             same-step autoreset (then n_envs is its num_envs).
         **hyperparameters: fields of `SACConfig` (Stable-Baselines3 names); unknown keys are refused.
@@ -54,8 +53,9 @@ class KerasSAC:
         if config.seed is None:  # record the seed actually used, so every run can be repeated
             config = dataclasses.replace(config, seed=draw_seed())
         self.config: SACConfig = config
-        env = resolve_env(env)
-        self.spec: EnvSpec = env_spec(env)
+        env = resolve_env(env, config.pixels)
+        self.spec: EnvSpec = env_spec(env, config.image_channels, config.pixels)
+        build.check_encoder_settings(config, self.spec)
         if config.n_envs > 1 and not isinstance(env, gym.vector.VectorEnv):
             env = make_vector_env(self.spec, config.n_envs, config.vectorization, first=env)
         self.env = env  # the env, or the VectorEnv of n_envs envs, that training steps
@@ -69,69 +69,37 @@ class KerasSAC:
         self._snapshot_version = -1
         self._next_action: np.ndarray | None = None  # actions for collector.obs, drawn by the last update call
         self._build()
-        self.collector = Collector(self.env, config.n_envs, self.buffer)
+        self.collector = Collector(self.env, config.n_envs, self.buffer, self.spec.obs)
 
     # ------------------------------------------------------------------ construction
     def _build(self) -> None:
         cfg, spec = self.config, self.spec
         keras.utils.set_random_seed(cfg.seed)  # weight initialisers draw from Keras' global seed
-        dtype = None if cfg.precision == "float32" else cfg.precision  # a Keras dtype policy
-        shared = dict(activation=cfg.activation, init=cfg.init, renorm_momentum=cfg.batch_renorm_momentum,
-                      renorm_warmup=cfg.batch_renorm_warmup)
-        actor_options = MLPOptions(**shared, batch_renorm=cfg.actor_batch_renorm)
-        critic_options = MLPOptions(**shared, layer_norm=cfg.critic_layer_norm, dropout=cfg.critic_dropout,
-                                    batch_renorm=cfg.critic_batch_renorm)
-        critic_arch = cfg.critic_arch or cfg.net_arch
-        actor_arch = cfg.actor_arch or cfg.net_arch
-        self.actor = Actor(spec.action_dim, actor_arch, cfg.log_std_bounds, actor_options, dtype=dtype,
-                           use_sde=cfg.use_sde, log_std_init=cfg.log_std_init, name="actor")
-        self.critics = Critics(cfg.n_critics, critic_arch, critic_options, dtype=dtype, name="critics")
-        obs0, act0 = tf.zeros((1, spec.obs_dim)), tf.zeros((1, spec.action_dim))
-        self.actor(obs0), self.critics(obs0, act0)
-        self.target_critics = None  # target_update: none bootstraps from the online critics (CrossQ)
-        if cfg.target_update != "none":
-            self.target_critics = Critics(cfg.n_critics, critic_arch, critic_options, dtype=dtype,
-                                          name="target_critics")
-            self.target_critics(obs0, act0)
-            polyak_update(self.critics.variables, self.target_critics.variables, tau=1.0)
-
+        self.actor, self.critics, self.target_critics = build.build_networks(cfg, spec)
         self.log_alpha = tf.Variable(math.log(cfg.init_alpha), dtype=tf.float32, name="log_alpha")
         self.target_entropy = float(-spec.action_dim if cfg.target_entropy is None else cfg.target_entropy)
-
-        def adam(rate, name):  # a constant or a schedule mapping (keras_sac/schedules.py)
-            rate = build_schedule(cfg.learning_rate if rate is None else rate, cfg.learning_rate)
-            return keras.optimizers.Adam(rate, beta_1=cfg.adam_beta1, name=name)
-
-        self.actor_optimizer = adam(cfg.actor_learning_rate, "actor_adam")
-        self.critic_optimizer = adam(cfg.critic_learning_rate, "critic_adam")
-        self.alpha_optimizer = adam(cfg.alpha_learning_rate, "alpha_adam")
-        # Slots are made now, eagerly: a tf.function must not create variables on its first call.
-        self.actor_optimizer.build(self.actor.trainable_variables)
-        self.critic_optimizer.build(self.critics.trainable_variables)
-        self.alpha_optimizer.build([self.log_alpha])
+        optimizers = build.build_optimizers(cfg, build.Networks(self.actor, self.critics, self.target_critics),
+                                            self.log_alpha)
+        self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer = optimizers
         self.n_updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="n_updates")
         self.tf_rng = tf.random.Generator.from_seed(cfg.seed)  # policy noise inside compiled code
         self.np_rng = np.random.default_rng(cfg.seed)  # warm-up actions and replay indices
         self.predict_rng = np.random.default_rng([cfg.seed, 1])  # predict's own noise: training never reads it
-        storage = dict(optimize_memory_usage=cfg.optimize_memory_usage, n_steps=cfg.n_steps, gamma=cfg.gamma)
-        if cfg.n_envs == 1:
-            self.buffer = ReplayBuffer(cfg.buffer_size, spec.obs_dim, spec.action_dim, **storage)
-        else:
-            self.buffer = MultiEnvReplayBuffer(cfg.buffer_size, spec.obs_dim, spec.action_dim, cfg.n_envs, **storage)
+        self.buffer, self._reward_env = build.make_buffer(cfg, spec, self.env)
         self._action_center, self._action_scale = action_affine(spec.action_low, spec.action_high)
         # gSDE: env i's noise matrix is sigma * sde_noise[i], sde_noise ~ N(0, I) drawn at its episode starts
         # and every sde_sample_freq vector steps; sigma is read at each step, so the noise follows the
         # learned scale.
         if cfg.use_sde:
-            self.sde_noise = tf.Variable(tf.zeros((cfg.n_envs, actor_arch[-1], spec.action_dim)), trainable=False,
+            arch = cfg.actor_arch or cfg.net_arch
+            self.sde_noise = tf.Variable(tf.zeros((cfg.n_envs, arch[-1], spec.action_dim)), trainable=False,
                                          name="sde_noise")
             self._resample_sde_noise = tf.function(self._draw_sde_noise,
                                                    input_signature=[tf.TensorSpec([cfg.n_envs], tf.bool)])
         self._update = SACUpdate(cfg, self.actor, self.critics, self.target_critics, self.log_alpha,
-                                 self.target_entropy, (self.actor_optimizer, self.critic_optimizer,
-                                                       self.alpha_optimizer), self.n_updates, self.tf_rng)
+                                 self.target_entropy, optimizers, self.n_updates, self.tf_rng, spec.obs)
 
-        obs_spec = tf.TensorSpec([None, spec.obs_dim], tf.float32, name="obs")
+        obs_spec = build.obs_signature(spec.obs, [None])
         act_spec = tf.TensorSpec([None, spec.action_dim], tf.float32, name="actions")
         vec_spec = tf.TensorSpec([None], tf.float32)
         # input_signature fixes dtypes and ranks, so each function traces once (tests/test_agent.py). The
@@ -139,9 +107,17 @@ class KerasSAC:
         self._compiled_train_step = tf.function(
             self._train_step, input_signature=[obs_spec, act_spec, vec_spec, obs_spec, vec_spec, vec_spec])
         self._stochastic_action = tf.function(self._sample_action, input_signature=[obs_spec])
-        packed_spec = tf.TensorSpec([cfg.gradient_steps, None, packed_width(spec.obs_dim, spec.action_dim)],
-                                    tf.float32, name="minibatches")
-        self._compiled_update_and_act = tf.function(self._update_and_act, input_signature=[packed_spec, obs_spec])
+        steps = [cfg.gradient_steps, None]
+        if spec.obs.flat:
+            minibatch_spec = tf.TensorSpec([*steps, packed_width(spec.obs_dim, spec.action_dim)], tf.float32,
+                                           name="minibatches")
+        else:  # fields as they are (images stay uint8), each (gradient_steps, batch, ...)
+            minibatch_spec = Batch(build.obs_signature(spec.obs, steps),
+                                   tf.TensorSpec([*steps, spec.action_dim], tf.float32), tf.TensorSpec(steps),
+                                   build.obs_signature(spec.obs, steps), tf.TensorSpec(steps), tf.TensorSpec(steps))
+            # predict's (mean, log_std) for image/Dict observations; NumPy draws the noise, as for flat ones
+            self._policy_moments = tf.function(lambda obs: self.actor(obs), input_signature=[obs_spec])
+        self._compiled_update_and_act = tf.function(self._update_and_act, input_signature=[minibatch_spec, obs_spec])
         self._concrete: dict = {}  # traced on first use: an agent that never trains never traces
 
     @property
@@ -181,16 +157,18 @@ class KerasSAC:
     def _update_and_act(self, minibatches, current_obs):
         """A whole training phase in one compiled call: `gradient_steps` updates, then the next action.
 
-        minibatches: (gradient_steps, batch, ...) `buffer.pack`ed minibatches, sampled at once. The updates
+        minibatches: (gradient_steps, batch, ...) `buffer.pack`ed minibatches, sampled at once (image/Dict
+            observations: a `Batch` of such arrays, images uint8). The updates
         run in a graph loop, and the action for `current_obs` is drawn from the updated policy in the same
         call, saving the second call per env step (~0.4 ms, mostly dispatch, against a ~5 ms step).
         Returns (metrics of the last update, actions (n_envs, action_dim) in [-1, 1]).
         """
-        batches = unpack(minibatches, self.spec.obs_dim, self.spec.action_dim)  # each (gradient_steps, batch, ...)
-        metrics = self._update.step(Batch(*(x[0] for x in batches)))
+        if self.spec.obs.flat:
+            minibatches = unpack(minibatches, self.spec.obs_dim, self.spec.action_dim)  # each (gradient_steps, batch, ...)
+        metrics = self._update.step(tf.nest.map_structure(lambda x: x[0], minibatches))
         if self.config.gradient_steps > 1:
             for i in tf.range(1, self.config.gradient_steps):  # autograph: a tf.while_loop
-                metrics = self._update.step(Batch(*(x[i] for x in batches)))
+                metrics = self._update.step(tf.nest.map_structure(lambda x: x[i], minibatches))
         return metrics, self._sample_action(current_obs)
 
     def _compiled(self, name: str):
@@ -222,7 +200,8 @@ class KerasSAC:
         """Action(s) for observation(s), in the env's action bounds.
 
         Args:
-            observation: (obs_dim,) for one observation or (batch, obs_dim) for a batch.
+            observation: (obs_dim,) for one observation or (batch, obs_dim) for a batch; an image (its
+                shape, uint8) or a batch of them; for a Dict space a dict of those, keyed as the space.
             state, episode_start: accepted for Stable-Baselines3 compatibility; SAC is not recurrent.
             deterministic: tanh(mean) instead of a sample. Both modes compute in NumPy from a copy of the
                 actor's weights, taken again after every update and restore (`agent.actor_changed()`
@@ -232,13 +211,26 @@ class KerasSAC:
         Returns:
             (actions, None): actions (action_dim,) or (batch, action_dim), float32.
         """
-        batch, single = as_obs_batch(observation, self.spec.obs_dim, "the agent")
-        if deterministic:
-            unit_actions = self._actor_snapshot().mode(batch)
+        if not self.spec.obs.flat:
+            unit_actions, single = self._predict_structured(observation, deterministic)
         else:
-            unit_actions = self._actor_snapshot().sample(batch, self.predict_rng)
+            batch, single = as_obs_batch(observation, self.spec.obs_dim, "the agent")
+            if deterministic:
+                unit_actions = self._actor_snapshot().mode(batch)
+            else:
+                unit_actions = self._actor_snapshot().sample(batch, self.predict_rng)
         actions = self._to_env_action(unit_actions)
         return (actions[0] if single else actions), None
+
+    def _predict_structured(self, observation, deterministic: bool):
+        """predict for image/Dict observations: the actor's (mean, log_std) from TensorFlow (convolutions),
+        then the tanh-Gaussian in NumPy from predict_rng, as ActorSnapshot does for vectors."""
+        batch, single = spaces.as_batch(self.spec.obs, observation, "the agent")
+        mean, log_std = (t.numpy() for t in self._compiled("_policy_moments")(batch))
+        if deterministic:
+            return np.tanh(mean), single
+        noise = self.predict_rng.standard_normal(mean.shape, dtype=np.float32)
+        return np.tanh(mean + np.exp(log_std) * noise).astype(np.float32), single
 
     def _actor_snapshot(self) -> ActorSnapshot:
         """predict's NumPy copy of the actor, taken again whenever the weights changed since the last one."""
@@ -299,8 +291,12 @@ class KerasSAC:
     def _train(self) -> None:
         """One training phase: all gradient steps and the next actions, in one compiled call."""
         cfg = self.config
-        minibatches = pack(self.buffer.sample(cfg.gradient_steps * cfg.batch_size, self.np_rng))
-        minibatches = minibatches.reshape(cfg.gradient_steps, cfg.batch_size, -1)
+        sample = self.buffer.sample(cfg.gradient_steps * cfg.batch_size, self.np_rng)
+        if self.spec.obs.flat:
+            minibatches = pack(sample).reshape(cfg.gradient_steps, cfg.batch_size, -1)
+        else:
+            minibatches = tf.nest.map_structure(lambda x: x.reshape(cfg.gradient_steps, cfg.batch_size, *x.shape[1:]),
+                                                sample)
         self.last_metrics, actions = self._run_update(self._compiled("_compiled_update_and_act"), minibatches,
                                                       self.collector.obs)
         self._next_action = actions.numpy()
@@ -357,6 +353,8 @@ class KerasSAC:
     def close(self) -> None:
         """Close the training env(s) (with async vectorization: stop their subprocesses)."""
         self.collector.close()
+        if self._reward_env not in (None, self.env):
+            self._reward_env.close()
 
     # ------------------------------------------------------------------ persistence
     def state_variables(self) -> dict:
@@ -365,6 +363,7 @@ class KerasSAC:
         keras_vars = [*self.actor.variables, *self.critics.variables, *targets,
                       *self.actor_optimizer.variables, *self.critic_optimizer.variables,
                       *self.alpha_optimizer.variables]
+        keras_vars = list({id(v): v for v in keras_vars}.values())  # a shared encoder is in actor and critics
         state = {v.path.replace("/", "."): v for v in keras_vars}
         if len(state) != len(keras_vars):
             raise RuntimeError("two state variables share a path")  # would silently drop one on save
@@ -373,26 +372,6 @@ class KerasSAC:
         sde = {"sde_noise": self.sde_noise} if self.config.use_sde else {}
         return {**state, **held, **sde, "log_alpha": self.log_alpha, "n_updates": self.n_updates,
                 "tf_rng": self.tf_rng}
-
-    def runtime_state(self) -> tuple[dict, dict[str, np.ndarray]]:
-        """The Python-side state a checkpoint needs besides the variables and the buffer: (JSON, arrays)."""
-        episodes, arrays = self.collector.state()
-        state = {"num_timesteps": self.num_timesteps, "np_rng": self.np_rng.bit_generator.state,
-                 "predict_rng": self.predict_rng.bit_generator.state, **episodes}
-        if "obs" in arrays and self._next_action is not None:  # already drawn: a redraw would move the RNG
-            arrays["next_action"] = self._next_action[0]
-        return state, arrays
-
-    def _restore_runtime_state(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
-        self.num_timesteps = int(state["num_timesteps"])
-        self.np_rng.bit_generator.state = state["np_rng"]
-        if "predict_rng" in state:  # (checkpoints from keras_sac before it was saved still load)
-            self.predict_rng.bit_generator.state = state["predict_rng"]
-        if self.collector.restore(state, arrays, self.num_timesteps) and "next_action" in arrays:
-            self._next_action = arrays["next_action"][None]
-        buffer_arrays = {k[len("buffer."):]: v for k, v in arrays.items() if k.startswith("buffer.")}
-        if buffer_arrays:
-            self.buffer.restore_arrays(buffer_arrays)
 
     def save(self, path: str | Path, include_buffer: bool = True) -> Path:
         """Save the whole agent to the folder `path`, atomically (see `checkpoint.py`).
@@ -412,20 +391,7 @@ class KerasSAC:
         `path` is a saved folder, or a run's `checkpoints/` folder or run folder, whose newest good
         checkpoint is used (a damaged newer one is skipped with a warning).
         """
-        path = checkpoint.resolve(path)
-        meta, arrays = checkpoint.read_checkpoint(path)
-        saved_spec = EnvSpec.from_dict(meta["env"])
-        if env is None:
-            if saved_spec.env_id is None:
-                raise checkpoint.CheckpointError(f"the agent at '{path}' was trained on an unregistered env: "
-                                                 f"pass env=")
-            env = saved_spec.make()  # same id and gym.make keyword arguments
-        agent = cls(env, **meta["config"])
-        check_same_spaces(saved_spec, agent.spec, f"the agent saved at '{path}'")
-        checkpoint.restore_variables(agent, path)
-        agent.actor_changed()
-        agent._restore_runtime_state(meta, arrays)
-        return agent
+        return checkpoint.load_agent(cls, path, env)
 
     def export(self, path: str | Path) -> Path:
         """Write the deterministic and stochastic policy as a standalone SavedModel (see `export.py`)."""

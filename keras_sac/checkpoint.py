@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from keras_sac import __version__
 from keras_sac.config import to_dict
+from keras_sac.envs import EnvSpec, check_same_spaces
 from keras_sac.files import fsync_dir, fsync_tree, recover_dir, replace_dir, staging_dir
 
 FORMAT = "keras_sac.agent/2"
@@ -49,7 +50,7 @@ def save_agent(agent, path: str | Path, include_buffer: bool = True) -> Path:
     tmp = staging_dir(path)
     try:
         tf.train.Checkpoint(**agent.state_variables()).write(str(tmp / VARIABLES_PREFIX))
-        runtime, arrays = agent.runtime_state()
+        runtime, arrays = runtime_state(agent)
         if include_buffer:
             arrays.update({f"buffer.{k}": v for k, v in agent.buffer.state_arrays().items()})
         with open(tmp / ARRAYS_FILE, "wb") as f:
@@ -64,6 +65,47 @@ def save_agent(agent, path: str | Path, include_buffer: bool = True) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)  # a failed write leaves no debris and the old folder as it was
         raise
     return path
+
+
+def runtime_state(agent) -> tuple[dict, dict[str, np.ndarray]]:
+    """The Python-side state a checkpoint needs besides the variables and the buffer: (JSON, arrays)."""
+    episodes, arrays = agent.collector.state()
+    state = {"num_timesteps": agent.num_timesteps, "np_rng": agent.np_rng.bit_generator.state,
+             "predict_rng": agent.predict_rng.bit_generator.state, **episodes}
+    episode_saved = any(k == "obs" or k.startswith("obs.") for k in arrays)
+    if episode_saved and agent._next_action is not None:  # already drawn: a redraw would move the RNG
+        arrays["next_action"] = agent._next_action[0]
+    return state, arrays
+
+
+# ---------------------------------------------------------------------------------------------- reading
+def load_agent(cls, path: str | Path, env=None):
+    """`cls.load`: rebuild the agent from its config and env spec, then restore every piece of state."""
+    path = resolve(path)
+    meta, arrays = read_checkpoint(path)
+    saved_spec = EnvSpec.from_dict(meta["env"])
+    if env is None:
+        if saved_spec.env_id is None:
+            raise CheckpointError(f"the agent at '{path}' was trained on an unregistered env: pass env=")
+        env = saved_spec.make()  # same id and gym.make keyword arguments
+    agent = cls(env, **meta["config"])
+    check_same_spaces(saved_spec, agent.spec, f"the agent saved at '{path}'")
+    restore_variables(agent, path)
+    agent.actor_changed()
+    restore_runtime_state(agent, meta, arrays)
+    return agent
+
+
+def restore_runtime_state(agent, state: dict, arrays: dict[str, np.ndarray]) -> None:
+    agent.num_timesteps = int(state["num_timesteps"])
+    agent.np_rng.bit_generator.state = state["np_rng"]
+    if "predict_rng" in state:  # (checkpoints from keras_sac before it was saved still load)
+        agent.predict_rng.bit_generator.state = state["predict_rng"]
+    if agent.collector.restore(state, arrays, agent.num_timesteps) and "next_action" in arrays:
+        agent._next_action = arrays["next_action"][None]
+    buffer_arrays = {k[len("buffer."):]: v for k, v in arrays.items() if k.startswith("buffer.")}
+    if buffer_arrays:
+        agent.buffer.restore_arrays(buffer_arrays)
 
 
 def _files(folder: Path) -> list[Path]:

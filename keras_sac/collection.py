@@ -11,16 +11,17 @@ transition ever joins two episodes.
 from __future__ import annotations
 
 import collections
-import contextlib
+import dataclasses
 import functools
-import sys
+import os
 import warnings
 
 import gymnasium as gym
 import numpy as np
 
-from keras_sac import env_state
+from keras_sac import env_state, spaces
 from keras_sac.envs import EnvError, EnvSpec, make_env
+from keras_sac.remote_env import main_script_hidden, make_worker_env
 
 
 def make_vector_env(spec: EnvSpec, n_envs: int, vectorization: str, first: gym.Env | None = None) -> gym.vector.VectorEnv:
@@ -39,16 +40,33 @@ def make_vector_env(spec: EnvSpec, n_envs: int, vectorization: str, first: gym.E
                        "autoreset_mode=AutoresetMode.SAME_STEP")
     mode = gym.vector.AutoresetMode.SAME_STEP
     if vectorization == "sync":
-        fns = [functools.partial(make_env, spec.env_id, **spec.env_kwargs) for _ in range(n_envs)]
+        fns = [functools.partial(make_env, spec.env_id, pixels=spec.pixels, **spec.env_kwargs) for _ in range(n_envs)]
         if first is not None:
             fns[0] = lambda: first
         return gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
     if first is not None:
         first.close()
-    # gym.make itself in the subprocesses: it imports the env's module ("module:EnvId") and never TensorFlow.
-    fns = [functools.partial(gym.make, _importable_id(spec.env_id), **spec.env_kwargs) for _ in range(n_envs)]
-    with _main_script_hidden():
+    # make_env (keras_sac.envs imports no TensorFlow) imports the env's module ("module:EnvId") in the subprocess.
+    fns = [_EnvFactory(_importable_id(spec.env_id), spec.pixels, spec.env_kwargs, os.getpid()) for _ in range(n_envs)]
+    with main_script_hidden():
         return gym.vector.AsyncVectorEnv(fns, context="forkserver", autoreset_mode=mode)
+
+
+@dataclasses.dataclass(frozen=True)
+class _EnvFactory:
+    """An AsyncVectorEnv env factory. Gymnasium also calls it once in this process, to read the spaces: here
+    it is `make_env` (which keeps MuJoCo rendering out of this TensorFlow process); in the env subprocess
+    it makes the env to be stepped there (`make_worker_env`)."""
+
+    env_id: str
+    pixels: dict | None
+    kwargs: dict
+    parent_pid: int
+
+    def __call__(self) -> gym.Env:
+        if os.getpid() == self.parent_pid:
+            return make_env(self.env_id, pixels=self.pixels, **self.kwargs)
+        return make_worker_env(self.env_id, self.pixels, self.kwargs)
 
 
 def _importable_id(env_id: str) -> str:
@@ -63,28 +81,6 @@ def _importable_id(env_id: str) -> str:
     return f"{module}:{env_id}"
 
 
-@contextlib.contextmanager
-def _main_script_hidden():
-    """Start subprocesses that do not re-run the main script.
-
-    multiprocessing's forkserver and spawn children import the parent's `__main__` file first (to find
-    functions defined there), which would start a second training run in a script without an
-    `if __name__ == "__main__":` guard, and loads TensorFlow into every env process in any case. The env
-    factories here are `gym.make` with an id, which needs nothing from `__main__`: while the processes
-    start, `__main__` shows multiprocessing no file to import.
-    """
-    main = sys.modules["__main__"]
-    saved = {name: getattr(main, name) for name in ("__file__", "__spec__") if hasattr(main, name)}
-    try:
-        main.__spec__ = None
-        if hasattr(main, "__file__"):
-            del main.__file__
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(main, name, value)
-
-
 def check_vector_env(env: gym.vector.VectorEnv) -> None:
     mode = env.metadata.get("autoreset_mode")
     if mode != gym.vector.AutoresetMode.SAME_STEP:
@@ -96,13 +92,14 @@ def check_vector_env(env: gym.vector.VectorEnv) -> None:
 class Collector:
     """Steps `env` (one gym.Env, or a VectorEnv of n) and stores what it sees in `buffer`.
 
-    obs: (n_envs, obs_dim) float32, the observations the next step acts on; None until `reset`.
+    obs: the observations the next step acts on, an internal batch of n_envs rows (spaces.py: (n_envs, obs_dim)
+    float32, or {key: (n_envs, *shape)}); None until `reset`.
     Episode statistics: `num_episodes` over the agent's life, the last 100 returns and lengths, and the
     running return and length of each env's current episode.
     """
 
-    def __init__(self, env, n_envs: int, buffer):
-        self.env, self.n_envs, self.buffer = env, n_envs, buffer
+    def __init__(self, env, n_envs: int, buffer, obs_spec: spaces.ObsSpec):
+        self.env, self.n_envs, self.buffer, self.obs_spec = env, n_envs, buffer, obs_spec
         self.vector = isinstance(env, gym.vector.VectorEnv)
         self.obs: np.ndarray | None = None
         self.seeded = False  # reset with the config's seed once; then each env's own stream continues
@@ -115,7 +112,7 @@ class Collector:
     def reset(self, seed: int | None) -> None:
         """New episodes in every env (env i seeded seed + i when a seed is given, as Gymnasium does)."""
         obs, _ = self.env.reset(seed=seed)
-        self.obs = np.asarray(obs, np.float32).reshape(self.n_envs, -1)
+        self.obs = spaces.env_batch(self.obs_spec, obs, self.n_envs)
         self.episode_return[:] = 0.0
         self.episode_length[:] = 0
 
@@ -128,15 +125,15 @@ class Collector:
         """
         if self.vector:
             next_obs, rewards, terminated, truncated, info = self.env.step(env_actions)
-            next_obs = np.asarray(next_obs, np.float32)
+            next_obs = spaces.env_batch(self.obs_spec, next_obs, self.n_envs)
             terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
             ended = terminated | truncated
-            final_obs = next_obs.copy()  # each transition's true next_obs
+            final_obs = spaces.copy(next_obs)  # each transition's true next_obs
             for i in np.flatnonzero(ended):
-                final_obs[i] = info["final_obs"][i]
+                spaces.set_row(final_obs, i, info["final_obs"][i])
         else:
             next_obs, reward, term, trunc, _ = self.env.step(env_actions[0])
-            final_obs = np.asarray(next_obs, np.float32)[None]
+            final_obs = spaces.env_batch(self.obs_spec, next_obs, 1)
             rewards, terminated, truncated = np.array([reward]), np.array([term], bool), np.array([trunc], bool)
             ended = terminated | truncated
         rewards = np.asarray(rewards, np.float64)
@@ -172,7 +169,8 @@ class Collector:
             captured = env_state.capture(self.env)
             if captured is not None:  # else a resumed run starts a new episode
                 state["env_state"], arrays = captured
-                arrays["obs"] = self.obs[0]
+                obs = spaces.take(self.obs, 0)
+                arrays.update({f"obs.{k}": v for k, v in obs.items()} if isinstance(obs, dict) else {"obs": obs})
         return state, arrays
 
     def restore(self, state: dict, arrays: dict[str, np.ndarray], num_timesteps: int) -> bool:
@@ -184,7 +182,10 @@ class Collector:
         self.episode_lengths.extend(state["episode_lengths"])
         if state["env_state"] is not None:
             env_state.restore(self.env, state["env_state"], arrays)
-            self.obs = np.asarray(arrays["obs"], np.float32)[None]
+            if self.obs_spec.flat:
+                self.obs = np.asarray(arrays["obs"], np.float32)[None]
+            else:
+                self.obs = {e.key: arrays[f"obs.{e.key}"][None] for e in self.obs_spec.entries}
             self.episode_return[0], self.episode_length[0] = state["episode_return"], state["episode_length"]
             return True
         if state["episode_in_progress"]:
@@ -193,7 +194,8 @@ class Collector:
                 what = f"new episodes in all {self.n_envs} envs"
             else:
                 env = self.env.spec.id if self.env.spec is not None else type(self.env.unwrapped).__name__
-                why = f"the mid-episode state of env {env} cannot be saved (only MuJoCo and classic-control envs can)"
+                why = (f"the mid-episode state of env {env} cannot be saved (only MuJoCo and classic-control envs "
+                       f"can, observed through their own observations rather than frames)")
                 what = "a new episode"
             warnings.warn(f"{why}: training continues with {what}", stacklevel=4)
         return False
@@ -205,12 +207,15 @@ class Collector:
 def _check_finite(rewards: np.ndarray, next_obs: np.ndarray, step: int) -> None:
     """Never let NaN/inf into the buffer: name the first bad value and what to do."""
     bad_reward = ~np.isfinite(rewards)
-    bad_obs = ~np.isfinite(next_obs).all(axis=1)
+    bad_obs = spaces.nonfinite_rows(next_obs)
     if not (bad_reward.any() or bad_obs.any()):
         return
     i = int(np.flatnonzero(bad_reward | bad_obs)[0])
     if bad_reward[i]:
         what = f"reward ({rewards[i]})"
+    elif isinstance(next_obs, dict):
+        keys = [k for k, v in next_obs.items() if v.dtype.kind == "f" and not np.isfinite(v[i]).all()]
+        what = f"observation (keys {keys})"
     else:
         what = f"observation (entries {np.flatnonzero(~np.isfinite(next_obs[i])).tolist()})"
     where = f" in env {i}" if len(rewards) > 1 else ""

@@ -26,6 +26,11 @@ TARGET_UPDATES = ("polyak", "hard", "none")
 VECTORIZATIONS = ("sync", "async")
 ACTIVATIONS = ("relu", "tanh", "elu", "gelu", "silu")
 INITS = ("default", "orthogonal")
+ENCODERS = ("nature_cnn", "small")
+IMAGE_AUGMENTATIONS = ("none", "random_shift")
+IMAGE_CHANNELS = ("auto", "first", "last")
+REPLAY_BUFFERS = ("uniform", "her")
+GOAL_STRATEGIES = ("future", "final", "episode")
 
 
 class ConfigError(ValueError):
@@ -178,6 +183,44 @@ class SACConfig:
     optimize_memory_usage: bool = _field(
         False, "Store each observation once in the replay buffer (a transition's next_obs is the next row's obs), "
                "about 40% fewer bytes per HalfCheetah transition; episode ends cost one extra row each.")
+    pixels: dict | None = _field(
+        None, "Observe the env through its rendered frames only: a mapping {size: [64, 64], grayscale: true, "
+              "frame_stack: 3} (each key optional, these are the defaults) applied with Gymnasium's "
+              "AddRenderObservation, ResizeObservation, GrayscaleObservation and FrameStackObservation; the env is "
+              "made with render_mode='rgb_array'. None: the env's own observations.")
+    image_channels: str = _field("auto", "Where a rank-3 uint8 image keeps its channels: 'auto' (the smaller end "
+                                         "axis, refused when ambiguous), 'first' (C, H, W) or 'last' (H, W, C).",
+                                 _one_of(IMAGE_CHANNELS))
+    encoder: str = _field("nature_cnn", "CNN for image observations: 'nature_cnn' (Mnih et al. 2015, SB3's "
+                                        "NatureCNN: 8x8/4, 4x4/2, 3x3/1 convolutions, a 512-unit ReLU layer; for "
+                                        "84x84 and up) or 'small' (4x4/2, 4x4/2, 3x3/1 convolutions, a 50-unit "
+                                        "LayerNorm + tanh layer as in SAC-AE/DrQ; ~4x cheaper, for 64x64).",
+                          _one_of(ENCODERS))
+    encoder_channels: tuple[int, ...] | None = _field(
+        None, "Filters of the encoder's three convolutions; None: [32, 64, 64] (nature_cnn), [16, 32, 32] (small).",
+        _check(lambda t: len(t) == 3 and all(w > 0 for w in t), "three positive integers, e.g. [32, 64, 64]"))
+    encoder_features: int | None = _field(None, "Width of the encoder's output layer; None: 512 (nature_cnn), "
+                                                "50 (small).", _check(_positive, "an integer >= 1"))
+    vector_encoder_arch: tuple[int, ...] = _field(
+        (64,), "Dict observations: hidden widths of the MLP encoding each vector key ([] passes it through as is).",
+        _check(lambda t: all(w > 0 for w in t), "a list of positive integers, e.g. [64] or []"))
+    share_encoder: bool = _field(
+        True, "Images: one encoder, trained by the critic loss only, whose features the actor reads with their "
+              "gradient stopped (SAC-AE/DrQ); false: the actor has its own encoder, trained by the actor loss.")
+    image_augmentation: str = _field(
+        "none", "'random_shift' (DrQ, Kostrikov et al. 2020): each image in obs and next_obs of a minibatch is "
+                "padded by augmentation_pad pixels (edge copies) and cropped back at a random offset.",
+        _one_of(IMAGE_AUGMENTATIONS))
+    augmentation_pad: int = _field(4, "Pixels of padding for random_shift.", _check(_positive, "an integer >= 1"))
+    replay_buffer: str = _field(
+        "uniform", "'uniform' replay, or 'her': hindsight experience replay for goal-conditioned Dict envs "
+                   "(observation, achieved_goal, desired_goal and the env's compute_reward), relabelling goals when "
+                   "minibatches are sampled (keras_sac/her.py).", _one_of(REPLAY_BUFFERS))
+    n_sampled_goal: int = _field(4, "HER: relabelled transitions per real one (a share k / (k + 1) of each minibatch).",
+                                 _check(_positive, "an integer >= 1"))
+    goal_selection_strategy: str = _field(
+        "future", "HER: where substitute goals come from: 'future' (this or a later step of the episode), 'final' "
+                  "(its last step) or 'episode' (any of its steps).", _one_of(GOAL_STRATEGIES))
     seed: int | None = _field(None, "Seed for network init, action sampling, replay sampling and the env.")
 
     def __post_init__(self):
@@ -205,6 +248,9 @@ def _check_combinations(c: SACConfig) -> None:
     if c.buffer_size < c.n_envs * (2 if c.optimize_memory_usage else 1):
         raise ConfigError(f"buffer_size ({c.buffer_size}) is split between the n_envs ({c.n_envs}) envs, and each needs at "
                           f"least {2 if c.optimize_memory_usage else 1} row(s): raise buffer_size")
+    if c.replay_buffer == "her" and (c.optimize_memory_usage or c.n_steps > 1):
+        raise ConfigError("replay_buffer: her relabels plain one-step transitions: set optimize_memory_usage: false and "
+                          "n_steps: 1")
     if c.target_update == "none" and c.target_backup == "redq":
         raise ConfigError("target_backup: redq draws its subset from target critics; with target_update: none use "
                           "target_backup: min or mean")
@@ -270,6 +316,35 @@ def check_schedule(name: str, spec: Mapping[str, Any], error: type[Exception] = 
 
 
 
+PIXEL_KEYS = {"size": "[height, width] (or one number) of the frames, e.g. [64, 64]",
+              "grayscale": "true: one channel per frame", "frame_stack": "frames per observation, e.g. 3"}
+
+
+def check_pixels(pixels, error: type[Exception] = None) -> dict:
+    """Validate a `pixels` mapping; returns it complete ({size: [h, w], grayscale, frame_stack})."""
+    error = error or ConfigError
+    if pixels is True or (isinstance(pixels, str) and pixels.strip().lower() in ("true", "yes")):
+        pixels = {}  # `pixels: true`: the defaults
+    if not isinstance(pixels, dict):
+        raise error(f"pixels must be a mapping such as {{size: [64, 64], grayscale: true, frame_stack: 3}}, "
+                    f"got {pixels!r}")
+    unknown = set(pixels) - set(PIXEL_KEYS)
+    if unknown:
+        raise error(f"pixels: unknown key(s) {sorted(unknown)}; it takes {sorted(PIXEL_KEYS)}")
+    size = pixels.get("size", [64, 64])
+    size = [size, size] if isinstance(size, (int, float)) and not isinstance(size, bool) else size
+    if not (isinstance(size, (list, tuple)) and len(size) == 2 and
+            all(isinstance(x, (int, float)) and not isinstance(x, bool) and float(x).is_integer() and x >= 16
+                for x in size)):
+        raise error(f"pixels: size must be [height, width] of integers >= 16 (or one integer), got {size!r}")
+    grayscale = pixels.get("grayscale", True)
+    if not isinstance(grayscale, bool):
+        raise error(f"pixels: grayscale must be true or false, got {grayscale!r}")
+    stack = pixels.get("frame_stack", 3)
+    if isinstance(stack, bool) or not isinstance(stack, (int, float)) or not float(stack).is_integer() or stack < 1:
+        raise error(f"pixels: frame_stack must be an integer >= 1, got {stack!r}")
+    return {"size": [int(size[0]), int(size[1])], "grayscale": grayscale, "frame_stack": int(stack)}
+
 
 def draw_seed() -> int:
     """A fresh non-negative 31-bit seed from the OS entropy pool."""
@@ -295,9 +370,11 @@ def coerce(name: str, value: Any, annotation: Any) -> Any:
         inner = [a for a in args if a is not type(None)]
         if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
             return None
-        if dict in inner:  # a learning rate: a number or a schedule mapping, from YAML or --set
+        if dict in inner:  # a learning rate (a number or a schedule mapping) or pixels, from YAML or --set
             if isinstance(value, str) and value.strip().startswith("{"):
                 value = _yaml_value(name, value)
+            if name == "pixels":
+                return check_pixels(value)
             if isinstance(value, Mapping):
                 return check_schedule(name, value)
         return coerce(name, value, inner[0])

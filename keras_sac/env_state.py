@@ -34,6 +34,16 @@ def _time_limit(env: gym.Env) -> gym.wrappers.TimeLimit | None:
     return None
 
 
+def _observes_frames(env: gym.Env) -> bool:
+    from gymnasium.wrappers import AddRenderObservation, FrameStackObservation
+
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, (AddRenderObservation, FrameStackObservation)):
+            return True
+        env = env.env
+    return False
+
+
 def _mjdata_arrays(data):
     """(name, writable ndarray view) for every non-empty array field of an MjData."""
     for name in dir(data):
@@ -46,6 +56,8 @@ def _mjdata_arrays(data):
 
 def capture(env: gym.Env) -> tuple[dict, dict[str, np.ndarray]] | None:
     """`(json_part, arrays)` describing the env's current mid-episode state, or None if unsupported."""
+    if _observes_frames(env):
+        return None  # a frame stack's past frames (and a rendered arrow's last action) are not in the state
     inner = env.unwrapped
     mujoco = _mujoco()
     arrays: dict[str, np.ndarray] = {}

@@ -13,6 +13,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import find_highest_version, get_env_id, parse_env_id
 
+from keras_sac import goal_env  # noqa: F401  (registers keras_sac/PointGoal-v0)
+from keras_sac.config import check_pixels
+from keras_sac.remote_env import RemoteEnv, in_env_worker, is_mujoco_env, renders_with_mujoco
+from keras_sac.spaces import ObsError, ObsSpec, obs_spec
+
 
 class EnvError(ValueError):
     """An env id or space keras_sac cannot work with; the message says why and what would work."""
@@ -51,19 +56,24 @@ def resolve_env_id(env_id: str) -> tuple[str, list[str]]:
     return (f"{module}:{resolved}" if module else resolved), notes
 
 
-def make_env(env_id: str, **kwargs) -> gym.Env:
+def make_env(env_id: str, pixels: dict | None = None, **kwargs) -> gym.Env:
     """`gym.make(env_id, **kwargs)`, with an unknown id answered by the closest registered names.
 
     Pass a resolved id (`resolve_env_id`): Gymnasium's own version notices are left out here, since the
-    command-line tools print ours once.
+    command-line tools print ours once. `pixels` (SACConfig's, see `pixel_env`): observe the env through
+    its rendered frames instead of its own observations.
     """
     if not isinstance(env_id, str) or not env_id:
         raise EnvError(f"env must be a Gymnasium env or a registered env id string, got {env_id!r}")
     _route_mujoco_warnings()
+    if pixels is not None:
+        if not in_env_worker() and renders_with_mujoco(env_id):  # never in a process with TensorFlow
+            return RemoteEnv(env_id, pixels, kwargs)
+        kwargs = {**kwargs, "render_mode": "rgb_array"}
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*(is out of date|instead of the unversioned environment)")
-            return gym.make(env_id, **kwargs)
+            env = gym.make(env_id, **kwargs)
     except gym.error.DependencyNotInstalled as exc:
         raise EnvError(f"env '{env_id}' needs a package that is not installed: {exc}") from None
     except gym.error.Error as exc:
@@ -72,7 +82,59 @@ def make_env(env_id: str, **kwargs) -> gym.Env:
             "see gymnasium.pprint_registry() for the registered ids"
         raise EnvError(f"unknown env id '{env_id}' ({type(exc).__name__}): {hint}") from None
     except TypeError as exc:  # an env_kwargs key the env's constructor does not take
+        if pixels is not None and "argument 'render_mode'" in str(exc):
+            raise EnvError(f"env '{env_id}' does not render rgb_array frames (it takes no render_mode), so pixels "
+                           f"cannot observe it: leave pixels unset") from None
         raise EnvError(f"env '{env_id}' does not accept the keyword arguments {kwargs}: {exc}") from None
+    return pixel_env(env, pixels) if pixels is not None else env
+
+
+def observes_pixels(env: gym.Env) -> bool:
+    """True if `env` already observes its frames (an AddRenderObservation inside)."""
+    from gymnasium.wrappers import AddRenderObservation
+
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, AddRenderObservation):
+            return True
+        env = env.env
+    return isinstance(env, RemoteEnv) and env.pixels is not None
+
+
+def pixel_env(env: gym.Env, pixels: dict) -> gym.Env:
+    """`env` observed through its rendered frames only, with Gymnasium's wrappers: AddRenderObservation
+    (render_only), ResizeObservation, GrayscaleObservation (optional) and FrameStackObservation (k > 1).
+
+    The env must render rgb_array frames. Classic-control envs render with pygame, which works headless
+    (SDL's dummy video driver is selected unless one is set). MuJoCo envs render through OpenGL, never
+    beside TensorFlow: `make_env` steps them in a subprocess (remote_env.py), with MUJOCO_GL=egl when there
+    is no display.
+    """
+    import os
+
+    from gymnasium.wrappers import (AddRenderObservation, FrameStackObservation, GrayscaleObservation,
+                                    ResizeObservation)
+
+    pixels = check_pixels(pixels, EnvError)
+    name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+    if env.render_mode != "rgb_array":
+        raise EnvError(f"pixels needs env '{name}' made with render_mode='rgb_array' (it has "
+                       f"{env.render_mode!r}); pass the env id instead and keras_sac makes it so")
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders offscreen; no display needed
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Gymnasium's render-mode notes: the check below is ours
+            env = AddRenderObservation(env, render_only=True)
+        env = ResizeObservation(env, tuple(pixels["size"]))
+    except gym.error.DependencyNotInstalled as exc:
+        raise EnvError(f"pixels for env '{name}' needs a package that is not installed: {exc}") from None
+    except (TypeError, NotImplementedError, AttributeError):
+        raise EnvError(f"env '{name}' does not render rgb_array frames, so pixels cannot observe it: leave pixels "
+                       f"unset, or give the env a render() that returns an (H, W, 3) uint8 array") from None
+    if pixels["grayscale"]:
+        env = GrayscaleObservation(env, keep_dim=pixels["frame_stack"] == 1)  # (H, W, 1), or stacked (k, H, W)
+    if pixels["frame_stack"] > 1:
+        env = FrameStackObservation(env, pixels["frame_stack"])
+    return env
 
 
 def _route_mujoco_warnings() -> None:
@@ -99,33 +161,48 @@ class EnvSpec:
     """What the agent needs to know of an env; saved with checkpoints and exported policies."""
 
     env_id: str | None
-    obs_dim: int
+    obs: ObsSpec
     action_low: tuple[float, ...]
     action_high: tuple[float, ...]
     env_kwargs: dict = dataclasses.field(default_factory=dict)  # gym.make keywords beyond the registered ones
+    pixels: dict | None = None  # the env is observed through its rendered frames (`make_env`'s pixels)
+
+    @property
+    def obs_dim(self) -> int:
+        """The size of a flat vector observation (AttributeError for images and Dicts)."""
+        return self.obs.obs_dim
 
     @property
     def action_dim(self) -> int:
         return len(self.action_low)
 
     def make(self) -> gym.Env:
-        """A new env like the one described (same id and keyword arguments)."""
-        return make_env(self.env_id, **self.env_kwargs)
+        """A new env like the one described (same id, keyword arguments and pixel wrapping)."""
+        return make_env(self.env_id, pixels=self.pixels, **self.env_kwargs)
 
     def to_dict(self) -> dict:
-        return {"env_id": self.env_id, "env_kwargs": self.env_kwargs, "obs_dim": self.obs_dim,
-                "action_low": list(self.action_low), "action_high": list(self.action_high)}
+        out = {"env_id": self.env_id, "env_kwargs": self.env_kwargs, "action_low": list(self.action_low),
+               "action_high": list(self.action_high)}
+        if self.obs.flat:  # as keras_sac always wrote it
+            out["obs_dim"] = self.obs.obs_dim
+        else:
+            out["observation"] = self.obs.to_dict()
+        if self.pixels is not None:
+            out["pixels"] = self.pixels
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> "EnvSpec":
-        return cls(d["env_id"], int(d["obs_dim"]), tuple(map(float, d["action_low"])),
-                   tuple(map(float, d["action_high"])), dict(d.get("env_kwargs") or {}))
+        obs = ObsSpec.from_dict(d["observation"]) if "observation" in d else ObsSpec.vector(d["obs_dim"])
+        return cls(d["env_id"], obs, tuple(map(float, d["action_low"])), tuple(map(float, d["action_high"])),
+                   dict(d.get("env_kwargs") or {}), d.get("pixels"))
 
 
-def env_spec(env: gym.Env) -> EnvSpec:
-    """Check that `env` suits SAC (flat Box observations, bounded Box actions) and describe it.
+def env_spec(env: gym.Env, image_channels: str = "auto", pixels: dict | None = None) -> EnvSpec:
+    """Check that `env` suits SAC (Box, image or Dict observations; bounded Box actions) and describe it.
 
-    A `gymnasium.vector.VectorEnv` is described by one of its envs (its single spaces)."""
+    A `gymnasium.vector.VectorEnv` is described by one of its envs (its single spaces). `pixels`: the
+    wrapping `make_env` applied, recorded so the same env can be made again."""
     vector = isinstance(env, gym.vector.VectorEnv)
     name = env.spec.id if env.spec is not None else type(env if vector else env.unwrapped).__name__
     act = env.single_action_space if vector else env.action_space
@@ -138,12 +215,12 @@ def env_spec(env: gym.Env) -> EnvSpec:
                        f"and finite bounds")
     if len(act.shape) != 1:
         raise EnvError(f"env '{name}' has actions of shape {act.shape}; keras_sac needs a flat (n,) Box")
-    obs = env.single_observation_space if vector else env.observation_space
-    if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
-        raise EnvError(f"env '{name}' has observation space {obs}; keras_sac supports flat (n,) Box "
-                       f"observations: wrap it with gymnasium.wrappers.FlattenObservation")
-    return EnvSpec(env.spec.id if env.spec is not None else None, int(obs.shape[0]),
-                   tuple(float(x) for x in act.low), tuple(float(x) for x in act.high), _make_kwargs(env))
+    try:
+        obs = obs_spec(env.single_observation_space if vector else env.observation_space, name, image_channels)
+    except ObsError as exc:
+        raise EnvError(str(exc)) from None
+    return EnvSpec(env.spec.id if env.spec is not None else None, obs,
+                   tuple(float(x) for x in act.low), tuple(float(x) for x in act.high), _make_kwargs(env), pixels)
 
 
 def _make_kwargs(env: gym.Env) -> dict:
@@ -176,14 +253,24 @@ def to_env_action(unit_actions, center, half_range):
     return center + unit_actions * half_range
 
 
-def resolve_env(env: gym.Env | str) -> gym.Env:
-    """Accept an env object or an id string (resolved as `resolve_env_id` does, notes as warnings)."""
+def resolve_env(env: gym.Env | str, pixels: dict | None = None) -> gym.Env:
+    """Accept an env object or an id string (resolved as `resolve_env_id` does, notes as warnings); with
+    `pixels`, the env observed through its rendered frames (`pixel_env`)."""
     if not isinstance(env, str):
+        if (pixels is not None or observes_pixels(env)) and isinstance(env, gym.Env) and is_mujoco_env(env):
+            raise EnvError("MuJoCo frames cannot be rendered in a process that runs TensorFlow (Mesa's EGL and "
+                           "TensorFlow crash together): pass the env id with pixels set, and keras_sac renders it "
+                           "in a TensorFlow-free subprocess")
+        if pixels is not None and not isinstance(env, gym.vector.VectorEnv):
+            return env if observes_pixels(env) else pixel_env(env, pixels)
+        if pixels is not None:
+            raise EnvError("pixels wraps each env it makes: pass the env id with n_envs instead of a VectorEnv, "
+                           "or wrap the VectorEnv's envs yourself and leave pixels unset")
         return env
     env_id, notes = resolve_env_id(env)
     for note in notes:
         warnings.warn(note, stacklevel=3)
-    return make_env(env_id)
+    return make_env(env_id, pixels=pixels)
 
 
 def as_obs_batch(observation, obs_dim: int, owner: str) -> tuple[np.ndarray, bool]:
@@ -212,9 +299,8 @@ def as_obs_batch(observation, obs_dim: int, owner: str) -> tuple[np.ndarray, boo
 
 
 def check_same_spaces(expected: EnvSpec, got: EnvSpec, what: str) -> None:
-    """Refuse an env whose observation size or action bounds differ from those `what` was trained on."""
-    if (expected.obs_dim, expected.action_low, expected.action_high) != \
-            (got.obs_dim, got.action_low, got.action_high):
-        raise EnvError(f"env {got.env_id or ''} does not match {what}: it was trained with obs_dim "
-                       f"{expected.obs_dim}, action bounds {list(expected.action_low)}..{list(expected.action_high)}; "
-                       f"this env has obs_dim {got.obs_dim}, bounds {list(got.action_low)}..{list(got.action_high)}")
+    """Refuse an env whose observations or action bounds differ from those `what` was trained on."""
+    if (expected.obs, expected.action_low, expected.action_high) != (got.obs, got.action_low, got.action_high):
+        raise EnvError(f"env {got.env_id or ''} does not match {what}: it was trained with observations "
+                       f"{expected.obs.describe()}, action bounds {list(expected.action_low)}..{list(expected.action_high)}; "
+                       f"this env has {got.obs.describe()}, bounds {list(got.action_low)}..{list(got.action_high)}")

@@ -9,7 +9,9 @@ The SavedModel holds only TensorFlow graph ops and the actor's weights: it loads
                                                                        # (gSDE: a fresh noise matrix per row)
     json.loads(policy.metadata().numpy())                              # env id, spaces, step, version
 
-`obs` is float32 [batch, obs_dim]: one observation is a batch of one, obs[None]. The same metadata is also
+`obs` is float32 [batch, obs_dim]: one observation is a batch of one, obs[None]. An image policy takes
+`observation=` uint8 [batch, *image shape]; a Dict policy one keyword input per key (`metadata["observation"]`
+lists keys, shapes, dtypes). The same metadata is also
 written as `assets.extra/keras_sac.json` for tools that do not load TF (see policy_files.py).
 """
 
@@ -22,37 +24,53 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from keras_sac import __version__
+from keras_sac import __version__, spaces
+from keras_sac.build import obs_signature
 from keras_sac.distributions import TanhGaussian
 from keras_sac.envs import action_affine, as_obs_batch, to_env_action
 from keras_sac.files import fsync_tree, replace_dir, staging_dir
+from keras_sac.spaces import ObsSpec
 from keras_sac.policy_files import METADATA_FILE, PolicyError, find_policy, spec_from_metadata
 
 __all__ = ["LoadedPolicy", "PolicyError", "export_policy"]
 
 
 class _PolicyModule(tf.Module):
-    """The actor plus the [-1, 1] -> env-bounds map, as plain-TF functions with named signatures."""
+    """The actor plus the [-1, 1] -> env-bounds map, as plain-TF functions with named signatures.
 
-    def __init__(self, actor, obs_dim: int, action_low, action_high, metadata_json: str, seed: int):
+    Flat observations are one float32 input `observation` [batch, obs_dim]; an image is one input
+    `observation` in its own shape and dtype (uint8); a Dict observation is one input per key, named by it.
+    """
+
+    def __init__(self, actor, obs: ObsSpec, action_low, action_high, metadata_json: str, seed: int):
         super().__init__(name="keras_sac_policy")
         self.actor = actor
-        self.obs_dim = obs_dim
+        self.obs = obs
         center, half_range = action_affine(action_low, action_high)
         self.action_center, self.action_scale = tf.constant(center), tf.constant(half_range)
         self.rng = tf.random.Generator.from_seed(seed)
-        obs_spec = tf.TensorSpec([None, obs_dim], tf.float32, name="observation")
-        self.action = tf.function(self._action, input_signature=[obs_spec])
-        self.sample_action = tf.function(self._sample_action, input_signature=[obs_spec])
+        # Dict observations are keyword inputs: the signature's input names are the keys
+        signature = [obs_signature(obs, [None], name="observation")]
+        self.action = tf.function(self._action, input_signature=signature)
+        self.sample_action = tf.function(self._sample_action, input_signature=signature)
         self.metadata = tf.function(lambda: tf.constant(metadata_json), input_signature=[])
 
     def _to_env(self, unit_actions):
         return to_env_action(unit_actions, self.action_center, self.action_scale)
 
     def _checked(self, observation):
-        # Signatures check only the dtype; without these a wrong width fails deep inside a matmul.
-        observation = tf.ensure_shape(observation, [None, self.obs_dim], name="observation_must_be_batch_by_obs_dim")
-        return tf.debugging.check_numerics(observation, "keras_sac policy: observation contains NaN or inf")
+        # Signatures check only dtypes; without these a wrong width fails deep inside a matmul.
+        if self.obs.flat:
+            observation = tf.ensure_shape(observation, [None, self.obs.obs_dim],
+                                          name="observation_must_be_batch_by_obs_dim")
+            return tf.debugging.check_numerics(observation, "keras_sac policy: observation contains NaN or inf")
+        checked = {}
+        for e in self.obs.entries:
+            x = tf.ensure_shape(observation[e.key], [None, *e.shape], name=f"{e.key}_shape")
+            if not e.image:
+                x = tf.debugging.check_numerics(x, f"keras_sac policy: observation {e.key} contains NaN or inf")
+            checked[e.key] = x
+        return checked
 
     def _action(self, observation):
         return {"action": self._to_env(TanhGaussian(*self.actor(self._checked(observation))).mode())}
@@ -66,14 +84,20 @@ class _PolicyModule(tf.Module):
 def export_policy(agent, path: str | Path) -> Path:
     """Write `agent`'s policy to the SavedModel folder `path` (replaced if it exists)."""
     path = Path(path)
+    obs = agent.spec.obs
+    if obs.flat:
+        inputs = f"observation: float32 [batch, {obs.obs_dim}]; one observation is a batch of one"
+    else:
+        inputs = "; ".join(f"{e.key}: {e.dtype} [batch, {', '.join(map(str, e.shape))}]" for e in obs.entries) + \
+            " (keyword inputs); one observation is a batch of one"
     metadata = {
         "format": "keras_sac.policy/1",
         "keras_sac_version": __version__,
         "env_id": agent.spec.env_id,
         "env_kwargs": agent.spec.env_kwargs,
-        "observation_shape": [agent.spec.obs_dim],
-        "observation_dtype": "float32",
-        "signature_input": f"observation: float32 [batch, {agent.spec.obs_dim}]; one observation is a batch of one",
+        "observation_shape": [obs.obs_dim] if obs.flat else list(obs.entries[0].shape),
+        "observation_dtype": "float32" if obs.flat else obs.entries[0].dtype,
+        "signature_input": inputs,
         "action_shape": [agent.spec.action_dim],
         "action_low": list(agent.spec.action_low),
         "action_high": list(agent.spec.action_high),
@@ -81,12 +105,18 @@ def export_policy(agent, path: str | Path) -> Path:
         "signatures": {"serving_default": "deterministic action tanh(mean), in env bounds",
                        "sample_action": "stochastic action from the tanh-Gaussian, in env bounds"},
     }
+    if not obs.flat:  # keys, shapes, dtypes and image layouts, in input order
+        metadata["observation"] = obs.to_dict()
+        if obs.is_dict:
+            metadata.pop("observation_shape"), metadata.pop("observation_dtype")
+    if agent.spec.pixels is not None:  # evaluate.py makes the env observed through its frames again
+        metadata["pixels"] = agent.spec.pixels
     if agent.config.use_sde:
         metadata["signatures"]["sample_action"] = (
             "gSDE policy: each row drawn as with a fresh noise matrix W, i.e. tanh(N(mean, (h^2) @ sigma^2)) with h "
             "the last hidden features; the time-correlated exploration of training (one W held over many steps) "
             "needs the agent")
-    module = _PolicyModule(agent.actor, agent.spec.obs_dim, agent.spec.action_low, agent.spec.action_high,
+    module = _PolicyModule(agent.actor, obs, agent.spec.action_low, agent.spec.action_high,
                            json.dumps(metadata), seed=agent.config.seed)
     tmp = staging_dir(path)
     try:
@@ -119,7 +149,12 @@ class LoadedPolicy:
     def __call__(self, observation, deterministic: bool = True) -> np.ndarray:
         """Action(s) in env bounds for one observation (obs_dim,) or a batch (batch, obs_dim); the raw
         SavedModel signatures take only batches, this adds and removes the batch dimension."""
-        batch, single = as_obs_batch(observation, self.spec.obs_dim, f"the policy at '{self.path}'")
+        owner = f"the policy at '{self.path}'"
         name = "serving_default" if deterministic else "sample_action"
-        actions = self.module.signatures[name](observation=tf.constant(batch))["action"].numpy()
+        if self.spec.obs.flat:
+            batch, single = as_obs_batch(observation, self.spec.obs_dim, owner)
+            actions = self.module.signatures[name](observation=tf.constant(batch))["action"].numpy()
+        else:
+            batch, single = spaces.as_batch(self.spec.obs, observation, owner)
+            actions = self.module.signatures[name](**{k: tf.constant(v) for k, v in batch.items()})["action"].numpy()
         return actions[0] if single else actions

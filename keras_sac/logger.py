@@ -18,7 +18,8 @@ from keras_sac.files import fsync_tree, replace_dir, staging_dir, write_atomic
 TRAIN_KEYS = ("train/critic_loss", "train/actor_loss", "train/alpha_loss", "train/alpha", "train/entropy",
               "train/mean_q", "train/n_updates", "train/learning_rate")
 COLUMNS = ("step", "time/elapsed_s", "time/steps_per_second", "time/episodes", "rollout/episode_return",
-           "rollout/episode_length", *TRAIN_KEYS, "eval/mean_return", "eval/std_return", "eval/mean_ep_length")
+           "rollout/episode_length", *TRAIN_KEYS, "eval/mean_return", "eval/std_return", "eval/mean_ep_length",
+           "eval/success_rate")
 
 
 class RunLogger:

@@ -199,8 +199,11 @@ class Actor(keras.Model):
 
     def __init__(self, action_dim: int, net_arch: Sequence[int], log_std_bounds: Sequence[float],
                  options: MLPOptions = MLPOptions(), dtype=None, use_sde: bool = False, log_std_init: float = -3.0,
-                 **kwargs):
+                 encoder=None, detach_encoder: bool = False, **kwargs):
         super().__init__(dtype=dtype, **kwargs)
+        # Image/Dict observations: obs -> features first. A detached encoder is the critics' (shared): the
+        # actor reads its features without gradient and does not train it (learned_variables leaves it out).
+        self.encoder, self.detach_encoder = encoder, detach_encoder
         self.trunk = MLP(net_arch, options, dtype=dtype, name="trunk")
         self.mean_head = dense(action_dim, options.init, 0.01, dtype, "mean")
         self.use_sde = use_sde
@@ -223,6 +226,10 @@ class Actor(keras.Model):
 
     def with_features(self, obs, training=False):
         """(mean, log_std, h): h (batch, features) the last hidden layer (float32 and without gradient with gSDE)."""
+        if self.encoder is not None:
+            obs = self.encoder(obs)
+            if self.detach_encoder:
+                obs = tf.stop_gradient(obs)
         h = self.trunk(obs, training=training)
         mean = tf.cast(self.mean_head(h), tf.float32)
         if self.use_sde:
@@ -232,6 +239,14 @@ class Actor(keras.Model):
         unit = tf.tanh(tf.cast(self.log_std_head(h), tf.float32))  # in (-1, 1)
         log_std = self.log_std_low + 0.5 * (self.log_std_high - self.log_std_low) * (unit + 1.0)
         return mean, log_std, h
+
+    @property
+    def learned_variables(self) -> list:
+        """The variables the actor's loss trains: all trainable ones but a shared (detached) encoder's."""
+        if self.encoder is None or not self.detach_encoder:
+            return self.trainable_variables
+        shared = {id(v) for v in self.encoder.variables}
+        return [v for v in self.trainable_variables if id(v) not in shared]
 
 
 SDE_EPSILON = 1e-6  # keeps gSDE's std > 0 where the features are all zero (SB3's epsilon)
@@ -292,9 +307,10 @@ class Critics(keras.Model):
     """
 
     def __init__(self, n_critics: int, net_arch: Sequence[int], options: MLPOptions = MLPOptions(), dtype=None,
-                 **kwargs):
+                 encoder=None, **kwargs):
         super().__init__(dtype=dtype, **kwargs)
         self.n_critics = n_critics
+        self.encoder = encoder  # image/Dict observations: one encoder feeds every member
         for i in range(n_critics):  # attributes, not a list: TF's object graph does not follow Keras 3 lists
             setattr(self, f"q_{i}", QNetwork(net_arch, options, dtype=dtype, name=f"q_{i}"))
 
@@ -307,6 +323,8 @@ class Critics(keras.Model):
 
         `training`: batch-renorm batch statistics; `seed` ((2,) int): dropout on. Both off by default.
         """
+        if self.encoder is not None:
+            obs = tf.cast(self.encoder(obs), actions.dtype)
         x = tf.concat([obs, actions], axis=-1)
         seeds = [None] * self.n_critics
         if seed is not None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from keras_sac.envs import EnvSpec
 from keras_sac.files import old_path, recover_dir
+from keras_sac.spaces import ObsSpec
 
 METADATA_FILE = Path("assets.extra") / "keras_sac.json"
 POLICY_SUBDIR = "policy"  # where train.py puts the policy inside a run folder
@@ -43,5 +44,9 @@ def read_metadata(path: Path) -> dict:
 
 def spec_from_metadata(metadata: dict) -> EnvSpec:
     """The env description an exported policy was trained on."""
-    return EnvSpec(metadata["env_id"], int(metadata["observation_shape"][0]), tuple(metadata["action_low"]),
-                   tuple(metadata["action_high"]), dict(metadata.get("env_kwargs") or {}))
+    if "observation" in metadata:
+        obs = ObsSpec.from_dict(metadata["observation"])
+    else:
+        obs = ObsSpec.vector(int(metadata["observation_shape"][0]))
+    return EnvSpec(metadata["env_id"], obs, tuple(metadata["action_low"]), tuple(metadata["action_high"]),
+                   dict(metadata.get("env_kwargs") or {}), metadata.get("pixels"))

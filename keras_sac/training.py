@@ -67,14 +67,18 @@ class _Monitor:
         self.checkpointed_step: int | None = None
 
     def evaluate(self, agent: KerasSAC) -> dict[str, float]:
-        returns, lengths = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0], self.eval_env,
-                                           self.run.n_eval_episodes, seed=self.eval_seed)
+        returns, lengths, successes = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0],
+                                                      self.eval_env, self.run.n_eval_episodes, seed=self.eval_seed)
         self.evaluations.append((agent.num_timesteps, float(returns.mean()), float(returns.std())))
-        self.say(f"eval @ {agent.num_timesteps} steps: return {returns.mean():.1f} +- {returns.std():.1f} "
+        success = "" if successes is None else f", success rate {successes.mean():.2f}"
+        self.say(f"eval @ {agent.num_timesteps} steps: return {returns.mean():.1f} +- {returns.std():.1f}{success} "
                  f"over {len(returns)} episodes")
         agent.progress_info["eval"] = f"{returns.mean():.1f} @ {agent.num_timesteps}"
-        return {"eval/mean_return": float(returns.mean()), "eval/std_return": float(returns.std()),
-                "eval/mean_ep_length": float(lengths.mean())}
+        metrics = {"eval/mean_return": float(returns.mean()), "eval/std_return": float(returns.std()),
+                   "eval/mean_ep_length": float(lengths.mean())}
+        if successes is not None:
+            metrics["eval/success_rate"] = float(successes.mean())
+        return metrics
 
     def checkpoint(self, agent: KerasSAC) -> None:
         if self.checkpointed_step == agent.num_timesteps:
@@ -131,7 +135,7 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
     if run.deterministic:
         tf.config.experimental.enable_op_determinism()
     checkpoints = RollingCheckpoints(run_dir / CHECKPOINTS_DIR)
-    new_env = lambda: make_env(config.env_id, **config.env_kwargs)  # noqa: E731
+    new_env = lambda: make_env(config.env_id, pixels=config.sac.get("pixels"), **config.env_kwargs)  # noqa: E731
     if resume and checkpoints.folders():
         agent = KerasSAC.load(checkpoints.latest(), env=new_env())
         say(f"resuming {run_dir} from step {agent.num_timesteps}")

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from keras_sac import losses
 from keras_sac.buffer import Batch
+from keras_sac.encoders import augment
 from keras_sac.config import SACConfig
 from keras_sac.distributions import TanhGaussian, TanhGSDE
 
@@ -33,11 +34,13 @@ class SACUpdate:
         log_alpha: the temperature variable; target_entropy: float.
         optimizers: (actor, critic, alpha) Keras optimizers, built.
         n_updates: int64 variable counting critic updates; rng: the agent's `tf.random.Generator`.
+        obs_spec: the observations' `spaces.ObsSpec` (image augmentation needs their layout).
     """
 
     def __init__(self, config: SACConfig, actor, critics, target_critics, log_alpha, target_entropy: float,
-                 optimizers, n_updates, rng):
+                 optimizers, n_updates, rng, obs_spec=None):
         c = self.config = config
+        self.obs_spec = obs_spec
         self.actor, self.critics, self.target_critics = actor, critics, target_critics
         self.log_alpha, self.target_entropy = log_alpha, target_entropy
         self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer = optimizers
@@ -52,8 +55,9 @@ class SACUpdate:
         self.dropout = c.critic_dropout > 0
         # Seeds drawn per step: next actions, actor actions, then one per option that needs its own. The
         # default draws two, as keras_sac always has, so its runs repeat across versions.
+        self.augment = c.image_augmentation == "random_shift" and obs_spec is not None and obs_spec.has_images
         self.seed_names = [*(["noise"] if c.use_sde else ["next", "actor"]), *(["dropout"] if self.dropout else []),
-                           *(["redq"] if c.target_backup == "redq" else [])]
+                           *(["redq"] if c.target_backup == "redq" else []), *(["augment"] if self.augment else [])]
         if c.policy_delay > 1:  # the actor's metrics between its updates: those of its last update
             names = ["train/actor_loss", "train/entropy", *(["train/alpha_loss"] if c.learn_alpha else [])]
             self.held = {k: tf.Variable(0.0, trainable=False, name=k.replace("/", "_")) for k in names}
@@ -76,6 +80,10 @@ class SACUpdate:
         if self.dropout:  # one dropout mask each for the online critics, the bootstrap and the actor's critics
             seeds.update(zip(("drop_online", "drop_target", "drop_actor"),
                              tf.unstack(tf.random.experimental.stateless_split(seeds["dropout"], 3))))
+        if self.augment:  # DrQ (Kostrikov et al. 2020): one random shift of obs for critic and actor, another of next_obs
+            obs_seed, next_seed = tf.unstack(tf.random.experimental.stateless_split(seeds["augment"], 2))
+            batch = batch._replace(obs=augment(batch.obs, self.obs_spec, c.augmentation_pad, obs_seed),
+                                   next_obs=augment(batch.next_obs, self.obs_spec, c.augmentation_pad, next_seed))
         info = self.update_critics(batch, alpha, seeds)
         if c.policy_delay == 1:
             info.update(self.update_actor_and_alpha(batch.obs, alpha, seeds))
@@ -97,7 +105,8 @@ class SACUpdate:
             # CrossQ (Bhatt et al. 2024, eq. 6): no target networks; (s, a) and (s', a') pass through the
             # batch-renormalised critics as one batch, so both halves are normalised with the same statistics.
             with tf.GradientTape() as tape:
-                q_joint = self.critics(tf.concat([b.obs, b.next_obs], 0), tf.concat([b.actions, next_actions], 0),
+                joint_obs = tf.nest.map_structure(lambda x, y: tf.concat([x, y], 0), b.obs, b.next_obs)
+                q_joint = self.critics(joint_obs, tf.concat([b.actions, next_actions], 0),
                                        training=True, seed=seeds.get("drop_online"))
                 q_values, next_q = tf.split(q_joint, 2, axis=1)
                 target_q = self._target(b, tf.stop_gradient(next_q), next_log_prob, target_alpha, seeds)
@@ -120,7 +129,8 @@ class SACUpdate:
         """Actor on the freshly updated critics (as in SB3), then log-alpha toward the target entropy."""
         c = self.config
         k = c.num_actor_samples
-        obs_k = tf.tile(obs, [k, 1]) if k > 1 else obs  # row j * batch + i: sample j of state i
+        # row j * batch + i: sample j of state i
+        obs_k = tf.nest.map_structure(lambda x: tf.tile(x, [k] + [1] * (x.shape.rank - 1)), obs) if k > 1 else obs
         drop = seeds.get("drop_actor")  # DroQ scores the actor's actions with dropout on too (as SBX does)
         with tf.GradientTape() as tape:
             pi = self.policy(obs_k, training=c.actor_batch_renorm)
@@ -132,7 +142,7 @@ class SACUpdate:
                 actions, log_prob = pi.sample_detached_and_log_prob(seeds["actor"])
                 q = tf.stop_gradient(self.actor_q(self.critics(obs_k, actions, seed=drop)))
                 loss, info = losses.reinforce_actor_loss(log_prob, q, alpha, k)
-        _apply(self.actor_optimizer, tape, loss, self.actor.trainable_variables, "actor loss")
+        _apply(self.actor_optimizer, tape, loss, self.actor.learned_variables, "actor loss")
         if c.learn_alpha:
             with tf.GradientTape() as tape:
                 loss, alpha_info = losses.alpha_loss(self.log_alpha, log_prob, self.target_entropy)

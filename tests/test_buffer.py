@@ -1,7 +1,9 @@
+import gymnasium as gym
 import numpy as np
 import pytest
 
 from keras_sac.buffer import ReplayBuffer, pack, unpack
+from keras_sac.spaces import obs_spec
 
 
 def fill(buffer, start, n):
@@ -232,3 +234,57 @@ def test_n_step_sampling_matches_a_brute_force_reference_on_random_episodes(comp
         assert discount == pytest.approx(gamma ** k, rel=1e-6)
         np.testing.assert_array_equal(next_obs, last[3])
         assert terminated == float(last[4])
+
+
+def stacked_episodes(rng, n_steps, k=3, frame=(8, 9)):
+    """Transitions of FrameStackObservation-style stacks (k frames, an episode's first stacks padded with
+    its reset frame), each frame filled with a unique id; episodes of random length."""
+    spec = obs_spec(gym.spaces.Box(0, 255, (k, *frame), np.uint8), "frames", "first")
+    ids = iter(range(1, 10**6))
+
+    def new_frame():
+        return np.full(frame, next(ids) % 251, np.uint8) + rng.integers(0, 4, frame, dtype=np.uint8)
+
+    stack = np.stack([new_frame()] * k)
+    for t in range(n_steps):
+        next_stack = np.concatenate([stack[1:], new_frame()[None]])
+        end = rng.random() < 0.15
+        yield spec, {"observation": stack}, np.zeros(1, np.float32), float(t), {"observation": next_stack}, end, end
+        stack = np.stack([new_frame()] * k) if end else next_stack
+
+
+@pytest.mark.parametrize("capacity", [4, 9, 50])
+def test_frame_stacks_are_stored_one_frame_per_row_and_read_back_exactly(capacity):
+    rng = np.random.default_rng(capacity)
+    spec = next(stacked_episodes(rng, 1))[0]
+    buffer = ReplayBuffer(capacity, spec, 1, optimize_memory_usage=True, frame_stack=3)
+    assert buffer.obs.arrays["observation"].shape == (capacity, 8, 9)  # one frame per row, not three
+    added = {}
+    for _, obs, action, reward, next_obs, terminated, truncated in stacked_episodes(rng, 400):
+        buffer.add(obs, action, reward, next_obs, terminated, truncated)
+        added[reward] = (obs["observation"], next_obs["observation"])
+        batch = buffer.sample(3 * capacity, rng)
+        for obs_s, reward_s, next_s in zip(batch.obs["observation"], batch.rewards, batch.next_obs["observation"]):
+            np.testing.assert_array_equal(obs_s, added[float(reward_s)][0])
+            np.testing.assert_array_equal(next_s, added[float(reward_s)][1])
+            assert float(reward_s) > reward - capacity  # never a transition the ring has overwritten
+        assert buffer.rewards[buffer.pos - 1] == reward and buffer.valid[buffer.pos - 1]  # the newest is kept
+    frame = 8 * 9
+    assert buffer.bytes_per_transition() == frame + 1 + 4 + 4 + 4 + 1 + 1  # frame, age, action, r, term, end, valid
+    # restored into the same capacity (exact), a larger one (rows reordered oldest first) and a smaller one
+    # (oldest rows dropped: the stacks that read into them leave the sample)
+    for new_capacity in (capacity, 2 * capacity, max(6, capacity // 2)):
+        restored = ReplayBuffer(new_capacity, spec, 1, optimize_memory_usage=True, frame_stack=3)
+        restored.restore_arrays(buffer.state_arrays())
+        batch = restored.sample(100, rng)
+        for obs_s, reward_s, next_s in zip(batch.obs["observation"], batch.rewards, batch.next_obs["observation"]):
+            np.testing.assert_array_equal(obs_s, added[float(reward_s)][0])
+            np.testing.assert_array_equal(next_s, added[float(reward_s)][1])
+
+
+def test_stacks_not_padded_as_frame_stack_observation_are_refused_in_one_line():
+    spec = obs_spec(gym.spaces.Box(0, 255, (3, 8, 8), np.uint8), "frames")
+    buffer = ReplayBuffer(10, spec, 1, optimize_memory_usage=True, frame_stack=3)
+    zero_padded = np.stack([np.zeros((8, 8)), np.zeros((8, 8)), np.ones((8, 8))]).astype(np.uint8)
+    with pytest.raises(ValueError, match="set optimize_memory_usage: false"):
+        buffer.add({"observation": zero_padded}, np.zeros(1), 0.0, {"observation": zero_padded}, False)

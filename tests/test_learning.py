@@ -13,7 +13,7 @@ def test_learns_the_match_task_in_a_few_hundred_steps():
     agent = KerasSAC(make_match_env(), seed=0, net_arch=(64, 64), batch_size=64, learning_starts=100,
                      learning_rate=1e-3, gamma=0.5)
     agent.learn(800)
-    returns, _ = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0], make_match_env(), 10, seed=1)
+    returns, *_ = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0], make_match_env(), 10, seed=1)
     assert returns.mean() / 10 > 0.85, returns  # mean reward per step
 
 
@@ -23,7 +23,7 @@ def test_inverted_pendulum_is_balanced_within_20k_steps():
     agent.learn(20_000)
     import gymnasium as gym
 
-    returns, _ = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0],
+    returns, *_ = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0],
                               gym.make("InvertedPendulum-v5"), 10, seed=100)
     assert returns.mean() >= 950, returns
 
@@ -36,7 +36,7 @@ def test_inverted_pendulum_is_balanced_with_4_envs():
     agent.close()
     import gymnasium as gym
 
-    returns, _ = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0],
+    returns, *_ = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0],
                                  gym.make("InvertedPendulum-v5"), 10, seed=100)
     assert returns.mean() >= 950, returns
 
@@ -59,5 +59,38 @@ def test_each_variant_learns_the_match_task(name):
     agent = KerasSAC(make_match_env(), seed=0, net_arch=(64, 64), batch_size=64, learning_starts=100,
                      learning_rate=1e-3, gamma=0.5, **LEARNING_VARIANTS[name])
     agent.learn(800)
-    returns, _ = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0], make_match_env(), 10, seed=1)
+    returns, *_ = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0], make_match_env(), 10, seed=1)
     assert returns.mean() / 10 > 0.85, returns  # mean reward per step; random actions: -0.67
+
+
+@pytest.mark.slow
+def test_learns_from_images_with_random_shift():
+    # BrightSpot (tests/image_envs.py): reward -|a - x| for a bright square at x, seen only in a 24x24 image.
+    # Uniform random actions average -0.67 per step; reading x off the image is needed to beat about -0.5.
+    import image_envs  # noqa: F401  (registers BrightSpot-*)
+
+    settings = dict(encoder="small", encoder_features=32, net_arch=(64, 64), batch_size=64, learning_starts=100,
+                    learning_rate=1e-3, gamma=0.5, image_augmentation="random_shift", augmentation_pad=2)
+    agent = KerasSAC("BrightSpot-chw-v0", seed=0, **settings)
+    agent.learn(1500)
+    import gymnasium as gym
+
+    returns, *_ = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0],
+                                  gym.make("BrightSpot-chw-v0"), 20, seed=1)
+    assert returns.mean() / 10 > -0.25, returns  # mean reward per step
+
+
+@pytest.mark.slow
+def test_her_reaches_goals_that_plain_replay_does_not_at_the_same_budget():
+    import gymnasium as gym
+
+    from keras_sac.goal_env import ENV_ID
+
+    success = {}
+    for buffer in ("her", "uniform"):
+        agent = KerasSAC(ENV_ID, seed=0, learning_starts=500, replay_buffer=buffer)
+        agent.learn(4000)
+        _, _, successes = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0], gym.make(ENV_ID),
+                                          50, seed=1000)
+        success[buffer] = successes.mean()
+    assert success["her"] >= 0.5 and success["her"] > success["uniform"] + 0.3, success

@@ -1,0 +1,146 @@
+"""The agent's parts, made from its config and its env's spec: networks, optimizers and replay buffer.
+
+`KerasSAC.__init__` calls these once; every variant choice (which encoder, shared or not, target critics or
+none, uniform or hindsight replay) is made here, in Python, before anything is traced.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import gymnasium as gym
+import keras
+import tensorflow as tf
+
+from keras_sac.buffer import MultiEnvReplayBuffer, ReplayBuffer
+from keras_sac.config import ConfigError, SACConfig
+from keras_sac.encoders import EncoderError, ObsEncoder
+from keras_sac.envs import EnvSpec
+from keras_sac.her import HerError, HerReplayBuffer, check_goal_env
+from keras_sac.networks import Actor, Critics, MLPOptions
+from keras_sac.schedules import build_schedule
+from keras_sac.spaces import ObsSpec
+from keras_sac.update import polyak_update
+
+IMAGE_SETTINGS = ("encoder", "encoder_channels", "encoder_features", "image_augmentation", "augmentation_pad")
+
+
+class Networks(NamedTuple):
+    actor: Actor
+    critics: Critics
+    target_critics: Critics | None  # None with target_update: none (CrossQ bootstraps from the online critics)
+
+
+def obs_signature(obs: ObsSpec, batch_dims: list, name: str = "obs"):
+    """The TensorSpec(s) of a batch of observations: (*batch_dims, obs_dim) float32 named `name`, or a dict
+    of one spec per key in the key's own shape and dtype (images uint8), named by the key."""
+    if obs.flat:
+        return tf.TensorSpec([*batch_dims, obs.obs_dim], tf.float32, name=name)
+    return {e.key: tf.TensorSpec([*batch_dims, *e.shape], e.dtype, name=e.key) for e in obs.entries}
+
+
+def zero_obs(obs: ObsSpec):
+    """One all-zero observation batch (1, ...), to build the networks' weights."""
+    spec = obs_signature(obs, [1])
+    return tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), spec)
+
+
+def check_encoder_settings(cfg: SACConfig, spec: EnvSpec) -> None:
+    """Image settings on an env without images would be accepted and ignored: refuse them instead."""
+    if spec.obs.has_images:
+        return
+    defaults = SACConfig()
+    changed = [name for name in IMAGE_SETTINGS if getattr(cfg, name) != getattr(defaults, name)]
+    if changed:
+        raise ConfigError(f"{', '.join(changed)} apply to image observations, and env {spec.env_id or ''} observes "
+                          f"{spec.obs.describe()}: leave them out (or set pixels to observe its frames)")
+
+
+def build_networks(cfg: SACConfig, spec: EnvSpec) -> Networks:
+    """Actor, critics and target critics, built (weights drawn from Keras' global seed, set by the caller)."""
+    dtype = None if cfg.precision == "float32" else cfg.precision  # a Keras dtype policy
+    common = dict(activation=cfg.activation, init=cfg.init, renorm_momentum=cfg.batch_renorm_momentum,
+                  renorm_warmup=cfg.batch_renorm_warmup)
+    actor_options = MLPOptions(**common, batch_renorm=cfg.actor_batch_renorm)
+    critic_options = MLPOptions(**common, layer_norm=cfg.critic_layer_norm, dropout=cfg.critic_dropout,
+                                batch_renorm=cfg.critic_batch_renorm)
+    critic_arch, actor_arch = cfg.critic_arch or cfg.net_arch, cfg.actor_arch or cfg.net_arch
+    structured = not spec.obs.flat
+
+    def encoder(name):  # image and Dict observations: obs -> features (encoders.py)
+        if not structured:
+            return None
+        return ObsEncoder(spec.obs, cfg.encoder, cfg.encoder_channels, cfg.encoder_features,
+                          cfg.vector_encoder_arch, MLPOptions(activation=cfg.activation, init=cfg.init),
+                          dtype=dtype, name=name)
+
+    try:
+        critics = Critics(cfg.n_critics, critic_arch, critic_options, dtype=dtype, encoder=encoder("encoder"),
+                          name="critics")
+        # A shared encoder is the critics', read by the actor without gradient (SAC-AE, Yarats et al. 2019,
+        # sec. 6; DrQ): the actor's loss would otherwise pull the features towards what the current policy
+        # likes, and one encoder costs half the convolutions of two.
+        shared = structured and cfg.share_encoder
+        actor = Actor(spec.action_dim, actor_arch, cfg.log_std_bounds, actor_options, dtype=dtype,
+                      use_sde=cfg.use_sde, log_std_init=cfg.log_std_init,
+                      encoder=critics.encoder if shared else encoder("encoder"), detach_encoder=shared, name="actor")
+        obs0, act0 = zero_obs(spec.obs), tf.zeros((1, spec.action_dim))
+        if structured:  # the shared encoder is built (and named) by the critics that own it
+            critics(obs0, act0), actor(obs0)
+        else:  # weights drawn in the order keras_sac always drew them: same seed, same network
+            actor(obs0), critics(obs0, act0)
+        target_critics = None
+        if cfg.target_update != "none":
+            target_critics = Critics(cfg.n_critics, critic_arch, critic_options, dtype=dtype,
+                                     encoder=encoder("encoder"), name="target_critics")
+            target_critics(obs0, act0)
+            polyak_update(critics.variables, target_critics.variables, tau=1.0)
+    except EncoderError as exc:  # e.g. an image too small for the encoder's strides
+        raise ConfigError(str(exc)) from None
+    return Networks(actor, critics, target_critics)
+
+
+def build_optimizers(cfg: SACConfig, nets: Networks, log_alpha: tf.Variable):
+    """(actor, critic, alpha) Adam optimizers, each rate a constant or a schedule (schedules.py), with their
+    slots made now, eagerly: a tf.function must not create variables on its first call."""
+
+    def adam(rate, name, variables):
+        rate = build_schedule(cfg.learning_rate if rate is None else rate, cfg.learning_rate)
+        optimizer = keras.optimizers.Adam(rate, beta_1=cfg.adam_beta1, name=name)
+        optimizer.build(variables)
+        return optimizer
+
+    return (adam(cfg.actor_learning_rate, "actor_adam", nets.actor.learned_variables),
+            adam(cfg.critic_learning_rate, "critic_adam", nets.critics.trainable_variables),
+            adam(cfg.alpha_learning_rate, "alpha_adam", [log_alpha]))
+
+
+def make_buffer(cfg: SACConfig, spec: EnvSpec, env: gym.Env):
+    """The replay buffer (one ring per env with n_envs > 1) and, for hindsight replay, the env whose
+    `compute_reward` relabels (a vector env's copies may live in subprocesses: it runs in this process).
+    Returns (buffer, reward_env or None)."""
+    storage = dict(optimize_memory_usage=cfg.optimize_memory_usage, n_steps=cfg.n_steps, gamma=cfg.gamma)
+    frame_stack = (spec.pixels or {}).get("frame_stack", 1)
+    if cfg.optimize_memory_usage and frame_stack > 1:  # each frame once (buffer.ObsArrays)
+        storage["frame_stack"] = frame_stack
+    part, reward_env = ReplayBuffer, None
+    if cfg.replay_buffer == "her":
+        reward_env = env if cfg.n_envs == 1 else spec.make()
+        compute_reward = getattr(reward_env.unwrapped, "compute_reward", None)
+        try:
+            check_goal_env(spec.obs, compute_reward, spec.env_id or type(env).__name__)
+        except HerError as exc:
+            raise ConfigError(str(exc)) from None
+        limit = (getattr(getattr(env, "spec", None), "max_episode_steps", None)
+                 or getattr(getattr(reward_env, "spec", None), "max_episode_steps", None))
+        if limit and cfg.learning_starts < limit * cfg.n_envs:
+            raise ConfigError(f"replay_buffer: her samples finished episodes only: learning_starts "
+                              f"({cfg.learning_starts}) must cover one {limit}-step episode per env; set "
+                              f"learning_starts: {limit * cfg.n_envs} or more")
+        part = functools.partial(HerReplayBuffer, compute_reward=compute_reward, n_sampled_goal=cfg.n_sampled_goal,
+                                 goal_selection_strategy=cfg.goal_selection_strategy)
+    if cfg.n_envs == 1:
+        return part(cfg.buffer_size, spec.obs, spec.action_dim, **storage), reward_env
+    return MultiEnvReplayBuffer(cfg.buffer_size, spec.obs, spec.action_dim, cfg.n_envs, part=part,
+                                **storage), reward_env

@@ -1,0 +1,185 @@
+"""Envs that render MuJoCo frames, stepped in a child process that never loads TensorFlow.
+
+On a machine without a GPU, MuJoCo renders offscreen through Mesa's EGL (`MUJOCO_GL=egl`); a process that
+also has TensorFlow 2.21 loaded crashes (a segfault whichever is loaded first: Mesa's llvmpipe and
+TensorFlow clash). A child started from multiprocessing's `forkserver` imports Gymnasium, MuJoCo and
+`keras_sac.envs` only — never the main script, never TensorFlow — and renders fine. So `make_env` hands
+pixel observations of MuJoCo envs to `RemoteEnv`, a `gym.Env` whose reset and step run in such a child;
+vector envs of them get one child per env (sync: RemoteEnvs stepped in turn; async: Gymnasium's own
+subprocesses, which are forkserver children too). Nothing changes for the user but a process in `ps`.
+
+Observations cross a pipe (a 64x64x3 uint8 frame stack is ~12 KB: ~0.1 ms against a few ms of rendering).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import multiprocessing
+import os
+import sys
+import traceback
+
+import gymnasium as gym
+
+_in_env_worker = False  # True inside a child made here or by make_vector_env: render in-process there
+
+
+def in_env_worker() -> bool:
+    return _in_env_worker
+
+
+def renders_with_mujoco(env_id: str) -> bool:
+    """True if `env_id`'s env class is a Gymnasium MujocoEnv (found from its registration, without making it)."""
+    module, _, name = env_id.rpartition(":")
+    if module:
+        importlib.import_module(module)
+    try:
+        entry = gym.spec(name).entry_point
+        creator = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
+    except Exception:  # an unknown id: make_env reports it
+        return False
+    return isinstance(creator, type) and _is_mujoco_class(creator)
+
+
+def is_mujoco_env(env: gym.Env) -> bool:
+    return _is_mujoco_class(type(env.unwrapped))
+
+
+def _is_mujoco_class(cls: type) -> bool:
+    return any(base.__module__.startswith("gymnasium.envs.mujoco") and base.__name__ == "MujocoEnv"
+               for base in cls.__mro__)
+
+
+@contextlib.contextmanager
+def main_script_hidden():
+    """Start subprocesses that do not re-run the main script.
+
+    multiprocessing's forkserver and spawn children import the parent's `__main__` file first (to find
+    functions defined there), which would start a second training run in a script without an
+    `if __name__ == "__main__":` guard, and loads TensorFlow into every env process in any case. The env
+    factories here are `gym.make` with an id, which needs nothing from `__main__`: while the processes
+    start, `__main__` shows multiprocessing no file to import.
+    """
+    main = sys.modules["__main__"]
+    saved = {name: getattr(main, name) for name in ("__file__", "__spec__") if hasattr(main, name)}
+    try:
+        main.__spec__ = None
+        if hasattr(main, "__file__"):
+            del main.__file__
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(main, name, value)
+
+
+def make_worker_env(env_id: str, pixels: dict | None, kwargs: dict) -> gym.Env:
+    """`make_env` as called in an env subprocess: renders in this process (which has no TensorFlow)."""
+    global _in_env_worker
+    _in_env_worker = True
+    if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+        os.environ["MUJOCO_GL"] = "egl"  # offscreen; no display needed
+    import warnings
+
+    from keras_sac.envs import make_env
+
+    with warnings.catch_warnings():  # the parent shows MuJoCo's model deprecations; one per child is noise
+        warnings.filterwarnings("ignore", message="MuJoCo: .*deprecated")
+        return make_env(env_id, pixels=pixels, **kwargs)
+
+
+class RemoteEnv(gym.Env):
+    """`make_env(env_id, pixels, **kwargs)` made and stepped in a TensorFlow-free child process."""
+
+    def __init__(self, env_id: str, pixels: dict | None, kwargs: dict):
+        self.pixels = pixels
+        ctx = multiprocessing.get_context("forkserver")
+        self._conn, child_conn = ctx.Pipe()
+        with main_script_hidden():
+            self._process = ctx.Process(target=_serve, args=(child_conn, env_id, pixels, kwargs), daemon=True,
+                                        name=f"keras_sac env {env_id}")
+            self._process.start()
+        child_conn.close()
+        self._closed = False
+        try:
+            self.observation_space, self.action_space, self.metadata, self.render_mode, self.spec = self._call()
+        except BaseException:
+            self.close()
+            raise
+
+    def _call(self, *message):
+        if message:
+            self._conn.send(message)
+        try:
+            ok, value = self._conn.recv()
+        except EOFError:
+            raise RuntimeError(f"the env process of {self._process.name!r} died (exit code "
+                               f"{self._process.exitcode})") from None
+        if not ok:
+            raise value
+        return value
+
+    def reset(self, *, seed=None, options=None):
+        return self._call("reset", seed, options)
+
+    def step(self, action):
+        return self._call("step", action)
+
+    def render(self):
+        return self._call("render")
+
+    def close(self):
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(OSError, EOFError, BrokenPipeError):
+            self._conn.send(("close",))
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.kill()
+        self._conn.close()
+
+    def __del__(self):
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+def _serve(conn, env_id: str, pixels, kwargs) -> None:
+    """The child: make the env, answer (reset | step | render | close) until closed or orphaned."""
+    try:
+        env = make_worker_env(env_id, pixels, kwargs)
+        conn.send((True, (env.observation_space, env.action_space, env.metadata, env.render_mode, env.spec)))
+    except BaseException as exc:  # reported in the parent, with the env's own one-line message
+        conn.send((False, _portable(exc)))
+        return
+    try:
+        while True:
+            try:
+                command, *args = conn.recv()
+            except EOFError:  # the parent is gone
+                break
+            if command == "close":
+                break
+            try:
+                if command == "reset":
+                    result = env.reset(seed=args[0], options=args[1])
+                elif command == "step":
+                    result = env.step(args[0])
+                else:
+                    result = env.render()
+                conn.send((True, result))
+            except BaseException as exc:
+                conn.send((False, _portable(exc)))
+    finally:
+        env.close()
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """`exc` if it pickles (keras_sac's and Gymnasium's errors do), else a RuntimeError with its traceback."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError("".join(traceback.format_exception_only(type(exc), exc)).strip())

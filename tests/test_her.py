@@ -1,0 +1,140 @@
+"""Hindsight experience replay: which goals relabelling picks, the rewards it recomputes, where episodes are cut,
+what is never sampled, and that it is saved and resumed with the agent."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from conftest import SMALL
+from keras_sac import ConfigError, KerasSAC
+from keras_sac.goal_env import ENV_ID, PointGoalEnv
+from keras_sac.her import HerError, HerReplayBuffer
+from keras_sac.spaces import obs_spec
+
+SPEC = obs_spec(PointGoalEnv().observation_space, "PointGoal")
+
+
+def goal_obs(step: float, episode: int, goal: float) -> dict:
+    """An observation whose achieved goal names its episode and step: (episode, step)."""
+    return {"observation": np.array([episode, step], np.float32),
+            "achieved_goal": np.array([episode, step], np.float32),
+            "desired_goal": np.array([goal, goal], np.float32)}
+
+
+def fill(buffer, lengths, truncate=True, start_episode=0):
+    """Episodes of the given lengths; each ends truncated (or, truncate=False, the last one stays open)."""
+    for e, length in enumerate(lengths, start=start_episode):
+        for t in range(length):
+            last = t == length - 1 and (truncate or e < start_episode + len(lengths) - 1)
+            buffer.add(goal_obs(t, e, 9.0), np.zeros(2), -1.0, goal_obs(t + 1, e, 9.0), False, last)
+
+
+def sparse_reward(achieved, desired, info):
+    return -(np.linalg.norm(achieved - desired, axis=-1) > 0.05).astype(np.float32)
+
+
+def her(capacity=100, k=4, strategy="future"):
+    return HerReplayBuffer(capacity, SPEC, 2, sparse_reward, n_sampled_goal=k, goal_selection_strategy=strategy)
+
+
+@pytest.mark.parametrize("strategy", ["future", "final", "episode"])
+def test_relabelled_goals_come_from_the_same_episode_by_the_strategy(strategy):
+    buffer = her(strategy=strategy)
+    fill(buffer, [5, 7, 3])
+    batch = buffer.sample(4000, np.random.default_rng(0))
+    relabelled = batch.obs["desired_goal"][:, 0] != 9.0
+    assert abs(relabelled.mean() - 0.8) < 0.03  # n_sampled_goal 4: a share 4/5
+    episode, step = batch.obs["observation"][relabelled].T
+    goal_episode, goal_step = batch.obs["desired_goal"][relabelled].T
+    np.testing.assert_array_equal(goal_episode, episode)  # never another episode's goal
+    np.testing.assert_array_equal(batch.next_obs["desired_goal"][relabelled], batch.obs["desired_goal"][relabelled])
+    lengths = np.array([5, 7, 3])[episode.astype(int)]
+    # goal = next_obs achieved_goal of step j: (episode, j + 1)
+    if strategy == "future":
+        assert np.all(goal_step >= step + 1) and np.all(goal_step <= lengths)
+        assert np.any(goal_step == step + 1) and np.any(goal_step > step + 1)
+    elif strategy == "final":
+        np.testing.assert_array_equal(goal_step, lengths)
+    else:
+        assert np.all((goal_step >= 1) & (goal_step <= lengths)) and np.any(goal_step < step + 1)
+    # rewards recomputed for the new goal: 0 exactly where the transition reached it
+    reached = (goal_step == step + 1)
+    np.testing.assert_array_equal(batch.rewards[relabelled], np.where(reached, 0.0, -1.0))
+    np.testing.assert_array_equal(batch.rewards[~relabelled], -1.0)  # real goals keep the env's reward
+
+
+def test_only_finished_episodes_are_sampled_and_none_finished_is_one_line():
+    buffer = her()
+    fill(buffer, [4], truncate=False)
+    with pytest.raises(HerError, match="none has finished .* raise learning_starts"):
+        buffer.sample(8, np.random.default_rng(0))
+    fill(buffer, [3, 6, 2], truncate=False, start_episode=1)  # episodes 1 and 2 end, episode 3 is in progress
+    batch = buffer.sample(2000, np.random.default_rng(0))
+    assert set(batch.obs["observation"][:, 0].astype(int)) == {1, 2}  # episode 0 was left by a reset
+
+
+def test_a_reset_without_an_episode_end_starts_a_new_episode():
+    buffer = her()
+    fill(buffer, [4], truncate=False)  # an episode abandoned by a reset (e.g. a new learn())
+    fill(buffer, [3], start_episode=1)
+    batch = buffer.sample(2000, np.random.default_rng(1))
+    assert set(batch.obs["observation"][:, 0].astype(int)) == {1}  # the abandoned one never mixes in
+
+
+def test_overwriting_the_oldest_episode_drops_all_of_it():
+    buffer = her(capacity=12)
+    fill(buffer, [5, 5, 4])  # 14 rows in 12: episode 0 loses its first two rows
+    batch = buffer.sample(3000, np.random.default_rng(0))
+    assert set(batch.obs["observation"][:, 0].astype(int)) == {1, 2}
+    assert buffer.sampleable() == 9
+
+
+def test_her_state_is_saved_and_sampling_resumes_exactly():
+    buffer = her(capacity=20)
+    fill(buffer, [6, 6, 6, 5])
+    fill(buffer, [3], truncate=False, start_episode=4)
+    copy = her(capacity=20)
+    copy.restore_arrays(buffer.state_arrays())
+    a, b = buffer.sample(64, np.random.default_rng(5)), copy.sample(64, np.random.default_rng(5))
+    for x, y in zip(a, b):
+        for key in (x if isinstance(x, dict) else [None]):
+            np.testing.assert_array_equal(x[key] if key else x, y[key] if key else y)
+    # another capacity rebuilds the episodes from their ends
+    bigger = her(capacity=50)
+    bigger.restore_arrays(buffer.state_arrays())
+    assert bigger.sampleable() == buffer.sampleable()
+    batch = bigger.sample(2000, np.random.default_rng(0))
+    goal_episode = batch.obs["desired_goal"][:, 0]
+    relabelled = goal_episode != 9.0
+    np.testing.assert_array_equal(goal_episode[relabelled], batch.obs["observation"][relabelled, 0])
+
+
+def test_her_agent_trains_saves_and_resumes_on_the_goal_env(tmp_path):
+    agent = KerasSAC(ENV_ID, seed=0, replay_buffer="her", **SMALL, vector_encoder_arch=(16,))
+    agent.learn(120)
+    assert isinstance(agent.buffer, HerReplayBuffer)
+    agent.save(tmp_path / "ck")
+    loaded = KerasSAC.load(tmp_path / "ck")
+    agent.learn(60, reset_num_timesteps=False)
+    loaded.learn(60, reset_num_timesteps=False)
+    for a, b in zip(agent.actor.variables, loaded.actor.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    obs, _ = gym.make(ENV_ID).reset(seed=0)
+    assert agent.predict(obs, deterministic=True)[0].shape == (2,)
+
+
+def test_her_on_an_env_without_goals_or_with_compact_storage_is_one_line():
+    with pytest.raises(ConfigError, match="replay_buffer: her needs a goal-conditioned env with Dict observations"):
+        KerasSAC("Pendulum-v1", replay_buffer="her")
+    with pytest.raises(ConfigError, match="set optimize_memory_usage: false and n_steps: 1"):
+        KerasSAC(ENV_ID, replay_buffer="her", optimize_memory_usage=True)
+
+
+def test_her_with_several_envs_keeps_one_ring_per_env():
+    with pytest.raises(ConfigError, match="learning_starts \\(50\\) must cover one 50-step episode per env; set "
+                                          "learning_starts: 100"):
+        KerasSAC(ENV_ID, seed=0, replay_buffer="her", n_envs=2, **SMALL)
+    agent = KerasSAC(ENV_ID, seed=0, replay_buffer="her", n_envs=2, **{**SMALL, "learning_starts": 100})
+    agent.learn(160)
+    assert all(isinstance(p, HerReplayBuffer) for p in agent.buffer.parts)
+    assert sum(p.sampleable() for p in agent.buffer.parts) >= 100  # two 50-step episodes per env at least
