@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import _quiet_tf, _runs, machine_line  # noqa: E402
+import throughput  # noqa: E402
+from throughput import _quiet_tf, _runs, machine_line, median_us, serve_child  # noqa: E402
 
 PEER_SCRIPT = Path(__file__).resolve().parent / "peer_pixels.py"
 PIXELS = {"size": [64, 64], "grayscale": True, "frame_stack": 3}
@@ -92,16 +93,6 @@ def measure_latency(n: int = 1000) -> dict:
 
     from keras_sac import KerasSAC
 
-    def median_us(fn):
-        for _ in range(30):
-            fn()
-        samples = []
-        for _ in range(n):
-            start = time.perf_counter()
-            fn()
-            samples.append(time.perf_counter() - start)
-        return round(statistics.median(samples) * 1e6, 1)
-
     out = {}
     cases = {"pixels nature_cnn": ("Pendulum-v1", {**TRAIN}), "pixels small": ("Pendulum-v1", {**TRAIN, "encoder": "small"}),
              "Dict PointGoal": ("keras_sac/PointGoal-v0", {"seed": 0})}
@@ -112,9 +103,9 @@ def measure_latency(n: int = 1000) -> dict:
             serve = tf.saved_model.load(str(agent.export(Path(tmp) / "p"))).signatures["serving_default"]
             inputs = ({k: tf.constant(v[None]) for k, v in obs.items()} if isinstance(obs, dict)
                       else {"observation": tf.constant(obs[None])})
-            saved = median_us(lambda: serve(**inputs)["action"].numpy())
-        out[name] = {"predict_deterministic_us": median_us(lambda: agent.predict(obs, deterministic=True)),
-                     "predict_stochastic_us": median_us(lambda: agent.predict(obs)),
+            saved = round(median_us(lambda: serve(**inputs)["action"].numpy(), n), 1)
+        out[name] = {"predict_deterministic_us": round(median_us(lambda: agent.predict(obs, deterministic=True), n), 1),
+                     "predict_stochastic_us": round(median_us(lambda: agent.predict(obs), n), 1),
                      "savedmodel_signature_us": saved}
         agent.close()
     return out
@@ -125,11 +116,7 @@ CHILD = {"train": measure_train, "vector": measure_vector, "bytes": measure_byte
 
 # ----------------------------------------------------------------------------------- orchestration (parent)
 def run_child(*args) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", *map(str, args)], capture_output=True, text=True,
-                         timeout=3600)
-    if out.returncode != 0:
-        raise RuntimeError(f"benchmark child {args} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return throughput.run_child(*args, script=__file__)
 
 
 def run_peer(python: str, *args) -> dict:
@@ -180,9 +167,7 @@ def main(argv=None) -> int:
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        name, *rest = args.child
-        print(json.dumps(CHILD[name](*[int(x) if x.isdigit() else x for x in rest])))
-        return 0
+        return serve_child(CHILD, args.child)
     print(f"machine: {machine_line()}")
     if "train" not in args.skip:
         run_train(args.repeats, args.steps, args.peers)

@@ -204,25 +204,26 @@ def measure_latency(env_id: str, n: int = 2000) -> dict:
 
     agent = KerasSAC(env_id, seed=0, buffer_size=1000)
     obs = agent.env.reset(seed=0)[0].astype(np.float32)
-
-    def median_us(fn):
-        for _ in range(50):
-            fn()
-        samples = []
-        for _ in range(n):
-            start = time.perf_counter()
-            fn()
-            samples.append(time.perf_counter() - start)
-        return statistics.median(samples) * 1e6
-
     with tempfile.TemporaryDirectory() as tmp:
         policy = tf.saved_model.load(str(agent.export(Path(tmp) / "p")))
         serve = policy.signatures["serving_default"]
         batch = tf.constant(obs[None])
-        saved = median_us(lambda: serve(observation=batch)["action"].numpy())
-    return {"predict_deterministic_us": median_us(lambda: agent.predict(obs, deterministic=True)),
-            "predict_stochastic_us": median_us(lambda: agent.predict(obs)),
+        saved = median_us(lambda: serve(observation=batch)["action"].numpy(), n)
+    return {"predict_deterministic_us": median_us(lambda: agent.predict(obs, deterministic=True), n),
+            "predict_stochastic_us": median_us(lambda: agent.predict(obs), n),
             "savedmodel_signature_us": saved}
+
+
+def median_us(fn, n: int, warmup: int = 50) -> float:
+    """Median wall time of `fn()` over n calls, in microseconds, after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples) * 1e6
 
 
 def _rss_mb() -> dict:
@@ -300,9 +301,17 @@ CHILD = {"train": measure_train, "update": measure_update, "peak": measure_matmu
          "latency": measure_latency, "memory": measure_memory, "utd": measure_utd}
 
 
+def serve_child(table: dict, argv: list[str]) -> int:
+    """In a child: run table[argv[0]] with the rest as arguments (digits as ints); print its JSON result."""
+    name, *rest = argv
+    print(json.dumps(table[name](*[int(x) if x.isdigit() else x for x in rest])))
+    return 0
+
+
 # ----------------------------------------------------------------------------------- orchestration (parent)
-def run_child(*args) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", *map(str, args)], capture_output=True, text=True,
+def run_child(*args, script: str = __file__) -> dict:
+    """Run `script --child *args` in a fresh process; its last stdout line is the JSON result."""
+    out = subprocess.run([sys.executable, script, "--child", *map(str, args)], capture_output=True, text=True,
                          timeout=3600)
     if out.returncode != 0:
         raise RuntimeError(f"benchmark child {args} failed:\n{out.stderr[-3000:]}")
@@ -381,9 +390,7 @@ def main(argv=None) -> int:
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        name, *rest = args.child
-        print(json.dumps(CHILD[name](*[int(x) if x.isdigit() else x for x in rest])))
-        return 0
+        return serve_child(CHILD, args.child)
     if args.peers and not PEER_SCRIPT.is_file():
         p.error(f"--peers needs {PEER_SCRIPT}")
 

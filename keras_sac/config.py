@@ -194,7 +194,8 @@ class SACConfig:
     encoder: str = _field("nature_cnn", "CNN for image observations: 'nature_cnn' (Mnih et al. 2015, SB3's "
                                         "NatureCNN: 8x8/4, 4x4/2, 3x3/1 convolutions, a 512-unit ReLU layer; for "
                                         "84x84 and up) or 'small' (4x4/2, 4x4/2, 3x3/1 convolutions, a 50-unit "
-                                        "LayerNorm + tanh layer as in SAC-AE/DrQ; ~4x cheaper, for 64x64).",
+                                        "LayerNorm + tanh layer as in SAC-AE/DrQ: fewer weights, more spatial "
+                                        "detail kept at 64x64).",
                           _one_of(ENCODERS))
     encoder_channels: tuple[int, ...] | None = _field(
         None, "Filters of the encoder's three convolutions; None: [32, 64, 64] (nature_cnn), [16, 32, 32] (small).",
