@@ -36,7 +36,8 @@ def main(argv=None) -> int:
 
     setup_warnings("evaluate.py")
     # The path, the metadata and the env are checked before TensorFlow starts (seconds).
-    from keras_sac.config import ConfigError, parse_env_kwargs
+    from keras_sac.config import ConfigError
+    from keras_sac.config_sources import parse_env_kwargs
     from keras_sac.envs import EnvError, check_same_spaces, env_spec, make_env, resolve_env_id
     from keras_sac.policy_files import PolicyError, find_policy, read_metadata, spec_from_metadata
 

@@ -63,7 +63,8 @@ def main(argv=None) -> int:
 
     setup_warnings("train.py")
     # Everything a user can get wrong is checked before TensorFlow starts (seconds) and before any folder is made.
-    from keras_sac.config import ConfigError, parse_env_kwargs, parse_overrides, resolve_config
+    from keras_sac.config import ConfigError
+    from keras_sac.config_sources import parse_env_kwargs, parse_overrides, resolve_config
     from keras_sac.envs import EnvError, env_spec, make_env, resolve_env_id
     from keras_sac.run_files import (default_run_dir, finished_run, prepare_run_dir, read_run_config,
                                      write_run_start)

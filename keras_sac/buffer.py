@@ -62,13 +62,14 @@ class ObsArrays:
         self.ages = {key: np.zeros((capacity,), np.uint8) for key in stacked}
 
     def __getitem__(self, idx) -> dict:
-        out = {k: a[idx] for k, a in self.arrays.items() if k not in self.ages}
-        for k, age in self.ages.items():
-            rows = np.asarray(idx)
-            lags = np.arange(self.frame_stack - 1, -1, -1)  # oldest frame first
-            back = np.minimum(lags, age[rows][..., None])  # (..., k)
-            out[k] = self.arrays[k][(rows[..., None] - back) % self.capacity]
-        return out
+        return {k: self._stacks(k, idx) if k in self.ages else a[idx] for k, a in self.arrays.items()}
+
+    def _stacks(self, key: str, idx):
+        """The frame stacks of rows `idx` of a stacked key, oldest frame first."""
+        rows = np.asarray(idx)
+        lags = np.arange(self.frame_stack - 1, -1, -1)
+        back = np.minimum(lags, self.ages[key][rows][..., None])  # (..., k)
+        return self.arrays[key][(rows[..., None] - back) % self.capacity]
 
     def __setitem__(self, idx: int, value: dict) -> None:
         for k, a in self.arrays.items():
@@ -77,7 +78,7 @@ class ObsArrays:
                 continue
             stack = np.asarray(value[k])
             previous = (idx - 1) % self.capacity
-            if np.array_equal(self[previous][k][1:], stack[:-1]):  # continues the stack in the row before
+            if np.array_equal(self._stacks(k, previous)[1:], stack[:-1]):  # continues the stack in the row before
                 self.ages[k][idx] = min(int(self.ages[k][previous]) + 1, self.frame_stack - 1)
             elif (stack == stack[-1]).all():  # an episode's first stack: its reset frame k times
                 self.ages[k][idx] = 0

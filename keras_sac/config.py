@@ -13,10 +13,11 @@ import difflib
 import math
 import types
 import typing
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import yaml
+
+from keras_sac.config_values import ConfigError, check_pixels, check_schedule  # noqa: F401 (re-exported)
 
 
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -31,10 +32,6 @@ IMAGE_AUGMENTATIONS = ("none", "random_shift")
 IMAGE_CHANNELS = ("auto", "first", "last")
 REPLAY_BUFFERS = ("uniform", "her")
 GOAL_STRATEGIES = ("future", "final", "episode")
-
-
-class ConfigError(ValueError):
-    """A config key or value is wrong; the message names it and says what would be accepted."""
 
 
 def _positive(x: float) -> bool:
@@ -278,75 +275,6 @@ class RunConfig:
         _validate(self)
 
 
-SCHEDULES = ("linear", "cosine", "exponential")
-_KEYS = {"linear": {"start", "end", "steps", "warmup_steps"},
-         "cosine": {"start", "end", "steps", "warmup_steps"},
-         "exponential": {"start", "steps", "decay_rate", "warmup_steps"}}
-_REQUIRED = {"linear": {"end", "steps"}, "cosine": {"steps"}, "exponential": {"steps", "decay_rate"}}
-
-
-def check_schedule(name: str, spec: Mapping[str, Any], error: type[Exception] = None) -> dict:
-    """Validate a schedule mapping; returns it with numbers coerced. Raises `error` with one line naming the fix."""
-    error = error or ConfigError
-    spec = dict(spec)
-    kind = spec.pop("schedule", None)
-    example = f"{name}: {{schedule: linear, end: 1.0e-5, steps: 100000}}"
-    if kind not in SCHEDULES:
-        raise error(f"{name} schedule must name 'schedule: {' | '.join(SCHEDULES)}', got {kind!r} (e.g. {example})")
-    unknown = set(spec) - _KEYS[kind]
-    if unknown:
-        raise error(f"{name}: unknown key(s) {sorted(unknown)} for a {kind} schedule; it takes "
-                    f"{sorted(_KEYS[kind])}")
-    missing = _REQUIRED[kind] - set(spec)
-    if missing:
-        raise error(f"{name}: a {kind} schedule needs {sorted(missing)} (e.g. {example})")
-    out: dict[str, Any] = {"schedule": kind}
-    for key, value in spec.items():
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise error(f"{name}: {key} must be a number, got {value!r}") from None
-        if key in ("steps", "warmup_steps"):
-            if not number.is_integer() or number < (1 if key == "steps" else 0):
-                raise error(f"{name}: {key} must be an integer >= {1 if key == 'steps' else 0}, got {value!r}")
-            number = int(number)
-        elif not (number >= 0 and number != float("inf")) or (key in ("start", "decay_rate") and number == 0):
-            raise error(f"{name}: {key} must be a finite number > 0{' or 0' if key == 'end' else ''}, got {value!r}")
-        out[key] = number
-    return out
-
-
-
-PIXEL_KEYS = {"size": "[height, width] (or one number) of the frames, e.g. [64, 64]",
-              "grayscale": "true: one channel per frame", "frame_stack": "frames per observation, e.g. 3"}
-
-
-def check_pixels(pixels, error: type[Exception] = None) -> dict:
-    """Validate a `pixels` mapping; returns it complete ({size: [h, w], grayscale, frame_stack})."""
-    error = error or ConfigError
-    if pixels is True or (isinstance(pixels, str) and pixels.strip().lower() in ("true", "yes")):
-        pixels = {}  # `pixels: true`: the defaults
-    if not isinstance(pixels, dict):
-        raise error(f"pixels must be a mapping such as {{size: [64, 64], grayscale: true, frame_stack: 3}}, "
-                    f"got {pixels!r}")
-    unknown = set(pixels) - set(PIXEL_KEYS)
-    if unknown:
-        raise error(f"pixels: unknown key(s) {sorted(unknown)}; it takes {sorted(PIXEL_KEYS)}")
-    size = pixels.get("size", [64, 64])
-    size = [size, size] if isinstance(size, (int, float)) and not isinstance(size, bool) else size
-    if not (isinstance(size, (list, tuple)) and len(size) == 2 and
-            all(isinstance(x, (int, float)) and not isinstance(x, bool) and float(x).is_integer() and x >= 16
-                for x in size)):
-        raise error(f"pixels: size must be [height, width] of integers >= 16 (or one integer), got {size!r}")
-    grayscale = pixels.get("grayscale", True)
-    if not isinstance(grayscale, bool):
-        raise error(f"pixels: grayscale must be true or false, got {grayscale!r}")
-    stack = pixels.get("frame_stack", 3)
-    if isinstance(stack, bool) or not isinstance(stack, (int, float)) or not float(stack).is_integer() or stack < 1:
-        raise error(f"pixels: frame_stack must be an integer >= 1, got {stack!r}")
-    return {"size": [int(size[0]), int(size[1])], "grayscale": grayscale, "frame_stack": int(stack)}
-
-
 def draw_seed() -> int:
     """A fresh non-negative 31-bit seed from the OS entropy pool."""
     import numpy as np
@@ -457,21 +385,6 @@ def _unknown_key(key: str, known: list[str]) -> ConfigError:
     return ConfigError(f"unknown config key '{key}': {hint}")
 
 
-def split_known(values: Mapping[str, Any]) -> tuple[dict, dict]:
-    """Split a flat mapping into (SACConfig kwargs, RunConfig kwargs); an unknown key raises ConfigError."""
-    sac_keys = [f.name for f in dataclasses.fields(SACConfig)]
-    run_keys = [f.name for f in dataclasses.fields(RunConfig)]
-    sac, run = {}, {}
-    for key, value in values.items():
-        if key in sac_keys:
-            sac[key] = value
-        elif key in run_keys:
-            run[key] = value
-        else:
-            raise _unknown_key(key, sac_keys + run_keys)
-    return sac, run
-
-
 def make_sac_config(**values) -> SACConfig:
     """`SACConfig(**values)`, with an unknown key answered by a close-name suggestion."""
     known = [f.name for f in dataclasses.fields(SACConfig)]
@@ -481,86 +394,6 @@ def make_sac_config(**values) -> SACConfig:
     return SACConfig(**values)
 
 
-def read_yaml(path: str | Path) -> dict:
-    """Read a flat `key: value` YAML config file; a missing or malformed file raises ConfigError."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {str(path)!r} must be a mapping of key: value lines")
-    return data
-
-
-def parse_overrides(pairs: list[str]) -> dict:
-    """`["gamma=0.98", "net_arch=[64, 64]"]` -> `{"gamma": "0.98", "net_arch": "[64, 64]"}` (coerced later)."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set expects key=value, got {pair!r}")
-        out[key.strip()] = value.strip()
-    return out
-
-
 def to_dict(config) -> dict:
     """A config as plain YAML/JSON-friendly values (tuples become lists)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
-
-
-@dataclasses.dataclass(frozen=True)
-class ResolvedConfig:
-    """A training run's merged, validated config (see `resolve_config`)."""
-
-    env_id: str  # resolved (envs.resolve_env_id), "module:EnvId" for an env registered by a module
-    sac: dict  # SACConfig keyword arguments (validated)
-    run: RunConfig
-    sources: tuple[str, ...]  # where values came from, lowest precedence first
-    env_kwargs: dict = dataclasses.field(default_factory=dict)  # gym.make keyword arguments
-
-
-def resolve_config(env_id: str, configs_dir: Path, config_file: str | None = None,
-                   overrides: dict | None = None, env_kwargs: dict | None = None, **explicit) -> ResolvedConfig:
-    """Merge, lowest precedence first: dataclass defaults, `configs_dir/<env_id>.yaml` (if present),
-    `config_file`, `overrides` (from --set) and `explicit` keyword values that are not None.
-    `env_id` is a resolved id; a "module:" prefix is not part of the config file's name.
-    """
-    values, sources = {}, ["defaults"]
-    env_file = configs_dir / f"{env_id.rpartition(':')[2]}.yaml"
-    if env_file.is_file():
-        values.update(read_yaml(env_file))
-        sources.append(str(env_file))
-    if config_file is not None:
-        values.update(read_yaml(config_file))
-        sources.append(config_file)
-    if overrides:
-        values.update(overrides)
-        sources.append("--set")
-    given = {k: v for k, v in explicit.items() if v is not None}
-    if given:
-        values.update(given)
-        sources.append("flags")
-    sac, run_values = split_known(values)
-    sac_config, run = make_sac_config(**sac), RunConfig(**run_values)  # validate both now, before any run
-    if sac_config.seed is None:  # draw it here, so the run folder records it before training starts
-        sac_config = dataclasses.replace(sac_config, seed=draw_seed())
-    if sac_config.learning_starts >= run.total_timesteps:
-        raise ConfigError(f"learning_starts ({sac_config.learning_starts}) >= total_timesteps "
-                          f"({run.total_timesteps}): the agent would never train; lower learning_starts")
-    return ResolvedConfig(env_id, to_dict(sac_config), run, tuple(sources), dict(env_kwargs or {}))
-
-
-def parse_env_kwargs(text: str | None) -> dict:
-    """`--env-kwargs '{ctrl_cost_weight: 0.2}'` (a YAML/JSON mapping) -> dict; anything else is refused."""
-    if not text:
-        return {}
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--env-kwargs is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-        raise ConfigError(f"--env-kwargs must be a mapping such as '{{\"ctrl_cost_weight\": 0.2}}', got {text!r}")
-    return value

@@ -13,7 +13,8 @@ from pathlib import Path
 import yaml
 
 from keras_sac import __version__
-from keras_sac.config import ConfigError, ResolvedConfig, RunConfig, read_yaml, split_known, to_dict
+from keras_sac.config import ConfigError, RunConfig, to_dict
+from keras_sac.config_sources import ResolvedConfig, read_yaml, split_known
 from keras_sac.files import write_atomic
 
 # Distributions whose versions a run records (read from package metadata: nothing is imported).

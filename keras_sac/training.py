@@ -17,7 +17,8 @@ import tensorflow as tf
 
 from keras_sac.agent import KerasSAC, TrainingDivergedError
 from keras_sac.checkpoint import CheckpointError, RollingCheckpoints
-from keras_sac.config import ResolvedConfig, RunConfig
+from keras_sac.config import RunConfig
+from keras_sac.config_sources import ResolvedConfig
 from keras_sac.envs import EnvError, make_env
 from keras_sac.evaluation import evaluate_policy
 from keras_sac.files import write_atomic

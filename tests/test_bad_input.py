@@ -123,7 +123,7 @@ def test_a_bad_env_output_does_not_poison_the_buffer():
 
 def test_read_only_disk_at_checkpoint_time_stops_the_run_naming_the_intact_checkpoint(tmp_path, monkeypatch):
     from keras_sac import checkpoint
-    from keras_sac.config import resolve_config
+    from keras_sac.config_sources import resolve_config
     from keras_sac.run_files import write_run_start
     from keras_sac.training import RunFailed, train
 

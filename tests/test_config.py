@@ -1,6 +1,7 @@
 import pytest
 
-from keras_sac.config import ConfigError, RunConfig, SACConfig, parse_overrides, resolve_config
+from keras_sac.config import ConfigError, RunConfig, SACConfig
+from keras_sac.config_sources import parse_overrides, resolve_config
 
 
 @pytest.mark.parametrize("key, value, message", [
