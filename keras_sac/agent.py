@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import Callable
 
 import gymnasium as gym
 import keras
@@ -14,6 +13,7 @@ import tensorflow as tf
 
 from keras_sac import build, checkpoint, spaces
 from keras_sac.buffer import Batch, pack, packed_width, unpack
+from keras_sac.callbacks import as_callback
 from keras_sac.collection import Collector, check_vector_env, make_vector_env
 from keras_sac.config import SACConfig, draw_seed, make_sac_config
 from keras_sac.distributions import TanhGaussian
@@ -22,8 +22,6 @@ from keras_sac.networks import ActorSnapshot
 from keras_sac.update import SACUpdate, polyak_update
 
 __all__ = ["KerasSAC", "TrainingDivergedError", "polyak_update"]
-
-Callback = Callable[["KerasSAC"], "bool | None"]
 
 
 class TrainingDivergedError(RuntimeError):
@@ -243,14 +241,15 @@ class KerasSAC:
         self._actor_version += 1
 
     # ------------------------------------------------------------------ training
-    def learn(self, total_timesteps: int, callback: Callback | None = None, reset_num_timesteps: bool = True,
+    def learn(self, total_timesteps: int, callback=None, reset_num_timesteps: bool = True,
               progress_bar: bool = False) -> "KerasSAC":
         """Collect experience and train for `total_timesteps` env steps.
 
         Args:
             total_timesteps: env steps to take in this call.
-            callback: called as `callback(agent)` after every env step (and its training, if any);
-                returning False stops training early.
+            callback: a `keras_sac.callbacks.Callback` (SB3's hooks: on_training_start, on_step -- return
+                False to stop --, on_rollout_end, on_training_end), a function `f(agent)` called as on_step,
+                or a list of these.
             reset_num_timesteps: start counting from 0 with a fresh episode; False continues the current
                 run (same episode, same counters), as after `load`.
             progress_bar: show a tqdm bar with steps/s, the mean return of the last 100 training episodes
@@ -271,21 +270,26 @@ class KerasSAC:
             collector.seeded = True
         end = self.num_timesteps + int(total_timesteps)  # with n_envs > 1, up to n_envs - 1 more are taken
         bar = _progress_bar(self.num_timesteps, end) if progress_bar else None
+        callback = as_callback(callback)
+        callback.on_training_start(self)
         try:
             while self.num_timesteps < end:
                 ended = self._collect()
-                if self.num_timesteps > cfg.learning_starts and (self.num_timesteps // cfg.n_envs) % cfg.train_freq == 0:
-                    self._train()
+                if (self.num_timesteps // cfg.n_envs) % cfg.train_freq == 0:
+                    callback.on_rollout_end(self)
+                    if self.num_timesteps > cfg.learning_starts:
+                        self._train()
                 if bar is not None:
                     bar.update(cfg.n_envs)
                     if ended.any():
                         bar.set_postfix({"return(last 100 ep)": f"{np.mean(self.episode_returns):.1f}",
                                          **self.progress_info}, refresh=False)
-                if callback is not None and callback(self) is False:
+                if callback.on_step(self) is False:
                     break
         finally:
             if bar is not None:
                 bar.close()
+            callback.on_training_end(self)
         return self
 
     def _train(self) -> None:
@@ -303,6 +307,7 @@ class KerasSAC:
 
     def _start_episodes(self, seed: int | None) -> None:
         self.collector.reset(seed)
+        self._observed(self.collector.obs)
         self._next_action = None
         if self.config.use_sde:
             self._compiled("_resample_sde_noise")(tf.ones(self.config.n_envs, tf.bool))
@@ -317,12 +322,20 @@ class KerasSAC:
         else:
             actions = self._compiled("_stochastic_action")(obs).numpy()
         ended = self.collector.step(actions, self._to_env_action(actions), self.num_timesteps)
+        self._observed(self.collector.obs)
         self.num_timesteps += cfg.n_envs
         if cfg.use_sde:  # new noise at every sde_sample_freq-th vector step, and for envs starting an episode
             every = cfg.sde_sample_freq > 0 and (self.num_timesteps // cfg.n_envs) % cfg.sde_sample_freq == 0
             if every or ended.any():
                 self._compiled("_resample_sde_noise")(tf.constant(np.ones_like(ended) if every else ended))
         return ended
+
+    def _observed(self, obs) -> None:
+        """normalize_observations: fold the observations training just met into the running statistics.
+        (After an episode end, the final observation is in the buffer but not here: SB3 skips it too.)"""
+        if self.actor.normalizer is not None:
+            self.actor.normalizer.update(obs)
+            self.actor_changed()  # predict's snapshot holds the statistics
 
     # Training-episode statistics, kept by the collector.
     @property
@@ -341,8 +354,14 @@ class KerasSAC:
 
     def metrics(self) -> dict[str, float]:
         """The latest update's metrics and the recent episode statistics, as Python floats."""
-        out = {k: float(v) for k, v in self.last_metrics.items()}
-        out.update({"train/n_updates": float(self.n_updates.numpy()),
+        out = {}
+        for key, value in self.last_metrics.items():
+            value = np.asarray(value)
+            if key == "train/mean_q_per_critic":  # one column per critic, numbered from 1
+                out.update({f"train/mean_q_{i + 1}": float(q) for i, q in enumerate(value)})
+            else:
+                out[key] = float(value)
+        out.update({"train/target_entropy": self.target_entropy, "train/n_updates": float(self.n_updates.numpy()),
                     "train/learning_rate": float(self.critic_optimizer.learning_rate),  # this step's, if scheduled
                     "time/episodes": float(self.num_episodes)})
         if self.episode_returns:
@@ -393,11 +412,21 @@ class KerasSAC:
         """
         return checkpoint.load_agent(cls, path, env)
 
-    def export(self, path: str | Path) -> Path:
-        """Write the deterministic and stochastic policy as a standalone SavedModel (see `export.py`)."""
-        from keras_sac.export import export_policy
+    def export(self, path: str | Path, format: str = "savedmodel") -> Path:
+        """Write the policy for use without keras_sac.
 
-        return export_policy(self, path)
+        format: "savedmodel" (a folder: deterministic and stochastic signatures, `export.py`), "tflite" or
+            "onnx" (one file with the deterministic action, plus `<file>.json`; `export_formats.py`; load
+            with `keras_sac.runtime.load_policy`, which needs no TensorFlow).
+        """
+        from keras_sac.export import export_policy, policy_metadata
+        from keras_sac.export_formats import FORMATS, export_file
+
+        if format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+        if format == "savedmodel":
+            return export_policy(self, path)
+        return export_file(self, path, format, policy_metadata(self))
 
 
 def _progress_bar(start: int, end: int):

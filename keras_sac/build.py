@@ -19,6 +19,7 @@ from keras_sac.encoders import EncoderError, ObsEncoder
 from keras_sac.envs import EnvSpec
 from keras_sac.her import HerError, HerReplayBuffer, check_goal_env
 from keras_sac.networks import Actor, Critics, MLPOptions
+from keras_sac.normalization import ObsNormalizer
 from keras_sac.schedules import build_schedule
 from keras_sac.spaces import ObsSpec
 from keras_sac.update import polyak_update
@@ -48,6 +49,10 @@ def zero_obs(obs: ObsSpec):
 
 def check_encoder_settings(cfg: SACConfig, spec: EnvSpec) -> None:
     """Image settings on an env without images would be accepted and ignored: refuse them instead."""
+    if cfg.normalize_observations and not spec.obs.flat:
+        raise ConfigError(f"normalize_observations works on flat vector observations, and env {spec.env_id or ''} "
+                          f"observes {spec.obs.describe()}: leave it out (images are scaled to [0, 1] already; a "
+                          f"Dict of vectors can be flattened with gymnasium.wrappers.FlattenObservation)")
     if spec.obs.has_images:
         return
     defaults = SACConfig()
@@ -75,16 +80,20 @@ def build_networks(cfg: SACConfig, spec: EnvSpec) -> Networks:
                           cfg.vector_encoder_arch, MLPOptions(activation=cfg.activation, init=cfg.init),
                           dtype=dtype, name=name)
 
+    normalizer = None
+    if cfg.normalize_observations:  # built first, so its weights are named obs_normalizer/...
+        normalizer = ObsNormalizer(spec.obs_dim, cfg.normalize_clip, cfg.normalize_epsilon, name="obs_normalizer")
     try:
         critics = Critics(cfg.n_critics, critic_arch, critic_options, dtype=dtype, encoder=encoder("encoder"),
-                          name="critics")
+                          normalizer=normalizer, name="critics")
         # A shared encoder is the critics', read by the actor without gradient (SAC-AE, Yarats et al. 2019,
         # sec. 6; DrQ): the actor's loss would otherwise pull the features towards what the current policy
         # likes, and one encoder costs half the convolutions of two.
         shared = structured and cfg.share_encoder
         actor = Actor(spec.action_dim, actor_arch, cfg.log_std_bounds, actor_options, dtype=dtype,
                       use_sde=cfg.use_sde, log_std_init=cfg.log_std_init,
-                      encoder=critics.encoder if shared else encoder("encoder"), detach_encoder=shared, name="actor")
+                      encoder=critics.encoder if shared else encoder("encoder"), detach_encoder=shared,
+                      normalizer=normalizer, name="actor")
         obs0, act0 = zero_obs(spec.obs), tf.zeros((1, spec.action_dim))
         if structured:  # the shared encoder is built (and named) by the critics that own it
             critics(obs0, act0), actor(obs0)
@@ -93,9 +102,9 @@ def build_networks(cfg: SACConfig, spec: EnvSpec) -> Networks:
         target_critics = None
         if cfg.target_update != "none":
             target_critics = Critics(cfg.n_critics, critic_arch, critic_options, dtype=dtype,
-                                     encoder=encoder("encoder"), name="target_critics")
+                                     encoder=encoder("encoder"), normalizer=normalizer, name="target_critics")
             target_critics(obs0, act0)
-            polyak_update(critics.variables, target_critics.variables, tau=1.0)
+            polyak_update(critics.own_variables, target_critics.own_variables, tau=1.0)
     except EncoderError as exc:  # e.g. an image too small for the encoder's strides
         raise ConfigError(str(exc)) from None
     return Networks(actor, critics, target_critics)

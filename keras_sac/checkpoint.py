@@ -205,9 +205,9 @@ class RollingCheckpoints:
         steps = [p for p in self.root.iterdir() if p.is_dir() and p.name.startswith(STEP_PREFIX)]
         return sorted(steps, key=lambda p: int(p.name[len(STEP_PREFIX):]), reverse=True)
 
-    def write(self, agent) -> Path:
+    def write(self, agent, include_buffer: bool = True) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
-        path = save_agent(agent, self.root / f"{STEP_PREFIX}{agent.num_timesteps:012d}")
+        path = save_agent(agent, self.root / f"{STEP_PREFIX}{agent.num_timesteps:012d}", include_buffer)
         for old in self.folders()[self.keep:]:
             shutil.rmtree(old, ignore_errors=True)
         for debris in self.root.glob(f".{STEP_PREFIX}*"):  # staging folders of writes that were killed

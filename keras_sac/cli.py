@@ -30,16 +30,23 @@ def note(prog: str, text: str) -> None:
     print(f"{prog}: note: {text}", file=sys.stderr)
 
 
+CONSOLE_COMMANDS = {"train.py": "keras-sac-train", "evaluate.py": "keras-sac-evaluate"}
+
+
 def command(script: str) -> str:
     """How to run `script` (a sibling of this repo's train.py) from the current shell, e.g.
-    `python evaluate.py` in an activated virtualenv, `.venv/bin/python evaluate.py` otherwise."""
+    `python evaluate.py` in an activated virtualenv, `.venv/bin/python evaluate.py` otherwise; without the
+    repository (a `pip install .`), its console command, e.g. `keras-sac-evaluate`."""
+    path = Path(__file__).resolve().parents[1] / script
+    if not path.is_file():
+        return CONSOLE_COMMANDS[script]
     python = sys.executable
     on_path = shutil.which("python")
     if on_path and os.path.dirname(os.path.abspath(on_path)) == os.path.dirname(os.path.abspath(python)):
         python = "python"  # the `python` this shell finds is this interpreter (an activated virtualenv)
     else:
         python = _relative(Path(python))
-    return f"{python} {_relative(Path(__file__).resolve().parents[1] / script)}"
+    return f"{python} {_relative(path)}"
 
 
 def _relative(path: Path) -> str:

@@ -219,6 +219,14 @@ class SACConfig:
     goal_selection_strategy: str = _field(
         "future", "HER: where substitute goals come from: 'future' (this or a later step of the episode), 'final' "
                   "(its last step) or 'episode' (any of its steps).", _one_of(GOAL_STRATEGIES))
+    normalize_observations: bool = _field(
+        False, "Normalise vector observations by a running mean and variance of the observations training collects "
+               "(frozen in evaluation, saved in checkpoints, baked into every export: deployed policies take raw "
+               "observations); see keras_sac/normalization.py.")
+    normalize_clip: float = _field(10.0, "normalize_observations: clip normalised values to [-clip, clip].",
+                                   _check(_positive, "a number > 0"))
+    normalize_epsilon: float = _field(1e-8, "normalize_observations: added to the variance before its square root.",
+                                      _check(_positive, "a number > 0"))
     seed: int | None = _field(None, "Seed for network init, action sampling, replay sampling and the env.")
 
     def __post_init__(self):
@@ -267,6 +275,8 @@ class RunConfig:
     checkpoint_freq: int = _field(50_000, "Env steps between checkpoints of the whole agent, replay buffer "
                                           "included (0: only at the end and on SIGINT/SIGTERM).",
                                   _check(_non_negative, "an integer >= 0"))
+    video_freq: int = _field(0, "Env steps between recorded evaluation episodes, one mp4 each in the run's "
+                                "videos/ folder (0: none).", _check(_non_negative, "an integer >= 0"))
     deterministic: bool = _field(False, "TensorFlow op determinism (tf.config.experimental.enable_op_determinism):"
                                         " with the same seed, a run killed and resumed ends with the same weights "
                                         "as the run uninterrupted.")

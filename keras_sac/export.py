@@ -32,7 +32,7 @@ from keras_sac.files import fsync_tree, replace_dir, staging_dir
 from keras_sac.spaces import ObsSpec
 from keras_sac.policy_files import METADATA_FILE, PolicyError, find_policy, spec_from_metadata
 
-__all__ = ["LoadedPolicy", "PolicyError", "export_policy"]
+__all__ = ["LoadedPolicy", "PolicyError", "export_policy", "policy_metadata"]
 
 
 class _PolicyModule(tf.Module):
@@ -81,9 +81,8 @@ class _PolicyModule(tf.Module):
         return {"action": self._to_env(actions)}
 
 
-def export_policy(agent, path: str | Path) -> Path:
-    """Write `agent`'s policy to the SavedModel folder `path` (replaced if it exists)."""
-    path = Path(path)
+def policy_metadata(agent) -> dict:
+    """What an exported policy says about itself (every format): env, spaces, bounds, inputs, signatures."""
     obs = agent.spec.obs
     if obs.flat:
         inputs = f"observation: float32 [batch, {obs.obs_dim}]; one observation is a batch of one"
@@ -102,6 +101,7 @@ def export_policy(agent, path: str | Path) -> Path:
         "action_low": list(agent.spec.action_low),
         "action_high": list(agent.spec.action_high),
         "num_timesteps": agent.num_timesteps,
+        "normalize_observations": bool(agent.config.normalize_observations),
         "signatures": {"serving_default": "deterministic action tanh(mean), in env bounds",
                        "sample_action": "stochastic action from the tanh-Gaussian, in env bounds"},
     }
@@ -116,6 +116,14 @@ def export_policy(agent, path: str | Path) -> Path:
             "gSDE policy: each row drawn as with a fresh noise matrix W, i.e. tanh(N(mean, (h^2) @ sigma^2)) with h "
             "the last hidden features; the time-correlated exploration of training (one W held over many steps) "
             "needs the agent")
+    return metadata
+
+
+def export_policy(agent, path: str | Path) -> Path:
+    """Write `agent`'s policy to the SavedModel folder `path` (replaced if it exists)."""
+    path = Path(path)
+    metadata = policy_metadata(agent)
+    obs = agent.spec.obs
     module = _PolicyModule(agent.actor, obs, agent.spec.action_low, agent.spec.action_high,
                            json.dumps(metadata), seed=agent.config.seed)
     tmp = staging_dir(path)

@@ -101,12 +101,12 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace the file `path` with `text`: written beside it, fsynced, renamed over it."""
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Replace the file `path` with `text` (str or bytes): written beside it, fsynced, renamed over it."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with open(tmp, "w", newline="") as f:
+        with open(tmp, "wb") if isinstance(text, bytes) else open(tmp, "w", newline="") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

@@ -1,4 +1,4 @@
-"""Run metrics: one CSV, TensorBoard event files, and a learning-curve plot; no maths in here."""
+"""Run metrics: one CSV and TensorBoard event files (with the run's HParams); no maths in here."""
 
 from __future__ import annotations
 
@@ -14,12 +14,18 @@ from pathlib import Path
 import tensorflow as tf
 
 from keras_sac.files import fsync_tree, replace_dir, staging_dir, write_atomic
+from keras_sac.run_files import _as_floats, read_metrics  # noqa: F401  (read_metrics: re-exported)
 
 TRAIN_KEYS = ("train/critic_loss", "train/actor_loss", "train/alpha_loss", "train/alpha", "train/entropy",
-              "train/mean_q", "train/n_updates", "train/learning_rate")
+              "train/target_entropy", "train/mean_q", "train/n_updates", "train/learning_rate")
 COLUMNS = ("step", "time/elapsed_s", "time/steps_per_second", "time/episodes", "rollout/episode_return",
            "rollout/episode_length", *TRAIN_KEYS, "eval/mean_return", "eval/std_return", "eval/mean_ep_length",
            "eval/success_rate")
+
+
+def columns(n_critics: int) -> tuple[str, ...]:
+    """metrics.csv's columns for an agent with `n_critics` critics (each one's mean Q: train/mean_q_1, ...)."""
+    return (*COLUMNS, *(f"train/mean_q_{i + 1}" for i in range(n_critics)))
 
 
 class RunLogger:
@@ -31,21 +37,29 @@ class RunLogger:
     a kill during a resume loses nothing; TensorBoard keeps each kept point's original wall time.
     """
 
-    def __init__(self, run_dir: Path, resume_at: int | None = None):
+    def __init__(self, run_dir: Path, resume_at: int | None = None, columns: tuple[str, ...] = COLUMNS,
+                 hparams: dict | None = None):
         self.csv_path = run_dir / "metrics.csv"
+        self.columns = columns
         tb_dir = run_dir / "tb"
         self.rows: list[dict[str, float]] = []  # rows of earlier sessions of this run, for the caller
         if resume_at is not None:
             if self.csv_path.exists():
-                self.rows = _trim_csv(self.csv_path, resume_at)
+                self.rows = _trim_csv(self.csv_path, resume_at, columns)
             if tb_dir.is_dir():
                 _trim_tensorboard(tb_dir, resume_at)
         new = not self.csv_path.exists()
         self._file = open(self.csv_path, "a", newline="")
-        self._csv = csv.DictWriter(self._file, fieldnames=COLUMNS, extrasaction="ignore")
+        self._csv = csv.DictWriter(self._file, fieldnames=columns, extrasaction="ignore")
         if new:
             self._csv.writeheader()
         self._tb = tf.summary.create_file_writer(str(tb_dir))
+        if hparams is not None and resume_at is None:  # TensorBoard's HParams view: the run's config
+            from tensorboard.plugins.hparams import api as hp
+
+            with self._tb.as_default():
+                hp.hparams(_hparam_values(hparams))
+            self._tb.flush()
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         self._csv.writerow({"step": step, **{k: _fmt(v) for k, v in metrics.items()}})
@@ -64,26 +78,21 @@ def _fmt(value: float) -> str:
     return f"{value:.6g}" if math.isfinite(value) else str(value)
 
 
-def read_metrics(csv_path: Path) -> list[dict[str, float]]:
-    """Rows of a metrics.csv as dicts of floats (empty cells left out)."""
-    with open(csv_path, newline="") as f:
-        return [_as_floats(row) for row in csv.DictReader(f)]
+def _hparam_values(config: dict) -> dict:
+    """Config values as HParams takes them (bool, int, float, str); sequences, mappings and None as text."""
+    return {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in config.items()}
 
 
-def _as_floats(row: dict[str, str]) -> dict[str, float]:
-    return {k: float(v) for k, v in row.items() if v not in ("", None)}
-
-
-def _trim_csv(csv_path: Path, last_step: int) -> list[dict[str, float]]:
+def _trim_csv(csv_path: Path, last_step: int, columns: tuple[str, ...] = COLUMNS) -> list[dict[str, float]]:
     """Keep the rows up to `last_step` (as written, under today's columns); return them as floats."""
     with open(csv_path, newline="") as f:
         kept = [row for row in csv.DictReader(f) if _step(row) is not None and _step(row) <= last_step]
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\r\n")
+    writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
     writer.writeheader()
     writer.writerows(kept)
     write_atomic(csv_path, text.getvalue())  # the full file stays in place until the trimmed one is complete
-    return [_as_floats({k: v for k, v in row.items() if k in COLUMNS}) for row in kept]
+    return [_as_floats({k: v for k, v in row.items() if k in columns}) for row in kept]
 
 
 def _step(row: dict) -> int | None:
@@ -121,27 +130,3 @@ def _trim_tensorboard(tb_dir: Path, last_step: int) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def plot_learning_curve(csv_path: Path, out_path: Path, title: str) -> None:
-    """Episode return (training rollouts and deterministic evaluations) against env steps, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = read_metrics(csv_path)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for key, label, style in (("rollout/episode_return", "training episodes (mean of last 100)", "-"),
-                              ("eval/mean_return", "deterministic evaluation", "o-")):
-        points = [(r["step"], r[key]) for r in rows if key in r]
-        if points:
-            ax.plot(*zip(*points), style, label=label, markersize=3)
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("episode return")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out_path, dpi=100)
-    plt.close(fig)

@@ -53,10 +53,12 @@ def soft_td_target(rewards, terminated, next_q, next_log_prob, alpha, discounts)
 def critic_loss(q_values, target_q):
     """Sum over critics of 0.5 * mean squared TD error (SB3's scaling).
 
-    q_values: (n_critics, batch); target_q: (batch,).
+    q_values: (n_critics, batch); target_q: (batch,). Metrics: the loss, the mean Q, and each critic's
+    mean Q as one (n_critics,) vector `train/mean_q_per_critic` (logged as train/mean_q_1, ...).
     """
     loss = tf.reduce_sum(0.5 * tf.reduce_mean(tf.square(q_values - target_q[None, :]), axis=1))
-    return loss, {"train/critic_loss": loss, "train/mean_q": tf.reduce_mean(q_values)}
+    return loss, {"train/critic_loss": loss, "train/mean_q": tf.reduce_mean(q_values),
+                  "train/mean_q_per_critic": tf.reduce_mean(q_values, axis=1)}
 
 
 def actor_loss(log_prob, q, alpha):

@@ -199,8 +199,9 @@ class Actor(keras.Model):
 
     def __init__(self, action_dim: int, net_arch: Sequence[int], log_std_bounds: Sequence[float],
                  options: MLPOptions = MLPOptions(), dtype=None, use_sde: bool = False, log_std_init: float = -3.0,
-                 encoder=None, detach_encoder: bool = False, **kwargs):
+                 encoder=None, detach_encoder: bool = False, normalizer=None, **kwargs):
         super().__init__(dtype=dtype, **kwargs)
+        self.normalizer = normalizer  # normalize_observations: the ObsNormalizer shared with the critics
         # Image/Dict observations: obs -> features first. A detached encoder is the critics' (shared): the
         # actor reads its features without gradient and does not train it (learned_variables leaves it out).
         self.encoder, self.detach_encoder = encoder, detach_encoder
@@ -226,6 +227,8 @@ class Actor(keras.Model):
 
     def with_features(self, obs, training=False):
         """(mean, log_std, h): h (batch, features) the last hidden layer (float32 and without gradient with gSDE)."""
+        if self.normalizer is not None:
+            obs = self.normalizer(obs)
         if self.encoder is not None:
             obs = self.encoder(obs)
             if self.detach_encoder:
@@ -261,6 +264,9 @@ class ActorSnapshot:
 
     def __init__(self, actor: Actor):
         self._trunk = actor.trunk.numpy_forward()
+        if actor.normalizer is not None:
+            normalize, trunk = actor.normalizer.numpy_forward(), self._trunk
+            self._trunk = lambda obs: trunk(normalize(obs))
         self.mean = (actor.mean_head.kernel.numpy(), actor.mean_head.bias.numpy())
         if actor.use_sde:
             self.sde_variance = np.exp(2.0 * actor.sde_log_std.numpy())
@@ -307,12 +313,22 @@ class Critics(keras.Model):
     """
 
     def __init__(self, n_critics: int, net_arch: Sequence[int], options: MLPOptions = MLPOptions(), dtype=None,
-                 encoder=None, **kwargs):
+                 encoder=None, normalizer=None, **kwargs):
         super().__init__(dtype=dtype, **kwargs)
         self.n_critics = n_critics
+        self.normalizer = normalizer  # shared with the actor (and the target critics)
         self.encoder = encoder  # image/Dict observations: one encoder feeds every member
         for i in range(n_critics):  # attributes, not a list: TF's object graph does not follow Keras 3 lists
             setattr(self, f"q_{i}", QNetwork(net_arch, options, dtype=dtype, name=f"q_{i}"))
+
+    @property
+    def own_variables(self) -> list:
+        """The variables that belong to these critics alone (not the shared ObsNormalizer's): what Polyak
+        averaging copies to the target critics."""
+        if self.normalizer is None:
+            return self.variables
+        shared = {id(v) for v in self.normalizer.variables}
+        return [v for v in self.variables if id(v) not in shared]
 
     @property
     def members(self) -> list[QNetwork]:
@@ -323,6 +339,8 @@ class Critics(keras.Model):
 
         `training`: batch-renorm batch statistics; `seed` ((2,) int): dropout on. Both off by default.
         """
+        if self.normalizer is not None:
+            obs = self.normalizer(obs)
         if self.encoder is not None:
             obs = tf.cast(self.encoder(obs), actions.dtype)
         x = tf.concat([obs, actions], axis=-1)

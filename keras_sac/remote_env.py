@@ -79,6 +79,8 @@ def make_worker_env(env_id: str, pixels: dict | None, kwargs: dict) -> gym.Env:
     _in_env_worker = True
     if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
         os.environ["MUJOCO_GL"] = "egl"  # offscreen; no display needed
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame (classic control) offscreen, no X or Wayland
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     import warnings
 
     from keras_sac.envs import make_env
@@ -128,6 +130,14 @@ class RemoteEnv(gym.Env):
     def render(self):
         return self._call("render")
 
+    def start_recording(self, path: str, fps: float) -> None:
+        """From the next reset or step on, the child renders every frame into the mp4 `path` (video.py)."""
+        self._call("record", path, fps)
+
+    def stop_recording(self) -> int:
+        """Finish the current video (written atomically); returns its frame count (0 if none was open)."""
+        return self._call("record_stop")
+
     def close(self):
         if self._closed:
             return
@@ -152,6 +162,7 @@ def _serve(conn, env_id: str, pixels, kwargs) -> None:
     except BaseException as exc:  # reported in the parent, with the env's own one-line message
         conn.send((False, _portable(exc)))
         return
+    recorder = None  # a video.FrameWriter while recording
     try:
         while True:
             try:
@@ -165,12 +176,29 @@ def _serve(conn, env_id: str, pixels, kwargs) -> None:
                     result = env.reset(seed=args[0], options=args[1])
                 elif command == "step":
                     result = env.step(args[0])
+                elif command == "record":
+                    from keras_sac.video import FrameWriter, follow_agent
+
+                    if pixels is None:
+                        follow_agent(env)
+                    if recorder is not None:
+                        recorder.close()
+                    recorder, result = FrameWriter(args[0], args[1]), None
+                elif command == "record_stop":
+                    result, recorder = (recorder.close() if recorder is not None else 0), None
                 else:
                     result = env.render()
+                if recorder is not None and command in ("reset", "step"):
+                    recorder.add(env.render())
                 conn.send((True, result))
             except BaseException as exc:
+                if recorder is not None and command != "record":
+                    recorder.abandon()
+                    recorder = None
                 conn.send((False, _portable(exc)))
     finally:
+        if recorder is not None:
+            recorder.abandon()
         env.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.metadata
 import json
 import os
@@ -21,7 +22,7 @@ from keras_sac.files import write_atomic
 RECORDED_PACKAGES = ("tensorflow", "keras", "tensorflow-probability", "gymnasium", "mujoco", "numpy")
 
 CONFIG_FILE, RUN_FILE, SUMMARY_FILE, METRICS_FILE = "config.yaml", "run.json", "summary.json", "metrics.csv"
-CHECKPOINTS_DIR, POLICY_DIR, PLOT_FILE = "checkpoints", "policy", "learning_curve.png"
+CHECKPOINTS_DIR, POLICY_DIR, PLOT_FILE, VIDEOS_DIR = "checkpoints", "policy", "learning_curve.png", "videos"
 
 
 def default_run_dir(env_id: str) -> Path:
@@ -106,3 +107,13 @@ def read_run_config(run_dir: Path, total_timesteps: int | None = None) -> Resolv
     if total_timesteps is not None:
         run["total_timesteps"] = total_timesteps
     return ResolvedConfig(env_id, sac, RunConfig(**run), ("resumed",), env_kwargs)
+
+
+def read_metrics(csv_path: Path) -> list[dict[str, float]]:
+    """Rows of a metrics.csv as dicts of floats (empty cells left out)."""
+    with open(csv_path, newline="") as f:
+        return [_as_floats(row) for row in csv.DictReader(f)]
+
+
+def _as_floats(row: dict[str, str]) -> dict[str, float]:
+    return {k: float(v) for k, v in row.items() if v not in ("", None)}

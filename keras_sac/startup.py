@@ -15,6 +15,20 @@ import tempfile
 
 
 @contextlib.contextmanager
+def parked_stderr():
+    """Inside the block, file descriptor 2 (C++ writes too) goes to a temporary file, dropped afterwards.
+    For converters that print their diagnostics there and also raise them (export_formats.py)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as parked:
+        os.dup2(parked.fileno(), 2)
+        try:
+            yield
+        finally:
+            _restore(saved)
+
+
+@contextlib.contextmanager
 def quiet_tensorflow_startup():
     """Inside the block, stderr (the file descriptor, so C++ writes too) goes to a temporary file."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

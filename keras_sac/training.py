@@ -1,12 +1,14 @@
 """A training run as `train.py` performs it, from a fresh start or resumed from its newest checkpoint.
 
-The run folder receives the resolved config, metrics (CSV and TensorBoard), rolling checkpoints, the
-exported policy, a learning-curve plot and a summary. SIGINT and SIGTERM stop training at the next env
+The run folder receives the resolved config, metrics (CSV and TensorBoard, with the HParams), rolling
+checkpoints, the exported policy (SavedModel; TFLite/ONNX if asked), plots (plot.py), videos if asked, and a
+summary. The monitor is a list of callbacks (callbacks.py): evaluate, log, checkpoint, video, stop on signals. SIGINT and SIGTERM stop training at the next env
 step with a checkpoint; a SIGKILL loses at most the steps since the last checkpoint (`checkpoint_freq`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import threading
@@ -16,14 +18,15 @@ from pathlib import Path
 import tensorflow as tf
 
 from keras_sac.agent import KerasSAC, TrainingDivergedError
+from keras_sac.callbacks import Callback, CheckpointCallback, EvalCallback
 from keras_sac.checkpoint import CheckpointError, RollingCheckpoints
-from keras_sac.config import RunConfig
+from keras_sac.config import RunConfig, to_dict
 from keras_sac.config_sources import ResolvedConfig
 from keras_sac.envs import EnvError, make_env
-from keras_sac.evaluation import evaluate_policy
 from keras_sac.files import write_atomic
-from keras_sac.logger import RunLogger, plot_learning_curve
-from keras_sac.run_files import CHECKPOINTS_DIR, METRICS_FILE, PLOT_FILE, POLICY_DIR, SUMMARY_FILE, record_resume
+from keras_sac.logger import RunLogger, columns
+from keras_sac.plot import PlotError, plot_runs
+from keras_sac.run_files import CHECKPOINTS_DIR, POLICY_DIR, SUMMARY_FILE, VIDEOS_DIR, record_resume
 
 class RunFailed(RuntimeError):
     """Training stopped on an error; the message says what happened and which checkpoint is intact."""
@@ -51,69 +54,70 @@ class _StopOnSignals:
             signal.signal(sig, handler)
 
 
-class _Monitor:
-    """The training callback: log every `log_interval` steps, evaluate every `eval_freq`, checkpoint every
-    `checkpoint_freq`, and stop (with a checkpoint) once a signal arrived."""
+class _SignalStop(Callback):
+    """Stops training at the step after SIGINT/SIGTERM arrived (the checkpoint callback before it saves)."""
 
-    def __init__(self, run: RunConfig, logger: RunLogger, checkpoints: RollingCheckpoints, eval_env,
-                 eval_seed: int, stop: _StopOnSignals, say):
-        self.run, self.logger, self.checkpoints = run, logger, checkpoints
-        self.eval_env, self.eval_seed, self.stop, self.say = eval_env, eval_seed, stop, say
-        self.evaluations = [(int(r["step"]), r["eval/mean_return"], r["eval/std_return"])  # (step, mean, std)
-                            for r in logger.rows if "eval/mean_return" in r]
+    def __init__(self, stop: _StopOnSignals):
+        self.stop = stop
+
+    def on_step(self, agent) -> bool:
+        return not self.stop.received
+
+
+class _MetricsLog(Callback):
+    """A metrics row every `log_interval` steps, and at each evaluation (its eval/... values in the row)."""
+
+    def __init__(self, logger: RunLogger, log_interval: int, evaluation: EvalCallback):
+        self.logger, self.log_interval, self.evaluation = logger, log_interval, evaluation
         earlier = logger.rows[-1].get("time/elapsed_s", 0.0) if logger.rows else 0.0
         self._start = time.perf_counter() - earlier
         self._clock, self._clock_step = time.perf_counter(), None
-        self._last_step: int | None = None  # the step count at the previous call
-        self.checkpointed_step: int | None = None
 
-    def evaluate(self, agent: KerasSAC) -> dict[str, float]:
-        returns, lengths, successes = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0],
-                                                      self.eval_env, self.run.n_eval_episodes, seed=self.eval_seed)
-        self.evaluations.append((agent.num_timesteps, float(returns.mean()), float(returns.std())))
-        success = "" if successes is None else f", success rate {successes.mean():.2f}"
-        self.say(f"eval @ {agent.num_timesteps} steps: return {returns.mean():.1f} +- {returns.std():.1f}{success} "
-                 f"over {len(returns)} episodes")
-        agent.progress_info["eval"] = f"{returns.mean():.1f} @ {agent.num_timesteps}"
-        metrics = {"eval/mean_return": float(returns.mean()), "eval/std_return": float(returns.std()),
-                   "eval/mean_ep_length": float(lengths.mean())}
-        if successes is not None:
-            metrics["eval/success_rate"] = float(successes.mean())
-        return metrics
+    def on_training_start(self, agent) -> None:
+        self._clock, self._clock_step = time.perf_counter(), agent.num_timesteps
 
-    def checkpoint(self, agent: KerasSAC) -> None:
-        if self.checkpointed_step == agent.num_timesteps:
-            return
-        try:
-            self.checkpoints.write(agent)
-        except OSError as exc:  # full or read-only disk: stop while the previous checkpoint is still good
-            raise RunFailed(f"could not write the checkpoint of step {agent.num_timesteps} ({exc}); "
-                            f"{_last_good(self.checkpoints)}") from None
-        self.checkpointed_step = agent.num_timesteps
-
-    def __call__(self, agent: KerasSAC) -> bool:
-        step, run = agent.num_timesteps, self.run
-        if self._last_step is None:
-            self._last_step = step - agent.config.n_envs
-            self._clock_step = self._last_step
-
-        def due(every: int) -> bool:  # a multiple of `every` reached since the last call (n_envs steps per call)
-            return bool(every) and step // every > self._last_step // every
-
-        row = {}
-        if due(run.log_interval):
+    def on_step(self, agent) -> bool:
+        step, row = agent.num_timesteps, {}
+        if self.due(agent, self.log_interval):
             now = time.perf_counter()
             row = {**agent.metrics(), "time/elapsed_s": now - self._start,
                    "time/steps_per_second": (step - self._clock_step) / (now - self._clock)}
-        if due(run.eval_freq) or step >= run.total_timesteps:
-            row.update(self.evaluate(agent))  # the last step always: its row holds the final evaluation
+        if self.evaluation.evaluated_at == step:
+            row.update(self.evaluation.last_metrics)
         if row:
             self.logger.log(step, row)
             self._clock, self._clock_step = time.perf_counter(), step  # evaluation time is not training speed
-        if due(run.checkpoint_freq) or self.stop.received:
-            self.checkpoint(agent)  # after this step's log row, so a resume never repeats or skips a row
-        self._last_step = step
-        return not self.stop.received
+        return True
+
+
+class _RunCheckpoints(CheckpointCallback):
+    """Every `checkpoint_freq` steps and once a signal arrived; a failed write stops the run (RunFailed)."""
+
+    def __init__(self, checkpoint_freq: int, root: Path, stop: _StopOnSignals):
+        super().__init__(checkpoint_freq, root, keep=2)
+        self.stop = stop
+
+    def on_step(self, agent) -> bool:
+        if self.due(agent, self.save_freq) or self.stop.received:
+            self.save(agent)  # after this step's log row, so a resume never repeats or skips a row
+        return True
+
+    def save(self, agent):
+        try:
+            return super().save(agent)
+        except OSError as exc:  # full or read-only disk: stop while the previous checkpoint is still good
+            raise RunFailed(f"could not write the checkpoint of step {agent.num_timesteps} ({exc}); "
+                            f"{_last_good(self.checkpoints)}") from None
+
+
+def extra_callbacks(run: RunConfig, run_dir: Path, config: ResolvedConfig, agent_seed: int, say) -> list[Callback]:
+    """The optional parts of the run monitor: a video every `video_freq` steps."""
+    if not run.video_freq:
+        return []
+    from keras_sac.video import VideoCallback
+
+    return [VideoCallback(run.video_freq, run_dir / VIDEOS_DIR, config.env_id, config.env_kwargs,
+                          config.sac.get("pixels"), seed=agent_seed + 1, say=say)]
 
 
 def _last_good(checkpoints: RollingCheckpoints) -> str:
@@ -124,7 +128,7 @@ def _last_good(checkpoints: RollingCheckpoints) -> str:
 
 
 def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_bar: bool = True,
-          say=print, resume_command: str = "python train.py --resume") -> dict:
+          say=print, resume_command: str = "python train.py --resume", export_formats: tuple[str, ...] = ()) -> dict:
     """Train per `config` in `run_dir` (new, or `resume`d from its newest good checkpoint).
 
     `run_dir` must already hold config.yaml and run.json (`run_files.write_run_start`).
@@ -146,12 +150,21 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
         agent = KerasSAC(new_env(), **config.sac)
     if resume:
         record_resume(run_dir, agent.num_timesteps, run.total_timesteps)
-    logger = RunLogger(run_dir, resume_at=agent.num_timesteps if resume else None)
+    logger = RunLogger(run_dir, resume_at=agent.num_timesteps if resume else None,
+                       columns=columns(agent.config.n_critics),
+                       hparams={"env_id": config.env_id, **dataclasses.asdict(agent.config), **to_dict(run)})
     start = time.perf_counter()
     try:  # the metrics files are flushed and closed on every way out, failures included
         with _StopOnSignals() as stop:
-            monitor = _Monitor(run, logger, checkpoints, new_env(), agent.config.seed + 1, stop, say)
-            monitor.checkpointed_step = agent.num_timesteps if resume else None
+            # The run monitor: evaluate, log, checkpoint, record videos, stop on signals -- in this order.
+            evaluation = EvalCallback(new_env(), run.eval_freq, run.n_eval_episodes, seed=agent.config.seed + 1,
+                                      final_step=run.total_timesteps, say=say)
+            evaluation.evaluations = [(int(r["step"]), r["eval/mean_return"], r["eval/std_return"])
+                                      for r in logger.rows if "eval/mean_return" in r]  # earlier sessions'
+            saver = _RunCheckpoints(run.checkpoint_freq, checkpoints.root, stop)
+            saver.saved_at = agent.num_timesteps if resume else None
+            monitor = [evaluation, _MetricsLog(logger, run.log_interval, evaluation), saver,
+                       *extra_callbacks(run, run_dir, config, agent.config.seed, say), _SignalStop(stop)]
             remaining = run.total_timesteps - agent.num_timesteps
             try:
                 if remaining > 0:
@@ -161,14 +174,19 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
             if stop.received:
                 say(f"{stop.received} at step {agent.num_timesteps}: checkpoint written; continue with "
                     f"{resume_command} {run_dir}")
-            monitor.checkpoint(agent)  # progress first: nothing below can lose it
+            saver.save(agent)  # progress first: nothing below can lose it
         train_seconds = time.perf_counter() - start
         agent.close()
         agent.export(run_dir / POLICY_DIR)
+        for fmt in export_formats:  # "tflite", "onnx": run_dir/policy.<fmt> (+ .json)
+            agent.export(run_dir / f"{POLICY_DIR}.{fmt}", format=fmt)
     finally:
         logger.close()
-    plot_learning_curve(run_dir / METRICS_FILE, run_dir / PLOT_FILE, f"SAC on {agent.spec.env_id or config.env_id}")
-    evaluations = [{"step": s, "mean_return": m, "std_return": sd} for s, m, sd in monitor.evaluations]
+    try:
+        plot_runs([run_dir])  # learning_curve.png, diagnostics.png
+    except PlotError as exc:  # a run stopped before its first metrics row
+        say(f"no plots: {exc}")
+    evaluations = [{"step": s, "mean_return": m, "std_return": sd} for s, m, sd in evaluation.evaluations]
     best = max(evaluations, key=lambda e: e["mean_return"], default=None)  # the first of equals
     summary = {
         "env_id": config.env_id, "num_timesteps": agent.num_timesteps, "total_timesteps": run.total_timesteps,

@@ -162,7 +162,7 @@ class SACUpdate:
         c = self.config
         if c.target_update == "none":
             return
-        online, target = self.critics.variables, self.target_critics.variables
+        online, target = self.critics.own_variables, self.target_critics.own_variables
         if c.target_update == "hard":
             if self.n_updates % c.target_update_period == 0:  # autograph: a tf.cond
                 polyak_update(online, target, 1.0)

@@ -39,3 +39,21 @@ class MultiDiscreteActions(gym.Env):
 for name, fault in (("NanReward-v0", "nan_reward"), ("NanObs-v0", "nan_obs"), ("HugeReward-v0", "huge_reward")):
     gym.register(name, entry_point=Misbehaving, kwargs={"fault": fault}, max_episode_steps=50)
 gym.register("MultiDiscreteActions-v0", entry_point=MultiDiscreteActions)
+
+
+class NoRender(gym.Env):
+    """A fine env that cannot render: videos of it are refused."""
+
+    metadata = {"render_modes": []}
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(2, np.float32), 0.0, False, False, {}
+
+
+gym.register("NoRender-v0", entry_point=NoRender, max_episode_steps=5)

@@ -41,8 +41,9 @@ def test_one_update_changes_every_trainable_variable_and_moves_targets_by_tau(ma
         assert not np.array_equal(v.numpy(), before[id(v)]), f"{v.name} did not change"
     for online, target, old in zip(agent.critics.variables, agent.target_critics.variables, targets_before):
         np.testing.assert_allclose(target.numpy(), 0.1 * online.numpy() + 0.9 * old, rtol=1e-5, atol=1e-7)
-    assert set(metrics) == {"train/critic_loss", "train/mean_q", "train/actor_loss", "train/entropy",
-                            "train/alpha_loss", "train/alpha"}
+    assert set(metrics) == {"train/critic_loss", "train/mean_q", "train/mean_q_per_critic", "train/actor_loss",
+                            "train/entropy", "train/alpha_loss", "train/alpha"}
+    assert metrics["train/mean_q_per_critic"].shape == (2,)
 
 
 def test_update_traces_once_and_creates_no_variables(match_env):

@@ -1,0 +1,207 @@
+"""Callbacks for `KerasSAC.learn`, with Stable-Baselines3's protocol and built-ins.
+
+    from keras_sac.callbacks import EvalCallback, CheckpointCallback, StopTrainingOnRewardThreshold
+    stop = StopTrainingOnRewardThreshold(reward_threshold=-200)
+    agent.learn(50_000, callback=[EvalCallback(gym.make("Pendulum-v1"), eval_freq=5_000, best_model_save_path="best",
+                                               callback_on_new_best=stop),
+                                  CheckpointCallback(save_freq=10_000, save_path="checkpoints")])
+
+`learn` calls `on_training_start` once, `on_step` after every (vector) env step and its training (return
+False to stop), `on_rollout_end` after each collection phase (every `train_freq` vector steps, before the
+gradient steps), `on_training_end` once, also when stopped early or by an error. A list of callbacks is one
+`CallbackList`; a plain function `f(agent) -> bool | None` is an `on_step`. train.py's run monitor is built
+from these (training.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from keras_sac.evaluation import Episodes, evaluate_policy
+
+__all__ = ["Callback", "CallbackList", "FunctionCallback", "EvalCallback", "CheckpointCallback",
+           "StopTrainingOnRewardThreshold", "as_callback"]
+
+
+class Callback:
+    """Base class: override the hooks you need. Each receives the agent (`agent.num_timesteps`, `metrics()`)."""
+
+    def on_training_start(self, agent) -> None:
+        pass
+
+    def on_step(self, agent) -> bool | None:
+        """After every env step (n_envs steps with a vector env) and its training; False stops training."""
+        return True
+
+    def on_rollout_end(self, agent) -> None:
+        pass
+
+    def on_training_end(self, agent) -> None:
+        pass
+
+    @staticmethod
+    def due(agent, every: int) -> bool:
+        """Whether a multiple of `every` env steps was reached by this step (n_envs steps per call)."""
+        step = agent.num_timesteps
+        return every > 0 and step // every > (step - agent.config.n_envs) // every
+
+
+class CallbackList(Callback):
+    """Callbacks called in order; on_step stops training if any returns False (all still run that step)."""
+
+    def __init__(self, callbacks: Sequence[Callback]):
+        self.callbacks = list(callbacks)
+
+    def on_training_start(self, agent) -> None:
+        for c in self.callbacks:
+            c.on_training_start(agent)
+
+    def on_step(self, agent) -> bool:
+        results = [c.on_step(agent) for c in self.callbacks]
+        return all(r is not False for r in results)
+
+    def on_rollout_end(self, agent) -> None:
+        for c in self.callbacks:
+            c.on_rollout_end(agent)
+
+    def on_training_end(self, agent) -> None:
+        for c in self.callbacks:
+            c.on_training_end(agent)
+
+
+class FunctionCallback(Callback):
+    """A plain function `f(agent) -> bool | None` called as on_step."""
+
+    def __init__(self, function: Callable):
+        self.function = function
+
+    def on_step(self, agent) -> bool | None:
+        return self.function(agent)
+
+
+def as_callback(callback) -> Callback:
+    """None, a Callback, a function, or a list of these -> one Callback."""
+    if callback is None:
+        return CallbackList([])
+    if isinstance(callback, Callback):
+        return callback
+    if isinstance(callback, (list, tuple)):
+        return CallbackList([as_callback(c) for c in callback])
+    if callable(callback):
+        return FunctionCallback(callback)
+    raise TypeError(f"callback must be a keras_sac.callbacks.Callback, a function of the agent or a list of "
+                    f"these, got {type(callback).__name__}")
+
+
+class EvalCallback(Callback):
+    """Evaluate the deterministic policy every `eval_freq` env steps on its own env, as SB3's EvalCallback.
+
+    Args:
+        eval_env: a Gymnasium env (not the training env) or an env id.
+        eval_freq: env steps between evaluations.
+        n_eval_episodes: episodes per evaluation.
+        seed: the eval env is reset with it before each evaluation, so every evaluation starts from the
+            same states.
+        best_model_save_path: if given, each new best mean return exports the policy (SavedModel) there.
+        callback_on_new_best: called (on_step) after each new best; its False stops training.
+        final_step: also evaluate once the run reaches this many env steps (train.py's last row).
+        say: prints a line per evaluation (None: silent).
+    After each evaluation: `evaluations` [(step, mean, std)], `best_mean_reward`, `last_episodes`,
+    `last_metrics` (eval/... keys) and `evaluated_at` (the step).
+    """
+
+    def __init__(self, eval_env, eval_freq: int = 10_000, n_eval_episodes: int = 5, seed: int | None = None,
+                 best_model_save_path: str | Path | None = None, callback_on_new_best: Callback | None = None,
+                 final_step: int | None = None, say: Callable[[str], None] | None = print):
+        if isinstance(eval_env, str):
+            from keras_sac.envs import make_env
+
+            eval_env = make_env(eval_env)
+        self.eval_env, self.eval_freq, self.n_eval_episodes, self.seed = eval_env, eval_freq, n_eval_episodes, seed
+        self.best_model_save_path = None if best_model_save_path is None else Path(best_model_save_path)
+        self.callback_on_new_best, self.final_step, self.say = callback_on_new_best, final_step, say
+        self.evaluations: list[tuple[int, float, float]] = []
+        self.best_mean_reward = -np.inf
+        self.last_episodes: Episodes | None = None
+        self.last_metrics: dict[str, float] = {}
+        self.evaluated_at: int | None = None
+
+    def on_step(self, agent) -> bool:
+        step = agent.num_timesteps
+        final = self.final_step is not None and step >= self.final_step and self.evaluated_at != step
+        if not (self.due(agent, self.eval_freq) or final):
+            return True
+        return self.evaluate(agent)
+
+    def evaluate(self, agent) -> bool:
+        episodes = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0], self.eval_env,
+                                   self.n_eval_episodes, seed=self.seed)
+        returns, step = episodes.returns, agent.num_timesteps
+        mean, std = float(returns.mean()), float(returns.std())
+        self.last_episodes, self.evaluated_at = episodes, step
+        self.evaluations.append((step, mean, std))
+        self.last_metrics = {"eval/mean_return": mean, "eval/std_return": std,
+                             "eval/mean_ep_length": float(episodes.lengths.mean())}
+        success = ""
+        if episodes.successes is not None:
+            self.last_metrics["eval/success_rate"] = float(episodes.successes.mean())
+            success = f", success rate {episodes.successes.mean():.2f}"
+        if self.say is not None:
+            self.say(f"eval @ {step} steps: return {mean:.1f} +- {std:.1f}{success} over {len(returns)} episodes")
+        agent.progress_info["eval"] = f"{mean:.1f} @ {step}"
+        if mean > self.best_mean_reward:
+            self.best_mean_reward = mean
+            if self.best_model_save_path is not None:
+                agent.export(self.best_model_save_path)
+            if self.callback_on_new_best is not None:
+                self.callback_on_new_best.parent = self
+                return self.callback_on_new_best.on_step(agent) is not False
+        return True
+
+
+class CheckpointCallback(Callback):
+    """Save the whole agent (replay buffer included unless `save_replay_buffer=False`) every `save_freq` env
+    steps into `save_path/step_<n>`, keeping the newest `keep` (None: all). `KerasSAC.load(save_path)`
+    picks the newest good one."""
+
+    def __init__(self, save_freq: int, save_path: str | Path, keep: int | None = 2, save_replay_buffer: bool = True):
+        from keras_sac.checkpoint import RollingCheckpoints
+
+        self.save_freq, self.save_replay_buffer = save_freq, save_replay_buffer
+        self.checkpoints = RollingCheckpoints(save_path, keep=keep if keep is not None else 1 << 62)
+        self.saved_at: int | None = None
+
+    def on_step(self, agent) -> bool:
+        if self.due(agent, self.save_freq):
+            self.save(agent)
+        return True
+
+    def save(self, agent) -> Path | None:
+        """Write a checkpoint of this step unless one was written at it already."""
+        if self.saved_at == agent.num_timesteps:
+            return None
+        path = self.checkpoints.write(agent, include_buffer=self.save_replay_buffer)
+        self.saved_at = agent.num_timesteps
+        return path
+
+
+class StopTrainingOnRewardThreshold(Callback):
+    """Stop once an evaluation's mean return reaches `reward_threshold`: give it to an EvalCallback as
+    `callback_on_new_best` (as in SB3), or list it after one as `StopTrainingOnRewardThreshold(t, eval_callback)`."""
+
+    def __init__(self, reward_threshold: float, parent: EvalCallback | None = None, say=print):
+        self.reward_threshold, self.parent, self.say = float(reward_threshold), parent, say
+
+    def on_step(self, agent) -> bool:
+        if self.parent is None:
+            raise ValueError("StopTrainingOnRewardThreshold reads an EvalCallback's results: pass it as that "
+                             "EvalCallback's callback_on_new_best, or give it parent=the EvalCallback")
+        if self.parent.best_mean_reward >= self.reward_threshold:
+            if self.say is not None:
+                self.say(f"stopping: mean evaluation return {self.parent.best_mean_reward:.1f} reached the "
+                         f"threshold {self.reward_threshold:g} at step {agent.num_timesteps}")
+            return False
+        return True

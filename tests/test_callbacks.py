@@ -1,0 +1,114 @@
+"""The callback protocol of KerasSAC.learn and its built-ins, as an SB3 user would use them."""
+
+import numpy as np
+import pytest
+
+from conftest import SMALL, make_match_env
+from keras_sac import KerasSAC, LoadedPolicy
+from keras_sac.callbacks import (Callback, CheckpointCallback, EvalCallback, StopTrainingOnRewardThreshold,
+                                 as_callback)
+
+
+class Recording(Callback):
+    def __init__(self, stop_at=None):
+        self.calls, self.stop_at = [], stop_at
+
+    def on_training_start(self, agent):
+        self.calls.append(("start", agent.num_timesteps))
+
+    def on_step(self, agent):
+        self.calls.append(("step", agent.num_timesteps))
+        return agent.num_timesteps != self.stop_at
+
+    def on_rollout_end(self, agent):
+        self.calls.append(("rollout", agent.num_timesteps))
+
+    def on_training_end(self, agent):
+        self.calls.append(("end", agent.num_timesteps))
+
+
+def test_hooks_in_order():
+    agent = KerasSAC(make_match_env(), seed=0, train_freq=4, **SMALL)
+    rec = Recording()
+    agent.learn(60, callback=rec)
+    kinds = [k for k, _ in rec.calls]
+    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("start") == kinds.count("end") == 1
+    assert [s for k, s in rec.calls if k == "step"] == list(range(1, 61))
+    assert [s for k, s in rec.calls if k == "rollout"] == list(range(4, 61, 4))  # each train_freq phase
+    # a rollout ends before its step's on_step (the training phase sits between them)
+    i = rec.calls.index(("rollout", 8))
+    assert rec.calls[i + 1] == ("step", 8)
+
+
+def test_false_stops_and_end_still_runs():
+    agent = KerasSAC(make_match_env(), seed=0, **SMALL)
+    rec = Recording(stop_at=25)
+    agent.learn(100, callback=[rec, lambda a: None])  # a list, and a plain function returning None
+    assert agent.num_timesteps == 25 and rec.calls[-1] == ("end", 25)
+
+
+def test_end_runs_after_an_error():
+    agent = KerasSAC(make_match_env(), seed=0, **SMALL)
+    rec = Recording()
+
+    def boom(a):
+        if a.num_timesteps == 10:
+            raise KeyError("boom")
+
+    with pytest.raises(KeyError):
+        agent.learn(50, callback=[rec, boom])
+    assert rec.calls[-1] == ("end", 10)
+
+
+def test_plain_function_stops_too():
+    agent = KerasSAC(make_match_env(), seed=0, **SMALL)
+    agent.learn(100, callback=lambda a: a.num_timesteps < 7)
+    assert agent.num_timesteps == 7
+
+
+def test_not_a_callback():
+    with pytest.raises(TypeError, match="callback must be a keras_sac.callbacks.Callback"):
+        as_callback(42)
+
+
+def test_eval_callback_best_export_and_stop(tmp_path):
+    agent = KerasSAC(make_match_env(), seed=0, **SMALL)
+    said = []
+    stop = StopTrainingOnRewardThreshold(reward_threshold=-1e9, say=said.append)  # reached at the first eval
+    evaluation = EvalCallback(make_match_env(), eval_freq=40, n_eval_episodes=2, seed=1,
+                              best_model_save_path=tmp_path / "best", callback_on_new_best=stop, say=said.append)
+    agent.learn(200, callback=evaluation)
+    assert agent.num_timesteps == 40 and [s for s, _, _ in evaluation.evaluations] == [40]
+    assert said[0].startswith("eval @ 40 steps: return") and said[1].startswith("stopping: mean evaluation return")
+    obs = np.zeros((1, 2), np.float32)
+    np.testing.assert_allclose(LoadedPolicy(tmp_path / "best")(obs), agent.predict(obs, deterministic=True)[0],
+                               atol=1e-5)
+
+
+def test_eval_callback_periodic_and_final():
+    agent = KerasSAC(make_match_env(), seed=0, **SMALL)
+    evaluation = EvalCallback(make_match_env(), eval_freq=30, n_eval_episodes=1, final_step=100, say=None)
+    agent.learn(100, callback=evaluation)
+    assert [s for s, _, _ in evaluation.evaluations] == [30, 60, 90, 100]
+    assert set(evaluation.last_metrics) == {"eval/mean_return", "eval/std_return", "eval/mean_ep_length"}
+
+
+def test_stop_without_parent_says_how():
+    agent = KerasSAC(make_match_env(), seed=0, **SMALL)
+    with pytest.raises(ValueError, match="pass it as that EvalCallback's callback_on_new_best"):
+        agent.learn(5, callback=StopTrainingOnRewardThreshold(0.0))
+
+
+def test_checkpoint_callback_keeps_newest(tmp_path):
+    agent = KerasSAC(make_match_env(), seed=0, **SMALL)
+    agent.learn(100, callback=CheckpointCallback(save_freq=30, save_path=tmp_path / "ck", keep=2))
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["step_000000000060", "step_000000000090"]
+    loaded = KerasSAC.load(tmp_path / "ck", env=make_match_env())
+    assert loaded.num_timesteps == 90
+
+
+def test_with_vector_envs_due_counts_every_env_step():
+    agent = KerasSAC("Pendulum-v1", seed=0, n_envs=4, **SMALL)
+    evaluation = EvalCallback("Pendulum-v1", eval_freq=50, n_eval_episodes=1, say=None)
+    agent.learn(120, callback=evaluation)
+    assert [s for s, _, _ in evaluation.evaluations] == [52, 100]  # the vector steps that passed 50 and 100

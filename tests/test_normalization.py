@@ -1,0 +1,95 @@
+"""normalize_observations: running statistics from collected observations only, frozen in evaluation, saved
+and resumed exactly, and inside every exported policy."""
+
+import numpy as np
+import pytest
+
+from conftest import SMALL, make_match_env
+from keras_sac import ConfigError, KerasSAC, LoadedPolicy
+from keras_sac.evaluation import evaluate_policy
+from keras_sac.normalization import ObsNormalizer
+
+
+def test_running_statistics_match_numpy():
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(3.0, 2.0, (n, 4)) for n in (1, 5, 1, 17, 2)]
+    norm = ObsNormalizer(4, clip=100.0)
+    for b in batches:
+        norm.update(b)
+    everything = np.concatenate(batches)
+    # the count starts at 1e-4 (as SB3's RunningMeanStd), so the statistics agree to about that share
+    np.testing.assert_allclose(norm.mean.numpy(), everything.mean(0), rtol=1e-4)
+    np.testing.assert_allclose(norm.var.numpy(), everything.var(0), rtol=1e-4)
+    x = rng.normal(3.0, 2.0, (3, 4)).astype(np.float32)
+    expected = (x - everything.mean(0)) / np.sqrt(everything.var(0) + 1e-8)
+    np.testing.assert_allclose(norm(x).numpy(), expected, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(norm.numpy_forward()(x), expected, rtol=1e-3, atol=1e-4)
+
+
+def test_clip():
+    norm = ObsNormalizer(1, clip=2.0)
+    norm.update(np.array([[0.0], [2.0]]))  # mean 1, var 1
+    np.testing.assert_allclose(norm(np.array([[100.0], [-100.0], [1.5]], np.float32)).numpy(), [[2.0], [-2.0], [0.5]],
+                               atol=1e-4)
+
+
+def test_collected_observations_only_and_frozen_in_evaluation():
+    agent = KerasSAC(make_match_env(), seed=0, normalize_observations=True, **SMALL)
+    agent.learn(120)
+    norm = agent.actor.normalizer
+    # the reset observation and one per step (n_envs 1): MatchEnv's x is U(-1, 1)^2
+    assert norm.count.numpy() == pytest.approx(121 + 1e-4)
+    assert np.all(np.abs(norm.mean.numpy()) < 0.2) and np.all(np.abs(norm.var.numpy() - 1 / 3) < 0.1)
+    before = [v.numpy().copy() for v in norm.variables]
+    agent.predict(np.zeros((5, 2), np.float32))
+    evaluate_policy(lambda o: agent.predict(o, deterministic=True)[0], make_match_env(), 3, seed=1)
+    assert all(np.array_equal(b, v.numpy()) for b, v in zip(before, norm.variables))
+    # one normaliser, read by actor, critics and target critics; Polyak averaging leaves it alone
+    assert agent.critics.normalizer is norm and agent.target_critics.normalizer is norm
+    assert not {id(v) for v in norm.variables} & {id(v) for v in agent.target_critics.own_variables}
+
+
+def test_saved_and_resumed_exactly(tmp_path):
+    kwargs = dict(seed=3, normalize_observations=True, **SMALL)
+    straight = KerasSAC("Pendulum-v1", **kwargs)  # its mid-episode state is saved too
+    straight.learn(150)
+    straight.save(tmp_path / "ckpt")
+    straight.learn(100, reset_num_timesteps=False)
+    resumed = KerasSAC.load(tmp_path / "ckpt")
+    resumed.learn(100, reset_num_timesteps=False)
+    for a, b in zip(straight.actor.normalizer.variables, resumed.actor.normalizer.variables):
+        assert np.array_equal(a.numpy(), b.numpy()), a.path
+    obs = np.random.default_rng(1).uniform(-1, 1, (8, 3)).astype(np.float32)
+    np.testing.assert_array_equal(straight.predict(obs, deterministic=True)[0],
+                                  resumed.predict(obs, deterministic=True)[0])
+
+
+def test_exported_policy_takes_raw_observations(tmp_path):
+    agent = KerasSAC(make_match_env(), seed=0, normalize_observations=True, **SMALL)
+    agent.learn(150)
+    obs = np.random.default_rng(2).uniform(-1, 1, (32, 2)).astype(np.float32) * 5.0
+    expected = agent.predict(obs, deterministic=True)[0]
+    policy = LoadedPolicy(agent.export(tmp_path / "policy"))
+    np.testing.assert_allclose(policy(obs), expected, atol=1e-5)
+    assert policy.metadata["normalize_observations"] is True
+    # and the statistics matter: the same weights without them act differently
+    agent.actor.normalizer.mean.assign(np.zeros(2))
+    agent.actor.normalizer.var.assign(np.ones(2))
+    agent.actor_changed()
+    assert np.abs(agent.predict(obs, deterministic=True)[0] - expected).max() > 1e-3
+
+
+def test_refused_for_image_observations():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import image_envs  # noqa: F401
+
+    with pytest.raises(ConfigError, match="normalize_observations works on flat vector observations"):
+        KerasSAC("BrightSpot-hwc-v0", normalize_observations=True, encoder="small")
+
+
+def test_settings_validated():
+    with pytest.raises(ConfigError, match="normalize_clip = 0.0 is out of range"):
+        KerasSAC(make_match_env(), normalize_observations=True, normalize_clip=0.0)

@@ -1,0 +1,84 @@
+"""keras_sac.plot: single-run figures, seeds x variants comparisons, and its errors (no TensorFlow needed)."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from keras_sac.plot import PlotError, Run, moving_average, plot_runs, variant_labels
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fake_run(folder: Path, env_id="Pendulum-v1", seed=0, config=None, steps=range(1000, 21000, 1000), n_critics=2,
+             level=0.0):
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i, step in enumerate(steps):
+        row = {"step": step, "rollout/episode_return": level + i * 10 + rng.normal(0, 5),
+               "train/critic_loss": 1.0 / (i + 1), "train/actor_loss": -i, "train/alpha": 0.5 ** (i / 5),
+               "train/alpha_loss": 0.1, "train/entropy": 1.0 - i * 0.1, "train/target_entropy": -1.0,
+               "train/mean_q": i * 2.0, **{f"train/mean_q_{k + 1}": i * 2.0 + k for k in range(n_critics)}}
+        if step % 5000 == 0:
+            row.update({"eval/mean_return": level + i * 12.0, "eval/std_return": 3.0})
+        rows.append(row)
+    with open(folder / "metrics.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=sorted({k for r in rows for k in r}, key=lambda k: k != "step"))
+        writer.writeheader()
+        writer.writerows(rows)
+    (folder / "run.json").write_text(json.dumps({"env_id": env_id}))
+    (folder / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "n_critics": n_critics, **(config or {})}))
+    return folder
+
+
+def test_moving_average_by_hand():
+    np.testing.assert_allclose(moving_average(np.array([1.0, 3.0, 5.0, 7.0]), 2), [1.0, 2.0, 4.0, 6.0])
+    np.testing.assert_allclose(moving_average(np.array([2.0, 4.0]), 10), [2.0, 3.0])
+
+
+def test_single_run_draws_curve_and_diagnostics(tmp_path):
+    run = fake_run(tmp_path / "run", n_critics=3)
+    paths = plot_runs([run])
+    assert [p.name for p in paths] == ["learning_curve.png", "diagnostics.png"]
+    for p in paths:
+        assert p.parent == run and p.stat().st_size > 20_000  # a real figure, not an empty canvas
+    critics = [k for k in Run(run).rows[-1] if k.startswith("train/mean_q_")]
+    assert len(critics) == 3
+
+
+def test_variants_and_seeds_grouped(tmp_path):
+    runs = [fake_run(tmp_path / f"sac-{s}", seed=s) for s in (0, 1, 2)]
+    runs += [fake_run(tmp_path / f"redq-{s}", seed=s, n_critics=10, config={"target_backup": "redq"}, level=100)
+             for s in (0, 1)]
+    runs += [fake_run(tmp_path / "hopper", env_id="Hopper-v5")]
+    labels = variant_labels([Run(r) for r in runs])
+    assert labels[0] == labels[1] == labels[2] != labels[3] == labels[4]
+    assert "n_critics=10" in labels[3] and "target_backup=redq" in labels[3]
+    paths = plot_runs(runs, out=tmp_path / "plots")
+    assert sorted(p.name for p in paths) == ["compare_Hopper-v5.png", "compare_Pendulum-v1.png"]
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    fake = fake_run(tmp_path / "ok")
+    (tmp_path / "header_only").mkdir()
+    (tmp_path / "header_only" / "metrics.csv").write_text("step,eval/mean_return\n")
+    for args, fragment in (([tmp_path / "empty"], "has no metrics.csv: not a train.py run folder"),
+                           ([tmp_path / "header_only"], "holds no rows yet"),
+                           ([tmp_path / "missing"], "is not a folder"),
+                           ([fake, fake, "--labels", "a"], "--labels gave 1 labels for 2 run folders")):
+        proc = subprocess.run([sys.executable, "-m", "keras_sac.plot", *map(str, args)], capture_output=True,
+                              text=True, cwd=ROOT, timeout=120)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.count("\n") == 1 and fragment in proc.stderr, proc.stderr
+
+
+def test_plot_error_names_folder(tmp_path):
+    with pytest.raises(PlotError, match="nowhere' is not a folder"):
+        plot_runs([tmp_path / "nowhere"])
