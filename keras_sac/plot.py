@@ -14,6 +14,7 @@ train.py draws the single-run figures at the end of every run. Reads only files:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -51,9 +52,24 @@ class Run:
         except (OSError, ValueError, KeyError):
             self.env_id = self.folder.name
         try:
-            self.config = yaml.safe_load((self.folder / CONFIG_FILE).read_text()) or {}
+            text = (self.folder / CONFIG_FILE).read_text()
+            self.config = yaml.safe_load(text) or {}
         except (OSError, yaml.YAMLError):
-            self.config = {}
+            text, self.config = "", {}
+        # `--config FILE`s named in the header ("sources: defaults, .../<env>.yaml, presets/x.yaml, --set, flags")
+        sources = text.partition("sources:")[2].splitlines()[0].split(", ") if "sources:" in text else []
+        self.presets = [Path(src).stem for src in sources
+                        if src.endswith((".yaml", ".yml")) and Path(src).stem != self.env_id]
+
+    def target_entropy(self) -> float | None:
+        """The config's target_entropy, or -dim(A) from the exported policy's metadata (SAC's default)."""
+        if self.config.get("target_entropy") is not None:
+            return float(self.config["target_entropy"])
+        try:
+            shape = json.loads((self.folder / "policy" / "assets.extra" / "keras_sac.json").read_text())["action_shape"]
+            return -float(np.prod(shape))
+        except (OSError, ValueError, KeyError):
+            return None
 
     def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """(steps, values) of the rows that have `key`."""
@@ -137,6 +153,11 @@ def plot_diagnostics(run: Run, out: Path, smooth: int | None = None) -> Path:
             ax.plot(steps, values, color=color, alpha=0.3, lw=0.8)
             ax.plot(steps, moving_average(values, _smooth_window(len(values), smooth)), color=color, lw=1.8,
                     label=label)
+        if title.startswith("policy entropy") and drawn and not len(run.series("train/target_entropy")[0]):
+            target = run.target_entropy()  # runs logged before the column existed
+            if target is not None:
+                ax.axhline(target, ls="--", color="black", lw=1.2, label="target entropy")
+                ax.legend(fontsize=7, loc="best")
         if log and drawn and all((run.series(k)[1] > 0).all() for k, _ in keys):
             ax.set_yscale("log")
         _axes(ax, "", title)
@@ -149,13 +170,30 @@ def plot_diagnostics(run: Run, out: Path, smooth: int | None = None) -> Path:
     return _save(fig, out / DIAGNOSTICS_FILE)
 
 
-def variant_labels(runs: list[Run]) -> list[str]:
-    """A label per run naming the config values that differ among the runs (seeds and run settings aside)."""
-    keys = sorted({k for r in runs for k in r.config} - NOT_CONFIG)
-    differing = [k for k in keys if len({json.dumps(r.config.get(k), sort_keys=True) for r in runs}) > 1]
-    if not differing:
-        return ["SAC"] * len(runs)
-    return [", ".join(f"{k}={r.config.get(k)}" for k in differing) for r in runs]
+def variant_labels(runs: list[Run], most: int = 3) -> list[str]:
+    """A label per run: its `--config` preset file (if the runs' presets differ), then up to `most` config
+    values that differ among runs of the same preset (seeds and run settings aside; a key an older run's
+    config lacks counts as its default)."""
+    from keras_sac.config import RunConfig, SACConfig  # light: no TensorFlow
+
+    defaults = {f.name: f.default for cls in (SACConfig, RunConfig) for f in dataclasses.fields(cls)}
+
+    def value(run: Run, key: str) -> str:
+        v = run.config.get(key, defaults.get(key))
+        return json.dumps(list(v) if isinstance(v, tuple) else v, sort_keys=True)
+
+    by_preset = len({tuple(r.presets) for r in runs}) > 1
+    labels = []
+    for run in runs:
+        peers = [r for r in runs if r.presets == run.presets]
+        keys = sorted({k for r in peers for k in r.config} - NOT_CONFIG)
+        differing = [k for k in keys if len({value(r, k) for r in peers}) > 1]
+        parts = [f"{k}={value(run, k)}" for k in differing[:most]]
+        if len(differing) > most:
+            parts.append(f"+{len(differing) - most} more")
+        head = (" + ".join(run.presets) or "defaults") if by_preset else ""
+        labels.append(", ".join(p for p in [head, *parts] if p) or "SAC")
+    return labels
 
 
 def plot_comparison(runs: list[Run], out: Path, labels: list[str] | None = None) -> list[Path]:

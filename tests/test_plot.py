@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def fake_run(folder: Path, env_id="Pendulum-v1", seed=0, config=None, steps=range(1000, 21000, 1000), n_critics=2,
-             level=0.0):
+             level=0.0, sources="defaults, flags"):
     folder.mkdir(parents=True)
     rng = np.random.default_rng(seed)
     rows = []
@@ -33,7 +33,8 @@ def fake_run(folder: Path, env_id="Pendulum-v1", seed=0, config=None, steps=rang
         writer.writeheader()
         writer.writerows(rows)
     (folder / "run.json").write_text(json.dumps({"env_id": env_id}))
-    (folder / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "n_critics": n_critics, **(config or {})}))
+    (folder / "config.yaml").write_text(f"# Resolved config of this run ({env_id}); sources: {sources}\n" +
+                                        yaml.safe_dump({"seed": seed, "n_critics": n_critics, **(config or {})}))
     return folder
 
 
@@ -59,9 +60,23 @@ def test_variants_and_seeds_grouped(tmp_path):
     runs += [fake_run(tmp_path / "hopper", env_id="Hopper-v5")]
     labels = variant_labels([Run(r) for r in runs])
     assert labels[0] == labels[1] == labels[2] != labels[3] == labels[4]
-    assert "n_critics=10" in labels[3] and "target_backup=redq" in labels[3]
+    assert "n_critics=10" in labels[3] and "target_backup=\"redq\"" in labels[3]
+    assert labels[0] == "n_critics=2, target_backup=\"min\""  # a key one config lacks counts as its default
     paths = plot_runs(runs, out=tmp_path / "plots")
     assert sorted(p.name for p in paths) == ["compare_Hopper-v5.png", "compare_Pendulum-v1.png"]
+
+
+def test_presets_name_their_groups(tmp_path):
+    env_yaml = "/somewhere/configs/Pendulum-v1.yaml"
+    runs = [fake_run(tmp_path / "a", sources=f"defaults, {env_yaml}, flags"),
+            fake_run(tmp_path / "b", sources=f"defaults, {env_yaml}, configs/presets/fast.yaml, flags",
+                     config={"learning_rate": 1e-3, "batch_size": 512, "tau": 0.01, "gamma": 0.98, "n_critics": 3}),
+            fake_run(tmp_path / "c", seed=1, sources=f"defaults, {env_yaml}, configs/presets/fast.yaml, --set, flags",
+                     config={"learning_rate": 1e-3, "batch_size": 512, "tau": 0.01, "gamma": 0.98, "n_critics": 3})]
+    assert variant_labels([Run(r) for r in runs]) == ["defaults", "fast", "fast"]
+    many = [fake_run(tmp_path / "d", config={"learning_rate": 1e-3, "batch_size": 512, "tau": 0.01, "gamma": 0.98}),
+            fake_run(tmp_path / "e")]
+    assert variant_labels([Run(r) for r in many])[0] == "batch_size=512, gamma=0.98, learning_rate=0.001, +1 more"
 
 
 def test_cli_errors_are_one_line(tmp_path):
