@@ -70,6 +70,7 @@ def test_flat_policy_with_bounds_and_normalization(tmp_path):
     check_formats(agent, tmp_path)
 
 
+@pytest.mark.slow  # ~25 s: two CNN agents; CI runs the slow tests too
 @pytest.mark.parametrize("env_id", ["BrightSpot-hwc-v0", "BrightSpot-dict-v0"])
 def test_image_and_dict_policies(env_id, tmp_path):
     sys.path.insert(0, str(TESTS))

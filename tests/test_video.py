@@ -35,6 +35,7 @@ def pendulum_run(tmp_path_factory):
     return run_dir, proc
 
 
+@pytest.mark.slow  # a train.py run and MuJoCo rendering: ~40 s; CI runs the slow tests too
 def test_train_records_mujoco_videos(pendulum_run):
     run_dir, proc = pendulum_run
     videos = sorted((run_dir / "videos").glob("*.mp4"))
@@ -46,6 +47,7 @@ def test_train_records_mujoco_videos(pendulum_run):
     assert not list((run_dir / "videos").glob(".*"))  # no staging files left
 
 
+@pytest.mark.slow
 def test_evaluate_video_one_file_per_episode(pendulum_run, tmp_path):
     run_dir, _ = pendulum_run
     proc = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), str(run_dir), "--episodes", "2", "--video",
@@ -77,8 +79,8 @@ def test_bad_input(tmp_path):
         check_video_dir(blocker / "videos")
 
 
-def test_cli_bad_input_is_one_line(pendulum_run, tmp_path):
-    run_dir, _ = pendulum_run
+def test_cli_bad_input_is_one_line(tmp_path):
+    run_dir = KerasSAC("Pendulum-v1", seed=0, net_arch=(16, 16)).export(tmp_path / "policy")
     blocker = tmp_path / "file"
     blocker.write_text("")
     proc = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), str(run_dir), "--video", str(blocker / "v")],
