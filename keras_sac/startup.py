@@ -18,35 +18,49 @@ import tempfile
 def parked_stderr():
     """Inside the block, file descriptor 2 (C++ writes too) goes to a temporary file, dropped afterwards.
     For converters that print their diagnostics there and also raise them (export_formats.py)."""
+    with _parked():
+        yield
+
+
+class _Parked:
+    def __init__(self, saved: int, file):
+        self.saved, self.file = saved, file
+
+    def replay(self) -> None:
+        """Put stderr back now and write what was parked to it."""
+        _restore(self.saved)
+        self.saved = None
+        self.file.seek(0)
+        sys.stderr.write(self.file.read().decode(errors="replace"))
+
+
+@contextlib.contextmanager
+def _parked():
     sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as parked:
-        os.dup2(parked.fileno(), 2)
+    with tempfile.TemporaryFile() as file:
+        parked = _Parked(os.dup(2), file)
+        os.dup2(file.fileno(), 2)
         try:
-            yield
+            yield parked
         finally:
-            _restore(saved)
+            if parked.saved is not None:
+                _restore(parked.saved)
 
 
 @contextlib.contextmanager
 def quiet_tensorflow_startup():
-    """Inside the block, stderr (the file descriptor, so C++ writes too) goes to a temporary file."""
+    """Inside the block, stderr (the file descriptor, so C++ writes too) goes to a temporary file, replayed
+    only if the block (or TensorFlow's first op) fails."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as parked:
-        os.dup2(parked.fileno(), 2)
+    with _parked() as parked:
         try:
             yield
             import tensorflow as tf
 
             tf.constant(0.0) + 1.0  # the first op triggers the last batch of start-up lines
         except BaseException:
-            _restore(saved)
-            parked.seek(0)
-            sys.stderr.write(parked.read().decode(errors="replace"))
+            parked.replay()
             raise
-        _restore(saved)
 
 
 def _restore(saved: int) -> None:
