@@ -23,6 +23,7 @@ from keras_sac.checkpoint import CheckpointError, RollingCheckpoints
 from keras_sac.config import RunConfig, to_dict
 from keras_sac.config_sources import ResolvedConfig
 from keras_sac.envs import EnvError, make_env
+from keras_sac.export_formats import ExportError
 from keras_sac.files import write_atomic
 from keras_sac.logger import RunLogger, columns
 from keras_sac.plot import PlotError, plot_runs
@@ -178,8 +179,13 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
         train_seconds = time.perf_counter() - start
         agent.close()
         agent.export(run_dir / POLICY_DIR)
+        export_error = None
         for fmt in export_formats:  # "tflite", "onnx": run_dir/policy.<fmt> (+ .json)
-            agent.export(run_dir / f"{POLICY_DIR}.{fmt}", format=fmt)
+            try:
+                agent.export(run_dir / f"{POLICY_DIR}.{fmt}", format=fmt)
+            except ExportError as exc:  # reported once the run's summary and plots are written
+                export_error = ExportError(f"{exc}; the run is complete: its checkpoint, policy/ (SavedModel), "
+                                           f"plots and summary.json are written")
     finally:
         logger.close()
     try:
@@ -199,4 +205,6 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
         "evaluations": evaluations,
     }
     write_atomic(run_dir / SUMMARY_FILE, json.dumps(summary, indent=2))
+    if export_error is not None:
+        raise export_error
     return summary

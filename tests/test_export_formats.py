@@ -116,3 +116,24 @@ def test_runtime_errors(tmp_path):
         load_policy(path)
     with pytest.raises(ValueError, match="neither .tflite nor .onnx"):
         load_policy(tmp_path / "p.pb")
+
+
+def test_a_failed_export_does_not_cost_the_run(tmp_path, monkeypatch):
+    from keras_sac import export_formats
+    from keras_sac.config_sources import resolve_config
+    from keras_sac.run_files import write_run_start
+    from keras_sac.training import train
+
+    def fail(fn):
+        raise ExportError("TFLite conversion failed: op(s) Digamma have no builtin equivalent")
+
+    monkeypatch.setattr(export_formats, "to_tflite", fail)
+    settings = {"learning_starts": 50, "net_arch": [16, 16], "eval_freq": 100, "n_eval_episodes": 1,
+                "log_interval": 50}
+    config = resolve_config("Pendulum-v1", ROOT / "configs", None, settings, {}, total_timesteps=150, seed=0)
+    write_run_start(tmp_path, config)
+    with pytest.raises(ExportError, match="Digamma have no builtin equivalent; the run is complete"):
+        train(config, tmp_path, progress_bar=False, say=lambda line: None, export_formats=("tflite", "onnx"))
+    for done in ("summary.json", "policy/saved_model.pb", "policy.onnx", "learning_curve.png", "checkpoints"):
+        assert (tmp_path / done).exists(), done
+    assert not (tmp_path / "policy.tflite").exists()
