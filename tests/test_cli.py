@@ -45,13 +45,15 @@ def run_dir(tmp_path_factory):
 def test_train_leaves_a_complete_run_folder(run_dir):
     names = {p.name for p in run_dir.iterdir()}
     assert {"config.yaml", "run.json", "metrics.csv", "tb", "checkpoints", "policy", "learning_curve.png",
-            "summary.json"} <= names
+            "diagnostics.png", "summary.json"} <= names
     config = (run_dir / "config.yaml").read_text()
     assert "learning_rate: 0.001" in config  # from configs/Pendulum-v1.yaml
     assert "seed: 5" in config and "batch_size: 32" in config and "total_timesteps: 300" in config
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
     assert [int(r["step"]) for r in rows] == [100, 150, 200, 300]
     assert rows[-1]["eval/mean_return"]
+    # the diagnostics plot's inputs: each critic's mean Q (they differ, being separate networks) and the target
+    assert rows[-1]["train/mean_q_1"] != rows[-1]["train/mean_q_2"] and float(rows[-1]["train/target_entropy"]) == -1.0
     # alpha is learned (Pendulum's entropy starts above its target, so it falls from init_alpha 1.0), and the
     # logged value is the checkpointed log-alpha's, one Adam step (lr 1e-3) before it
     from keras_sac import KerasSAC
@@ -63,6 +65,7 @@ def test_train_leaves_a_complete_run_folder(run_dir):
     assert summary["num_timesteps"] == 300 and [e["step"] for e in summary["evaluations"]] == [150, 300]
     assert (run_dir / "policy" / "saved_model.pb").is_file()
     assert (run_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert (run_dir / "diagnostics.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_checkpoint_of_a_run_loads_and_acts(run_dir):
