@@ -119,6 +119,10 @@ def pixel_env(env: gym.Env, pixels: dict) -> gym.Env:
     if env.render_mode != "rgb_array":
         raise EnvError(f"pixels needs env '{name}' made with render_mode='rgb_array' (it has "
                        f"{env.render_mode!r}); pass the env id instead and keras_sac makes it so")
+    cannot_render = EnvError(f"env '{name}' does not render rgb_array frames, so pixels cannot observe it: leave "
+                             f"pixels unset, or give the env a render() that returns an (H, W, 3) uint8 array")
+    if type(env.unwrapped).render is gym.Env.render:  # the base class's render, which only raises
+        raise cannot_render
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders offscreen; no display needed
     try:
         with warnings.catch_warnings():
@@ -127,9 +131,8 @@ def pixel_env(env: gym.Env, pixels: dict) -> gym.Env:
         env = ResizeObservation(env, tuple(pixels["size"]))
     except gym.error.DependencyNotInstalled as exc:
         raise EnvError(f"pixels for env '{name}' needs a package that is not installed: {exc}") from None
-    except (TypeError, NotImplementedError, AttributeError):
-        raise EnvError(f"env '{name}' does not render rgb_array frames, so pixels cannot observe it: leave pixels "
-                       f"unset, or give the env a render() that returns an (H, W, 3) uint8 array") from None
+    except (TypeError, AttributeError):  # a render() that returns None or something without a shape
+        raise cannot_render from None
     if pixels["grayscale"]:
         env = GrayscaleObservation(env, keep_dim=pixels["frame_stack"] == 1)  # (H, W, 1), or stacked (k, H, W)
     if pixels["frame_stack"] > 1:

@@ -65,10 +65,11 @@ class Run:
         """The config's target_entropy, or -dim(A) from the exported policy's metadata (SAC's default)."""
         if self.config.get("target_entropy") is not None:
             return float(self.config["target_entropy"])
+        from keras_sac.policy_files import POLICY_SUBDIR, PolicyError, read_metadata
+
         try:
-            shape = json.loads((self.folder / "policy" / "assets.extra" / "keras_sac.json").read_text())["action_shape"]
-            return -float(np.prod(shape))
-        except (OSError, ValueError, KeyError):
+            return -float(np.prod(read_metadata(self.folder / POLICY_SUBDIR)["action_shape"]))
+        except (PolicyError, KeyError):
             return None
 
     def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:

@@ -29,16 +29,22 @@ def in_env_worker() -> bool:
     return _in_env_worker
 
 
-def renders_with_mujoco(env_id: str) -> bool:
-    """True if `env_id`'s env class is a Gymnasium MujocoEnv (found from its registration, without making it)."""
+def env_creator(env_id: str):
+    """What `env_id` is registered to make (usually its env class), found without making it; None for an
+    unknown id (make_env reports it). A `module:EnvId` imports its module first, which registers the id."""
     module, _, name = env_id.rpartition(":")
     if module:
         importlib.import_module(module)
     try:
         entry = gym.spec(name).entry_point
-        creator = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
-    except Exception:  # an unknown id: make_env reports it
-        return False
+        return gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
+    except Exception:
+        return None
+
+
+def renders_with_mujoco(env_id: str) -> bool:
+    """True if `env_id`'s env class is a Gymnasium MujocoEnv (found from its registration, without making it)."""
+    creator = env_creator(env_id)
     return isinstance(creator, type) and _is_mujoco_class(creator)
 
 

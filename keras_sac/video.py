@@ -91,15 +91,9 @@ def check_video_dir(folder: str | Path) -> Path:
 
 def check_renders(env_id: str) -> None:
     """Refuse, before any process starts, an env whose registration says it cannot render rgb_array."""
-    from keras_sac.remote_env import renders_with_mujoco
+    from keras_sac.remote_env import env_creator
 
-    renders_with_mujoco(env_id)  # imports a module:EnvId's module, so its id is registered
-    try:
-        entry = gym.spec(env_id.rpartition(":")[2]).entry_point
-        creator = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
-    except Exception:  # an unknown id: make_env reports it
-        return
-    modes = (getattr(creator, "metadata", None) or {}).get("render_modes")
+    modes = (getattr(env_creator(env_id), "metadata", None) or {}).get("render_modes")
     if modes is not None and "rgb_array" not in modes:
         raise VideoError(f"env '{env_id}' cannot render rgb_array frames (its render modes: {modes or 'none'}), so "
                          f"no video can be made of it: leave out --video / video_freq")

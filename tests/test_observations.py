@@ -217,6 +217,15 @@ def test_pixels_of_an_env_that_cannot_render_is_one_line():
         KerasSAC("BrightSpot-hwc-v0", pixels={"size": 32}, **IMAGE)
 
 
+def test_pixels_of_an_env_object_without_render_is_one_line():
+    from keras_sac.envs import pixel_env
+
+    env = gym.make("BrightSpot-hwc-v0")
+    env.unwrapped.render_mode = "rgb_array"  # claims rgb_array, but its class has only gym.Env's render
+    with pytest.raises(EnvError, match="'BrightSpot-hwc-v0' does not render rgb_array frames"):
+        pixel_env(env, {"size": 32})
+
+
 def test_pixel_pendulum_observes_stacked_grayscale_frames():
     agent = KerasSAC("Pendulum-v1", pixels={"size": [32, 32], "frame_stack": 3}, **IMAGE)
     entry = agent.spec.obs.entries[0]
