@@ -39,14 +39,15 @@ def prepare_run_dir(run_dir: Path, force: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
-def write_run_start(run_dir: Path, config: ResolvedConfig) -> None:
-    """config.yaml (resolved, seed included) and run.json of a new run: all `--resume` needs to restart it."""
+def write_run_start(run_dir: Path, config: ResolvedConfig, command: list[str] | None = None) -> None:
+    """config.yaml (resolved, seed included) and run.json of a new run: all `--resume` needs to restart it.
+    `command`: what started it (default: this process's command line)."""
     resolved = {**config.sac, **to_dict(config.run)}
     (run_dir / CONFIG_FILE).write_text(
         f"# Resolved config of this run ({config.env_id}); sources: {', '.join(config.sources)}\n"
         + yaml.safe_dump(resolved, sort_keys=False))
     write_atomic(run_dir / RUN_FILE, json.dumps({
-        "env_id": config.env_id, "env_kwargs": config.env_kwargs, "command": sys.argv,
+        "env_id": config.env_id, "env_kwargs": config.env_kwargs, "command": command or sys.argv,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "versions": versions(), "machine": machine(),
         "resumes": []}, indent=2))
 

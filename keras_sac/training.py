@@ -91,6 +91,19 @@ class _MetricsLog(Callback):
         return True
 
 
+class _ReportEvaluations(Callback):
+    """Hands every evaluation (and those before it) to `report(step, evaluations)`; a string it returns is
+    why training stops there (say, pruned by a sweep's scheduler)."""
+
+    def __init__(self, evaluation: EvalCallback, report):
+        self.evaluation, self.report, self.stopped_by = evaluation, report, None
+
+    def on_step(self, agent) -> bool:
+        if self.evaluation.evaluated_at == agent.num_timesteps:
+            self.stopped_by = self.report(agent.num_timesteps, list(self.evaluation.evaluations))
+        return self.stopped_by is None
+
+
 class _RunCheckpoints(CheckpointCallback):
     """Every `checkpoint_freq` steps and once a signal arrived; a failed write stops the run (RunFailed)."""
 
@@ -129,10 +142,14 @@ def _last_good(checkpoints: RollingCheckpoints) -> str:
 
 
 def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_bar: bool = True,
-          say=print, resume_command: str = "python train.py --resume", export_formats: tuple[str, ...] = ()) -> dict:
+          say=print, resume_command: str = "python train.py --resume", export_formats: tuple[str, ...] = (),
+          on_evaluation=None) -> dict:
     """Train per `config` in `run_dir` (new, or `resume`d from its newest good checkpoint).
 
     `run_dir` must already hold config.yaml and run.json (`run_files.write_run_start`).
+
+    `on_evaluation(step, [(step, mean, std), ...])` is called after each evaluation and its checkpoint (a
+    sweep reports to Ray Tune with it); a string it returns stops the run there, recorded as `stopped_by`.
 
     Returns the summary also written to summary.json. Raises RunFailed on divergence, a non-finite
     env output or an unwritable checkpoint, naming the checkpoint that is intact.
@@ -164,7 +181,8 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
                                       for r in logger.rows if "eval/mean_return" in r]  # earlier sessions'
             saver = _RunCheckpoints(run.checkpoint_freq, checkpoints.root, stop)
             saver.saved_at = agent.num_timesteps if resume else None
-            monitor = [evaluation, _MetricsLog(logger, run.log_interval, evaluation), saver,
+            reporter = _ReportEvaluations(evaluation, on_evaluation or (lambda step, evaluations: None))
+            monitor = [evaluation, _MetricsLog(logger, run.log_interval, evaluation), saver, reporter,
                        *extra_callbacks(run, run_dir, config, agent.config.seed, say), _SignalStop(stop)]
             remaining = run.total_timesteps - agent.num_timesteps
             try:
@@ -172,6 +190,7 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
                     agent.learn(remaining, callback=monitor, reset_num_timesteps=False, progress_bar=progress_bar)
             except (TrainingDivergedError, EnvError) as exc:
                 raise RunFailed(f"{exc}; {_last_good(checkpoints)}") from None
+            stopped_by = stop.received or reporter.stopped_by
             if stop.received:
                 say(f"{stop.received} at step {agent.num_timesteps}: checkpoint written; continue with "
                     f"{resume_command} {run_dir}")
@@ -196,7 +215,7 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
     best = max(evaluations, key=lambda e: e["mean_return"], default=None)  # the first of equals
     summary = {
         "env_id": config.env_id, "num_timesteps": agent.num_timesteps, "total_timesteps": run.total_timesteps,
-        "stopped_by": stop.received,
+        "stopped_by": stopped_by,
         "train_seconds_this_session": round(train_seconds, 1),
         "final_eval_mean_return": evaluations[-1]["mean_return"] if evaluations else None,
         "final_eval_step": evaluations[-1]["step"] if evaluations else None,

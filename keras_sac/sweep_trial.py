@@ -1,0 +1,87 @@
+"""One sweep trial, as Ray Tune runs it in a worker process: an ordinary train.py run in its own run folder.
+
+A fresh trial starts its run; a trial whose worker died (or whose sweep was stopped) resumes from its own
+newest checkpoint; every evaluation is reported to Tune (`env_steps`, `eval_return` and the three sweep
+metrics `final`, `best`, `auc`). TensorFlow is imported here, in the worker, after its thread counts are set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+
+from keras_sac.files import write_atomic
+from keras_sac.sweep_plan import PRUNED_FILE, TRIAL_FILE, Plan, trial_status
+
+
+def scores(evaluations: list[tuple[int, float, float]]) -> dict[str, float]:
+    """The sweep metrics of a run's evaluations (step, mean, std), oldest first: `final` (the last mean
+    return), `best` (the highest) and `auc` (the mean over all evaluations: the area under the evaluation
+    curve per evaluation, which rewards learning early)."""
+    means = np.array([m for _, m, _ in evaluations], dtype=np.float64)
+    return {"final": float(means[-1]), "best": float(means.max()), "auc": float(means.mean())}
+
+
+def run_trial(params: dict, sweep: dict) -> None:
+    """Ray Tune function trainable. `params`: {"trial": Trial.as_dict()} for a grid, or the values a searcher
+    sampled. `sweep`: the sweep folder, its plan, the command, the configs folder and threads per trial."""
+    threads = str(sweep["threads_per_trial"])
+    for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+        os.environ[name] = threads  # read when TensorFlow starts, below: one trial uses `threads` cores
+    from ray import tune
+
+    root, plan = Path(sweep["sweep_dir"]), Plan.from_definition(sweep["plan"])
+    if "trial" in params:  # a grid trial: its folder was made by the driver
+        info = params["trial"]
+        run_dir = root / info["run_dir"]
+    else:  # a sampled config: made here, named by Tune's trial id (the same after a restore)
+        values = {k: str(v) for k, v in params.items()}
+        env_id, seed = plan.envs[0], plan.seeds[0]
+        run_dir = root / env_id.rpartition(":")[2] / f"trial-{tune.get_context().get_trial_id()}"
+        info = {"env_id": env_id, "values": values, "label": ",".join(f"{k}={v}" for k, v in values.items()),
+                "seed": seed, "run_dir": str(run_dir.relative_to(root))}
+        if not (run_dir / TRIAL_FILE).is_file():
+            from keras_sac.run_files import prepare_run_dir, write_run_start
+
+            config = plan.resolve(env_id, values, seed, Path(sweep["configs_dir"]))
+            prepare_run_dir(run_dir, force=True)
+            write_run_start(run_dir, config, command=sweep["command"])
+    record_attempt(run_dir, info)
+
+    from keras_sac.run_files import read_run_config
+    from keras_sac.startup import quiet_tensorflow_startup
+
+    with quiet_tensorflow_startup():
+        from keras_sac.training import train
+
+    def report(step: int, evaluations: list) -> str | None:
+        try:
+            tune.report({"env_steps": step, "eval_return": evaluations[-1][1], **scores(evaluations)})
+        except SystemExit:  # the scheduler stopped this trial (ASHA): it is not resumed by a re-run
+            write_atomic(run_dir / PRUNED_FILE, json.dumps({"step": step, "at": time.strftime("%Y-%m-%dT%H:%M:%S")}))
+            return "pruned"
+        return None
+
+    resume = trial_status(run_dir) == "started"
+    summary = train(read_run_config(run_dir), run_dir, resume=resume, progress_bar=False, say=lambda *a: None,
+                    resume_command="python train.py --resume", on_evaluation=report)
+    record_attempt(run_dir, info, ended=summary["stopped_by"] or "finished")
+
+
+def record_attempt(run_dir: Path, info: dict, ended: str | None = None) -> None:
+    """sweep_trial.json: the trial's values and seed, and per attempt its worker (host, pid) and times."""
+    path = run_dir / TRIAL_FILE
+    record = json.loads(path.read_text()) if path.is_file() else {**info, "attempts": []}
+    now = time.strftime("%Y-%m-%dT%H:%M:%S")
+    if ended is None:
+        record["attempts"].append({"host": socket.gethostname(), "pid": os.getpid(), "started": now,
+                                   "started_unix": time.time(), "from": trial_status(run_dir)})
+    else:
+        record["attempts"][-1].update(ended=ended, ended_at=now, ended_unix=time.time())
+    write_atomic(path, json.dumps(record, indent=2))
+
