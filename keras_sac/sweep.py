@@ -131,6 +131,8 @@ def start_ray(address: str | None, threads: int):
     start = time.perf_counter()
     quiet = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     if address is None:
+        # Ray runs workers at niceness 15 by default; a trial is a training run like train.py's: same priority.
+        os.environ.setdefault("RAY_worker_niceness", "0")
         # Workers import the keras_sac this driver runs (a checkout or an install), wherever Tune puts them.
         package_root = str(Path(keras_sac.__file__).resolve().parents[1])
         path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
@@ -182,11 +184,14 @@ def _progress(say, total: int):
 
     class Progress(tune.Callback):
         done = 0
+        launched, completed = {}, {}  # run folder -> when Tune started the trial / saw it end (time.time())
 
         def on_trial_start(self, iteration, trials, trial, **info):
+            self.launched[trial.config.get("trial", {}).get("run_dir")] = time.time()
             say(f"start    {name(trial)}")
 
         def on_trial_complete(self, iteration, trials, trial, **info):
+            self.completed[trial.config.get("trial", {}).get("run_dir")] = time.time()
             self.done += 1
             r = trial.last_result or {}
             steps = r.get("env_steps")
@@ -218,6 +223,7 @@ def run(plan, args, sweep_dir: Path, command: list[str], say=print) -> int | Non
             say(f"{sweep_dir}: all {len(trials)} trials are finished; nothing to run")
             return None
 
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables; our callback prints a line a trial
     import ray
     from ray import tune
 
@@ -244,9 +250,10 @@ def run(plan, args, sweep_dir: Path, command: list[str], say=print) -> int | Non
                 "configs_dir": str(CONFIGS_DIR), "threads_per_trial": args.threads_per_trial}
     trainable = tune.with_resources(tune.with_parameters(run_trial, sweep=settings), {"cpu": args.threads_per_trial})
     total = len(pending) if plan.search == "grid" else plan.n_trials
+    progress = _progress(say, total)
     run_config = tune.RunConfig(
         name=f"{plan.search}-{time.strftime('%Y%m%d-%H%M%S')}" if plan.search == "grid" else "optuna",
-        storage_path=str((sweep_dir / TUNE_DIR).resolve()), verbose=0, callbacks=[_progress(say, total)],
+        storage_path=str((sweep_dir / TUNE_DIR).resolve()), verbose=0, callbacks=[progress],
         failure_config=tune.FailureConfig(max_failures=args.max_failures))
     started = time.perf_counter()
     if plan.search == "grid":
@@ -264,10 +271,28 @@ def run(plan, args, sweep_dir: Path, command: list[str], say=print) -> int | Non
     sessions = manifest.get("sessions", []) + [{
         "ended": time.strftime("%Y-%m-%dT%H:%M:%S"), "trials_run": total, "failed": failed, "cpus": cpus,
         "concurrent": concurrent, "threads_per_trial": args.threads_per_trial, "ray_start_s": round(ray_seconds, 2),
-        "tune_wall_s": round(wall, 1)}]
+        "tune_wall_s": round(wall, 1), **_trial_overhead(sweep_dir, progress)}]
     write_manifest(sweep_dir, plan, manifest.get("command", command), {"sessions": sessions})
     say(f"{total} trials ran in {wall / 60:.1f} min ({failed} failed)")
     return 1 if failed else 0
+
+
+def _trial_overhead(sweep_dir: Path, progress) -> dict:
+    """Ray's own time per trial, medians in seconds: from Tune starting a trial to its function running in a
+    worker (`launch_s`: actor and process start, imports), and from the function's end to Tune seeing it."""
+    from keras_sac.sweep_plan import TRIAL_FILE
+
+    launch, finish = [], []
+    for run_dir, launched in progress.launched.items():
+        try:
+            attempts = json.loads((sweep_dir / run_dir / TRIAL_FILE).read_text())["attempts"]
+        except (TypeError, OSError, ValueError, KeyError):
+            continue  # a searched trial (no run_dir in its config) or one that never started
+        launch.append(attempts[-1]["started_unix"] - launched)
+        if run_dir in progress.completed and "ended_unix" in attempts[-1]:
+            finish.append(progress.completed[run_dir] - attempts[-1]["ended_unix"])
+    median = lambda xs: round(float(sorted(xs)[len(xs) // 2]), 2) if xs else None  # noqa: E731
+    return {"trial_launch_s": median(launch), "trial_finish_s": median(finish)}
 
 
 def _optuna_tuner(plan, trainable, sweep_dir: Path, run_config, concurrent, say):

@@ -1,0 +1,268 @@
+"""Sweeps on a local Ray (sweep.py) and their report (keras_sac.report), with tiny budgets.
+
+The 2 x 2 sweep runs once per module (about a minute on 2 cores); the worker-kill and driver-kill tests are
+slow (fault injection). Everything before Ray starts is tested without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from keras_sac.config import ConfigError
+from keras_sac.sweep_plan import (Plan, check_sweep_dir, parse_grid, parse_seeds, split_values, trial_status,
+                                  validate, write_manifest)
+from keras_sac.sweep_trial import scores
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "keras_sac" / "configs"
+TINY = ["--total-timesteps", "300", "--set", "learning_starts=100", "--set", "eval_freq=100",
+        "--set", "n_eval_episodes=1", "--set", "log_interval=100", "--set", "checkpoint_freq=100",
+        "--set", "batch_size=32", "--set", "net_arch=[32,32]"]
+
+
+def sweep(args, cwd, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "sweep.py"), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=900, **kwargs)
+
+
+# --- before Ray: parsing, validation, the sweep folder ----------------------------------------------------
+
+def test_seeds_and_grid_parse():
+    assert parse_seeds("0-4") == (0, 1, 2, 3, 4)
+    assert parse_seeds("0,3,7") == (0, 3, 7)
+    assert parse_seeds("2") == (2,)
+    assert split_values("[64,64],[256,256]") == ["[64,64]", "[256,256]"]
+    assert parse_grid(["learning_rate=3e-4,1e-3", "net_arch=[64,64],[32]"]) == (
+        ("learning_rate", ("3e-4", "1e-3")), ("net_arch", ("[64,64]", "[32]")))
+    for bad in ("3-1", "a", "0,0", "-1"):
+        with pytest.raises(ConfigError, match="--seeds"):
+            parse_seeds(bad)
+    for bad, match in ((["learning_rate"], "key=value1"), (["seed=1,2"], "--seeds"), (["gamma=0.9,0.9"], "twice"),
+                       (["gamma=0.9", "gamma=0.99"], "given twice"), (["gamma=0.9,"], "key=value1")):
+        with pytest.raises(ConfigError, match=match):
+            parse_grid(bad)
+
+
+def test_grid_trials_and_their_folders():
+    plan = Plan(("Pendulum-v1", "InvertedPendulum-v5"), (0, 1), parse_grid(["learning_rate=3e-4,1e-3",
+                                                                            "batch_size=256,512"]))
+    trials = plan.trials()
+    assert len(trials) == 2 * 2 * 2 * 2
+    assert len({t.run_dir for t in trials}) == len(trials)
+    assert trials[0].run_dir == "Pendulum-v1/learning_rate=3e-4,batch_size=256/seed0"
+
+
+@pytest.mark.parametrize("grid, message", [
+    (["lerning_rate=3e-4"], "--grid lerning_rate=3e-4: unknown config key 'lerning_rate': did you mean 'learning_rate'"),
+    (["learning_rate=3e-4,abc"], "--grid learning_rate=abc: learning_rate must be a number"),
+    (["batch_size=256,0"], "--grid batch_size=0: batch_size = 0 is out of range"),
+])
+def test_a_bad_grid_value_is_named(grid, message):
+    with pytest.raises(ConfigError) as info:
+        validate(Plan(("Pendulum-v1",), (0,), parse_grid(grid)), CONFIGS)
+    assert message in str(info.value)
+
+
+def test_a_folder_of_another_sweep_is_refused(tmp_path):
+    plan = Plan(("Pendulum-v1",), (0, 1), parse_grid(["learning_rate=3e-4,1e-3"]))
+    assert check_sweep_dir(tmp_path / "new", plan) is None
+    write_manifest(tmp_path / "s", plan, ["sweep.py", "--seeds", "0-1"])
+    assert check_sweep_dir(tmp_path / "s", plan)["command"] == ["sweep.py", "--seeds", "0-1"]
+    other = Plan(("Pendulum-v1",), (0, 1), parse_grid(["learning_rate=3e-4,3e-3"]))
+    with pytest.raises(ConfigError, match=r"holds a different sweep \(its grid is .*repeat its own command: "
+                                          r"sweep.py --seeds 0-1"):
+        check_sweep_dir(tmp_path / "s", other)
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "x.txt").write_text("x")
+    with pytest.raises(ConfigError, match="not a sweep folder"):
+        check_sweep_dir(tmp_path / "files", plan)
+
+
+def test_scores():
+    evaluations = [(100, 10.0, 1.0), (200, 30.0, 1.0), (300, 20.0, 1.0)]
+    assert scores(evaluations) == {"final": 20.0, "best": 30.0, "auc": 20.0}
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--grid", "lerning_rate=3e-4"], "did you mean 'learning_rate'"),
+    (["--grid", "learning_rate=3e-4,-1"], "--grid learning_rate=-1: learning_rate = -1.0 is out of range"),
+    (["--address", "127.0.0.1:{port}"], "cannot reach a Ray cluster at 127.0.0.1:{port} (Connection refused)"),
+    (["--search", "optuna", "--grid", "learning_rate=1e-4,1e-3"], "--search optuna needs --trials N"),
+    (["--trials", "3"], "--trials is for --search optuna"),
+    (["--threads-per-trial", "999"], "is more than this machine's"),
+])
+def test_bad_input_is_one_line_and_starts_nothing(tmp_path, args, message):
+    port = _closed_port()
+    args = [a.format(port=port) for a in args]
+    done = sweep(["--env", "InvertedPendulum-v5", "--sweep-dir", "s", *args], tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [f"sweep.py: error: {message.format(port=port)}"
+                                                ] or message.format(port=port) in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (tmp_path / "s").exists()
+
+
+# --- a 2 x 2 sweep on a local Ray ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def finished_sweep(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("sweep")
+    args = ["--env", "InvertedPendulum-v5", "--seeds", "0-1", "--grid", "learning_rate=3e-4,1e-3", *TINY,
+            "--sweep-dir", "s"]
+    done = sweep(args, cwd)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return cwd / "s", args, done
+
+
+def test_each_trial_is_an_ordinary_run_folder(finished_sweep):
+    root, _, done = finished_sweep
+    manifest = json.loads((root / "sweep.json").read_text())
+    assert manifest["definition"]["grid"] == {"learning_rate": ["3e-4", "1e-3"]}
+    assert len(manifest["trials"]) == 4
+    assert "4 trials, 0 finished before, 4 to run" in done.stdout
+    for trial in manifest["trials"]:
+        folder = root / trial["run_dir"]
+        assert trial_status(folder) == "finished"
+        summary = json.loads((folder / "summary.json").read_text())
+        assert summary["num_timesteps"] == 300 and summary["stopped_by"] is None
+        config = (folder / "config.yaml").read_text()
+        assert f"seed: {trial['seed']}" in config
+        assert f"learning_rate: {float(trial['values']['learning_rate'])}" in config
+        for name in ("metrics.csv", "policy/saved_model.pb", "learning_curve.png", "checkpoints"):
+            assert (folder / name).exists(), name
+    # evaluate.py takes a trial folder as it takes any run folder
+    folder = root / manifest["trials"][0]["run_dir"]
+    evaluated = subprocess.run([sys.executable, str(REPO / "evaluate.py"), str(folder), "--episodes", "1"],
+                               capture_output=True, text=True, timeout=300)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "return" in evaluated.stdout
+
+
+def test_the_report_numbers_are_those_of_the_run_folders(finished_sweep):
+    root, _, _ = finished_sweep
+    report = json.loads((root / "report.json").read_text())
+    configs = report["summary"]["InvertedPendulum-v5"]["configs"]
+    assert set(configs) == {"learning_rate=3e-4", "learning_rate=1e-3"}
+    for label, stats in configs.items():
+        finals, bests = [], []
+        for seed in (0, 1):  # straight from each run's metrics.csv, not through the report's code
+            rows = (root / "InvertedPendulum-v5" / label / f"seed{seed}" / "metrics.csv").read_text().splitlines()
+            header = rows[0].split(",")
+            column = header.index("eval/mean_return")
+            returns = [float(r.split(",")[column]) for r in rows[1:] if r.split(",")[column]]
+            finals.append(returns[-1])
+            bests.append(max(returns))
+        for which, values in (("final", finals), ("best", bests)):
+            s = stats[which]
+            assert s["mean"] == pytest.approx(np.mean(values))
+            assert s["std"] == pytest.approx(np.std(values))
+            assert s["iqm"] == pytest.approx(scipy.stats.trim_mean(values, 0.25))
+            assert min(values) - 1e-9 <= s["ci"][0] <= s["iqm"] <= s["ci"][1] <= max(values) + 1e-9
+    pair = report["summary"]["InvertedPendulum-v5"]["improvement"][0]
+    x = [t["final"] for t in report["trials"] if t["label"] == pair["x"]]
+    y = [t["final"] for t in report["trials"] if t["label"] == pair["y"]]
+    direct = np.mean([(a > b) + 0.5 * (a == b) for a in x for b in y])
+    assert pair["p"] == pytest.approx(direct)
+    md = (root / "report.md").read_text()
+    assert "IQM [95% CI]" in md and "`learning_rate=1e-3`" in md and "![iqm](iqm.png)" in md
+    assert (root / "iqm.png").stat().st_size > 10_000
+    assert (root / "compare_InvertedPendulum-v5.png").stat().st_size > 10_000
+
+
+def test_a_finished_sweep_run_again_does_nothing(finished_sweep):
+    root, args, _ = finished_sweep
+    before = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+    again = sweep(args, root.parent)
+    assert again.returncode == 0, again.stderr
+    assert "all 4 trials are finished; nothing to run" in again.stdout
+    assert "Ray:" not in again.stdout  # Ray did not even start
+    assert {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()} == before
+
+
+# --- faults (slow) ---------------------------------------------------------------------------------------
+
+def _wait_for_checkpoint(folder: Path, proc, timeout: float = 600) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        record = folder / "sweep_trial.json"
+        if record.is_file() and any((folder / "checkpoints").glob("step_*")):
+            return json.loads(record.read_text())
+        time.sleep(0.5)
+    raise AssertionError(f"no checkpoint in {folder} after {timeout} s")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+FAULT = ["--total-timesteps", "3000", "--set", "learning_starts=100", "--set", "eval_freq=500",
+         "--set", "n_eval_episodes=1", "--set", "checkpoint_freq=500", "--set", "batch_size=32",
+         "--set", "net_arch=[32,32]"]
+
+
+@pytest.mark.slow
+def test_a_killed_worker_resumes_its_trial_from_its_checkpoint(tmp_path):
+    args = ["--env", "InvertedPendulum-v5", "--seeds", "0", *FAULT, "--sweep-dir", "s"]
+    proc = subprocess.Popen([sys.executable, str(REPO / "sweep.py"), *args], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    folder = tmp_path / "s" / "InvertedPendulum-v5" / "default" / "seed0"
+    record = _wait_for_checkpoint(folder, proc)
+    os.kill(record["attempts"][0]["pid"], signal.SIGKILL)
+    out, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out + err
+    assert "its worker failed; it resumes from its checkpoint" in out
+    attempts = json.loads((folder / "sweep_trial.json").read_text())["attempts"]
+    assert len(attempts) == 2 and attempts[1]["from"] == "started" and attempts[1]["ended"] == "finished"
+    resumes = json.loads((folder / "run.json").read_text())["resumes"]
+    assert len(resumes) == 1 and resumes[0]["from_step"] >= 500  # from its checkpoint, not from step 0
+    assert json.loads((folder / "summary.json").read_text())["num_timesteps"] == 3000
+    steps = [int(line.split(",")[0]) for line in (folder / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == sorted(set(steps)) and steps[-1] == 3000  # no row repeated or lost across the kill
+
+
+@pytest.mark.slow
+def test_a_killed_driver_loses_no_finished_trial_and_a_rerun_completes(tmp_path):
+    args = ["--env", "InvertedPendulum-v5", "--seeds", "0-1", *FAULT, "--max-concurrent", "1", "--sweep-dir", "s"]
+    proc = subprocess.Popen([sys.executable, str(REPO / "sweep.py"), *args], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first, second = (tmp_path / "s" / "InvertedPendulum-v5" / "default" / f"seed{s}" for s in (0, 1))
+    deadline = time.time() + 900
+    while trial_status(first) != "finished" or not any((second / "checkpoints").glob("step_*")):
+        assert time.time() < deadline and proc.poll() is None, "the sweep did not reach its second trial"
+        time.sleep(0.5)
+    finished_summary = (first / "summary.json").read_text()
+    worker = json.loads((second / "sweep_trial.json").read_text())["attempts"][0]["pid"]
+    proc.kill()  # SIGKILL to the driver alone: the embedded Ray and its workers share its fate
+    proc.communicate()
+    deadline = time.time() + 60
+    while _alive(worker):
+        assert time.time() < deadline, "the trial's worker outlived its driver"
+        time.sleep(0.5)
+    again = sweep(args, tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "2 trials, 1 finished before, 1 to run" in again.stdout
+    assert (first / "summary.json").read_text() == finished_summary  # not recomputed
+    assert json.loads((second / "run.json").read_text())["resumes"][0]["from_step"] >= 500
+    assert trial_status(second) == "finished"
