@@ -48,7 +48,8 @@ def collect(sweep_dir: Path) -> list[dict]:
                        "status": trial_status(folder), "attempts": len(info.get("attempts", [])),
                        "steps": int(rows[-1]["step"]) if rows else 0, "evaluations": evaluations,
                        "final": evaluations[-1][1] if evaluations else None,
-                       "best": max(m for _, m in evaluations) if evaluations else None})
+                       "best": max(m for _, m in evaluations) if evaluations else None,
+                       "auc": float(np.mean([m for _, m in evaluations])) if evaluations else None})
     if not any(t["evaluations"] for t in trials):
         raise ReportError(f"'{sweep_dir}' has no evaluated trial yet: report it after the first evaluations")
     return trials
@@ -81,8 +82,9 @@ def improvement(x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[float, flo
     return float(np.ravel(point["xy"])[0]), float(low), float(high)
 
 
-def summarize(trials: list[dict]) -> dict:
-    """Per env: per config the statistics of `final` and `best` across its seeds, and pairwise P(X > Y)."""
+def summarize(trials: list[dict], pairs: bool = True) -> dict:
+    """Per env: per config the statistics of `final` and `best` across its seeds, and (`pairs`) P(X > Y)
+    between every two configs."""
     out = {}
     for env_id in sorted({t["env_id"] for t in trials}):
         groups: dict[str, list[dict]] = {}
@@ -99,11 +101,11 @@ def summarize(trials: list[dict]) -> dict:
                                            "status": sorted({t["status"] for t in groups[label]})})
                 configs[label][which] = {"mean": float(values.mean()), "std": float(values.std()),
                                          "iqm": iqm, "ci": [low, high], "values": values.tolist()}
-        pairs = [{"x": a, "y": b, "metric": "final",
+        improvements = [{"x": a, "y": b, "metric": "final",
                   **dict(zip(("p", "low", "high"), improvement(np.array([[t["final"]] for t in groups[a]]),
                                                                np.array([[t["final"]] for t in groups[b]]))))}
-                 for a, b in itertools.combinations(sorted(groups), 2)]
-        out[env_id] = {"configs": configs, "improvement": pairs}
+                        for a, b in itertools.combinations(sorted(groups), 2)] if pairs else []
+        out[env_id] = {"configs": configs, "improvement": improvements}
     return out
 
 
@@ -122,7 +124,9 @@ def markdown(sweep_dir: Path, manifest: dict, trials: list[dict], summary: dict,
              f"std); IQM is the interquartile mean (25% trimmed; with under 4 seeds it is the mean) with a "
              f"{CI:.0%} stratified-bootstrap CI ({REPS} resamples, rliable). Few seeds give wide intervals: read "
              f"overlapping ones as no evidence of a difference.", ""]
-    for env_id, env in summary.items():
+    definition = manifest.get("definition", {})
+    searched = definition.get("search") == "optuna"  # one run per sampled config: a ranking, not statistics
+    for env_id, env in ({} if searched else summary).items():
         lines += [f"## {env_id}", "", "| config | seeds | steps | final: mean ± std | final: IQM [95% CI] | "
                                       "best: mean ± std | best: IQM [95% CI] |", "|---|---|---|---|---|---|---|"]
         ranked = sorted(env["configs"].items(), key=lambda kv: -kv[1]["final"]["iqm"])
@@ -136,11 +140,16 @@ def markdown(sweep_dir: Path, manifest: dict, trials: list[dict], summary: dict,
                 lines.append(f"| `{p['x']}` | `{p['y']}` | {p['p']:.2f} [{p['low']:.2f}, {p['high']:.2f}] |")
         lines.append("")
     lines += ["## Figures", ""] + [f"![{p.stem}]({p.name})" for p in images] + [""]
-    lines += ["## Trials", "", "| folder | status | attempts | steps | final | best |", "|---|---|---|---|---|---|"]
+    if searched:  # best first, by the metric the search maximised
+        metric = definition.get("metric", "final")
+        trials = sorted(trials, key=lambda t: -np.inf if t[metric] is None else -t[metric])
+        lines += [f"Searched with Optuna and ASHA for the highest `{metric}`; trials best first.", ""]
+    lines += ["## Trials", "", "| folder | values | status | attempts | steps | final | best | auc |",
+              "|---|---|---|---|---|---|---|---|"]
     for t in trials:
         fmt = lambda v: "–" if v is None else f"{v:.1f}"  # noqa: E731
-        lines.append(f"| {t['folder']} | {t['status']} | {t['attempts']} | {t['steps']:,} | {fmt(t['final'])} | "
-                     f"{fmt(t['best'])} |")
+        lines.append(f"| {t['folder']} | `{t['label']}` | {t['status']} | {t['attempts']} | {t['steps']:,} | "
+                     f"{fmt(t['final'])} | {fmt(t['best'])} | {fmt(t['auc'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -182,7 +191,7 @@ def write_report(sweep_dir: str | Path, out: str | Path | None = None) -> list[P
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ReportError(f"cannot create the output folder '{out}' ({exc.strerror or exc})") from None
-    summary = summarize(trials)
+    summary = summarize(trials, pairs=manifest.get("definition", {}).get("search", "grid") == "grid")
     evaluated = [t for t in trials if t["evaluations"]]
     images = [plot_iqm(summary, out)]
     try:

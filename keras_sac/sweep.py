@@ -222,6 +222,13 @@ def run(plan, args, sweep_dir: Path, command: list[str], say=print) -> int | Non
         if not pending:
             say(f"{sweep_dir}: all {len(trials)} trials are finished; nothing to run")
             return None
+    else:
+        from keras_sac.sweep_plan import trial_folders
+
+        ended = [f for f in trial_folders(sweep_dir) if trial_status(f) in ("finished", "pruned")]
+        if len(ended) >= plan.n_trials:
+            say(f"{sweep_dir}: all {plan.n_trials} trials of the search are finished or pruned; nothing to run")
+            return None
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables; our callback prints a line a trial
     import ray

@@ -40,7 +40,7 @@ def run_trial(params: dict, sweep: dict) -> None:
         info = params["trial"]
         run_dir = root / info["run_dir"]
     else:  # a sampled config: made here, named by Tune's trial id (the same after a restore)
-        values = {k: str(v) for k, v in params.items()}
+        values = {k: f"{v:.4g}" if isinstance(v, float) else str(v) for k, v in params.items()}
         env_id, seed = plan.envs[0], plan.seeds[0]
         run_dir = root / env_id.rpartition(":")[2] / f"trial-{tune.get_context().get_trial_id()}"
         info = {"env_id": env_id, "values": values, "label": ",".join(f"{k}={v}" for k, v in values.items()),
@@ -59,7 +59,12 @@ def run_trial(params: dict, sweep: dict) -> None:
     with quiet_tensorflow_startup():
         from keras_sac.training import train
 
+    config = read_run_config(run_dir)
+    total = config.run.total_timesteps
+
     def report(step: int, evaluations: list) -> str | None:
+        if step >= total:  # the last one is reported once the run folder is complete, below
+            return None
         try:
             tune.report({"env_steps": step, "eval_return": evaluations[-1][1], **scores(evaluations)})
         except SystemExit:  # the scheduler stopped this trial (ASHA): it is not resumed by a re-run
@@ -68,9 +73,16 @@ def run_trial(params: dict, sweep: dict) -> None:
         return None
 
     resume = trial_status(run_dir) == "started"
-    summary = train(read_run_config(run_dir), run_dir, resume=resume, progress_bar=False, say=lambda *a: None,
+    summary = train(config, run_dir, resume=resume, progress_bar=False, say=lambda *a: None,
                     resume_command="python train.py --resume", on_evaluation=report)
     record_attempt(run_dir, info, ended=summary["stopped_by"] or "finished")
+    if summary["stopped_by"] is None and summary["evaluations"]:
+        evaluations = [(e["step"], e["mean_return"], e["std_return"]) for e in summary["evaluations"]]
+        try:
+            tune.report({"env_steps": summary["num_timesteps"], "eval_return": evaluations[-1][1],
+                         **scores(evaluations)})
+        except SystemExit:  # a scheduler's decision on a finished run changes nothing
+            pass
 
 
 def record_attempt(run_dir: Path, info: dict, ended: str | None = None) -> None:

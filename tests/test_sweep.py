@@ -266,3 +266,26 @@ def test_a_killed_driver_loses_no_finished_trial_and_a_rerun_completes(tmp_path)
     assert (first / "summary.json").read_text() == finished_summary  # not recomputed
     assert json.loads((second / "run.json").read_text())["resumes"][0]["from_step"] >= 500
     assert trial_status(second) == "finished"
+
+
+@pytest.mark.slow
+def test_an_optuna_search_samples_the_ranges_prunes_and_reports(tmp_path):
+    args = ["--env", "InvertedPendulum-v5", "--search", "optuna", "--trials", "4", "--metric", "auc",
+            "--grid", "learning_rate=1e-4,3e-3", "--grid", "tau=0.005,0.01,0.02", *TINY[2:],
+            "--total-timesteps", "900", "--sweep-dir", "s"]
+    done = sweep(args, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    folders = sorted((tmp_path / "s" / "InvertedPendulum-v5").glob("trial-*"))
+    assert len(folders) == 4
+    for folder in folders:
+        info = json.loads((folder / "sweep_trial.json").read_text())
+        assert 1e-4 <= float(info["values"]["learning_rate"]) <= 3e-3
+        assert info["values"]["tau"] in ("0.005", "0.01", "0.02")
+        status = trial_status(folder)
+        assert status in ("finished", "pruned")
+        if status == "finished":  # a run that reached its total is complete, whatever the scheduler said
+            assert (folder / "policy" / "saved_model.pb").is_file() and not (folder / "pruned.json").exists()
+    report = (tmp_path / "s" / "report.md").read_text()
+    assert "Searched with Optuna and ASHA for the highest `auc`" in report
+    again = sweep(args, tmp_path)
+    assert again.returncode == 0 and "nothing to run" in again.stdout, again.stdout + again.stderr
