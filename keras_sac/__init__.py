@@ -11,7 +11,7 @@ only if the import fails (see startup.py).
 import importlib
 import sys
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _EXPORTS = {
     "KerasSAC": "keras_sac.agent",

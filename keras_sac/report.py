@@ -159,7 +159,7 @@ def plot_iqm(summary: dict, out: Path) -> Path:
 
     plt = _pyplot()
     envs = list(summary)
-    height = max(2.5, 0.5 * max(len(e["configs"]) for e in summary.values()) + 1.5)
+    height = max(3.0, 0.5 * max(len(e["configs"]) for e in summary.values()) + 2.0)
     fig, axes = plt.subplots(1, len(envs), figsize=(6 * len(envs), height), squeeze=False)
     for ax, env_id in zip(axes[0], envs):
         configs = sorted(summary[env_id]["configs"].items(), key=lambda kv: kv[1]["final"]["iqm"])
@@ -174,7 +174,7 @@ def plot_iqm(summary: dict, out: Path) -> Path:
         ax.set_xlabel(f"evaluation return: IQM, {CI:.0%} bootstrap CI")
         ax.set_title(env_id, fontsize=10)
         ax.grid(alpha=0.3, axis="x")
-        ax.legend(fontsize=8, loc="best")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, frameon=False)
     return _save(fig, out / "iqm.png")
 
 

@@ -13,7 +13,8 @@ import keras_sac
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = {"keras-sac-train": "keras_sac.train_cli:console", "keras-sac-evaluate": "keras_sac.evaluate_cli:console",
-            "keras-sac-plot": "keras_sac.plot:console"}
+            "keras-sac-plot": "keras_sac.plot:console", "keras-sac-sweep": "keras_sac.sweep:console",
+            "keras-sac-report": "keras_sac.report:console"}
 
 
 def test_wheel_holds_package_configs_and_commands(tmp_path):
