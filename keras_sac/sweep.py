@@ -122,6 +122,20 @@ def check_address(address: str | None) -> None:
                           f"machine") from None
 
 
+def ray_environment(address: str | None) -> None:
+    """Settings Ray reads when it is imported (so: before)."""
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables; our callback prints a line a trial
+    if address is None:
+        # Ray runs workers at niceness 15 by default; a trial is a training run like train.py's: same priority.
+        os.environ.setdefault("RAY_worker_niceness", "0")
+        return
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # no C++ warning every second while it connects
+    if any((os.environ.get("RAY_AUTH_TOKEN"), os.environ.get("RAY_AUTH_TOKEN_PATH"),
+            (Path.home() / ".ray" / "auth_token").is_file())):
+        # `ray start` (2.60) turns token authentication on; a driver sends its token only in token mode.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+
+
 def start_ray(address: str | None, threads: int):
     """Join the cluster at `address`, or start an embedded one with this machine's cores; returns the
     number of CPUs Ray schedules on and the seconds it took."""
@@ -131,8 +145,6 @@ def start_ray(address: str | None, threads: int):
     start = time.perf_counter()
     quiet = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     if address is None:
-        # Ray runs workers at niceness 15 by default; a trial is a training run like train.py's: same priority.
-        os.environ.setdefault("RAY_worker_niceness", "0")
         # Workers import the keras_sac this driver runs (a checkout or an install), wherever Tune puts them.
         package_root = str(Path(keras_sac.__file__).resolve().parents[1])
         path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
@@ -141,8 +153,10 @@ def start_ray(address: str | None, threads: int):
         try:
             ray.init(address=address, **quiet)
         except (ConnectionError, RuntimeError) as exc:
-            raise ConfigError(f"cannot join the Ray cluster at {address} ({str(exc).splitlines()[0]}): start one "
-                              f"with `ray start --head`, or drop --address to run on this machine") from None
+            raise ConfigError(f"cannot join the Ray cluster at {address} ({str(exc).splitlines()[0]}): check it "
+                              f"runs (`ray status --address {address}`) and that its token is here (the head's "
+                              f"~/.ray/auth_token, or RAY_AUTH_TOKEN), or drop --address to run on this "
+                              f"machine") from None
     return int(ray.cluster_resources().get("CPU", 0)), time.perf_counter() - start
 
 
@@ -230,7 +244,7 @@ def run(plan, args, sweep_dir: Path, command: list[str], say=print) -> int | Non
             say(f"{sweep_dir}: all {plan.n_trials} trials of the search are finished or pruned; nothing to run")
             return None
 
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables; our callback prints a line a trial
+    ray_environment(args.address)
     import ray
     from ray import tune
 
@@ -248,8 +262,8 @@ def run(plan, args, sweep_dir: Path, command: list[str], say=print) -> int | Non
             f"{len(pending)} to run")
     concurrent = args.max_concurrent or (max(1, cpus // args.threads_per_trial) if args.address is None else None)
     say(f"Ray: {cpus} CPUs ({'this machine' if args.address is None else args.address}), started in "
-        f"{ray_seconds:.1f} s; {concurrent or 'as many as fit'} trials at once, {args.threads_per_trial} "
-        f"TensorFlow thread(s) each")
+        f"{ray_seconds:.1f} s; trials at once: {concurrent or 'as many as its CPUs fit'}, "
+        f"{args.threads_per_trial} TensorFlow thread(s) each")
     definition = plan.definition()
     if plan.config_file:  # workers run elsewhere (Tune's trial folders, other nodes): give them an absolute path
         definition["config_file"] = str(Path(plan.config_file).resolve())
