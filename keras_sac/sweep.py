@@ -198,13 +198,15 @@ def _progress(say, total: int):
 
     class Progress(tune.Callback):
         done = 0
-        launched, completed = {}, {}  # run folder -> when Tune started the trial / saw it end (time.time())
+        fit_started = time.time()
+        freed = []  # when a trial slot came free (a trial ended, failed or lost its worker): time.time()
+        completed = {}  # run folder -> when Tune saw the trial end
 
         def on_trial_start(self, iteration, trials, trial, **info):
-            self.launched[trial.config.get("trial", {}).get("run_dir")] = time.time()
             say(f"start    {name(trial)}")
 
         def on_trial_complete(self, iteration, trials, trial, **info):
+            self.freed.append(time.time())
             self.completed[trial.config.get("trial", {}).get("run_dir")] = time.time()
             self.done += 1
             r = trial.last_result or {}
@@ -214,11 +216,13 @@ def _progress(say, total: int):
             say(f"end      {name(trial)}: {result}  [{self.done}/{total}]")
 
         def on_trial_error(self, iteration, trials, trial, **info):
+            self.freed.append(time.time())
             self.done += 1
             say(f"FAILED   {name(trial)} after its restarts; its folder keeps the last checkpoint  "
                 f"[{self.done}/{total}]")
 
         def on_trial_recover(self, iteration, trials, trial, **info):
+            self.freed.append(time.time())
             say(f"restart  {name(trial)}: its worker failed; it resumes from its checkpoint")
 
     return Progress()
@@ -282,6 +286,7 @@ def run(plan, args, sweep_dir: Path, command: list[str], say=print) -> int | Non
                            tune_config=tune.TuneConfig(max_concurrent_trials=concurrent), run_config=run_config)
     else:
         tuner = _optuna_tuner(plan, trainable, sweep_dir, run_config, concurrent, say)
+    progress.fit_started = time.time()
     try:
         results = tuner.fit()
     finally:
@@ -292,26 +297,31 @@ def run(plan, args, sweep_dir: Path, command: list[str], say=print) -> int | Non
     sessions = manifest.get("sessions", []) + [{
         "ended": time.strftime("%Y-%m-%dT%H:%M:%S"), "trials_run": total, "failed": failed, "cpus": cpus,
         "concurrent": concurrent, "threads_per_trial": args.threads_per_trial, "ray_start_s": round(ray_seconds, 2),
-        "tune_wall_s": round(wall, 1), **_trial_overhead(sweep_dir, progress)}]
+        "tune_wall_s": round(wall, 1), **_trial_overhead(sweep_dir, pending, progress)}]
     write_manifest(sweep_dir, plan, manifest.get("command", command), {"sessions": sessions})
     say(f"{total} trials ran in {wall / 60:.1f} min ({failed} failed)")
     return 1 if failed else 0
 
 
-def _trial_overhead(sweep_dir: Path, progress) -> dict:
-    """Ray's own time per trial, medians in seconds: from Tune starting a trial to its function running in a
-    worker (`launch_s`: actor and process start, imports), and from the function's end to Tune seeing it."""
+def _trial_overhead(sweep_dir: Path, trials: list, progress) -> dict:
+    """Ray's own time per trial, medians in seconds: `trial_launch_s`, from a trial slot coming free (or
+    Tune starting) to the next trial's function running in its new worker process (scheduling, the actor's
+    process start, its imports; TensorFlow's import comes after, as in train.py), and `trial_finish_s`, from
+    the function's end to Tune seeing the trial end."""
     from keras_sac.sweep_plan import TRIAL_FILE
 
     launch, finish = [], []
-    for run_dir, launched in progress.launched.items():
+    for trial in trials:
         try:
-            attempts = json.loads((sweep_dir / run_dir / TRIAL_FILE).read_text())["attempts"]
-        except (TypeError, OSError, ValueError, KeyError):
-            continue  # a searched trial (no run_dir in its config) or one that never started
-        launch.append(attempts[-1]["started_unix"] - launched)
-        if run_dir in progress.completed and "ended_unix" in attempts[-1]:
-            finish.append(progress.completed[run_dir] - attempts[-1]["ended_unix"])
+            attempts = json.loads((sweep_dir / trial.run_dir / TRIAL_FILE).read_text())["attempts"]
+        except (OSError, ValueError, KeyError):
+            continue
+        for attempt in attempts:
+            if attempt["started_unix"] >= progress.fit_started:  # this session's attempts
+                launch.append(attempt["started_unix"] - max([progress.fit_started] + [
+                    t for t in progress.freed if t <= attempt["started_unix"]]))
+        if trial.run_dir in progress.completed and "ended_unix" in attempts[-1]:
+            finish.append(progress.completed[trial.run_dir] - attempts[-1]["ended_unix"])
     median = lambda xs: round(float(sorted(xs)[len(xs) // 2]), 2) if xs else None  # noqa: E731
     return {"trial_launch_s": median(launch), "trial_finish_s": median(finish)}
 
