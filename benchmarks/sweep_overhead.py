@@ -46,6 +46,7 @@ def main() -> None:
         for seed in range(args.trials):
             sequential.append(timed([sys.executable, str(REPO / "train.py"), "--env", env, "--seed", str(seed),
                                      "--total-timesteps", steps, "--run-dir", f"seq{seed}", "--no-progress"], tmp))
+            print(f"sequential run {seed}: {sequential[-1]:.1f} s", flush=True)
         sweep = timed([sys.executable, str(REPO / "sweep.py"), "--env", env, "--seeds", f"0-{args.trials - 1}",
                        "--total-timesteps", steps, "--sweep-dir", "sweep"], tmp)
         session = json.loads((tmp / "sweep" / "sweep.json").read_text())["sessions"][-1]

@@ -145,10 +145,11 @@ def start_ray(address: str | None, threads: int):
     start = time.perf_counter()
     quiet = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     if address is None:
+        # address="local": a new Ray of our own, even where `ray start` left a cluster Ray would join by default.
         # Workers import the keras_sac this driver runs (a checkout or an install), wherever Tune puts them.
         package_root = str(Path(keras_sac.__file__).resolve().parents[1])
         path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-        ray.init(num_cpus=os.cpu_count() or 1, runtime_env={"env_vars": {"PYTHONPATH": path}}, **quiet)
+        ray.init(address="local", num_cpus=os.cpu_count() or 1, runtime_env={"env_vars": {"PYTHONPATH": path}}, **quiet)
     else:
         try:
             ray.init(address=address, **quiet)

@@ -94,6 +94,32 @@ def test_scores():
     assert scores(evaluations) == {"final": 20.0, "best": 30.0, "auc": 20.0}
 
 
+def test_train_reports_each_evaluation_and_stops_when_told(tmp_path):
+    """The hook a sweep reports through: every evaluation with the earlier ones; a returned reason stops the
+    run there (checkpoint, policy and summary written, the reason recorded)."""
+    from keras_sac.run_files import write_run_start
+    from keras_sac.training import train
+
+    config = Plan(("InvertedPendulum-v5",), (0,), (), tuple(
+        {"learning_starts": "50", "eval_freq": "100", "n_eval_episodes": "1", "log_interval": "50",
+         "checkpoint_freq": "0", "batch_size": "32", "net_arch": "[32,32]"}.items()), None, 400).resolve(
+        "InvertedPendulum-v5", {}, 0, CONFIGS)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    write_run_start(run_dir, config, ["test"])
+    seen = []
+
+    def report(step, evaluations):
+        seen.append((step, [e[0] for e in evaluations]))
+        return "pruned" if step == 200 else None
+
+    summary = train(config, run_dir, progress_bar=False, say=lambda *a: None, on_evaluation=report)
+    assert seen == [(100, [100]), (200, [100, 200])]
+    assert summary["stopped_by"] == "pruned" and summary["num_timesteps"] == 200
+    assert (run_dir / "policy" / "saved_model.pb").is_file() and trial_status(run_dir) == "started"
+    assert json.loads((run_dir / "run.json").read_text())["command"] == ["test"]
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
