@@ -295,14 +295,26 @@ def test_a_killed_driver_loses_no_finished_trial_and_a_rerun_completes(tmp_path)
 
 
 @pytest.mark.slow
-def test_an_optuna_search_samples_the_ranges_prunes_and_reports(tmp_path):
+def test_an_optuna_search_samples_prunes_survives_its_driver_and_reports(tmp_path):
     args = ["--env", "InvertedPendulum-v5", "--search", "optuna", "--trials", "4", "--metric", "auc",
             "--grid", "learning_rate=1e-4,3e-3", "--grid", "tau=0.005,0.01,0.02", *TINY[2:],
             "--total-timesteps", "900", "--sweep-dir", "s"]
+    first = subprocess.Popen([sys.executable, str(REPO / "sweep.py"), *args], cwd=tmp_path, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 600
+    while not list((tmp_path / "s").glob("InvertedPendulum-v5/trial-*/checkpoints/step_*")):
+        assert time.time() < deadline and first.poll() is None, first.communicate()
+        time.sleep(0.5)
+    first.kill()  # the driver, mid-search: the same command restores the search (Tune's state in tune/optuna)
+    first.communicate()
+    time.sleep(5)  # its workers go with it
     done = sweep(args, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "restoring the search" in done.stdout
     folders = sorted((tmp_path / "s" / "InvertedPendulum-v5").glob("trial-*"))
     assert len(folders) == 4
+    attempts = [json.loads((f / "sweep_trial.json").read_text())["attempts"] for f in folders]
+    assert any(a[-1]["from"] == "started" for a in attempts)  # resumed from its checkpoint
     for folder in folders:
         info = json.loads((folder / "sweep_trial.json").read_text())
         assert 1e-4 <= float(info["values"]["learning_rate"]) <= 3e-3
