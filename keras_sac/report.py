@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from keras_sac.run_files import METRICS_FILE, read_metrics
-from keras_sac.sweep_plan import MANIFEST_FILE, TRIAL_FILE, read_manifest, trial_folders, trial_status
+from keras_sac.sweep_plan import MANIFEST_FILE, METRICS, TRIAL_FILE, read_manifest, trial_folders, trial_status
+from keras_sac.sweep_trial import scores
 
 REPS = 2000  # bootstrap resamples (rliable's default is 50,000; 2,000 gives CIs stable to ~1% here in a second)
 CI = 0.95
@@ -47,9 +48,7 @@ def collect(sweep_dir: Path) -> list[dict]:
                        "label": info["label"], "values": info["values"], "seed": info["seed"],
                        "status": trial_status(folder), "attempts": len(info.get("attempts", [])),
                        "steps": int(rows[-1]["step"]) if rows else 0, "evaluations": evaluations,
-                       "final": evaluations[-1][1] if evaluations else None,
-                       "best": max(m for _, m in evaluations) if evaluations else None,
-                       "auc": float(np.mean([m for _, m in evaluations])) if evaluations else None})
+                       **(scores([m for _, m in evaluations]) if evaluations else dict.fromkeys(METRICS))})
     if not any(t["evaluations"] for t in trials):
         raise ReportError(f"'{sweep_dir}' has no evaluated trial yet: report it after the first evaluations")
     return trials

@@ -181,8 +181,8 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
                                       for r in logger.rows if "eval/mean_return" in r]  # earlier sessions'
             saver = _RunCheckpoints(run.checkpoint_freq, checkpoints.root, stop)
             saver.saved_at = agent.num_timesteps if resume else None
-            reporter = _ReportEvaluations(evaluation, on_evaluation or (lambda step, evaluations: None))
-            monitor = [evaluation, _MetricsLog(logger, run.log_interval, evaluation), saver, reporter,
+            reporter = [_ReportEvaluations(evaluation, on_evaluation)] if on_evaluation else []  # a sweep's
+            monitor = [evaluation, _MetricsLog(logger, run.log_interval, evaluation), saver, *reporter,
                        *extra_callbacks(run, run_dir, config, agent.config.seed, say), _SignalStop(stop)]
             remaining = run.total_timesteps - agent.num_timesteps
             try:
@@ -190,7 +190,7 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
                     agent.learn(remaining, callback=monitor, reset_num_timesteps=False, progress_bar=progress_bar)
             except (TrainingDivergedError, EnvError) as exc:
                 raise RunFailed(f"{exc}; {_last_good(checkpoints)}") from None
-            stopped_by = stop.received or reporter.stopped_by
+            stopped_by = stop.received or next((r.stopped_by for r in reporter), None)
             if stop.received:
                 say(f"{stop.received} at step {agent.num_timesteps}: checkpoint written; continue with "
                     f"{resume_command} {run_dir}")

@@ -90,8 +90,7 @@ def test_a_folder_of_another_sweep_is_refused(tmp_path):
 
 
 def test_scores():
-    evaluations = [(100, 10.0, 1.0), (200, 30.0, 1.0), (300, 20.0, 1.0)]
-    assert scores(evaluations) == {"final": 20.0, "best": 30.0, "auc": 20.0}
+    assert scores([10.0, 30.0, 20.0]) == {"final": 20.0, "best": 30.0, "auc": 20.0}
 
 
 def test_train_reports_each_evaluation_and_stops_when_told(tmp_path):
@@ -139,9 +138,8 @@ def test_bad_input_is_one_line_and_starts_nothing(tmp_path, args, message):
     args = [a.format(port=port) for a in args]
     done = sweep(["--env", "InvertedPendulum-v5", "--sweep-dir", "s", *args], tmp_path)
     assert done.returncode == 2, done.stderr
-    assert done.stderr.strip().splitlines() == [f"sweep.py: error: {message.format(port=port)}"
-                                                ] or message.format(port=port) in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    line, = done.stderr.strip().splitlines()  # exactly one line
+    assert line.startswith("sweep.py: error: ") and message.format(port=port) in line, line
     assert not (tmp_path / "s").exists()
 
 
