@@ -3,7 +3,7 @@
 Run in a virtualenv with SBX installed (see ../shared/bench/peer_speed.py for its set-up), not the project's:
     python benchmarks/peer_utd.py sac 20      # variant, gradient steps per training call
 
-Fills the replay buffer with 1,200 HalfCheetah-v5 steps, then times `model.train(gradient_steps=k,
+Fills the replay buffer with 1,010 HalfCheetah-v5 steps, then times `model.train(gradient_steps=k,
 batch_size=256)` — replay sampling plus k jitted updates, the call SBX makes after each env step — and
 prints one JSON line. `benchmarks/throughput.py --utd` drives this next to keras_sac's same call.
 """
@@ -27,7 +27,7 @@ def main() -> None:
     algo, kwargs = VARIANTS[variant]
     model = getattr(sbx, algo)("MlpPolicy", gym.make("HalfCheetah-v5"), learning_starts=1000, batch_size=256,
                                gradient_steps=k, seed=0, verbose=0, **kwargs)
-    model.learn(1200)  # fills the buffer and compiles the k-step update
+    model.learn(1010)  # fills the buffer, compiles the k-step update and runs it 10 times
     calls = max(10, 200 // k)
     for _ in range(3):
         model.train(gradient_steps=k, batch_size=256)

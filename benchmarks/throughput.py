@@ -99,15 +99,15 @@ UTD_VARIANTS = {  # keras_sac settings matching benchmarks/peer_utd.py's SBX one
 }
 
 
-def measure_utd(variant: str, gradient_steps: int) -> dict:
+def measure_utd(variant: str, gradient_steps: int, compile_mode: str = "auto") -> dict:
     """Gradient updates per second of the call `learn` makes after an env step at this update-to-data ratio:
     replay sampling of gradient_steps minibatches, the fused compiled phase, the next action."""
     _quiet_tf()
     from keras_sac import KerasSAC
 
     agent = KerasSAC("HalfCheetah-v5", seed=0, batch_size=256, buffer_size=10_000, learning_starts=1000,
-                     gradient_steps=gradient_steps, **UTD_VARIANTS[variant])
-    agent.learn(1200)
+                     gradient_steps=gradient_steps, compile_mode=compile_mode, **UTD_VARIANTS[variant])
+    agent.learn(1010)  # fills the buffer, compiles the phase (XLA: 3-15 s) and runs it 10 times
     calls = max(10, 200 // gradient_steps)
     for _ in range(3):
         agent._train()
@@ -118,27 +118,33 @@ def measure_utd(variant: str, gradient_steps: int) -> dict:
 
 
 def run_utd(repeats: int, peers: str | None) -> None:
-    """keras_sac and SBX alternating, per variant and update-to-data ratio; medians of `repeats`."""
-    print("update-to-data: gradient updates/s of one training call (replay sampling + k updates), HalfCheetah-v5, "
-          f"batch 256; medians of {repeats} fresh processes, ours and SBX alternating")
+    """keras_sac as shipped (compile_mode auto: graph at one gradient step, XLA above), keras_sac in graph mode
+    (the path before compile_mode, for k > 1) and SBX, alternating, per variant and update-to-data ratio;
+    medians of `repeats` fresh processes each."""
+    print("update-to-data: gradient updates/s of one training call (replay sampling + k updates + next action), "
+          f"HalfCheetah-v5, batch 256; medians of {repeats} fresh processes, alternating")
+    print("| variant | gradient_steps | keras_sac (auto) | keras_sac (graph) | SBX | auto / SBX | auto / graph |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     peer_script = Path(__file__).with_name("peer_utd.py")
     for variant in UTD_VARIANTS:
         for k in (1, 5, 10, 20):
-            ours, theirs = [], []
+            runs = {"auto": [], "graph": [], "SBX": []}
             for _ in range(repeats):
-                ours.append(run_child("utd", variant, k)["updates_per_s"])
+                runs["auto"].append(run_child("utd", variant, k, "auto")["updates_per_s"])
+                if k > 1:  # at k = 1 auto is graph
+                    runs["graph"].append(run_child("utd", variant, k, "graph")["updates_per_s"])
                 if peers:
                     out = subprocess.run([peers, str(peer_script), variant, str(k)], capture_output=True, text=True,
                                          timeout=3600)
                     if out.returncode != 0:
                         raise RuntimeError(f"peer_utd {variant} {k} failed:\n{out.stderr[-3000:]}")
-                    theirs.append(json.loads(out.stdout.strip().splitlines()[-1])["updates_per_s"])
-            line = f"{variant} gradient_steps {k}: keras_sac {statistics.median(ours):.1f} updates/s " \
-                   f"(runs {_runs(ours)})"
-            if peers:
-                ratio = statistics.median(ours) / statistics.median(theirs)
-                line += f", SBX {statistics.median(theirs):.1f} (runs {_runs(theirs)}) -> {ratio:.2f}x SBX"
-            print(line, flush=True)
+                    runs["SBX"].append(json.loads(out.stdout.strip().splitlines()[-1])["updates_per_s"])
+            med = {name: statistics.median(v) if v else None for name, v in runs.items()}
+            cells = [f"{med[n]:.1f} ({_runs(runs[n])})" if med[n] else "= auto" if n == "graph" else "-"
+                     for n in runs]
+            ratios = [f"**{med['auto'] / med['SBX']:.2f}**" if med["SBX"] else "-",
+                      f"{med['auto'] / med['graph']:.2f}" if med["graph"] else "1"]
+            print(f"| {variant} | {k} | {' | '.join(cells)} | {' | '.join(ratios)} |", flush=True)
 
 
 def update_flops(obs_dim: int, act_dim: int, net_arch, n_critics: int, batch: int) -> float:

@@ -19,7 +19,7 @@ from keras_sac.config import SACConfig, draw_seed, make_sac_config
 from keras_sac.distributions import TanhGaussian
 from keras_sac.envs import EnvSpec, action_affine, as_obs_batch, env_spec, resolve_env, to_env_action
 from keras_sac.networks import ActorSnapshot
-from keras_sac.update import SACUpdate, polyak_update
+from keras_sac.update import FAILURES, SACUpdate, polyak_update
 
 __all__ = ["KerasSAC", "TrainingDivergedError", "polyak_update"]
 
@@ -102,8 +102,10 @@ class KerasSAC:
         vec_spec = tf.TensorSpec([None], tf.float32)
         # input_signature fixes dtypes and ranks, so each function traces once (tests/test_agent.py). The
         # compiled functions are private: calling them directly would change the actor behind predict's back.
+        xla = cfg.use_xla  # both training graphs alike, so dropout's generator (build.py) works in each
         self._compiled_train_step = tf.function(
-            self._train_step, input_signature=[obs_spec, act_spec, vec_spec, obs_spec, vec_spec, vec_spec])
+            self._train_step, input_signature=[obs_spec, act_spec, vec_spec, obs_spec, vec_spec, vec_spec],
+            jit_compile=xla)
         self._stochastic_action = tf.function(self._sample_action, input_signature=[obs_spec])
         steps = [cfg.gradient_steps, None]
         if spec.obs.flat:
@@ -115,7 +117,8 @@ class KerasSAC:
                                    build.obs_signature(spec.obs, steps), tf.TensorSpec(steps), tf.TensorSpec(steps))
             # predict's (mean, log_std) for image/Dict observations; NumPy draws the noise, as for flat ones
             self._policy_moments = tf.function(lambda obs: self.actor(obs), input_signature=[obs_spec])
-        self._compiled_update_and_act = tf.function(self._update_and_act, input_signature=[minibatch_spec, obs_spec])
+        self._compiled_update_and_act = tf.function(self._update_and_act, input_signature=[minibatch_spec, obs_spec],
+                                                    jit_compile=xla)
         self._concrete: dict = {}  # traced on first use: an agent that never trains never traces
 
     @property
@@ -140,7 +143,12 @@ class KerasSAC:
         gradient (caught by `_apply` before its optimizer step) becomes TrainingDivergedError."""
         self._actor_version += 1  # predict re-reads the actor, even if the update fails half-way
         try:
-            return compiled(*args)
+            result = compiled(*args)
+            failure = self._update.failure
+            if failure is not None and int(failure.numpy()):  # XLA's record of a non-finite update (update.py)
+                what = FAILURES[int(failure.numpy()) - 1]
+                raise TrainingDivergedError(f"training diverged at step {self.num_timesteps}: {what} (NaN or inf)")
+            return result
         except tf.errors.InvalidArgumentError as exc:
             message = next((line for line in str(exc).splitlines() if "keras_sac:" in line), None)
             if message is None:
@@ -166,6 +174,8 @@ class KerasSAC:
         metrics = self._update.step(tf.nest.map_structure(lambda x: x[0], minibatches))
         if self.config.gradient_steps > 1:
             for i in tf.range(1, self.config.gradient_steps):  # autograph: a tf.while_loop
+                if self._update.failure is not None and self._update.failure > 0:
+                    break  # XLA: an update was not finite; the agent raises after this call
                 metrics = self._update.step(tf.nest.map_structure(lambda x: x[i], minibatches))
         return metrics, self._sample_action(current_obs)
 

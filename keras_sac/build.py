@@ -68,8 +68,10 @@ def build_networks(cfg: SACConfig, spec: EnvSpec) -> Networks:
     common = dict(activation=cfg.activation, init=cfg.init, renorm_momentum=cfg.batch_renorm_momentum,
                   renorm_warmup=cfg.batch_renorm_warmup)
     actor_options = MLPOptions(**common, batch_renorm=cfg.actor_batch_renorm)
+    # TensorFlow's ThreeFry kernel exists only under XLA; Philox (auto_select) is the graph-mode generator.
     critic_options = MLPOptions(**common, layer_norm=cfg.critic_layer_norm, dropout=cfg.critic_dropout,
-                                batch_renorm=cfg.critic_batch_renorm)
+                                batch_renorm=cfg.critic_batch_renorm,
+                                rng_alg="threefry" if cfg.use_xla else "auto_select")
     critic_arch, actor_arch = cfg.critic_arch or cfg.net_arch, cfg.actor_arch or cfg.net_arch
     structured = not spec.obs.flat
 

@@ -32,6 +32,7 @@ IMAGE_AUGMENTATIONS = ("none", "random_shift")
 IMAGE_CHANNELS = ("auto", "first", "last")
 REPLAY_BUFFERS = ("uniform", "her")
 GOAL_STRATEGIES = ("future", "final", "episode")
+COMPILE_MODES = ("auto", "graph", "xla")
 
 
 def _positive(x: float) -> bool:
@@ -177,6 +178,13 @@ class SACConfig:
         "actions stay float32): faster on CPUs with bf16 instructions (AVX512_BF16, AMX); see "
         "docs/benchmarks.md for its speed and learning parity before using it.",
         _check(lambda p: p in PRECISIONS, "'float32' or 'mixed_bfloat16'"))
+    compile_mode: str = _field(
+        "auto", "How the training update is compiled: 'graph' (tf.function; TensorFlow's executor runs independent "
+                "ops, such as the critics' matmuls, concurrently), 'xla' (jit_compile=True: XLA fuses the whole "
+                "training phase, fewer and larger kernels) or 'auto': xla when gradient_steps > 1, graph otherwise "
+                "(what was fastest at each update-to-data ratio on 2 cores, docs/benchmarks.md). Under xla, dropout "
+                "masks come from XLA's ThreeFry generator instead of Philox (the same distribution, other draws).",
+        _one_of(COMPILE_MODES))
     optimize_memory_usage: bool = _field(
         False, "Store each observation once in the replay buffer (a transition's next_obs is the next row's obs), "
                "about 40% fewer bytes per HalfCheetah transition; episode ends cost one extra row each.")
@@ -235,6 +243,11 @@ class SACConfig:
         if self.batch_size > self.buffer_size:
             raise ConfigError(f"batch_size ({self.batch_size}) is larger than buffer_size ({self.buffer_size}); "
                               f"lower batch_size or raise buffer_size")
+
+    @property
+    def use_xla(self) -> bool:
+        """Whether the training update is compiled by XLA (compile_mode, with 'auto' resolved)."""
+        return self.compile_mode == "xla" or (self.compile_mode == "auto" and self.gradient_steps > 1)
 
 
 def _check_combinations(c: SACConfig) -> None:

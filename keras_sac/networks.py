@@ -40,6 +40,7 @@ class MLPOptions:
     batch_renorm: bool = False
     renorm_momentum: float = 0.99
     renorm_warmup: int = 100_000
+    rng_alg: str = "auto_select"  # dropout's generator: "threefry" under XLA, where it is 2x faster than Philox
 
 
 def dense(units: int, init: str, gain: float, dtype, name: str) -> keras.layers.Dense:
@@ -136,7 +137,7 @@ class MLP(keras.layers.Layer):
         for i in range(len(self.widths)):
             x = getattr(self, f"hidden_{i}")(x)
             if dropping:
-                x = tf.nn.experimental.stateless_dropout(x, o.dropout, seeds[i])
+                x = tf.nn.experimental.stateless_dropout(x, o.dropout, seeds[i], rng_alg=o.rng_alg)
             if o.layer_norm:
                 x = tf.cast(getattr(self, f"norm_{i}")(x), self.compute_dtype)
             if o.batch_renorm:

@@ -58,6 +58,10 @@ class SACUpdate:
         self.augment = c.image_augmentation == "random_shift" and obs_spec is not None and obs_spec.has_images
         self.seed_names = [*(["noise"] if c.use_sde else ["next", "actor"]), *(["dropout"] if self.dropout else []),
                            *(["redq"] if c.target_backup == "redq" else []), *(["augment"] if self.augment else [])]
+        # XLA compiles tf.debugging.check_numerics to nothing, so under XLA the check is a value: the first
+        # non-finite loss or gradient sets `failure` (an index into FAILURES, 1-based) and from then on no
+        # optimizer step or target update runs; the agent reads it after each call and stops training.
+        self.failure = tf.Variable(0, dtype=tf.int32, trainable=False, name="failure") if c.use_xla else None
         if c.policy_delay > 1:  # the actor's metrics between its updates: those of its last update
             names = ["train/actor_loss", "train/entropy", *(["train/alpha_loss"] if c.learn_alpha else [])]
             self.held = {k: tf.Variable(0.0, trainable=False, name=k.replace("/", "_")) for k in names}
@@ -117,7 +121,7 @@ class SACUpdate:
             target_q = self._target(b, next_q, next_log_prob, target_alpha, seeds)
             with tf.GradientTape() as tape:
                 loss, info = losses.critic_loss(self.critics(b.obs, b.actions, seed=seeds.get("drop_online")), target_q)
-        _apply(self.critic_optimizer, tape, loss, self.critics.trainable_variables, "critic loss")
+        self._apply(self.critic_optimizer, tape, loss, self.critics.trainable_variables, "critic loss")
         return info
 
     def _target(self, b: Batch, next_q_values, next_log_prob, alpha, seeds):
@@ -142,11 +146,11 @@ class SACUpdate:
                 actions, log_prob = pi.sample_detached_and_log_prob(seeds["actor"])
                 q = tf.stop_gradient(self.actor_q(self.critics(obs_k, actions, seed=drop)))
                 loss, info = losses.reinforce_actor_loss(log_prob, q, alpha, k)
-        _apply(self.actor_optimizer, tape, loss, self.actor.learned_variables, "actor loss")
+        self._apply(self.actor_optimizer, tape, loss, self.actor.learned_variables, "actor loss")
         if c.learn_alpha:
             with tf.GradientTape() as tape:
                 loss, alpha_info = losses.alpha_loss(self.log_alpha, log_prob, self.target_entropy)
-            _apply(self.alpha_optimizer, tape, loss, [self.log_alpha], "alpha loss")
+            self._apply(self.alpha_optimizer, tape, loss, [self.log_alpha], "alpha loss")
             info.update(alpha_info)
         return info
 
@@ -163,6 +167,14 @@ class SACUpdate:
         if c.target_update == "none":
             return
         online, target = self.critics.own_variables, self.target_critics.own_variables
+        if self.failure is not None:  # XLA: no target step after a non-finite update (as check_numerics stops it)
+            if self.failure == 0:  # autograph: a tf.cond
+                self._update_targets(online, target)
+        else:
+            self._update_targets(online, target)
+
+    def _update_targets(self, online, target) -> None:
+        c = self.config
         if c.target_update == "hard":
             if self.n_updates % c.target_update_period == 0:  # autograph: a tf.cond
                 polyak_update(online, target, 1.0)
@@ -172,11 +184,28 @@ class SACUpdate:
             polyak_update(online, target, c.tau)
 
 
-def _apply(optimizer, tape, loss, variables, name: str) -> None:
-    # A NaN/inf loss or gradient stops training here, naming it, before this optimizer's step: a finite
-    # loss can still have a non-finite gradient (e.g. through sqrt or log at 0), which Adam would spread
-    # into every weight it touches.
-    with tf.control_dependencies([tf.debugging.check_numerics(loss, f"keras_sac: {name} is not finite")]):
-        grads = [tf.debugging.check_numerics(g, f"keras_sac: {name} gradient is not finite")
-                 for g in tape.gradient(loss, variables)]
-    optimizer.apply_gradients(zip(grads, variables))
+    # ------------------------------------------------------------------ optimizer steps
+    def _apply(self, optimizer, tape, loss, variables, name: str) -> None:
+        """One optimizer step, unless the loss or a gradient is NaN/inf: then training stops before it.
+
+        A finite loss can still have a non-finite gradient (e.g. through sqrt or log at 0), which Adam would
+        spread into every weight it touches. In graph mode check_numerics raises, naming it (the agent turns
+        that into TrainingDivergedError); under XLA, where check_numerics is compiled away, `failure` records
+        it and the step is skipped (see __init__)."""
+        grads = tape.gradient(loss, variables)
+        if self.failure is None:
+            with tf.control_dependencies([tf.debugging.check_numerics(loss, f"keras_sac: {name} is not finite")]):
+                grads = [tf.debugging.check_numerics(g, f"keras_sac: {name} gradient is not finite") for g in grads]
+            optimizer.apply_gradients(zip(grads, variables))
+            return
+        loss_code, grad_code = (FAILURES.index(f"{name} {what}") + 1 for what in ("is not finite",
+                                                                                  "gradient is not finite"))
+        finite_grads = tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g in grads]))
+        code = tf.where(tf.reduce_all(tf.math.is_finite(loss)), tf.where(finite_grads, 0, grad_code), loss_code)
+        self.failure.assign(tf.where(self.failure > 0, self.failure, code))
+        if self.failure == 0:  # autograph: a tf.cond
+            optimizer.apply_gradients(zip(grads, variables))
+
+
+FAILURES = [f"{loss} {what}" for loss in ("critic loss", "actor loss", "alpha loss")
+            for what in ("is not finite", "gradient is not finite")]

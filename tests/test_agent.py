@@ -59,16 +59,22 @@ def test_update_traces_once_and_creates_no_variables(match_env):
     assert len(all_variables(agent)) == n_vars
 
 
-def test_a_fused_training_phase_equals_its_updates_one_by_one(match_env):
+@pytest.mark.parametrize("compile_mode", ["graph", "xla"])
+def test_a_fused_training_phase_equals_its_updates_one_by_one(match_env, compile_mode):
     # gradient_steps updates in one compiled call (graph loop) then the next action, against the same
     # minibatches fed to train_step one at a time and a separate action draw.
-    fused, stepped = (KerasSAC(match_env, seed=3, gradient_steps=3, **SMALL) for _ in range(2))
+    fused, stepped = (KerasSAC(match_env, seed=3, gradient_steps=3, compile_mode=compile_mode, **SMALL)
+                      for _ in range(2))
     batches = [batch_of(fused, seed=i) for i in range(3)]
     obs = np.full((1, 2), 0.25, np.float32)
     metrics, action = fused._compiled_update_and_act(np.stack([pack(Batch(*b)) for b in batches]), obs)
     for batch in batches:
         last = stepped.train_step(*batch)
-    stepped_action = stepped._stochastic_action(obs)
+    # XLA maps the generator's Philox counters to a tensor's elements in its own order: the same state gives
+    # other (equally distributed) draws than TensorFlow's kernel, so the XLA phase is compared with XLA.
+    draw = stepped._stochastic_action if compile_mode == "graph" else tf.function(stepped._sample_action,
+                                                                                   jit_compile=True)
+    stepped_action = draw(obs)
     assert int(fused.n_updates.numpy()) == int(stepped.n_updates.numpy()) == 3
     for a, b in zip(all_variables(fused), all_variables(stepped), strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=getattr(a, "path", a.name))
@@ -313,7 +319,11 @@ def test_the_td_target_comes_from_the_target_critics(match_env):
         np.testing.assert_array_equal(w.numpy(), before)  # no Polyak step before the interval
 
 
-def test_a_non_finite_gradient_stops_training_before_the_optimizer_step(match_env, monkeypatch):
+@pytest.mark.parametrize("compile_mode, gradient_steps", [("graph", 1), ("xla", 1), ("xla", 3)])
+def test_a_non_finite_gradient_stops_training_before_the_optimizer_step(match_env, monkeypatch, compile_mode,
+                                                                         gradient_steps):
+    # graph mode: check_numerics raises; XLA compiles it away, so there the update records the failure, skips
+    # the optimizer step and the rest of the fused phase, and the agent raises after the call.
     real_loss = losses_module.critic_loss
 
     def loss_with_nan_gradient(q_values, target_q):
@@ -322,12 +332,12 @@ def test_a_non_finite_gradient_stops_training_before_the_optimizer_step(match_en
         return loss + tf.sqrt(zero), info  # the value stays finite; d sqrt(z)/dz at z = 0 is inf
 
     monkeypatch.setattr(losses_module, "critic_loss", loss_with_nan_gradient)  # read when the update traces
-    agent = KerasSAC(match_env, seed=0, **SMALL)
-    critics_before = [w.numpy().copy() for w in agent.critics.variables]
+    agent = KerasSAC(match_env, seed=0, compile_mode=compile_mode, gradient_steps=gradient_steps, **SMALL)
+    critics_before = [w.numpy().copy() for w in agent.critics.variables + agent.target_critics.variables]
     with pytest.raises(TrainingDivergedError, match=r"^training diverged at step 51: critic loss gradient is not "
                                                     r"finite \(NaN or inf\)$"):
         agent.learn(200)
-    for w, before in zip(agent.critics.variables, critics_before):
+    for w, before in zip(agent.critics.variables + agent.target_critics.variables, critics_before, strict=True):
         np.testing.assert_array_equal(w.numpy(), before)
 
 

@@ -12,7 +12,7 @@ from conftest import SMALL
 from keras_sac import KerasSAC
 from keras_sac.config import ConfigError, SACConfig
 from keras_sac.losses import mean_backup, min_backup
-from keras_sac.networks import Actor, ActorSnapshot, MLPOptions
+from keras_sac.networks import MLP, Actor, ActorSnapshot, MLPOptions
 from keras_sac.update import SACUpdate
 from test_agent import batch_of
 
@@ -76,9 +76,13 @@ def test_redq_actor_maximises_the_ensemble_mean_and_the_others_the_min(match_env
     assert KerasSAC(match_env, seed=0, **SMALL, target_backup="mean")._update.actor_q is min_backup
 
 
-@pytest.mark.parametrize("name", list(VARIANTS))
-def test_each_variant_learns_traces_once_and_resumes_exactly(name, tmp_path):
-    agent = KerasSAC("Pendulum-v1", seed=0, **SMALL, **VARIANTS[name])  # its mid-episode state can be saved
+# auto compiles redq, droq and crossq (several gradient steps) with XLA and the rest as graphs: the rest under
+# XLA too. (The graph path of several gradient steps is test_agent's fused-phase test.)
+@pytest.mark.parametrize("name, compile_mode", [(n, "auto") for n in VARIANTS] +
+                         [(n, "xla") for n in VARIANTS if not SACConfig(**VARIANTS[n]).use_xla])
+def test_each_variant_learns_traces_once_and_resumes_exactly(name, compile_mode, tmp_path):
+    # its mid-episode state can be saved
+    agent = KerasSAC("Pendulum-v1", seed=0, compile_mode=compile_mode, **SMALL, **VARIANTS[name])
     agent.learn(90)
     assert agent._compiled_update_and_act.experimental_get_tracing_count() == 1
     agent.save(tmp_path / "a")
@@ -146,13 +150,31 @@ def test_crossq_has_no_target_critics_and_batch_renorm_tracks_the_joint_batch(ma
 
 
 def test_dropout_is_seeded_and_off_without_a_seed(match_env):
-    agent = KerasSAC(match_env, seed=0, **SMALL, **VARIANTS["droq"])
+    agent = KerasSAC(match_env, seed=0, **SMALL, **VARIANTS["droq"], compile_mode="graph")  # Philox: runs eagerly
     obs, actions = batch_of(agent)[:2]
     plain = agent.critics(obs, actions).numpy()
     np.testing.assert_array_equal(plain, agent.critics(obs, actions).numpy())
     a, b = (agent.critics(obs, actions, seed=tf.constant([s, 0])).numpy() for s in (1, 2))
     assert not np.array_equal(a, plain) and not np.array_equal(a, b)
     np.testing.assert_array_equal(a, agent.critics(obs, actions, seed=tf.constant([1, 0])).numpy())
+
+
+def test_dropout_under_xla_uses_threefry_at_its_rate_and_is_seeded():
+    assert KerasSAC("Pendulum-v1", **VARIANTS["droq"]).critics.q_0.options.rng_alg == "threefry"  # gradient_steps 2
+    assert KerasSAC("Pendulum-v1", **VARIANTS["droq"], compile_mode="graph").critics.q_0.options.rng_alg == "auto_select"
+    tf.keras.utils.set_random_seed(0)
+    mlp = MLP((512,), MLPOptions(dropout=0.25, rng_alg="threefry"))
+    x = tf.ones((256, 8))
+    mlp(x)
+    drop = tf.function(lambda x, seed: mlp(x, seed=seed), jit_compile=True)  # TF's ThreeFry kernel is XLA-only
+    plain = mlp(x).numpy()
+    a, b, a_again = (drop(x, tf.constant(s)).numpy() for s in ([1, 0], [2, 0], [1, 0]))
+    np.testing.assert_array_equal(a, a_again)
+    dropped = (a == 0) & (plain != 0)
+    assert abs(dropped.sum() / (plain != 0).sum() - 0.25) < 0.01
+    assert not np.array_equal(a == 0, b == 0)
+    kept = ~dropped & (plain != 0)
+    np.testing.assert_allclose(a[kept], plain[kept] / 0.75, rtol=1e-5)  # inverted dropout: kept units scaled
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "elu", "gelu", "silu"])
@@ -211,6 +233,7 @@ def test_learning_rate_schedules_follow_their_optimizers_steps_and_resume(match_
     (dict(use_sde=True, actor_gradient="reinforce", num_actor_samples=2), "use_sde draws one noise matrix"),
     (dict(sde_sample_freq=0), "sde_sample_freq = 0 is out of range: expected -1 or an integer >= 1"),
     (dict(critic_dropout=1.0), r"critic_dropout = 1.0 is out of range: expected a number in \[0, 1\)"),
+    (dict(compile_mode="jit"), "compile_mode = 'jit' is out of range: expected 'auto' or 'graph' or 'xla'"),
     (dict(n_steps=0), "n_steps = 0 is out of range"),
     (dict(critic_arch=[]), "critic_arch = \\(\\) is out of range"),
     (dict(actor_learning_rate="{schedule: step, steps: 3}"), "schedule must name 'schedule: linear"),
@@ -266,3 +289,9 @@ def test_gsde_update_shares_one_noise_matrix_and_trains_the_noise_scale():
     before = actor.sde_log_std.numpy().copy()
     update.update_actor_and_alpha(obs, tf.constant(0.5), {"actor": tf.constant([5, 6])})
     assert not np.array_equal(actor.sde_log_std.numpy(), before)  # the noise scale learns
+
+
+@pytest.mark.parametrize("compile_mode, gradient_steps, xla", [
+    ("auto", 1, False), ("auto", 2, True), ("graph", 20, False), ("xla", 1, True)])
+def test_compile_mode_auto_uses_xla_for_fused_gradient_steps_only(compile_mode, gradient_steps, xla):
+    assert SACConfig(compile_mode=compile_mode, gradient_steps=gradient_steps).use_xla is xla
