@@ -181,9 +181,10 @@ class SACConfig:
     compile_mode: str = _field(
         "auto", "How the training update is compiled: 'graph' (tf.function; TensorFlow's executor runs independent "
                 "ops, such as the critics' matmuls, concurrently), 'xla' (jit_compile=True: XLA fuses the whole "
-                "training phase, fewer and larger kernels) or 'auto': xla when gradient_steps > 1, graph otherwise "
-                "(what was fastest at each update-to-data ratio on 2 cores, docs/benchmarks.md). Under xla, dropout "
-                "masks come from XLA's ThreeFry generator instead of Philox (the same distribution, other draws).",
+                "training phase, fewer and larger kernels) or 'auto': xla when gradient_steps > 1 or the critics use "
+                "dropout or batch renorm (DroQ, CrossQ), graph for plain SAC at one gradient step, where XLA gained "
+                "nothing (docs/benchmarks.md). Under xla, dropout masks come from XLA's ThreeFry generator instead "
+                "of Philox (the same distribution, other draws).",
         _one_of(COMPILE_MODES))
     optimize_memory_usage: bool = _field(
         False, "Store each observation once in the replay buffer (a transition's next_obs is the next row's obs), "
@@ -247,7 +248,8 @@ class SACConfig:
     @property
     def use_xla(self) -> bool:
         """Whether the training update is compiled by XLA (compile_mode, with 'auto' resolved)."""
-        return self.compile_mode == "xla" or (self.compile_mode == "auto" and self.gradient_steps > 1)
+        heavier = self.gradient_steps > 1 or self.critic_dropout > 0 or self.critic_batch_renorm
+        return self.compile_mode == "xla" or (self.compile_mode == "auto" and heavier)
 
 
 def _check_combinations(c: SACConfig) -> None:

@@ -291,7 +291,9 @@ def test_gsde_update_shares_one_noise_matrix_and_trains_the_noise_scale():
     assert not np.array_equal(actor.sde_log_std.numpy(), before)  # the noise scale learns
 
 
-@pytest.mark.parametrize("compile_mode, gradient_steps, xla", [
-    ("auto", 1, False), ("auto", 2, True), ("graph", 20, False), ("xla", 1, True)])
-def test_compile_mode_auto_uses_xla_for_fused_gradient_steps_only(compile_mode, gradient_steps, xla):
-    assert SACConfig(compile_mode=compile_mode, gradient_steps=gradient_steps).use_xla is xla
+@pytest.mark.parametrize("settings, xla", [
+    (dict(), False), (dict(gradient_steps=2), True), (dict(critic_dropout=0.01), True),
+    (dict(critic_batch_renorm=True, target_update="none"), True), (dict(n_critics=5, target_backup="redq"), False),
+    (dict(compile_mode="graph", gradient_steps=20, critic_dropout=0.01), False), (dict(compile_mode="xla"), True)])
+def test_compile_mode_auto_uses_xla_except_for_plain_one_step_updates(settings, xla):
+    assert SACConfig(**settings).use_xla is xla
