@@ -117,34 +117,42 @@ def measure_utd(variant: str, gradient_steps: int, compile_mode: str = "auto") -
     return {"updates_per_s": calls * gradient_steps / (time.perf_counter() - start)}
 
 
-def run_utd(repeats: int, peers: str | None) -> None:
-    """keras_sac as shipped (compile_mode auto: graph at one gradient step, XLA above), keras_sac in graph mode
-    (the path before compile_mode, for k > 1) and SBX, alternating, per variant and update-to-data ratio;
-    medians of `repeats` fresh processes each."""
+def run_utd(repeats: int, peers: str | None, rows: list[str] | None = None) -> None:
+    """keras_sac as shipped (compile_mode auto), keras_sac in graph mode (the path before compile_mode; measured
+    where auto picks XLA) and SBX, alternating, per variant and update-to-data ratio; medians of `repeats`
+    fresh processes each. rows: "variant:k" strings, default all."""
+    sys.path.insert(0, str(ROOT))
+    from keras_sac.config import SACConfig  # no TensorFlow in this parent process
+
+    rows = [(v, int(k)) for v, k in (r.split(":") for r in rows)] if rows else \
+        [(v, k) for v in UTD_VARIANTS for k in (1, 5, 10, 20)]
+    unknown = sorted({v for v, _ in rows} - set(UTD_VARIANTS))
+    if unknown:
+        raise SystemExit(f"--utd-rows: unknown variant(s) {unknown}; choose from {', '.join(UTD_VARIANTS)}")
     print("update-to-data: gradient updates/s of one training call (replay sampling + k updates + next action), "
           f"HalfCheetah-v5, batch 256; medians of {repeats} fresh processes, alternating")
     print("| variant | gradient_steps | keras_sac (auto) | keras_sac (graph) | SBX | auto / SBX | auto / graph |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     peer_script = Path(__file__).with_name("peer_utd.py")
-    for variant in UTD_VARIANTS:
-        for k in (1, 5, 10, 20):
-            runs = {"auto": [], "graph": [], "SBX": []}
-            for _ in range(repeats):
-                runs["auto"].append(run_child("utd", variant, k, "auto")["updates_per_s"])
-                if k > 1:  # at k = 1 auto is graph
-                    runs["graph"].append(run_child("utd", variant, k, "graph")["updates_per_s"])
-                if peers:
-                    out = subprocess.run([peers, str(peer_script), variant, str(k)], capture_output=True, text=True,
-                                         timeout=3600)
-                    if out.returncode != 0:
-                        raise RuntimeError(f"peer_utd {variant} {k} failed:\n{out.stderr[-3000:]}")
-                    runs["SBX"].append(json.loads(out.stdout.strip().splitlines()[-1])["updates_per_s"])
-            med = {name: statistics.median(v) if v else None for name, v in runs.items()}
-            cells = [f"{med[n]:.1f} ({_runs(runs[n])})" if med[n] else "= auto" if n == "graph" else "-"
-                     for n in runs]
-            ratios = [f"**{med['auto'] / med['SBX']:.2f}**" if med["SBX"] else "-",
-                      f"{med['auto'] / med['graph']:.2f}" if med["graph"] else "1"]
-            print(f"| {variant} | {k} | {' | '.join(cells)} | {' | '.join(ratios)} |", flush=True)
+    for variant, k in rows:
+        xla = SACConfig(gradient_steps=k, **UTD_VARIANTS[variant]).use_xla  # else auto is graph
+        runs = {"auto": [], "graph": [], "SBX": []}
+        for _ in range(repeats):
+            runs["auto"].append(run_child("utd", variant, k, "auto")["updates_per_s"])
+            if xla:
+                runs["graph"].append(run_child("utd", variant, k, "graph")["updates_per_s"])
+            if peers:
+                out = subprocess.run([peers, str(peer_script), variant, str(k)], capture_output=True, text=True,
+                                     timeout=3600)
+                if out.returncode != 0:
+                    raise RuntimeError(f"peer_utd {variant} {k} failed:\n{out.stderr[-3000:]}")
+                runs["SBX"].append(json.loads(out.stdout.strip().splitlines()[-1])["updates_per_s"])
+        med = {name: statistics.median(v) if v else None for name, v in runs.items()}
+        cells = [f"{med[n]:.1f} ({_runs(runs[n])})" if med[n] else "= auto" if n == "graph" else "-"
+                 for n in runs]
+        ratios = [f"**{med['auto'] / med['SBX']:.2f}**" if med["SBX"] else "-",
+                  f"{med['auto'] / med['graph']:.2f}" if med["graph"] else "1"]
+        print(f"| {variant} | {k} | {' | '.join(cells)} | {' | '.join(ratios)} |", flush=True)
 
 
 def update_flops(obs_dim: int, act_dim: int, net_arch, n_critics: int, batch: int) -> float:
@@ -391,6 +399,8 @@ def main(argv=None) -> int:
     p.add_argument("--scaling", action="store_true", help="print the scaling table instead")
     p.add_argument("--utd", action="store_true", help="print updates/s at gradient_steps 1/5/10/20 for SAC, DroQ "
                                                       "and CrossQ settings instead (with --peers: next to SBX's)")
+    p.add_argument("--utd-rows", nargs="+", metavar="VARIANT:K", help="with --utd: only these rows, e.g. droq:1 "
+                                                                     "crossq:1 (default: every variant at 1/5/10/20)")
     p.add_argument("--vector", action="store_true", help="print HalfCheetah-v5 env steps/s against n_envs 1/2/4/8, "
                                                          "sync and async, instead")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -405,7 +415,7 @@ def main(argv=None) -> int:
         run_scaling(args.repeats)
         return 0
     if args.utd:
-        run_utd(args.repeats, args.peers)
+        run_utd(args.repeats, args.peers, args.utd_rows)
         return 0
     if args.vector:
         run_vector(args.repeats, args.steps)
