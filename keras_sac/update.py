@@ -192,12 +192,13 @@ class SACUpdate:
         spread into every weight it touches. In graph mode check_numerics raises, naming it (the agent turns
         that into TrainingDivergedError); under XLA, where check_numerics is compiled away, `failure` records
         it and the step is skipped (see __init__)."""
-        grads = tape.gradient(loss, variables)
         if self.failure is None:
             with tf.control_dependencies([tf.debugging.check_numerics(loss, f"keras_sac: {name} is not finite")]):
-                grads = [tf.debugging.check_numerics(g, f"keras_sac: {name} gradient is not finite") for g in grads]
+                grads = [tf.debugging.check_numerics(g, f"keras_sac: {name} gradient is not finite")
+                         for g in tape.gradient(loss, variables)]
             optimizer.apply_gradients(zip(grads, variables))
             return
+        grads = tape.gradient(loss, variables)
         loss_code, grad_code = (FAILURES.index(f"{name} {what}") + 1 for what in ("is not finite",
                                                                                   "gradient is not finite"))
         finite_grads = tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g in grads]))
