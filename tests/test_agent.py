@@ -319,11 +319,12 @@ def test_the_td_target_comes_from_the_target_critics(match_env):
         np.testing.assert_array_equal(w.numpy(), before)  # no Polyak step before the interval
 
 
-@pytest.mark.parametrize("compile_mode, gradient_steps", [("graph", 1), ("xla", 1), ("xla", 3)])
+@pytest.mark.parametrize("compile_mode, gradient_steps", [("graph", 1), ("xla", 3)])
 def test_a_non_finite_gradient_stops_training_before_the_optimizer_step(match_env, monkeypatch, compile_mode,
                                                                          gradient_steps):
     # graph mode: check_numerics raises; XLA compiles it away, so there the update records the failure, skips
-    # the optimizer step and the rest of the fused phase, and the agent raises after the call.
+    # the optimizer step and the rest of the fused phase (3 steps: the first fails), and the agent raises
+    # after the call.
     real_loss = losses_module.critic_loss
 
     def loss_with_nan_gradient(q_values, target_q):
