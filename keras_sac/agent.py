@@ -144,10 +144,10 @@ class KerasSAC:
         self._actor_version += 1  # predict re-reads the actor, even if the update fails half-way
         try:
             result = compiled(*args)
-            failure = self._update.failure
-            if failure is not None and int(failure.numpy()):  # XLA's record of a non-finite update (update.py)
-                what = FAILURES[int(failure.numpy()) - 1]
-                raise TrainingDivergedError(f"training diverged at step {self.num_timesteps}: {what} (NaN or inf)")
+            failure = 0 if self._update.failure is None else int(self._update.failure.numpy())
+            if failure:  # XLA's record of a non-finite update (update.py)
+                raise TrainingDivergedError(f"training diverged at step {self.num_timesteps}: {FAILURES[failure - 1]} "
+                                            f"(NaN or inf)")
             return result
         except tf.errors.InvalidArgumentError as exc:
             message = next((line for line in str(exc).splitlines() if "keras_sac:" in line), None)

@@ -167,10 +167,9 @@ class SACUpdate:
         if c.target_update == "none":
             return
         online, target = self.critics.own_variables, self.target_critics.own_variables
-        if self.failure is not None:  # XLA: no target step after a non-finite update (as check_numerics stops it)
-            if self.failure == 0:  # autograph: a tf.cond
-                self._update_targets(online, target)
-        else:
+        # XLA: no target step after a non-finite update, as check_numerics stops one in graph mode (where this
+        # test is Python's and adds no op); autograph makes it a tf.cond under XLA.
+        if self.failure is None or self.failure == 0:
             self._update_targets(online, target)
 
     def _update_targets(self, online, target) -> None:
