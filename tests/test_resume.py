@@ -152,6 +152,7 @@ def logged_step(run_dir):
         return 0
 
 
+@pytest.mark.slow
 def test_three_random_sigkills_resume_to_a_consistent_run(tmp_path):
     kill_and_resume_until_done(tmp_path / "run", 1200, kills=3, seed=0)
 
@@ -166,6 +167,7 @@ def test_ten_random_sigkills_resume_to_the_same_result_as_no_kill(tmp_path):
     assert summary_whole["evaluations"] == summary_resumed["evaluations"]
 
 
+@pytest.mark.slow
 def test_sigkill_in_the_middle_of_a_checkpoint_write(tmp_path):
     run_dir = tmp_path / "run"
     # A bigger buffer makes each write take longer, so the kill can land inside one.

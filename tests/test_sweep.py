@@ -1,7 +1,7 @@
 """Sweeps on a local Ray (sweep.py) and their report (keras_sac.report), with tiny budgets.
 
-The 2 x 2 sweep runs once per module (about a minute on 2 cores); the worker-kill and driver-kill tests are
-slow (fault injection). Everything before Ray starts is tested without it.
+Everything before Ray starts is tested without it, in the default suite. The tests that start Ray are slow:
+the 2 x 2 sweep (run once per module, about a minute on 2 cores) and the worker-kill and driver-kill faults.
 """
 
 from __future__ import annotations
@@ -155,6 +155,7 @@ def finished_sweep(tmp_path_factory):
     return cwd / "s", args, done
 
 
+@pytest.mark.slow
 def test_each_trial_is_an_ordinary_run_folder(finished_sweep):
     root, _, done = finished_sweep
     manifest = json.loads((root / "sweep.json").read_text())
@@ -179,6 +180,7 @@ def test_each_trial_is_an_ordinary_run_folder(finished_sweep):
     assert "return" in evaluated.stdout
 
 
+@pytest.mark.slow
 def test_the_report_numbers_are_those_of_the_run_folders(finished_sweep):
     root, _, _ = finished_sweep
     report = json.loads((root / "report.json").read_text())
@@ -210,6 +212,7 @@ def test_the_report_numbers_are_those_of_the_run_folders(finished_sweep):
     assert (root / "compare_InvertedPendulum-v5.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_a_finished_sweep_run_again_does_nothing(finished_sweep):
     root, args, _ = finished_sweep
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}

@@ -76,12 +76,15 @@ def test_redq_actor_maximises_the_ensemble_mean_and_the_others_the_min(match_env
     assert KerasSAC(match_env, seed=0, **SMALL, target_backup="mean")._update.actor_q is min_backup
 
 
-# auto compiles redq, droq and crossq with XLA and the rest as graphs; the rest under XLA too, marked slow to
-# keep the default suite's time (XLA compiles each agent for 5-15 s). The graph path of several gradient
-# steps is test_agent's fused-phase test.
-@pytest.mark.parametrize("name, compile_mode", [(n, "auto") for n in VARIANTS] +
-                         [pytest.param(n, "xla", marks=pytest.mark.slow) for n in VARIANTS
-                          if not SACConfig(**VARIANTS[n]).use_xla])
+# auto compiles redq, droq and crossq with XLA and the rest as graphs; the rest are also run under XLA. Every
+# case on XLA is slow (5-15 s of compiles per agent, two agents per test); the default suite keeps the graph
+# cases, and test_agent checks the fused phase and the non-finite guard under XLA.
+ON_XLA = {n for n in VARIANTS if SACConfig(**VARIANTS[n]).use_xla}
+
+
+@pytest.mark.parametrize("name, compile_mode",
+                         [pytest.param(n, "auto", marks=[pytest.mark.slow] * (n in ON_XLA)) for n in VARIANTS] +
+                         [pytest.param(n, "xla", marks=pytest.mark.slow) for n in VARIANTS if n not in ON_XLA])
 def test_each_variant_learns_traces_once_and_resumes_exactly(name, compile_mode, tmp_path):
     # its mid-episode state can be saved
     agent = KerasSAC("Pendulum-v1", seed=0, compile_mode=compile_mode, **SMALL, **VARIANTS[name])
