@@ -1,11 +1,11 @@
 """Train SAC on a Gymnasium env and leave a run folder: `python train.py --env InvertedPendulum-v5`.
 
-The same command as `keras-sac-train` (pip install); see keras_sac/train_cli.py and `--help`.
+The same command as `keras-sac-train` (pip install); see keras_sac/cli/train.py and `--help`.
 """
 
 import sys
 
-from keras_sac.train_cli import main
+from keras_sac.cli.train import main
 
 if __name__ == "__main__":
     sys.exit(main())

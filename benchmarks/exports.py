@@ -4,7 +4,7 @@
 
 In fresh processes per repeat: `predict` (NumPy copy of the actor) and the SavedModel signature in a
 process with TensorFlow; the TFLite file on LiteRT and the ONNX file on onnxruntime in a process where
-TensorFlow cannot be imported — through keras_sac.runtime's wrapper and through each runtime's own
+TensorFlow cannot be imported — through keras_sac.io.runtime's wrapper and through each runtime's own
 lowest-overhead call (a pre-allocated interpreter's set_tensor/invoke/get_tensor; session.run). With
 --peers: SB3's and SBX's `predict(obs, deterministic=True)` for the same architecture, in the same run.
 Medians of `--repeats` processes, each the median of 2,000 calls after 50 warm-up calls.
@@ -68,14 +68,14 @@ def measure_tf(folder: str) -> dict:
 
 
 def measure_runtimes(folder: str) -> dict:
-    """Where TensorFlow cannot be imported: the TFLite and ONNX files through keras_sac.runtime and raw."""
+    """Where TensorFlow cannot be imported: the TFLite and ONNX files through keras_sac.io.runtime and raw."""
     sys.modules["tensorflow"] = None
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import numpy as np
     import onnxruntime
     from ai_edge_litert.interpreter import Interpreter
 
-    from keras_sac.runtime import load_policy
+    from keras_sac.io.runtime import load_policy
 
     folder = Path(folder)
     obs = np.load(folder / "obs.npy")

@@ -38,10 +38,11 @@ PEER_SCRIPT = ROOT.parent / "shared" / "bench" / "peer_speed.py"
 # ----------------------------------------------------------------------------------- measurements (child)
 def _quiet_tf():
     sys.path.insert(0, str(ROOT))
-    from keras_sac.startup import quiet_tensorflow_startup
+    from keras_sac.io.startup import quiet_tensorflow_startup
 
     with quiet_tensorflow_startup():
         import tensorflow as tf  # noqa: F401
+
         import keras_sac.agent  # noqa: F401
 
 
@@ -71,7 +72,7 @@ def measure_update(env_id: str, precision: str = "float32", n: int = 300) -> dic
     import numpy as np
 
     from keras_sac import KerasSAC
-    from keras_sac.buffer import pack
+    from keras_sac.data.buffer import pack
 
     agent = KerasSAC(env_id, batch_size=256, seed=0, buffer_size=10_000, precision=precision)
     agent.learn(600)  # fills the buffer with real transitions (random warm-up + some training)
@@ -122,7 +123,7 @@ def run_utd(repeats: int, peers: str | None, rows: list[str] | None = None) -> N
     where auto picks XLA) and SBX, alternating, per variant and update-to-data ratio; medians of `repeats`
     fresh processes each. rows: "variant:k" strings, default all."""
     sys.path.insert(0, str(ROOT))
-    from keras_sac.config import SACConfig  # no TensorFlow in this parent process
+    from keras_sac.config.settings import SACConfig  # no TensorFlow in this parent process
 
     rows = [(v, int(k)) for v, k in (r.split(":") for r in rows)] if rows else \
         [(v, k) for v in UTD_VARIANTS for k in (1, 5, 10, 20)]

@@ -11,15 +11,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_sac import build, checkpoint, spaces
-from keras_sac.buffer import Batch, pack, packed_width, unpack
+from keras_sac import build
 from keras_sac.callbacks import as_callback
-from keras_sac.collection import Collector, check_vector_env, make_vector_env
-from keras_sac.config import SACConfig, draw_seed, make_sac_config
-from keras_sac.distributions import TanhGaussian
-from keras_sac.envs import EnvSpec, action_affine, as_obs_batch, env_spec, resolve_env, to_env_action
-from keras_sac.networks import ActorSnapshot
-from keras_sac.update import FAILURES, SACUpdate, polyak_update
+from keras_sac.config.settings import SACConfig, draw_seed, make_sac_config
+from keras_sac.core import spaces
+from keras_sac.core.distributions import TanhGaussian, numpy_action
+from keras_sac.core.networks import ActorSnapshot
+from keras_sac.core.signatures import obs_signature
+from keras_sac.core.spaces import Batch, EnvSpec, action_affine, to_env_action
+from keras_sac.core.update import FAILURES, SACUpdate, polyak_update
+from keras_sac.data.buffer import pack, packed_width, unpack
+from keras_sac.data.collection import Collector, check_vector_env, make_vector_env
+from keras_sac.envs.make import env_spec, resolve_env
+from keras_sac.io import checkpoint
+from keras_sac.io.export import export_policy, policy_metadata
+from keras_sac.io.export_formats import FORMATS, export_file
 
 __all__ = ["KerasSAC", "TrainingDivergedError", "polyak_update"]
 
@@ -97,7 +103,7 @@ class KerasSAC:
         self._update = SACUpdate(cfg, self.actor, self.critics, self.target_critics, self.log_alpha,
                                  self.target_entropy, optimizers, self.n_updates, self.tf_rng, spec.obs)
 
-        obs_spec = build.obs_signature(spec.obs, [None])
+        obs_spec = obs_signature(spec.obs, [None])
         act_spec = tf.TensorSpec([None, spec.action_dim], tf.float32, name="actions")
         vec_spec = tf.TensorSpec([None], tf.float32)
         # input_signature fixes dtypes and ranks, so each function traces once (tests/test_agent.py). The
@@ -112,9 +118,9 @@ class KerasSAC:
             minibatch_spec = tf.TensorSpec([*steps, packed_width(spec.obs_dim, spec.action_dim)], tf.float32,
                                            name="minibatches")
         else:  # fields as they are (images stay uint8), each (gradient_steps, batch, ...)
-            minibatch_spec = Batch(build.obs_signature(spec.obs, steps),
+            minibatch_spec = Batch(obs_signature(spec.obs, steps),
                                    tf.TensorSpec([*steps, spec.action_dim], tf.float32), tf.TensorSpec(steps),
-                                   build.obs_signature(spec.obs, steps), tf.TensorSpec(steps), tf.TensorSpec(steps))
+                                   obs_signature(spec.obs, steps), tf.TensorSpec(steps), tf.TensorSpec(steps))
             # predict's (mean, log_std) for image/Dict observations; NumPy draws the noise, as for flat ones
             self._policy_moments = tf.function(lambda obs: self.actor(obs), input_signature=[obs_spec])
         self._compiled_update_and_act = tf.function(self._update_and_act, input_signature=[minibatch_spec, obs_spec],
@@ -219,26 +225,16 @@ class KerasSAC:
         Returns:
             (actions, None): actions (action_dim,) or (batch, action_dim), float32.
         """
-        if not self.spec.obs.flat:
-            unit_actions, single = self._predict_structured(observation, deterministic)
-        else:
-            batch, single = as_obs_batch(observation, self.spec.obs_dim, "the agent")
-            if deterministic:
-                unit_actions = self._actor_snapshot().mode(batch)
-            else:
-                unit_actions = self._actor_snapshot().sample(batch, self.predict_rng)
+        batch, single = spaces.as_batch(self.spec.obs, observation, "the agent")
+        rng = None if deterministic else self.predict_rng
+        if self.spec.obs.flat:
+            snapshot = self._actor_snapshot()
+            unit_actions = snapshot.mode(batch) if rng is None else snapshot.sample(batch, rng)
+        else:  # images and Dicts: the actor's (mean, log_std) from TensorFlow (convolutions), then NumPy
+            mean, log_std = (t.numpy() for t in self._compiled("_policy_moments")(batch))
+            unit_actions = numpy_action(mean, log_std, rng)
         actions = self._to_env_action(unit_actions)
         return (actions[0] if single else actions), None
-
-    def _predict_structured(self, observation, deterministic: bool):
-        """predict for image/Dict observations: the actor's (mean, log_std) from TensorFlow (convolutions),
-        then the tanh-Gaussian in NumPy from predict_rng, as ActorSnapshot does for vectors."""
-        batch, single = spaces.as_batch(self.spec.obs, observation, "the agent")
-        mean, log_std = (t.numpy() for t in self._compiled("_policy_moments")(batch))
-        if deterministic:
-            return np.tanh(mean), single
-        noise = self.predict_rng.standard_normal(mean.shape, dtype=np.float32)
-        return np.tanh(mean + np.exp(log_std) * noise).astype(np.float32), single
 
     def _actor_snapshot(self) -> ActorSnapshot:
         """predict's NumPy copy of the actor, taken again whenever the weights changed since the last one."""
@@ -402,6 +398,29 @@ class KerasSAC:
         return {**state, **held, **sde, "log_alpha": self.log_alpha, "n_updates": self.n_updates,
                 "tf_rng": self.tf_rng}
 
+    def runtime_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """The Python-side state a checkpoint holds besides `state_variables()` and the buffer: (JSON-able
+        dict, {name: array}). `restore_runtime_state` puts it back."""
+        episodes, arrays = self.collector.state()
+        state = {"num_timesteps": self.num_timesteps, "np_rng": self.np_rng.bit_generator.state,
+                 "predict_rng": self.predict_rng.bit_generator.state, **episodes}
+        episode_saved = any(k == "obs" or k.startswith("obs.") for k in arrays)
+        if episode_saved and self._next_action is not None:  # already drawn: a redraw would move the RNG
+            arrays["next_action"] = self._next_action[0]
+        return state, arrays
+
+    def restore_runtime_state(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Counters, generators, the episode in progress and (arrays "buffer.*") the replay buffer."""
+        self.num_timesteps = int(state["num_timesteps"])
+        self.np_rng.bit_generator.state = state["np_rng"]
+        if "predict_rng" in state:  # (checkpoints from keras_sac before it was saved still load)
+            self.predict_rng.bit_generator.state = state["predict_rng"]
+        if self.collector.restore(state, arrays, self.num_timesteps) and "next_action" in arrays:
+            self._next_action = arrays["next_action"][None]
+        buffer_arrays = {k[len("buffer."):]: v for k, v in arrays.items() if k.startswith("buffer.")}
+        if buffer_arrays:
+            self.buffer.restore_arrays(buffer_arrays)
+
     def save(self, path: str | Path, include_buffer: bool = True) -> Path:
         """Save the whole agent to the folder `path`, atomically (see `checkpoint.py`).
 
@@ -427,11 +446,8 @@ class KerasSAC:
 
         format: "savedmodel" (a folder: deterministic and stochastic signatures, `export.py`), "tflite" or
             "onnx" (one file with the deterministic action, plus `<file>.json`; `export_formats.py`; load
-            with `keras_sac.runtime.load_policy`, which needs no TensorFlow).
+            with `keras_sac.io.runtime.load_policy`, which needs no TensorFlow).
         """
-        from keras_sac.export import export_policy, policy_metadata
-        from keras_sac.export_formats import FORMATS, export_file
-
         if format not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
         if format == "savedmodel":

@@ -13,16 +13,17 @@ import gymnasium as gym
 import keras
 import tensorflow as tf
 
-from keras_sac.buffer import MultiEnvReplayBuffer, ReplayBuffer
-from keras_sac.config import ConfigError, SACConfig
-from keras_sac.encoders import EncoderError, ObsEncoder
-from keras_sac.envs import EnvSpec
-from keras_sac.her import HerError, HerReplayBuffer, check_goal_env
-from keras_sac.networks import Actor, Critics, MLPOptions
-from keras_sac.normalization import ObsNormalizer
-from keras_sac.schedules import build_schedule
-from keras_sac.spaces import ObsSpec
-from keras_sac.update import polyak_update
+from keras_sac.config.settings import ConfigError, SACConfig
+from keras_sac.core.encoders import EncoderError, ObsEncoder
+from keras_sac.core.networks import Actor, Critics, MLPOptions
+from keras_sac.core.normalization import ObsNormalizer
+from keras_sac.core.schedules import build_schedule
+from keras_sac.core.signatures import obs_signature
+from keras_sac.core.spaces import EnvSpec, ObsSpec
+from keras_sac.core.update import polyak_update
+from keras_sac.data.buffer import MultiEnvReplayBuffer, ReplayBuffer
+from keras_sac.data.her import HerError, HerReplayBuffer, check_goal_env
+from keras_sac.envs.make import make_env_like
 
 IMAGE_SETTINGS = ("encoder", "encoder_channels", "encoder_features", "image_augmentation", "augmentation_pad")
 
@@ -31,14 +32,6 @@ class Networks(NamedTuple):
     actor: Actor
     critics: Critics
     target_critics: Critics | None  # None with target_update: none (CrossQ bootstraps from the online critics)
-
-
-def obs_signature(obs: ObsSpec, batch_dims: list, name: str = "obs"):
-    """The TensorSpec(s) of a batch of observations: (*batch_dims, obs_dim) float32 named `name`, or a dict
-    of one spec per key in the key's own shape and dtype (images uint8), named by the key."""
-    if obs.flat:
-        return tf.TensorSpec([*batch_dims, obs.obs_dim], tf.float32, name=name)
-    return {e.key: tf.TensorSpec([*batch_dims, *e.shape], e.dtype, name=e.key) for e in obs.entries}
 
 
 def zero_obs(obs: ObsSpec):
@@ -137,7 +130,7 @@ def make_buffer(cfg: SACConfig, spec: EnvSpec, env: gym.Env):
         storage["frame_stack"] = frame_stack
     part, reward_env = ReplayBuffer, None
     if cfg.replay_buffer == "her":
-        reward_env = env if cfg.n_envs == 1 else spec.make()
+        reward_env = env if cfg.n_envs == 1 else make_env_like(spec)
         compute_reward = getattr(reward_env.unwrapped, "compute_reward", None)
         try:
             check_goal_env(spec.obs, compute_reward, spec.env_id or type(env).__name__)

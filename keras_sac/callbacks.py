@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from keras_sac.evaluation import Episodes, evaluate_policy
+from keras_sac.io.checkpoint import RollingCheckpoints
 
 __all__ = ["Callback", "CallbackList", "FunctionCallback", "EvalCallback", "CheckpointCallback",
            "StopTrainingOnRewardThreshold", "as_callback"]
@@ -117,7 +118,7 @@ class EvalCallback(Callback):
                  best_model_save_path: str | Path | None = None, callback_on_new_best: Callback | None = None,
                  final_step: int | None = None, say: Callable[[str], None] | None = print):
         if isinstance(eval_env, str):
-            from keras_sac.envs import make_env
+            from keras_sac.envs.make import make_env
 
             eval_env = make_env(eval_env)
         self.eval_env, self.eval_freq, self.n_eval_episodes, self.seed = eval_env, eval_freq, n_eval_episodes, seed
@@ -168,8 +169,6 @@ class CheckpointCallback(Callback):
     picks the newest good one."""
 
     def __init__(self, save_freq: int, save_path: str | Path, keep: int | None = 2, save_replay_buffer: bool = True):
-        from keras_sac.checkpoint import RollingCheckpoints
-
         self.save_freq, self.save_replay_buffer = save_freq, save_replay_buffer
         self.checkpoints = RollingCheckpoints(save_path, keep=keep if keep is not None else 1 << 62)
         self.saved_at: int | None = None

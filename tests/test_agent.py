@@ -4,12 +4,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import SMALL, make_match_env
+
 from keras_sac import CheckpointError, EnvError, KerasSAC
-from keras_sac import losses as losses_module
 from keras_sac.agent import TrainingDivergedError, polyak_update
-from keras_sac.buffer import Batch, pack
+from keras_sac.core import losses as losses_module
+from keras_sac.core.spaces import Batch
+from keras_sac.data.buffer import pack
 
 
 def all_variables(agent):

@@ -6,13 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import bad_envs  # noqa: F401  (registers the misbehaving envs)
 import gymnasium as gym
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import bad_envs  # noqa: F401  (registers the misbehaving envs)
 from conftest import SMALL, make_match_env
+
 from keras_sac import CheckpointError, ConfigError, EnvError, KerasSAC, LoadedPolicy, PolicyError, SACConfig
 from keras_sac.agent import TrainingDivergedError
 
@@ -122,10 +122,10 @@ def test_a_bad_env_output_does_not_poison_the_buffer():
 
 
 def test_read_only_disk_at_checkpoint_time_stops_the_run_naming_the_intact_checkpoint(tmp_path, monkeypatch):
-    from keras_sac import checkpoint
-    from keras_sac.config_sources import resolve_config
-    from keras_sac.run_files import write_run_start
-    from keras_sac.training import RunFailed, train
+    from keras_sac.config.sources import resolve_config
+    from keras_sac.experiments.training import RunFailed, train
+    from keras_sac.io import checkpoint
+    from keras_sac.io.run_files import write_run_start
 
     config = resolve_config("Pendulum-v1", tmp_path, overrides={"checkpoint_freq": "150", "log_interval": "50",
                                                                 "eval_freq": "0", "total_timesteps": "600",
@@ -139,7 +139,7 @@ def test_read_only_disk_at_checkpoint_time_stops_the_run_naming_the_intact_check
         return real_save(agent, path, include_buffer)
 
     monkeypatch.setattr(checkpoint, "save_agent", read_only_after_first)
-    from keras_sac import logger
+    from keras_sac.io import logger
 
     closed, real_close = [], logger.RunLogger.close
     monkeypatch.setattr(logger.RunLogger, "close", lambda self: closed.append(1) or real_close(self))

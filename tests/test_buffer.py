@@ -2,8 +2,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from keras_sac.buffer import ReplayBuffer, pack, unpack
-from keras_sac.spaces import obs_spec
+from keras_sac.core.spaces import obs_spec
+from keras_sac.data.buffer import ReplayBuffer, pack, unpack
 
 
 def fill(buffer, start, n):

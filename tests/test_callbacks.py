@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
-
 from conftest import SMALL, make_match_env
+
 from keras_sac import KerasSAC, LoadedPolicy
-from keras_sac.callbacks import (Callback, CheckpointCallback, EvalCallback, StopTrainingOnRewardThreshold,
-                                 as_callback)
+from keras_sac.callbacks import Callback, CheckpointCallback, EvalCallback, StopTrainingOnRewardThreshold, as_callback
 
 
 class Recording(Callback):

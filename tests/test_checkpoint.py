@@ -6,10 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
-
 from conftest import SMALL
+
 from keras_sac import CheckpointError, KerasSAC
-from keras_sac import checkpoint as ckpt
+from keras_sac.io import checkpoint as ckpt
 
 FAST = dict(SMALL, learning_starts=40)
 
@@ -154,7 +154,7 @@ def test_an_unsupported_env_resumes_with_a_new_episode(tmp_path):
 
 
 def test_a_failed_save_over_an_existing_one_keeps_it_and_leaves_no_debris(tmp_path, monkeypatch):
-    from keras_sac import files
+    from keras_sac.io import files
 
     agent = KerasSAC("Pendulum-v1", seed=1, **FAST)
     agent.learn(50)

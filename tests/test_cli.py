@@ -180,7 +180,7 @@ def test_importing_keras_sac_prints_no_tensorflow_start_up_lines(tmp_path):
 
 
 def test_mujoco_compile_warnings_show_once_per_process(tmp_path):
-    script = ("import warnings; warnings.simplefilter('default'); from keras_sac.envs import make_env\n"
+    script = ("import warnings; warnings.simplefilter('default'); from keras_sac.envs.make import make_env\n"
               "for _ in range(3): make_env('HalfCheetah-v5')")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -191,7 +191,7 @@ def test_mujoco_compile_warnings_show_once_per_process(tmp_path):
 def test_cli_warnings_are_one_plain_line(monkeypatch):
     import warnings
 
-    from keras_sac.cli import setup_warnings
+    from keras_sac.cli.common import setup_warnings
 
     monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # restored after the test
     setup_warnings("train.py")
@@ -224,7 +224,7 @@ def test_vector_envs_from_the_command_line_log_and_checkpoint_on_schedule(tmp_pa
                *TINY, "--set", "n_envs=4", "--set", "log_interval=50", "--set", "checkpoint_freq=100",
                "--set", "vectorization=async", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    from keras_sac.logger import read_metrics
+    from keras_sac.io.logger import read_metrics
 
     rows = read_metrics(tmp_path / "run" / "metrics.csv")
     # 4 env steps per vector step: each row at the first step reaching a multiple of log_interval (50)

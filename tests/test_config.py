@@ -1,7 +1,7 @@
 import pytest
 
-from keras_sac.config import ConfigError, RunConfig, SACConfig
-from keras_sac.config_sources import parse_overrides, resolve_config
+from keras_sac.config.settings import ConfigError, RunConfig, SACConfig
+from keras_sac.config.sources import parse_overrides, resolve_config
 
 
 @pytest.mark.parametrize("key, value, message", [
@@ -12,7 +12,7 @@ from keras_sac.config_sources import parse_overrides, resolve_config
     ("batch_sise", 64, r"unknown config key 'batch_sise': did you mean 'batch_size'\?"),
 ])
 def test_sb3_names_and_forms_get_a_pointer_to_their_equivalent(key, value, message):
-    from keras_sac.config import make_sac_config
+    from keras_sac.config.settings import make_sac_config
 
     with pytest.raises(ConfigError, match=message):
         make_sac_config(**{key: value})

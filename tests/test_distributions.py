@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from keras_sac.distributions import TanhGaussian
+from keras_sac.core.distributions import TanhGaussian
 
 
 def reference_log_prob(actions, mean, log_std):

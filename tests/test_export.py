@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import SMALL, make_match_env
+
 from keras_sac import KerasSAC
-from keras_sac.export import LoadedPolicy, PolicyError
+from keras_sac.io.export import LoadedPolicy, PolicyError
 
 # Runs in a fresh interpreter: -I ignores PYTHONPATH and the working directory, and blocking the
 # imports makes any attempt to load keras_sac or TensorFlow Probability fail loudly.

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import SMALL, make_match_env
+
 from keras_sac import KerasSAC, LoadedPolicy
-from keras_sac.export_formats import ExportError, to_tflite
+from keras_sac.io.export_formats import ExportError, to_tflite
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -21,7 +21,7 @@ RUN_WITHOUT_TF = """
 import json, sys
 import numpy as np
 sys.modules["tensorflow"] = None  # any import of TensorFlow now raises ImportError
-from keras_sac.runtime import load_policy
+from keras_sac.io.runtime import load_policy
 obs = dict(np.load(sys.argv[2]))
 obs = obs["observation"] if list(obs) == ["observation"] else obs
 policy = load_policy(sys.argv[1])
@@ -104,12 +104,12 @@ def test_bad_export_arguments(tmp_path):
 
 
 def test_runtime_errors(tmp_path):
-    from keras_sac.runtime import load_policy
+    from keras_sac.io.runtime import load_policy
 
     agent = KerasSAC(make_match_env(), seed=0, **SMALL)
     path = agent.export(tmp_path / "p.onnx", format="onnx")
     policy = load_policy(path)
-    with pytest.raises(ValueError, match=r"has shape \(3,\); the policy takes \(2,\) or \(batch, 2\)"):
+    with pytest.raises(ValueError, match=r"has shape \(3,\); the policy expects \(2,\) for one observation or \(batch, 2\)"):
         policy(np.zeros(3, np.float32))
     Path(f"{path}.json").unlink()
     with pytest.raises(ValueError, match="p.onnx.json' is missing"):
@@ -119,10 +119,10 @@ def test_runtime_errors(tmp_path):
 
 
 def test_a_failed_export_does_not_cost_the_run(tmp_path, monkeypatch):
-    from keras_sac import export_formats
-    from keras_sac.config_sources import resolve_config
-    from keras_sac.run_files import write_run_start
-    from keras_sac.training import train
+    from keras_sac.config.sources import resolve_config
+    from keras_sac.experiments.training import train
+    from keras_sac.io import export_formats
+    from keras_sac.io.run_files import write_run_start
 
     def fail(fn):
         raise ExportError("TFLite conversion failed: op(s) Digamma have no builtin equivalent")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from keras_sac import files
+from keras_sac.io import files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,7 +19,7 @@ KILLED_REPLACE = textwrap.dedent("""
     import os, shutil, sys
     from pathlib import Path
     sys.path.insert(0, sys.argv[1])
-    from keras_sac import files
+    from keras_sac.io import files
     root, kill_at, exchange = Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
     calls = [0]
     def step(real):

@@ -4,12 +4,12 @@ what is never sampled, and that it is saved and resumed with the agent."""
 import gymnasium as gym
 import numpy as np
 import pytest
-
 from conftest import SMALL
+
 from keras_sac import ConfigError, KerasSAC
-from keras_sac.goal_env import ENV_ID, PointGoalEnv
-from keras_sac.her import HerError, HerReplayBuffer
-from keras_sac.spaces import obs_spec
+from keras_sac.core.spaces import obs_spec
+from keras_sac.data.her import HerError, HerReplayBuffer
+from keras_sac.envs.goal import ENV_ID, PointGoalEnv
 
 SPEC = obs_spec(PointGoalEnv().observation_space, "PointGoal")
 

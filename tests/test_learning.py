@@ -2,8 +2,8 @@
 (slow)."""
 
 import pytest
-
 from conftest import make_match_env
+
 from keras_sac import KerasSAC
 from keras_sac.evaluation import evaluate_policy
 
@@ -84,7 +84,7 @@ def test_learns_from_images_with_random_shift():
 def test_her_reaches_goals_that_plain_replay_does_not_at_the_same_budget():
     import gymnasium as gym
 
-    from keras_sac.goal_env import ENV_ID
+    from keras_sac.envs.goal import ENV_ID
 
     success = {}
     for buffer in ("her", "uniform"):

@@ -6,7 +6,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from keras_sac.logger import RunLogger, read_metrics
+from keras_sac.io.logger import RunLogger, read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +38,7 @@ def test_a_kill_while_resume_trims_the_csv_loses_no_row(tmp_path):
         import csv, os, sys
         from pathlib import Path
         sys.path.insert(0, sys.argv[1])
-        from keras_sac.logger import RunLogger
+        from keras_sac.io.logger import RunLogger
         def die(*args, **kwargs):
             os._exit(9)
         csv.DictWriter.writerow = die

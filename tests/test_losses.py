@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_sac.losses import (actor_loss, alpha_loss, critic_loss, mean_backup, min_backup, redq_backup,
-                               reinforce_actor_loss, soft_td_target)
+from keras_sac.core.losses import (
+    actor_loss,
+    alpha_loss,
+    critic_loss,
+    mean_backup,
+    min_backup,
+    redq_backup,
+    reinforce_actor_loss,
+    soft_td_target,
+)
 
 NEXT_Q = tf.constant([[3.0, 5.0], [4.0, 1.0], [1.0, 9.0]])  # 3 target critics x 2 transitions
 

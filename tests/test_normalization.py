@@ -3,11 +3,11 @@ and resumed exactly, and inside every exported policy."""
 
 import numpy as np
 import pytest
-
 from conftest import SMALL, make_match_env
+
 from keras_sac import ConfigError, KerasSAC, LoadedPolicy
+from keras_sac.core.normalization import ObsNormalizer
 from keras_sac.evaluation import evaluate_policy
-from keras_sac.normalization import ObsNormalizer
 
 
 def test_running_statistics_match_numpy():

@@ -7,15 +7,15 @@ import sys
 import textwrap
 
 import gymnasium as gym
+import image_envs  # noqa: F401  (registers BrightSpot-*)
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import image_envs  # noqa: F401  (registers BrightSpot-*)
 from conftest import SMALL
+
 from keras_sac import ConfigError, EnvError, KerasSAC, LoadedPolicy
-from keras_sac.encoders import random_shift, to_channels_last
-from keras_sac.spaces import ObsEntry, ObsError, as_batch, obs_spec
+from keras_sac.core.encoders import random_shift, to_channels_last
+from keras_sac.core.spaces import ObsEntry, ObsError, as_batch, obs_spec
 
 # Tiny encoders: the tests check wiring and math, not learning.
 IMAGE = dict(SMALL, encoder="small", encoder_channels=(4, 4, 4), encoder_features=8, buffer_size=2000)
@@ -218,7 +218,7 @@ def test_pixels_of_an_env_that_cannot_render_is_one_line():
 
 
 def test_pixels_of_an_env_object_without_render_is_one_line():
-    from keras_sac.envs import pixel_env
+    from keras_sac.envs.make import pixel_env
 
     env = gym.make("BrightSpot-hwc-v0")
     env.unwrapped.render_mode = "rgb_array"  # claims rgb_array, but its class has only gym.Env's render

@@ -12,9 +12,9 @@ import yaml
 import keras_sac
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = {"keras-sac-train": "keras_sac.train_cli:console", "keras-sac-evaluate": "keras_sac.evaluate_cli:console",
-            "keras-sac-plot": "keras_sac.plot:console", "keras-sac-sweep": "keras_sac.sweep:console",
-            "keras-sac-report": "keras_sac.report:console"}
+COMMANDS = {"keras-sac-train": "keras_sac.cli.train:console", "keras-sac-evaluate": "keras_sac.cli.evaluate:console",
+            "keras-sac-plot": "keras_sac.experiments.plot:console", "keras-sac-sweep": "keras_sac.cli.sweep:console",
+            "keras-sac-report": "keras_sac.experiments.report:console"}
 
 
 def test_wheel_holds_package_configs_and_commands(tmp_path):
@@ -58,7 +58,7 @@ def test_hparams_written_once_for_new_runs(tmp_path):
     import tensorflow as tf
     from tensorboard.compat.proto import event_pb2
 
-    from keras_sac.logger import RunLogger
+    from keras_sac.io.logger import RunLogger
 
     logger = RunLogger(tmp_path, hparams={"env_id": "Pendulum-v1", "gamma": 0.99, "net_arch": (256, 256),
                                           "use_sde": False, "seed": None})
@@ -80,8 +80,8 @@ def test_hparams_written_once_for_new_runs(tmp_path):
 
 
 def test_shipped_configs_are_valid():
-    from keras_sac.config import RunConfig, make_sac_config
-    from keras_sac.config_sources import split_known
+    from keras_sac.config.settings import RunConfig, make_sac_config
+    from keras_sac.config.sources import split_known
 
     for path in (ROOT / "keras_sac" / "configs").rglob("*.yaml"):
         sac, run = split_known(yaml.safe_load(path.read_text()) or {})

@@ -1,4 +1,4 @@
-"""keras_sac.plot: single-run figures, seeds x variants comparisons, and its errors (no TensorFlow needed)."""
+"""keras_sac.experiments.plot: single-run figures, seeds x variants comparisons, and its errors (no TensorFlow needed)."""
 
 import csv
 import json
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from keras_sac.plot import PlotError, Run, moving_average, plot_runs, variant_labels
+from keras_sac.experiments.plot import PlotError, Run, moving_average, plot_runs, variant_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 

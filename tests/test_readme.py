@@ -37,7 +37,7 @@ def test_readme_snippet_runs_as_written(index, workdir):
 def test_every_sac_setting_is_documented_in_the_readme_tables():
     import dataclasses
 
-    from keras_sac.config import SACConfig
+    from keras_sac.config.settings import SACConfig
 
     first_cells = re.findall(r"^\| (`[^|]*) \|", README, flags=re.M)  # "`a`" or "`a`, `b`" in a table's key column
     names = {name for cell in first_cells for name in re.findall(r"`([a-z_0-9]+)`", cell)}

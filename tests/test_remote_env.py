@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 
 from keras_sac import EnvError, KerasSAC, LoadedPolicy
-from keras_sac.envs import make_env
-from keras_sac.remote_env import RemoteEnv, renders_with_mujoco
+from keras_sac.envs.make import make_env
+from keras_sac.envs.remote import RemoteEnv, renders_with_mujoco
 
 PIXELS = {"size": [24, 24], "frame_stack": 2}
 SMALL_RENDER = {"width": 48, "height": 48}  # MuJoCo renders this size; ResizeObservation takes it to 24x24
@@ -34,7 +34,8 @@ def test_a_mujoco_pixel_env_renders_in_a_child_without_tensorflow():
     env = make_env("InvertedPendulum-v5", pixels=PIXELS, **SMALL_RENDER)
     try:
         assert isinstance(env, RemoteEnv)
-        assert env.observation_space.shape == (2, 24, 24)  # grayscale (the default), 2 frames and env.observation_space.dtype == np.uint8
+        assert env.observation_space.shape == (2, 24, 24)  # grayscale (the default), 2 frames
+        assert env.observation_space.dtype == np.uint8
         assert env.spec.id == "InvertedPendulum-v5" and env.spec.max_episode_steps == 1000
         assert loads_tensorflow(_own_pid()) and not loads_tensorflow(env._process.pid)
         obs, _ = env.reset(seed=0)

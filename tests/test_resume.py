@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from test_checkpoint import assert_same_agent
 
 from keras_sac import KerasSAC
-from keras_sac.checkpoint import RollingCheckpoints
-from keras_sac.logger import read_metrics
-from test_checkpoint import assert_same_agent
+from keras_sac.io.checkpoint import RollingCheckpoints
+from keras_sac.io.logger import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT_FREQ, LOG_INTERVAL, LEARNING_STARTS = 100, 50, 100

@@ -1,4 +1,4 @@
-"""Sweeps on a local Ray (sweep.py) and their report (keras_sac.report), with tiny budgets.
+"""Sweeps on a local Ray (sweep.py) and their report (keras_sac.experiments.report), with tiny budgets.
 
 Everything before Ray starts is tested without it, in the default suite. The tests that start Ray are slow:
 the 2 x 2 sweep (run once per module, about a minute on 2 cores) and the worker-kill and driver-kill faults.
@@ -19,10 +19,18 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from keras_sac.config import ConfigError
-from keras_sac.sweep_plan import (Plan, check_sweep_dir, parse_grid, parse_seeds, split_values, trial_status,
-                                  validate, write_manifest)
-from keras_sac.sweep_trial import scores
+from keras_sac.config.settings import ConfigError
+from keras_sac.experiments.sweep_plan import (
+    Plan,
+    check_sweep_dir,
+    parse_grid,
+    parse_seeds,
+    split_values,
+    trial_status,
+    validate,
+    write_manifest,
+)
+from keras_sac.experiments.sweep_trial import scores
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "keras_sac" / "configs"
@@ -96,8 +104,8 @@ def test_scores():
 def test_train_reports_each_evaluation_and_stops_when_told(tmp_path):
     """The hook a sweep reports through: every evaluation with the earlier ones; a returned reason stops the
     run there (checkpoint, policy and summary written, the reason recorded)."""
-    from keras_sac.run_files import write_run_start
-    from keras_sac.training import train
+    from keras_sac.experiments.training import train
+    from keras_sac.io.run_files import write_run_start
 
     config = Plan(("InvertedPendulum-v5",), (0,), (), tuple(
         {"learning_starts": "50", "eval_freq": "100", "n_eval_episodes": "1", "log_interval": "50",

@@ -7,14 +7,14 @@ test_buffer.py; these tests check what the update does with them.
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import SMALL
-from keras_sac import KerasSAC
-from keras_sac.config import ConfigError, SACConfig
-from keras_sac.losses import mean_backup, min_backup
-from keras_sac.networks import MLP, Actor, ActorSnapshot, MLPOptions
-from keras_sac.update import SACUpdate
 from test_agent import batch_of
+
+from keras_sac import KerasSAC
+from keras_sac.config.settings import ConfigError, SACConfig
+from keras_sac.core.losses import mean_backup, min_backup
+from keras_sac.core.networks import MLP, Actor, ActorSnapshot, MLPOptions
+from keras_sac.core.update import SACUpdate
 
 
 def all_variables(agent) -> list:
@@ -105,7 +105,7 @@ def test_each_variant_learns_traces_once_and_resumes_exactly(name, compile_mode,
 
 @pytest.mark.parametrize("name", ["crossq", "networks", "gsde"])
 def test_exported_variant_policies_act_as_predict_does(name, tmp_path):
-    from keras_sac.export import LoadedPolicy
+    from keras_sac.io.export import LoadedPolicy
 
     agent = KerasSAC("Pendulum-v1", seed=0, **SMALL, **VARIANTS[name])
     agent.learn(80)  # batch renorm's running statistics have moved: export must use them, as predict does

@@ -1,15 +1,15 @@
 """Several envs at once (n_envs > 1): no stored transition joins two episodes, truncated episodes keep their true
 last observation, training is counted in vector steps, checkpoints resume, bad settings are one-line errors."""
 
+import counting_env
 import gymnasium as gym
 import numpy as np
 import pytest
 
-import counting_env
 from keras_sac import KerasSAC
-from keras_sac.buffer import MultiEnvReplayBuffer
-from keras_sac.config import ConfigError, SACConfig
-from keras_sac.envs import EnvError
+from keras_sac.config.settings import ConfigError, SACConfig
+from keras_sac.data.buffer import MultiEnvReplayBuffer
+from keras_sac.envs.make import EnvError
 
 COUNTING = "counting_env:Counting-v0"  # obs [instance, episode, t]; even episodes end at t 4, odd ones truncate at 6
 RANDOM_ONLY = dict(learning_starts=10**6, buffer_size=600, seed=0)  # collection only: no network calls

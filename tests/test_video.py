@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from keras_sac import KerasSAC
-from keras_sac.video import VideoError, check_renders, check_video_dir, record_episodes
+from keras_sac.experiments.video import VideoError, check_renders, check_video_dir, record_episodes
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent

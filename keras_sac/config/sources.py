@@ -1,0 +1,117 @@
+"""Where a run's config comes from: YAML files (configs/<env>.yaml, --config), --set pairs and flags, merged
+lowest precedence first and validated (config.py) before anything runs; and --env-kwargs."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from keras_sac.config.settings import (
+    ConfigError,
+    RunConfig,
+    SACConfig,
+    _unknown_key,
+    draw_seed,
+    make_sac_config,
+    to_dict,
+)
+
+CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"  # the shipped configs/<env>.yaml and presets/
+
+
+def split_known(values: Mapping[str, Any]) -> tuple[dict, dict]:
+    """Split a flat mapping into (SACConfig kwargs, RunConfig kwargs); an unknown key raises ConfigError."""
+    sac_keys = [f.name for f in dataclasses.fields(SACConfig)]
+    run_keys = [f.name for f in dataclasses.fields(RunConfig)]
+    sac, run = {}, {}
+    for key, value in values.items():
+        if key in sac_keys:
+            sac[key] = value
+        elif key in run_keys:
+            run[key] = value
+        else:
+            raise _unknown_key(key, sac_keys + run_keys)
+    return sac, run
+
+
+def read_yaml(path: str | Path) -> dict:
+    """Read a flat `key: value` YAML config file; a missing or malformed file raises ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must be a mapping of key: value lines")
+    return data
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """`["gamma=0.98", "net_arch=[64, 64]"]` -> `{"gamma": "0.98", "net_arch": "[64, 64]"}` (coerced later)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedConfig:
+    """A training run's merged, validated config (see `resolve_config`)."""
+
+    env_id: str  # resolved (envs.resolve_env_id), "module:EnvId" for an env registered by a module
+    sac: dict  # SACConfig keyword arguments (validated)
+    run: RunConfig
+    sources: tuple[str, ...]  # where values came from, lowest precedence first
+    env_kwargs: dict = dataclasses.field(default_factory=dict)  # gym.make keyword arguments
+
+
+def resolve_config(env_id: str, configs_dir: Path, config_file: str | None = None,
+                   overrides: dict | None = None, env_kwargs: dict | None = None, **explicit) -> ResolvedConfig:
+    """Merge, lowest precedence first: dataclass defaults, `configs_dir/<env_id>.yaml` (if present),
+    `config_file`, `overrides` (from --set) and `explicit` keyword values that are not None.
+    `env_id` is a resolved id; a "module:" prefix is not part of the config file's name.
+    """
+    values, sources = {}, ["defaults"]
+    env_file = configs_dir / f"{env_id.rpartition(':')[2]}.yaml"
+    if env_file.is_file():
+        values.update(read_yaml(env_file))
+        sources.append(str(env_file))
+    if config_file is not None:
+        values.update(read_yaml(config_file))
+        sources.append(config_file)
+    if overrides:
+        values.update(overrides)
+        sources.append("--set")
+    given = {k: v for k, v in explicit.items() if v is not None}
+    if given:
+        values.update(given)
+        sources.append("flags")
+    sac, run_values = split_known(values)
+    sac_config, run = make_sac_config(**sac), RunConfig(**run_values)  # validate both now, before any run
+    if sac_config.seed is None:  # draw it here, so the run folder records it before training starts
+        sac_config = dataclasses.replace(sac_config, seed=draw_seed())
+    if sac_config.learning_starts >= run.total_timesteps:
+        raise ConfigError(f"learning_starts ({sac_config.learning_starts}) >= total_timesteps "
+                          f"({run.total_timesteps}): the agent would never train; lower learning_starts")
+    return ResolvedConfig(env_id, to_dict(sac_config), run, tuple(sources), dict(env_kwargs or {}))
+
+
+def parse_env_kwargs(text: str | None) -> dict:
+    """`--env-kwargs '{ctrl_cost_weight: 0.2}'` (a YAML/JSON mapping) -> dict; anything else is refused."""
+    if not text:
+        return {}
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--env-kwargs is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ConfigError(f"--env-kwargs must be a mapping such as '{{\"ctrl_cost_weight\": 0.2}}', got {text!r}")
+    return value

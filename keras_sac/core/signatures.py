@@ -1,0 +1,15 @@
+"""The TensorSpecs of observation batches: what every compiled function and exported signature takes."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from keras_sac.core.spaces import ObsSpec
+
+
+def obs_signature(obs: ObsSpec, batch_dims: list, name: str = "obs"):
+    """The TensorSpec(s) of a batch of observations: (*batch_dims, obs_dim) float32 named `name`, or a dict
+    of one spec per key in the key's own shape and dtype (images uint8), named by the key."""
+    if obs.flat:
+        return tf.TensorSpec([*batch_dims, obs.obs_dim], tf.float32, name=name)
+    return {e.key: tf.TensorSpec([*batch_dims, *e.shape], e.dtype, name=e.key) for e in obs.entries}

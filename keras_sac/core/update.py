@@ -1,0 +1,211 @@
+"""The SAC update, assembled once from the config's choices and compiled by the agent.
+
+`SACUpdate.step` reads as the paper's algorithm: critics, then (every `policy_delay` steps) actor and
+temperature, then the target rule. Which backup, actor gradient, target rule and network mode it uses is
+decided here in Python when the agent is built, so the traced graph holds only the chosen variant; the
+one runtime condition per delay or interval is a step-counter test.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import tensorflow as tf
+
+from keras_sac.config.settings import SACConfig
+from keras_sac.core import losses
+from keras_sac.core.distributions import TanhGaussian, TanhGSDE
+from keras_sac.core.encoders import augment
+from keras_sac.core.spaces import Batch
+
+
+def polyak_update(online: list, target: list, tau: float) -> None:
+    """target <- tau * online + (1 - tau) * target, in place, as graph `assign` ops (no host round trip)."""
+    for w, w_target in zip(online, target, strict=True):
+        w_target.assign(tau * w + (1.0 - tau) * w_target)
+
+
+class SACUpdate:
+    """One gradient step of SAC and its variants on one minibatch.
+
+    Args:
+        config: the agent's `SACConfig`; the variant is fixed from it here.
+        actor, critics, target_critics: the agent's networks (`target_critics` None with target_update none).
+        log_alpha: the temperature variable; target_entropy: float.
+        optimizers: (actor, critic, alpha) Keras optimizers, built.
+        n_updates: int64 variable counting critic updates; rng: the agent's `tf.random.Generator`.
+        obs_spec: the observations' `spaces.ObsSpec` (image augmentation needs their layout).
+    """
+
+    def __init__(self, config: SACConfig, actor, critics, target_critics, log_alpha, target_entropy: float,
+                 optimizers, n_updates, rng, obs_spec=None):
+        c = self.config = config
+        self.obs_spec = obs_spec
+        self.actor, self.critics, self.target_critics = actor, critics, target_critics
+        self.log_alpha, self.target_entropy = log_alpha, target_entropy
+        self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer = optimizers
+        self.n_updates, self.rng = n_updates, rng
+        self.backup = {"min": losses.min_backup, "mean": losses.mean_backup,
+                       "redq": functools.partial(losses.redq_backup, subset=c.redq_subset)}[c.target_backup]
+        # REDQ's actor maximises the mean over the whole ensemble (Chen et al. 2021, Alg. 1 line 13): the
+        # in-target min already controls overestimation, and the mean of N critics is a lower-variance
+        # signal than the min of N, which is strongly biased low for N = 10. Every other backup keeps
+        # SAC's min over all critics.
+        self.actor_q = losses.mean_backup if c.target_backup == "redq" else losses.min_backup
+        self.dropout = c.critic_dropout > 0
+        # Seeds drawn per step: next actions, actor actions, then one per option that needs its own. The
+        # default draws two, as keras_sac always has, so its runs repeat across versions.
+        self.augment = c.image_augmentation == "random_shift" and obs_spec is not None and obs_spec.has_images
+        self.seed_names = [*(["noise"] if c.use_sde else ["next", "actor"]), *(["dropout"] if self.dropout else []),
+                           *(["redq"] if c.target_backup == "redq" else []), *(["augment"] if self.augment else [])]
+        # XLA compiles tf.debugging.check_numerics to nothing, so under XLA the check is a value: the first
+        # non-finite loss or gradient sets `failure` (an index into FAILURES, 1-based) and from then on no
+        # optimizer step or target update runs; the agent reads it after each call and stops training.
+        self.failure = tf.Variable(0, dtype=tf.int32, trainable=False, name="failure") if c.use_xla else None
+        if c.policy_delay > 1:  # the actor's metrics between its updates: those of its last update
+            names = ["train/actor_loss", "train/entropy", *(["train/alpha_loss"] if c.learn_alpha else [])]
+            self.held = {k: tf.Variable(0.0, trainable=False, name=k.replace("/", "_")) for k in names}
+
+    def policy(self, obs, training=False) -> TanhGaussian:
+        """pi(.|obs); with gSDE, samples share one noise matrix per seed (one per update, as SB3's reset_noise)."""
+        if self.config.use_sde:
+            mean, log_std, features = self.actor.with_features(obs, training=training)
+            return TanhGSDE(mean, log_std, features, tf.exp(self.actor.sde_log_std))
+        return TanhGaussian(*self.actor(obs, training=training))
+
+    def step(self, batch: Batch) -> dict:
+        """Shapes: obs/next_obs (batch, obs_dim), actions (batch, action_dim) in [-1, 1], rewards, terminated and
+        discounts (batch,). Returns scalar metrics keyed `train/...`."""
+        c = self.config
+        alpha = tf.exp(self.log_alpha)  # this step's temperature, held fixed in all three losses
+        seeds = dict(zip(self.seed_names, tf.unstack(self.rng.make_seeds(len(self.seed_names)), axis=1)))
+        if c.use_sde:  # one noise matrix for the whole update: next actions and the actor's actions alike
+            seeds["next"] = seeds["actor"] = seeds["noise"]
+        if self.dropout:  # one dropout mask each for the online critics, the bootstrap and the actor's critics
+            seeds.update(zip(("drop_online", "drop_target", "drop_actor"),
+                             tf.unstack(tf.random.experimental.stateless_split(seeds["dropout"], 3))))
+        if self.augment:  # DrQ (Kostrikov et al. 2020): one random shift of obs for critic and actor, another of next_obs
+            obs_seed, next_seed = tf.unstack(tf.random.experimental.stateless_split(seeds["augment"], 2))
+            batch = batch._replace(obs=augment(batch.obs, self.obs_spec, c.augmentation_pad, obs_seed),
+                                   next_obs=augment(batch.next_obs, self.obs_spec, c.augmentation_pad, next_seed))
+        info = self.update_critics(batch, alpha, seeds)
+        if c.policy_delay == 1:
+            info.update(self.update_actor_and_alpha(batch.obs, alpha, seeds))
+        else:  # TD3's delayed policy update: actor and temperature on every policy_delay-th critic update
+            info.update(tf.cond(self.n_updates % c.policy_delay == 0,
+                                lambda: self._update_and_hold(batch.obs, alpha, seeds),
+                                lambda: {k: v.read_value() for k, v in self.held.items()}))
+        self.n_updates.assign_add(1)
+        self.update_targets()
+        return {**info, "train/alpha": alpha}
+
+    # ------------------------------------------------------------------ critics
+    def update_critics(self, b: Batch, alpha, seeds) -> dict:
+        """Regress every Q_i(s, a) onto the soft TD target (eq. 5)."""
+        c = self.config
+        next_actions, next_log_prob = self.policy(b.next_obs).sample_and_log_prob(seeds["next"])
+        target_alpha = alpha if c.entropy_backup else 0.0
+        if c.critic_batch_renorm:
+            # CrossQ (Bhatt et al. 2024, eq. 6): no target networks; (s, a) and (s', a') pass through the
+            # batch-renormalised critics as one batch, so both halves are normalised with the same statistics.
+            with tf.GradientTape() as tape:
+                joint_obs = tf.nest.map_structure(lambda x, y: tf.concat([x, y], 0), b.obs, b.next_obs)
+                q_joint = self.critics(joint_obs, tf.concat([b.actions, next_actions], 0),
+                                       training=True, seed=seeds.get("drop_online"))
+                q_values, next_q = tf.split(q_joint, 2, axis=1)
+                target_q = self._target(b, tf.stop_gradient(next_q), next_log_prob, target_alpha, seeds)
+                loss, info = losses.critic_loss(q_values, target_q)
+        else:
+            bootstrap = self.target_critics if self.target_critics is not None else self.critics
+            next_q = bootstrap(b.next_obs, next_actions, seed=seeds.get("drop_target"))
+            target_q = self._target(b, next_q, next_log_prob, target_alpha, seeds)
+            with tf.GradientTape() as tape:
+                loss, info = losses.critic_loss(self.critics(b.obs, b.actions, seed=seeds.get("drop_online")), target_q)
+        self._apply(self.critic_optimizer, tape, loss, self.critics.trainable_variables, "critic loss")
+        return info
+
+    def _target(self, b: Batch, next_q_values, next_log_prob, alpha, seeds):
+        next_q = self.backup(next_q_values, seed=seeds.get("redq"))
+        return losses.soft_td_target(b.rewards, b.terminated, next_q, next_log_prob, alpha, b.discounts)
+
+    # ------------------------------------------------------------------ actor and temperature
+    def update_actor_and_alpha(self, obs, alpha, seeds) -> dict:
+        """Actor on the freshly updated critics (as in SB3), then log-alpha toward the target entropy."""
+        c = self.config
+        k = c.num_actor_samples
+        # row j * batch + i: sample j of state i
+        obs_k = tf.nest.map_structure(lambda x: tf.tile(x, [k] + [1] * (x.shape.rank - 1)), obs) if k > 1 else obs
+        drop = seeds.get("drop_actor")  # DroQ scores the actor's actions with dropout on too (as SBX does)
+        with tf.GradientTape() as tape:
+            pi = self.policy(obs_k, training=c.actor_batch_renorm)
+            if c.actor_gradient == "reparametrize":
+                actions, log_prob = pi.sample_and_log_prob(seeds["actor"])
+                q = self.actor_q(self.critics(obs_k, actions, seed=drop))
+                loss, info = losses.actor_loss(log_prob, q, alpha)
+            else:
+                actions, log_prob = pi.sample_detached_and_log_prob(seeds["actor"])
+                q = tf.stop_gradient(self.actor_q(self.critics(obs_k, actions, seed=drop)))
+                loss, info = losses.reinforce_actor_loss(log_prob, q, alpha, k)
+        self._apply(self.actor_optimizer, tape, loss, self.actor.learned_variables, "actor loss")
+        if c.learn_alpha:
+            with tf.GradientTape() as tape:
+                loss, alpha_info = losses.alpha_loss(self.log_alpha, log_prob, self.target_entropy)
+            self._apply(self.alpha_optimizer, tape, loss, [self.log_alpha], "alpha loss")
+            info.update(alpha_info)
+        return info
+
+    def _update_and_hold(self, obs, alpha, seeds) -> dict:
+        info = self.update_actor_and_alpha(obs, alpha, seeds)
+        for name, value in info.items():
+            self.held[name].assign(value)
+        return info
+
+    # ------------------------------------------------------------------ targets
+    def update_targets(self) -> None:
+        """Polyak every target_update_interval steps, a hard copy every target_update_period, or nothing."""
+        c = self.config
+        if c.target_update == "none":
+            return
+        online, target = self.critics.own_variables, self.target_critics.own_variables
+        # XLA: no target step after a non-finite update, as check_numerics stops one in graph mode (where this
+        # test is Python's and adds no op); autograph makes it a tf.cond under XLA.
+        if self.failure is None or self.failure == 0:
+            self._update_targets(online, target)
+
+    def _update_targets(self, online, target) -> None:
+        c = self.config
+        if c.target_update == "hard":
+            if self.n_updates % c.target_update_period == 0:  # autograph: a tf.cond
+                polyak_update(online, target, 1.0)
+        # A tf.cond even for interval 1: the default graph then stays op for op the one keras_sac ran before
+        # the variants existed (docs/benchmarks.md compares the two).
+        elif self.n_updates % c.target_update_interval == 0:
+            polyak_update(online, target, c.tau)
+
+
+    # ------------------------------------------------------------------ optimizer steps
+    def _apply(self, optimizer, tape, loss, variables, name: str) -> None:
+        """One optimizer step, unless the loss or a gradient is NaN/inf: then training stops before it.
+
+        A finite loss can still have a non-finite gradient (e.g. through sqrt or log at 0), which Adam would
+        spread into every weight it touches. In graph mode check_numerics raises, naming it (the agent turns
+        that into TrainingDivergedError); under XLA, where check_numerics is compiled away, `failure` records
+        it and the step is skipped (see __init__)."""
+        if self.failure is None:
+            with tf.control_dependencies([tf.debugging.check_numerics(loss, f"keras_sac: {name} is not finite")]):
+                grads = [tf.debugging.check_numerics(g, f"keras_sac: {name} gradient is not finite")
+                         for g in tape.gradient(loss, variables)]
+            optimizer.apply_gradients(zip(grads, variables))
+            return
+        grads = tape.gradient(loss, variables)
+        loss_code, grad_code = (FAILURES.index(f"{name} {what}") + 1 for what in ("is not finite",
+                                                                                  "gradient is not finite"))
+        finite_grads = tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g in grads]))
+        code = tf.where(tf.reduce_all(tf.math.is_finite(loss)), tf.where(finite_grads, 0, grad_code), loss_code)
+        self.failure.assign(tf.where(self.failure > 0, self.failure, code))
+        if self.failure == 0:  # autograph: a tf.cond
+            optimizer.apply_gradients(zip(grads, variables))
+
+
+FAILURES = [f"{loss} {what}" for loss in ("critic loss", "actor loss", "alpha loss")
+            for what in ("is not finite", "gradient is not finite")]

@@ -1,0 +1,120 @@
+"""The layout of a train.py run folder, and the parts of it that are read or made before TensorFlow starts."""
+
+from __future__ import annotations
+
+import csv
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from keras_sac import __version__
+from keras_sac.config.settings import ConfigError, RunConfig, to_dict
+from keras_sac.config.sources import ResolvedConfig, read_yaml, split_known
+from keras_sac.io.files import write_atomic
+
+# Distributions whose versions a run records (read from package metadata: nothing is imported).
+RECORDED_PACKAGES = ("tensorflow", "keras", "tensorflow-probability", "gymnasium", "mujoco", "numpy")
+
+CONFIG_FILE, RUN_FILE, SUMMARY_FILE, METRICS_FILE = "config.yaml", "run.json", "summary.json", "metrics.csv"
+CHECKPOINTS_DIR, POLICY_DIR, PLOT_FILE, VIDEOS_DIR = "checkpoints", "policy", "learning_curve.png", "videos"
+
+
+def default_run_dir(env_id: str) -> Path:
+    return Path("runs") / f"{env_id.rpartition(':')[2]}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def prepare_run_dir(run_dir: Path, force: bool) -> None:
+    """Create `run_dir`; one that already holds files is refused unless `force`."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise FileExistsError(f"--run-dir '{run_dir}' is a file; choose a folder path")
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not force:
+        raise FileExistsError(f"--run-dir '{run_dir}' already holds files; choose a new folder, pass --force "
+                              f"to write over it, or --resume {run_dir} to continue it")
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def write_run_start(run_dir: Path, config: ResolvedConfig, command: list[str] | None = None) -> None:
+    """config.yaml (resolved, seed included) and run.json of a new run: all `--resume` needs to restart it.
+    `command`: what started it (default: this process's command line)."""
+    resolved = {**config.sac, **to_dict(config.run)}
+    (run_dir / CONFIG_FILE).write_text(
+        f"# Resolved config of this run ({config.env_id}); sources: {', '.join(config.sources)}\n"
+        + yaml.safe_dump(resolved, sort_keys=False))
+    write_atomic(run_dir / RUN_FILE, json.dumps({
+        "env_id": config.env_id, "env_kwargs": config.env_kwargs, "command": command or sys.argv,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "versions": versions(), "machine": machine(),
+        "resumes": []}, indent=2))
+
+
+def record_resume(run_dir: Path, from_step: int, total_timesteps: int) -> None:
+    """Append one entry (when, from which step, to which total, on what) to run.json's `resumes`."""
+    record = json.loads((run_dir / RUN_FILE).read_text())
+    record.setdefault("resumes", []).append({
+        "at": time.strftime("%Y-%m-%dT%H:%M:%S"), "from_step": from_step, "total_timesteps": total_timesteps,
+        "command": sys.argv, "versions": versions(), "machine": machine()})
+    write_atomic(run_dir / RUN_FILE, json.dumps(record, indent=2))
+
+
+def versions() -> dict[str, str | None]:
+    """keras_sac, Python and each of RECORDED_PACKAGES (None if not installed)."""
+    out = {"keras_sac": __version__, "python": platform.python_version()}
+    for name in RECORDED_PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def machine() -> dict:
+    """The CPU model, its core count and the OS, for reading speed figures later."""
+    cpu = platform.processor() or None
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "system": platform.platform()}
+
+
+def finished_run(run_dir: Path) -> int | None:
+    """The step count of a run whose last session ran to its total (summary.json), else None."""
+    try:
+        summary = json.loads((run_dir / SUMMARY_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    steps, total = summary.get("num_timesteps"), summary.get("total_timesteps")
+    if summary.get("stopped_by") is None and steps is not None and total is not None and steps >= total:
+        return int(steps)
+    return None
+
+
+def read_run_config(run_dir: Path, total_timesteps: int | None = None) -> ResolvedConfig:
+    """The resolved config of an existing run folder (for --resume); `total_timesteps` may extend it."""
+    if not (run_dir / RUN_FILE).is_file() or not (run_dir / CONFIG_FILE).is_file():
+        raise ConfigError(f"'{run_dir}' is not a train.py run folder ({RUN_FILE} or {CONFIG_FILE} is missing)")
+    try:
+        record = json.loads((run_dir / RUN_FILE).read_text())
+        env_id, env_kwargs = record["env_id"], record.get("env_kwargs") or {}
+    except (ValueError, KeyError):
+        raise ConfigError(f"'{run_dir / RUN_FILE}' is damaged") from None
+    sac, run = split_known(read_yaml(run_dir / CONFIG_FILE))
+    if total_timesteps is not None:
+        run["total_timesteps"] = total_timesteps
+    return ResolvedConfig(env_id, sac, RunConfig(**run), ("resumed",), env_kwargs)
+
+
+def read_metrics(csv_path: Path) -> list[dict[str, float]]:
+    """Rows of a metrics.csv as dicts of floats (empty cells left out)."""
+    with open(csv_path, newline="") as f:
+        return [_as_floats(row) for row in csv.DictReader(f)]
+
+
+def _as_floats(row: dict[str, str]) -> dict[str, float]:
+    return {k: float(v) for k, v in row.items() if v not in ("", None)}
