@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from keras_sac.envs.make import make_env
 from keras_sac.evaluation import Episodes, evaluate_policy
 from keras_sac.io.checkpoint import RollingCheckpoints
 
@@ -118,8 +119,6 @@ class EvalCallback(Callback):
                  best_model_save_path: str | Path | None = None, callback_on_new_best: Callback | None = None,
                  final_step: int | None = None, say: Callable[[str], None] | None = print):
         if isinstance(eval_env, str):
-            from keras_sac.envs.make import make_env
-
             eval_env = make_env(eval_env)
         self.eval_env, self.eval_freq, self.n_eval_episodes, self.seed = eval_env, eval_freq, n_eval_episodes, seed
         self.best_model_save_path = None if best_model_save_path is None else Path(best_model_save_path)

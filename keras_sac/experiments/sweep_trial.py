@@ -17,6 +17,8 @@ import numpy as np
 
 from keras_sac.experiments.sweep_plan import PRUNED_FILE, TRIAL_FILE, Plan, Trial, trial_status
 from keras_sac.io.files import write_atomic
+from keras_sac.io.run_files import prepare_run_dir, read_run_config, write_run_start
+from keras_sac.io.startup import quiet_tensorflow_startup
 
 
 def scores(means) -> dict[str, float]:
@@ -45,18 +47,13 @@ def run_trial(params: dict, sweep: dict) -> None:
         run_dir = root / env_id.rpartition(":")[2] / f"trial-{tune.get_context().get_trial_id()}"
         info = {**Trial(env_id, tuple(values.items()), seed).as_dict(), "run_dir": str(run_dir.relative_to(root))}
         if not (run_dir / TRIAL_FILE).is_file():
-            from keras_sac.io.run_files import prepare_run_dir, write_run_start
-
             config = plan.resolve(env_id, values, seed, Path(sweep["configs_dir"]))
             prepare_run_dir(run_dir, force=True)
             write_run_start(run_dir, config, command=sweep["command"])
     status = trial_status(run_dir)  # "new" or "started" (resumes from its checkpoint)
     record_attempt(run_dir, info, status)
 
-    from keras_sac.io.run_files import read_run_config
-    from keras_sac.io.startup import quiet_tensorflow_startup
-
-    with quiet_tensorflow_startup():
+    with quiet_tensorflow_startup():  # TensorFlow loads in the worker only (the driver imports this module too)
         from keras_sac.experiments.training import train
 
     config = read_run_config(run_dir)
