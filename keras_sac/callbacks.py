@@ -29,7 +29,19 @@ __all__ = ["Callback", "CallbackList", "FunctionCallback", "EvalCallback", "Chec
 
 
 class Callback:
-    """Base class: override the hooks you need. Each receives the agent (`agent.num_timesteps`, `metrics()`)."""
+    """Base class: override the hooks you need. Each receives the agent (`agent.num_timesteps`, `metrics()`).
+
+    In `on_step`, `self.locals` is the step just taken, as Stable-Baselines3's callbacks see it: "actions"
+    (n_envs, action_dim) in the env's bounds, "rewards", "terminated", "truncated", "dones" (either) (n_envs,),
+    "infos" (a list of n_envs info dicts) and "new_obs" (what the envs observe now: after an episode's end,
+    the next episode's first observation).
+    """
+
+    locals: dict = {}
+
+    def update_locals(self, locals_: dict) -> None:
+        """Called by `learn` before each on_step."""
+        self.locals = locals_
 
     def on_training_start(self, agent) -> None:
         pass
@@ -60,6 +72,11 @@ class CallbackList(Callback):
     def on_training_start(self, agent) -> None:
         for c in self.callbacks:
             c.on_training_start(agent)
+
+    def update_locals(self, locals_: dict) -> None:
+        self.locals = locals_
+        for c in self.callbacks:
+            c.update_locals(locals_)
 
     def on_step(self, agent) -> bool:
         results = [c.on_step(agent) for c in self.callbacks]

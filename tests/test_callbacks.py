@@ -111,3 +111,28 @@ def test_with_vector_envs_due_counts_every_env_step():
     evaluation = EvalCallback("Pendulum-v1", eval_freq=50, n_eval_episodes=1, say=None)
     agent.learn(120, callback=evaluation)
     assert [s for s, _, _ in evaluation.evaluations] == [52, 100]  # the vector steps that passed 50 and 100
+
+
+class _StepRecorder(Callback):
+    def __init__(self):
+        self.steps = []
+
+    def on_step(self, agent):
+        self.steps.append({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.locals.items()})
+
+
+@pytest.mark.parametrize("n_envs", [1, 2])
+def test_callbacks_see_each_steps_actions_rewards_ends_and_infos_as_sb3_locals(n_envs):
+    recorder = _StepRecorder()
+    agent = KerasSAC("Pendulum-v1", seed=0, n_envs=n_envs, learning_starts=10_000, net_arch=(16, 16))
+    agent.learn(200 * n_envs, callback=[recorder])  # a Pendulum episode is 200 steps, truncated by its time limit
+    assert len(recorder.steps) == 200
+    for k, s in enumerate(recorder.steps):
+        assert s["actions"].shape == (n_envs, 1) and np.all(np.abs(s["actions"]) <= 2.0)  # env bounds (+-2)
+        assert s["rewards"].shape == (n_envs,) and len(s["infos"]) == n_envs
+        assert not s["terminated"].any() and s["truncated"].all() == (k == 199)
+        np.testing.assert_array_equal(s["dones"], s["terminated"] | s["truncated"])
+    returns = np.sum([s["rewards"] for s in recorder.steps], axis=0)
+    np.testing.assert_allclose(sorted(returns), sorted(list(agent.episode_returns)[:n_envs]), rtol=1e-6)
+    if n_envs == 2:
+        assert all(isinstance(info, dict) for info in recorder.steps[-1]["infos"])

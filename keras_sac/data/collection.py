@@ -134,7 +134,7 @@ class Collector:
             for i in np.flatnonzero(ended):
                 spaces.set_row(final_obs, i, info["final_obs"][i])
         else:
-            next_obs, reward, term, trunc, _ = self.env.step(env_actions[0])
+            next_obs, reward, term, trunc, info = self.env.step(env_actions[0])
             final_obs = spaces.env_batch(self.obs_spec, next_obs, 1)
             rewards, terminated, truncated = np.array([reward]), np.array([term], bool), np.array([trunc], bool)
             ended = terminated | truncated
@@ -143,6 +143,7 @@ class Collector:
         # `terminated` ends the value; a time-limit truncation keeps bootstrapping from final_obs (it only
         # marks the episode end, where n-step sums stop).
         self.buffer.add_step(self.obs, actions, rewards, final_obs, terminated, truncated)
+        self.last_step = (env_actions, rewards, terminated, truncated, info, next_obs)  # callbacks' locals
         self.episode_return += rewards
         self.episode_length += 1
         for i in np.flatnonzero(ended):
@@ -223,3 +224,17 @@ def _check_finite(rewards: np.ndarray, next_obs: np.ndarray, step: int) -> None:
     where = f" in env {i}" if len(rewards) > 1 else ""
     raise EnvError(f"env returned a non-finite {what}{where} at step {step + 1}; the transition was not stored. "
                    f"Fix or wrap the env (e.g. clip the observation) and resume from the last checkpoint")
+
+
+def env_info(info: dict, i: int) -> dict:
+    """Env i's own info dict out of a Gymnasium vector env's ({key: values per env, "_key": which envs set it},
+    nested for dict values such as "final_info")."""
+    out = {}
+    for key, values in info.items():
+        if key.startswith("_"):
+            continue
+        has = info.get(f"_{key}")
+        if has is not None and not has[i]:
+            continue
+        out[key] = env_info(values, i) if isinstance(values, dict) else values[i]
+    return out
