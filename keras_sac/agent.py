@@ -21,7 +21,7 @@ from keras_sac.core.signatures import obs_signature
 from keras_sac.core.spaces import Batch, EnvSpec, action_affine, to_env_action
 from keras_sac.core.update import FAILURES, SACUpdate, polyak_update
 from keras_sac.data.buffer import pack, packed_width, unpack
-from keras_sac.data.collection import Collector, check_vector_env, env_info, make_vector_env
+from keras_sac.data.collection import Collector, check_vector_env, make_vector_env
 from keras_sac.envs.make import env_spec, resolve_env
 from keras_sac.io import checkpoint
 from keras_sac.io.export import export_policy, policy_metadata
@@ -290,7 +290,7 @@ class KerasSAC:
                     if ended.any():
                         bar.set_postfix({"return(last 100 ep)": f"{np.mean(self.episode_returns):.1f}",
                                          **self.progress_info}, refresh=False)
-                callback.update_locals(self.step_locals())
+                callback.update_locals(self.collector.step_locals())
                 if callback.on_step(self) is False:
                     break
         finally:
@@ -298,13 +298,6 @@ class KerasSAC:
                 bar.close()
             callback.on_training_end(self)
         return self
-
-    def step_locals(self) -> dict:
-        """The last env step as callbacks see it (`Callback.locals`; its docstring lists the keys)."""
-        actions, rewards, terminated, truncated, info, new_obs = self.collector.last_step
-        infos = [env_info(info, i) for i in range(len(rewards))] if self.collector.vector else [info]
-        return {"actions": actions, "rewards": rewards, "terminated": terminated, "truncated": truncated,
-                "dones": terminated | truncated, "infos": infos, "new_obs": new_obs}
 
     def _train(self) -> None:
         """One training phase: all gradient steps and the next actions, in one compiled call."""

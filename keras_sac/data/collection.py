@@ -118,6 +118,13 @@ class Collector:
         self.episode_return[:] = 0.0
         self.episode_length[:] = 0
 
+    def step_locals(self) -> dict:
+        """The last env step as callbacks see it (`Callback.locals`; its docstring lists the keys)."""
+        actions, rewards, terminated, truncated, info, new_obs = self.last_step
+        infos = [env_info(info, i) for i in range(self.n_envs)] if self.vector else [info]
+        return {"actions": actions, "rewards": rewards, "terminated": terminated, "truncated": truncated,
+                "dones": terminated | truncated, "infos": infos, "new_obs": new_obs}
+
     def step(self, actions: np.ndarray, env_actions: np.ndarray, step: int) -> np.ndarray:
         """Step every env once; store each transition (actions: (n_envs, action_dim) in [-1, 1], env_actions
         the same in the env's bounds). `step` is the env step count before this one, for error messages.
