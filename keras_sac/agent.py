@@ -71,7 +71,6 @@ class KerasSAC:
         self._actor_version = 0
         self._snapshot: ActorSnapshot | None = None
         self._snapshot_version = -1
-        self._next_action: np.ndarray | None = None  # actions for collector.obs, drawn by the last update call
         self._build()
         self.collector = Collector(self.env, config.n_envs, self.buffer, self.spec.obs)
 
@@ -268,7 +267,7 @@ class KerasSAC:
         cfg, collector = self.config, self.collector
         if reset_num_timesteps:
             self.num_timesteps = 0
-            collector.obs = self._next_action = None
+            collector.obs = self.collector.next_action = None
         if collector.obs is None:
             # Seeded once per agent (as SB3 does): a second learn() continues the env's random stream
             # instead of replaying the first call's episode starts.
@@ -310,12 +309,12 @@ class KerasSAC:
                                                 sample)
         self.last_metrics, actions = self._run_update(self._compiled("_compiled_update_and_act"), minibatches,
                                                       self.collector.obs)
-        self._next_action = actions.numpy()
+        self.collector.next_action = actions.numpy()
 
     def _start_episodes(self, seed: int | None) -> None:
         self.collector.reset(seed)
         self._observed(self.collector.obs)
-        self._next_action = None
+        self.collector.next_action = None
         if self.config.use_sde:
             self._compiled("_resample_sde_noise")(tf.ones(self.config.n_envs, tf.bool))
 
@@ -324,8 +323,8 @@ class KerasSAC:
         cfg, obs = self.config, self.collector.obs
         if self.num_timesteps < cfg.learning_starts:
             actions = self.np_rng.uniform(-1.0, 1.0, (cfg.n_envs, self.spec.action_dim)).astype(np.float32)
-        elif self._next_action is not None:  # drawn for obs at the end of the last training phase
-            actions, self._next_action = self._next_action, None
+        elif self.collector.next_action is not None:  # drawn for obs at the end of the last training phase
+            actions, self.collector.next_action = self.collector.next_action, None
         else:
             actions = self._compiled("_stochastic_action")(obs).numpy()
         ended = self.collector.step(actions, self._to_env_action(actions), self.num_timesteps)
@@ -398,29 +397,6 @@ class KerasSAC:
         sde = {"sde_noise": self.sde_noise} if self.config.use_sde else {}
         return {**state, **held, **sde, "log_alpha": self.log_alpha, "n_updates": self.n_updates,
                 "tf_rng": self.tf_rng}
-
-    def runtime_state(self) -> tuple[dict, dict[str, np.ndarray]]:
-        """The Python-side state a checkpoint holds besides `state_variables()` and the buffer: (JSON-able
-        dict, {name: array}). `restore_runtime_state` puts it back."""
-        episodes, arrays = self.collector.state()
-        state = {"num_timesteps": self.num_timesteps, "np_rng": self.np_rng.bit_generator.state,
-                 "predict_rng": self.predict_rng.bit_generator.state, **episodes}
-        episode_saved = any(k == "obs" or k.startswith("obs.") for k in arrays)
-        if episode_saved and self._next_action is not None:  # already drawn: a redraw would move the RNG
-            arrays["next_action"] = self._next_action[0]
-        return state, arrays
-
-    def restore_runtime_state(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
-        """Counters, generators, the episode in progress and (arrays "buffer.*") the replay buffer."""
-        self.num_timesteps = int(state["num_timesteps"])
-        self.np_rng.bit_generator.state = state["np_rng"]
-        if "predict_rng" in state:  # (checkpoints from keras_sac before it was saved still load)
-            self.predict_rng.bit_generator.state = state["predict_rng"]
-        if self.collector.restore(state, arrays, self.num_timesteps) and "next_action" in arrays:
-            self._next_action = arrays["next_action"][None]
-        buffer_arrays = {k[len("buffer."):]: v for k, v in arrays.items() if k.startswith("buffer.")}
-        if buffer_arrays:
-            self.buffer.restore_arrays(buffer_arrays)
 
     def save(self, path: str | Path, include_buffer: bool = True) -> Path:
         """Save the whole agent to the folder `path`, atomically (see `checkpoint.py`).

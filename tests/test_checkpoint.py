@@ -41,7 +41,7 @@ def test_save_load_then_learn_is_bit_identical_to_never_stopping(tmp_path, env_i
     agent.save(tmp_path / "a")
     resumed = KerasSAC.load(tmp_path / "a")
     assert resumed.collector.episode_length[0] == agent.collector.episode_length[0] > 0
-    np.testing.assert_array_equal(resumed._next_action, agent._next_action)  # drawn by the last phase, saved
+    np.testing.assert_array_equal(resumed.collector.next_action, agent.collector.next_action)  # drawn by the last phase, saved
     agent.learn(60, reset_num_timesteps=False)
     resumed.learn(60, reset_num_timesteps=False)
     assert_same_agent(agent, resumed)

@@ -104,6 +104,7 @@ class Collector:
         self.env, self.n_envs, self.buffer, self.obs_spec = env, n_envs, buffer, obs_spec
         self.vector = isinstance(env, gym.vector.VectorEnv)
         self.obs: np.ndarray | None = None
+        self.next_action: np.ndarray | None = None  # actions for obs, drawn by the agent's last training phase
         self.seeded = False  # reset with the config's seed once; then each env's own stream continues
         self.num_episodes = 0
         self.episode_returns: collections.deque = collections.deque(maxlen=100)
@@ -181,6 +182,8 @@ class Collector:
                 state["env_state"], arrays = captured
                 obs = spaces.take(self.obs, 0)
                 arrays.update({f"obs.{k}": v for k, v in obs.items()} if isinstance(obs, dict) else {"obs": obs})
+                if self.next_action is not None:  # already drawn: a redraw would move the RNG
+                    arrays["next_action"] = self.next_action[0]
         return state, arrays
 
     def restore(self, state: dict, arrays: dict[str, np.ndarray], num_timesteps: int) -> bool:
@@ -197,6 +200,8 @@ class Collector:
             else:
                 self.obs = {e.key: arrays[f"obs.{e.key}"][None] for e in self.obs_spec.entries}
             self.episode_return[0], self.episode_length[0] = state["episode_return"], state["episode_length"]
+            if "next_action" in arrays:
+                self.next_action = arrays["next_action"][None]
             return True
         if state["episode_in_progress"]:
             if self.vector:

@@ -52,7 +52,7 @@ def save_agent(agent, path: str | Path, include_buffer: bool = True) -> Path:
     tmp = staging_dir(path)
     try:
         tf.train.Checkpoint(**agent.state_variables()).write(str(tmp / VARIABLES_PREFIX))
-        runtime, arrays = agent.runtime_state()
+        runtime, arrays = runtime_state(agent)
         if include_buffer:
             arrays.update({f"buffer.{k}": v for k, v in agent.buffer.state_arrays().items()})
         with open(tmp / ARRAYS_FILE, "wb") as f:
@@ -69,7 +69,26 @@ def save_agent(agent, path: str | Path, include_buffer: bool = True) -> Path:
     return path
 
 
+def runtime_state(agent) -> tuple[dict, dict[str, np.ndarray]]:
+    """The Python-side state a checkpoint needs besides the variables and the buffer: (JSON, arrays)."""
+    episodes, arrays = agent.collector.state()
+    state = {"num_timesteps": agent.num_timesteps, "np_rng": agent.np_rng.bit_generator.state,
+             "predict_rng": agent.predict_rng.bit_generator.state, **episodes}
+    return state, arrays
+
+
 # ---------------------------------------------------------------------------------------------- reading
+def restore_runtime_state(agent, state: dict, arrays: dict[str, np.ndarray]) -> None:
+    agent.num_timesteps = int(state["num_timesteps"])
+    agent.np_rng.bit_generator.state = state["np_rng"]
+    if "predict_rng" in state:  # (checkpoints from keras_sac before it was saved still load)
+        agent.predict_rng.bit_generator.state = state["predict_rng"]
+    agent.collector.restore(state, arrays, agent.num_timesteps)
+    buffer_arrays = {k[len("buffer."):]: v for k, v in arrays.items() if k.startswith("buffer.")}
+    if buffer_arrays:
+        agent.buffer.restore_arrays(buffer_arrays)
+
+
 def load_agent(cls, path: str | Path, env=None):
     """`cls.load`: rebuild the agent from its config and env spec, then restore every piece of state."""
     path = resolve(path)
@@ -83,7 +102,7 @@ def load_agent(cls, path: str | Path, env=None):
     check_same_spaces(saved_spec, agent.spec, f"the agent saved at '{path}'")
     restore_variables(agent, path)
     agent.actor_changed()
-    agent.restore_runtime_state(meta, arrays)
+    restore_runtime_state(agent, meta, arrays)
     return agent
 
 
