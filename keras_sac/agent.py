@@ -310,6 +310,15 @@ class KerasSAC:
         self.last_metrics, actions = self._run_update(self._compiled("_compiled_update_and_act"), minibatches,
                                                       self.collector.obs)
         self.collector.next_action = actions.numpy()
+        if cfg.reset_interval is not None and int(self.n_updates.numpy()) % cfg.reset_interval == 0:
+            self._reset_networks(int(self.n_updates.numpy()) // cfg.reset_interval)
+
+    def _reset_networks(self, count: int) -> None:
+        """reset_interval: fresh actor and critics, the buffer kept (`build.reset_networks`). The action just
+        drawn for the next step came from the old actor; it is taken, as any action drawn before an update is."""
+        nets = build.Networks(self.actor, self.critics, self.target_critics)
+        build.reset_networks(self.config, self.spec, nets, (self.actor_optimizer, self.critic_optimizer), count)
+        self.actor_changed()
 
     def _start_episodes(self, seed: int | None) -> None:
         self.collector.reset(seed)

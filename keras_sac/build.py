@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import gymnasium as gym
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_sac.config.settings import ConfigError, SACConfig
@@ -59,7 +60,7 @@ def build_networks(cfg: SACConfig, spec: EnvSpec) -> Networks:
     """Actor, critics and target critics, built (weights drawn from Keras' global seed, set by the caller)."""
     dtype = None if cfg.precision == "float32" else cfg.precision  # a Keras dtype policy
     common = dict(activation=cfg.activation, init=cfg.init, renorm_momentum=cfg.batch_renorm_momentum,
-                  renorm_warmup=cfg.batch_renorm_warmup)
+                  renorm_warmup=cfg.batch_renorm_warmup, architecture=cfg.architecture)
     actor_options = MLPOptions(**common, batch_renorm=cfg.actor_batch_renorm)
     # TensorFlow's ThreeFry kernel exists only under XLA; Philox (auto_select) is the graph-mode generator.
     critic_options = MLPOptions(**common, layer_norm=cfg.critic_layer_norm, dropout=cfg.critic_dropout,
@@ -67,6 +68,7 @@ def build_networks(cfg: SACConfig, spec: EnvSpec) -> Networks:
                                 rng_alg="threefry" if cfg.use_xla else "auto_select")
     critic_arch, actor_arch = cfg.critic_arch or cfg.net_arch, cfg.actor_arch or cfg.net_arch
     structured = not spec.obs.flat
+    n_quantiles = cfg.n_quantiles if cfg.critic_type == "quantile" else None
 
     def encoder(name):  # image and Dict observations: obs -> features (encoders.py)
         if not structured:
@@ -80,7 +82,7 @@ def build_networks(cfg: SACConfig, spec: EnvSpec) -> Networks:
         normalizer = ObsNormalizer(spec.obs_dim, cfg.normalize_clip, cfg.normalize_epsilon, name="obs_normalizer")
     try:
         critics = Critics(cfg.n_critics, critic_arch, critic_options, dtype=dtype, encoder=encoder("encoder"),
-                          normalizer=normalizer, name="critics")
+                          normalizer=normalizer, n_quantiles=n_quantiles, name="critics")
         # A shared encoder is the critics', read by the actor without gradient (SAC-AE, Yarats et al. 2019,
         # sec. 6; DrQ): the actor's loss would otherwise pull the features towards what the current policy
         # likes, and one encoder costs half the convolutions of two.
@@ -97,7 +99,8 @@ def build_networks(cfg: SACConfig, spec: EnvSpec) -> Networks:
         target_critics = None
         if cfg.target_update != "none":
             target_critics = Critics(cfg.n_critics, critic_arch, critic_options, dtype=dtype,
-                                     encoder=encoder("encoder"), normalizer=normalizer, name="target_critics")
+                                     encoder=encoder("encoder"), normalizer=normalizer, n_quantiles=n_quantiles,
+                                     name="target_critics")
             target_critics(obs0, act0)
             polyak_update(critics.own_variables, target_critics.own_variables, tau=1.0)
     except EncoderError as exc:  # e.g. an image too small for the encoder's strides
@@ -107,17 +110,46 @@ def build_networks(cfg: SACConfig, spec: EnvSpec) -> Networks:
 
 def build_optimizers(cfg: SACConfig, nets: Networks, log_alpha: tf.Variable):
     """(actor, critic, alpha) Adam optimizers, each rate a constant or a schedule (schedules.py), with their
-    slots made now, eagerly: a tf.function must not create variables on its first call."""
+    slots made now, eagerly: a tf.function must not create variables on its first call. With weight_decay,
+    the actor's and critics' are AdamW (same slots and names, so checkpoints keep their layout); the
+    temperature is never decayed toward 1."""
 
-    def adam(rate, name, variables):
+    def adam(rate, name, variables, weight_decay=0.0):
         rate = build_schedule(cfg.learning_rate if rate is None else rate, cfg.learning_rate)
-        optimizer = keras.optimizers.Adam(rate, beta_1=cfg.adam_beta1, name=name)
+        if weight_decay > 0:
+            optimizer = keras.optimizers.AdamW(rate, weight_decay=weight_decay, beta_1=cfg.adam_beta1, name=name)
+        else:
+            optimizer = keras.optimizers.Adam(rate, beta_1=cfg.adam_beta1, name=name)
         optimizer.build(variables)
         return optimizer
 
-    return (adam(cfg.actor_learning_rate, "actor_adam", nets.actor.learned_variables),
-            adam(cfg.critic_learning_rate, "critic_adam", nets.critics.trainable_variables),
+    return (adam(cfg.actor_learning_rate, "actor_adam", nets.actor.learned_variables, cfg.weight_decay),
+            adam(cfg.critic_learning_rate, "critic_adam", nets.critics.trainable_variables, cfg.weight_decay),
             adam(cfg.alpha_learning_rate, "alpha_adam", [log_alpha]))
+
+
+def reset_networks(cfg: SACConfig, spec: EnvSpec, nets: Networks, optimizers, count: int) -> None:
+    """Re-initialise actor and critics in place, the `count`-th time (Nikishin et al. 2022, "The Primacy Bias
+    in Deep Reinforcement Learning", sec. 4: every parameter of both networks and their optimizers' state).
+
+    Fresh weights are drawn as at construction, from a seed made of the run's seed and `count`, so a resumed
+    run resets to the same weights; the target critics restart as copies of the new critics, and the actor's
+    and critics' Adam moments and step counts restart at zero. Kept: the replay buffer, the temperature and
+    its optimizer, and the observation statistics (a description of the data, not something learned).
+    """
+    keras.utils.set_random_seed(int(np.random.SeedSequence([cfg.seed, count]).generate_state(1)[0] >> 1))
+    fresh = build_networks(cfg, spec)
+    shared = {id(v) for v in nets.actor.normalizer.variables} if nets.actor.normalizer is not None else set()
+    for old, new in [(nets.actor, fresh.actor), (nets.critics, fresh.critics), (nets.target_critics, fresh.target_critics)]:
+        if old is None:
+            continue
+        pairs = [(v, w) for v, w in zip(old.variables, new.variables, strict=True) if id(v) not in shared]
+        for v, w in pairs:
+            v.assign(w)
+    for optimizer in optimizers[:2]:  # its step count and moments; its learning rate is a setting, kept
+        for v in optimizer.variables:
+            if v is not getattr(optimizer, "_learning_rate", None):
+                v.assign(tf.zeros_like(v))
 
 
 def make_buffer(cfg: SACConfig, spec: EnvSpec, env: gym.Env):

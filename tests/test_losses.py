@@ -11,10 +11,13 @@ from keras_sac.core.losses import (
     alpha_loss,
     critic_loss,
     mean_backup,
+    mean_over_atoms,
     min_backup,
+    quantile_huber_loss,
     redq_backup,
     reinforce_actor_loss,
     soft_td_target,
+    truncated_mixture,
 )
 
 NEXT_Q = tf.constant([[3.0, 5.0], [4.0, 1.0], [1.0, 9.0]])  # 3 target critics x 2 transitions
@@ -95,3 +98,55 @@ def test_reinforce_loss_baseline_is_leave_one_out_and_its_gradient_is_the_score_
     np.testing.assert_allclose(tape.gradient(loss, log_prob).numpy(), [4 / 2, -4 / 2])  # adv / (K * batch)
     assert info["train/actor_loss"].numpy() == pytest.approx(-3.5)  # the objective E[f], not the surrogate
     assert info["train/entropy"].numpy() == pytest.approx(2.0)
+
+
+# TQC: 2 critics x 1 transition x 3 quantiles each.
+NEXT_QUANTILES = tf.constant([[[1.0, 4.0, 9.0]], [[2.0, 3.0, 7.0]]])
+
+
+def test_truncated_mixture_pools_sorts_and_drops_the_top_quantiles_of_every_critic():
+    # pooled: 1, 4, 9, 2, 3, 7 -> sorted 1, 2, 3, 4, 7, 9; drop 1 per critic = the top 2 -> 1, 2, 3, 4
+    np.testing.assert_array_equal(truncated_mixture(NEXT_QUANTILES, drop_per_net=1).numpy(), [[1, 2, 3, 4]])
+    np.testing.assert_array_equal(truncated_mixture(NEXT_QUANTILES, drop_per_net=0).numpy(), [[1, 2, 3, 4, 7, 9]])
+    # two transitions: each row pooled over its own critics only
+    two = tf.constant([[[1.0, 4.0], [0.0, 5.0]], [[2.0, 3.0], [8.0, 6.0]]])  # (2 critics, 2 transitions, 2)
+    np.testing.assert_array_equal(truncated_mixture(two, drop_per_net=1).numpy(), [[1, 2], [0, 5]])
+
+
+def test_quantile_td_target_shifts_every_atom_by_the_same_reward_discount_and_entropy():
+    atoms = truncated_mixture(NEXT_QUANTILES, drop_per_net=1)
+    y = soft_td_target(tf.constant([[1.0]]), tf.constant([[0.0]]), atoms, tf.constant([[-1.0]]), 0.5,
+                       tf.constant([[0.5]]))
+    # 1 + 0.5 * (z + 0.5) for z = 1, 2, 3, 4
+    np.testing.assert_allclose(y.numpy(), [[1.75, 2.25, 2.75, 3.25]])
+
+
+def test_quantile_huber_loss_against_hand_numbers():
+    # One critic, one transition, 2 quantiles at levels 1/4 and 3/4: theta = (0, 1); target atoms (0.5, 3).
+    # theta_0 = 0, tau 0.25: deltas 0.5 (huber 0.125, weight 0.25), 3 (huber 2.5, weight 0.25)
+    # theta_1 = 1, tau 0.75: deltas -0.5 (huber 0.125, weight |0.75 - 1| = 0.25), 2 (huber 1.5, weight 0.75)
+    # mean of 0.03125, 0.625, 0.03125, 1.125 = 1.8125 / 4
+    quantiles = tf.Variable([[[0.0, 1.0]]])
+    with tf.GradientTape() as tape:
+        loss, info = quantile_huber_loss(quantiles, tf.constant([[0.5, 3.0]]))
+    assert loss.numpy() == pytest.approx(1.8125 / 4)
+    assert info["train/mean_q"].numpy() == pytest.approx(0.5)
+    np.testing.assert_allclose(info["train/mean_q_per_critic"].numpy(), [0.5])
+    # d/d theta_0: -(0.25 * 0.5 + 0.25 * 1) / 4 (both deltas pull it up; the second past kappa, slope 1)
+    # d/d theta_1: -(-0.25 * 0.5 + 0.75 * 1) / 4
+    np.testing.assert_allclose(tape.gradient(loss, quantiles).numpy(), [[[-0.375 / 4, -0.625 / 4]]])
+
+
+def test_quantile_huber_loss_pulls_each_quantile_to_its_level_of_the_targets():
+    # Gradient descent on the loss against fixed atoms 0..99 must put quantile m near the (2m + 1) / 2M level.
+    atoms = tf.range(100, dtype=tf.float32)[None, :]
+    quantiles = tf.Variable(tf.zeros((1, 1, 4)))
+    for _ in range(3000):
+        with tf.GradientTape() as tape:
+            loss, _ = quantile_huber_loss(quantiles, atoms)
+        quantiles.assign_sub(40.0 * tape.gradient(loss, quantiles))
+    np.testing.assert_allclose(quantiles.numpy().ravel(), [12.5, 37.5, 62.5, 87.5], atol=1.0)
+
+
+def test_tqc_actor_maximises_the_mean_over_every_critic_and_quantile():
+    np.testing.assert_allclose(mean_over_atoms(NEXT_QUANTILES).numpy(), [26 / 6])

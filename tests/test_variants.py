@@ -7,13 +7,14 @@ test_buffer.py; these tests check what the update does with them.
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import SMALL
+from conftest import SMALL, make_match_env
 from test_agent import batch_of
 
 from keras_sac import KerasSAC
 from keras_sac.config.settings import ConfigError, SACConfig
-from keras_sac.core.losses import mean_backup, min_backup
+from keras_sac.core.losses import mean_backup, mean_over_atoms, min_backup, quantile_huber_loss
 from keras_sac.core.networks import MLP, Actor, ActorSnapshot, MLPOptions
+from keras_sac.core.simba import SimbaTorso
 from keras_sac.core.update import SACUpdate
 
 
@@ -33,6 +34,11 @@ VARIANTS = {
     "schedules": dict(actor_learning_rate={"schedule": "cosine", "steps": 100, "warmup_steps": 10},
                       critic_learning_rate={"schedule": "linear", "end": 1e-5, "steps": 50},
                       alpha_learning_rate=1e-3),
+    "tqc": dict(critic_type="quantile", n_quantiles=5, top_quantiles_to_drop_per_net=1, n_critics=3, n_steps=2,
+                policy_delay=2),
+    # resets at 25 and 50 updates: one before the save, one after it (the resumed run must redraw the same)
+    "simba_adamw_resets": dict(architecture="simba", normalize_observations=True, weight_decay=0.01,
+                               reset_interval=25),
 }
 
 
@@ -103,7 +109,7 @@ def test_each_variant_learns_traces_once_and_resumes_exactly(name, compile_mode,
     assert np.isfinite(list(agent.metrics().values())).all()
 
 
-@pytest.mark.parametrize("name", ["crossq", "networks", "gsde"])
+@pytest.mark.parametrize("name", ["crossq", "networks", "gsde", "simba_adamw_resets"])
 def test_exported_variant_policies_act_as_predict_does(name, tmp_path):
     from keras_sac.io.export import LoadedPolicy
 
@@ -244,6 +250,19 @@ def test_learning_rate_schedules_follow_their_optimizers_steps_and_resume(match_
     (dict(actor_learning_rate="{schedule: step, steps: 3}"), "schedule must name 'schedule: linear"),
     (dict(critic_learning_rate={"schedule": "linear", "steps": 10}), r"a linear schedule needs \['end'\]"),
     (dict(alpha_learning_rate={"schedule": "cosine", "steps": 10, "power": 2}), r"unknown key\(s\) \['power'\]"),
+    (dict(critic_type="quantile", n_quantiles=3, top_quantiles_to_drop_per_net=3),
+     r"top_quantiles_to_drop_per_net \(3\) must be smaller than n_quantiles \(3\)"),
+    (dict(critic_type="quantile", target_backup="redq", n_critics=5), "target_backup: redq combines scalar critics"),
+    (dict(n_quantiles=10), "n_quantiles apply to quantile critics: set critic_type: quantile"),
+    (dict(critic_type="distributional"), "critic_type = 'distributional' is out of range"),
+    (dict(architecture="simba", critic_dropout=0.01, critic_layer_norm=True),
+     "critic_layer_norm, critic_dropout shape an mlp torso"),
+    (dict(architecture="simba", critic_arch=(512, 256)), r"critic_arch \[512, 256\]: SimBa's blocks share one width"),
+    (dict(reset_interval=0), r"reset_interval = 0 is out of range: expected an integer >= 1 \(or null: never\)"),
+    (dict(reset_interval=10, gradient_steps=4), r"reset_interval \(10\) must be a multiple of gradient_steps \(4\)"),
+    (dict(reset_interval=100, critic_learning_rate={"schedule": "linear", "end": 1e-5, "steps": 50}),
+     "reset_interval restarts the optimizers"),
+    (dict(weight_decay=-0.1), "weight_decay = -0.1 is out of range: expected a number >= 0"),
 ])
 def test_bad_variant_settings_are_one_line_errors(values, message):
     with pytest.raises(ConfigError, match=message):
@@ -302,3 +321,80 @@ def test_gsde_update_shares_one_noise_matrix_and_trains_the_noise_scale():
     (dict(compile_mode="graph", gradient_steps=20, critic_dropout=0.01), False), (dict(compile_mode="xla"), True)])
 def test_compile_mode_auto_uses_xla_except_for_plain_one_step_updates(settings, xla):
     assert SACConfig(**settings).use_xla is xla
+
+
+def test_tqc_critics_output_quantiles_and_the_update_regresses_them_on_the_truncated_target(match_env):
+    agent = KerasSAC(match_env, seed=0, **SMALL, **VARIANTS["tqc"])
+    obs, actions, *_ = batch_of(agent)
+    assert agent.critics(obs, actions).shape == (3, 32, 5) and agent.target_critics(obs, actions).shape == (3, 32, 5)
+    update = agent._update
+    assert update.critic_loss is quantile_huber_loss and update.actor_q is mean_over_atoms
+    next_quantiles = tf.constant(np.arange(30, dtype=np.float32).reshape(3, 2, 5))
+    # row 0 pools 0-4, 10-14 and 20-24; the top 1 x 3 critics of the pool go (22, 23, 24, all from one critic)
+    atoms = update.backup(next_quantiles)
+    np.testing.assert_array_equal(atoms.numpy()[0], np.r_[0:5, 10:15, 20:22])
+    metrics = agent.train_step(*batch_of(agent, seed=1))
+    assert np.isfinite(float(metrics["train/critic_loss"]))
+
+
+def test_a_reset_redraws_actor_critics_and_optimizer_state_and_keeps_buffer_alpha_and_statistics():
+    settings = dict(seed=0, **SMALL, normalize_observations=True, weight_decay=0.01)
+    agent = KerasSAC(make_match_env(), **settings, reset_interval=30)
+    plain = KerasSAC(make_match_env(), **settings)  # the same run without resets, for what must be kept
+    initial = [v.numpy().copy() for v in agent.critics.trainable_variables]
+    agent.learn(79), plain.learn(79)  # 29 updates: no reset yet
+    before = [v.numpy().copy() for v in agent.actor.trainable_variables + agent.critics.trainable_variables]
+    agent.learn(1, reset_num_timesteps=False), plain.learn(1, reset_num_timesteps=False)  # update 30, then the reset
+    after = [v.numpy() for v in agent.actor.trainable_variables + agent.critics.trainable_variables]
+    assert all(not np.allclose(a, b) for a, b in zip(after, before) if a.size > 1)
+    # fresh draws, not the construction's weights again (kernels: biases start at zero either way)
+    assert all(not np.allclose(a, b) for a, b in zip(agent.critics.trainable_variables, initial) if a.ndim == 2)
+    for v, w in zip(agent.critics.own_variables, agent.target_critics.own_variables, strict=True):
+        np.testing.assert_array_equal(v.numpy(), w.numpy())  # targets restart as copies
+    for optimizer in (agent.actor_optimizer, agent.critic_optimizer):
+        assert int(optimizer.iterations.numpy()) == 0
+        assert not any(v.numpy().any() for v in optimizer.variables if "momentum" in v.path or "velocity" in v.path)
+        assert float(optimizer.learning_rate) == pytest.approx(3e-4)  # a setting, not state: kept
+    assert int(agent.alpha_optimizer.iterations.numpy()) == 30
+    # kept, not restarted at log(init_alpha) = 0 (two agents in one process agree to float rounding only)
+    np.testing.assert_allclose(agent.log_alpha.numpy(), plain.log_alpha.numpy(), rtol=1e-4, atol=0)
+    assert agent.log_alpha.numpy() != 0.0
+    np.testing.assert_array_equal(agent.actor.normalizer.mean.numpy(), plain.actor.normalizer.mean.numpy())
+    assert len(agent.buffer) == len(plain.buffer) == 80
+    obs = np.full(2, 0.3, np.float32)  # predict follows the new actor
+    assert not np.allclose(agent.predict(obs, deterministic=True)[0], plain.predict(obs, deterministic=True)[0])
+
+
+def test_weight_decay_shrinks_the_actor_and_critic_weights_decoupled_from_adams_step(match_env):
+    decayed = KerasSAC(match_env, seed=0, **SMALL, weight_decay=0.5)
+    plain = KerasSAC(match_env, seed=0, **SMALL)
+    assert decayed.alpha_optimizer.__class__.__name__ == "Adam"  # the temperature is not decayed
+    start = [v.numpy().copy() for v in decayed.critics.trainable_variables + decayed.actor.trainable_variables]
+    batch = batch_of(plain, seed=3)
+    decayed.train_step(*batch), plain.train_step(*batch)
+    # AdamW (Loshchilov & Hutter 2019): w <- w - lr * wd * w, then Adam's step from the same gradients
+    pairs = zip(decayed.critics.trainable_variables + decayed.actor.trainable_variables,
+                plain.critics.trainable_variables + plain.actor.trainable_variables, start, strict=True)
+    # Two agents' gradients agree to float rounding only, and Adam's first step g / (|g| + eps) magnifies that
+    # where |g| is near eps: allow a few such elements, not a missing or coupled decay (which moves them all).
+    close = [np.isclose(d.numpy() - p.numpy(), -3e-4 * 0.5 * w, rtol=1e-3, atol=2e-7) for d, p, w in pairs]
+    assert np.mean(np.concatenate([c.ravel() for c in close])) > 0.99
+
+
+def test_simba_torso_is_embedding_residual_blocks_and_a_final_layer_norm():
+    tf.keras.utils.set_random_seed(0)
+    torso = SimbaTorso(8, 2, name="trunk")
+    x = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
+    out = torso(x).numpy()
+    assert torso.expand_0.kernel.shape == (8, 32) and torso.project_1.kernel.shape == (32, 8)  # 4x bottleneck
+
+    def norm(h):
+        return (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + 1e-3)
+
+    h = x @ torso.embed.kernel.numpy()  # biases start at zero, LayerNorms at gamma 1, beta 0
+    for i in range(2):
+        expand, project = getattr(torso, f"expand_{i}").kernel.numpy(), getattr(torso, f"project_{i}").kernel.numpy()
+        h = h + np.maximum(norm(h) @ expand, 0.0) @ project
+    np.testing.assert_allclose(out, norm(h), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(torso.numpy_forward()(x), out, rtol=1e-5, atol=1e-5)
+    assert len(torso.trainable_variables) == 2 + 2 * 6 + 2

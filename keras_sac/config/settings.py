@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
-import types
 import typing
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
-import yaml
-
+from keras_sac.config.coercion import coerce  # noqa: F401 (re-exported)
 from keras_sac.config.values import ConfigError, check_pixels, check_schedule  # noqa: F401 (re-exported)
 
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -32,6 +29,9 @@ IMAGE_CHANNELS = ("auto", "first", "last")
 REPLAY_BUFFERS = ("uniform", "her")
 GOAL_STRATEGIES = ("future", "final", "episode")
 COMPILE_MODES = ("auto", "graph", "xla")
+ARCHITECTURES = ("mlp", "simba")
+CRITIC_TYPES = ("scalar", "quantile")
+QUANTILE_SETTINGS = ("n_quantiles", "top_quantiles_to_drop_per_net")
 
 
 def _positive(x: float) -> bool:
@@ -62,6 +62,17 @@ def _check(rule: Callable[[Any], bool], expected: str) -> dict:
     return {"rule": rule, "expected": expected}
 
 
+def _validate(config) -> None:
+    """Coerce every field to its declared type (frozen: stored once, here) and check its range."""
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        value = coerce(f.name, getattr(config, f.name), hints[f.name])
+        object.__setattr__(config, f.name, value)
+        rule = f.metadata.get("rule")
+        if value is not None and rule is not None and not rule(value):
+            raise ConfigError(f"{f.name} = {value!r} is out of range: expected {f.metadata['expected']}")
+
+
 def _field(default, doc: str, check: dict | None = None):
     metadata = {"doc": doc, **(check or {})}
     if isinstance(default, (list, dict)):
@@ -84,6 +95,14 @@ class SACConfig:
         None, "The temperature's Adam step size, as actor_learning_rate.", _check(_lr_ok, "a number > 0"))
     adam_beta1: float = _field(0.9, "Adam's first-moment decay for all three optimizers (CrossQ uses 0.5).",
                                _check(lambda b: 0 <= b < 1, "a number in [0, 1)"))
+    weight_decay: float = _field(0.0, "Decoupled weight decay of the actor's and critics' optimizers (AdamW, "
+                                      "Loshchilov & Hutter 2019; SimBa and BRO use 1e-2); 0: plain Adam.",
+                                 _check(_non_negative, "a number >= 0"))
+    reset_interval: int | None = _field(
+        None, "Gradient steps between resets of the actor and critics (Nikishin et al. 2022; BRO, SR-SAC): fresh "
+              "weights, targets and optimizer states, while the replay buffer, the temperature and the observation "
+              "statistics are kept; a multiple of gradient_steps. None: never.",
+        _check(_positive, "an integer >= 1 (or null: never)"))
     buffer_size: int = _field(1_000_000, "Replay buffer capacity in rows, one transition each (with "
                                          "optimize_memory_usage, plus one row per episode end); a ring: the "
                                          "oldest is overwritten.",
@@ -127,6 +146,11 @@ class SACConfig:
                                                 _check(_arch_ok, "a non-empty list of positive integers"))
     critic_arch: tuple[int, ...] | None = _field(None, "Each critic's hidden widths; None: net_arch.",
                                                  _check(_arch_ok, "a non-empty list of positive integers"))
+    architecture: str = _field(
+        "mlp", "Network torsos: 'mlp' (a plain stack of net_arch widths) or 'simba' (Lee et al. 2024: a linear "
+               "embedding, residual blocks x + MLP(LayerNorm(x)) with a 4x inverted bottleneck, a final LayerNorm; "
+               "an arch such as critic_arch: [512, 512] means two blocks of width 512). SimBa's observation "
+               "normalisation is normalize_observations: set it too.", _one_of(ARCHITECTURES))
     activation: str = _field("relu", "Hidden-layer activation ('gelu' is its tanh approximation).",
                              _one_of(ACTIVATIONS))
     init: str = _field("default", "Weight init: 'default' (Keras' Glorot uniform) or 'orthogonal' (gain sqrt(2) on "
@@ -153,6 +177,16 @@ class SACConfig:
                               _check(_positive, "an integer >= 1"))
     entropy_backup: bool = _field(True, "Keep -alpha * log pi(a'|s') in the TD target; False drops it (the "
                                         "'deterministic backup' of SAC-v2 ablations, SBX's DroQ option).")
+    critic_type: str = _field(
+        "scalar", "'scalar' critics (one Q value each) or 'quantile': TQC (Kuznetsov et al. 2020), each critic "
+                  "outputs n_quantiles quantiles of the return, the TD target is the pooled target quantiles "
+                  "without the top top_quantiles_to_drop_per_net * n_critics, the loss the quantile Huber loss and "
+                  "the actor maximises the mean of all quantiles.", _one_of(CRITIC_TYPES))
+    n_quantiles: int = _field(25, "Quantiles per critic (critic_type: quantile).",
+                              _check(_positive, "an integer >= 1"))
+    top_quantiles_to_drop_per_net: int = _field(
+        2, "Largest target quantiles dropped per critic (critic_type: quantile): the overestimation control.",
+        _check(_non_negative, "an integer >= 0"))
     actor_gradient: str = _field(
         "reparametrize", "The actor's gradient estimator: 'reparametrize' (through the critic) or 'reinforce' "
                          "(score function with a leave-one-out baseline over num_actor_samples actions).",
@@ -271,9 +305,45 @@ def _check_combinations(c: SACConfig) -> None:
     if c.replay_buffer == "her" and (c.optimize_memory_usage or c.n_steps > 1):
         raise ConfigError("replay_buffer: her relabels plain one-step transitions: set optimize_memory_usage: false and "
                           "n_steps: 1")
+    _check_network_combinations(c)
     if c.target_update == "none" and c.target_backup == "redq":
         raise ConfigError("target_backup: redq draws its subset from target critics; with target_update: none use "
                           "target_backup: min or mean")
+
+
+def _check_network_combinations(c: SACConfig) -> None:
+    defaults = SACConfig.__dataclass_fields__
+    if c.critic_type == "quantile":
+        if c.top_quantiles_to_drop_per_net >= c.n_quantiles:
+            raise ConfigError(f"top_quantiles_to_drop_per_net ({c.top_quantiles_to_drop_per_net}) must be smaller than "
+                              f"n_quantiles ({c.n_quantiles}), or no target quantile is left; TQC's paper uses 2 of 25")
+        if c.target_backup != "min":
+            raise ConfigError(f"target_backup: {c.target_backup} combines scalar critics; quantile critics back up "
+                              f"their truncated mixture (top_quantiles_to_drop_per_net): leave target_backup out")
+    else:
+        changed = [k for k in QUANTILE_SETTINGS if getattr(c, k) != defaults[k].default]
+        if changed:
+            raise ConfigError(f"{', '.join(changed)} apply to quantile critics: set critic_type: quantile or leave "
+                              f"them out")
+    if c.architecture == "simba":
+        mlp_only = [k for k in ("critic_layer_norm", "critic_dropout", "critic_batch_renorm", "actor_batch_renorm",
+                                "init") if getattr(c, k) != defaults[k].default]
+        if mlp_only:
+            raise ConfigError(f"{', '.join(mlp_only)} shape an mlp torso; SimBa's blocks have their own LayerNorms "
+                              f"and init: leave them out with architecture: simba")
+        for name in ("net_arch", "actor_arch", "critic_arch"):
+            arch = getattr(c, name)
+            if arch is not None and len(set(arch)) > 1:
+                raise ConfigError(f"{name} {list(arch)}: SimBa's blocks share one width (the list's length is the "
+                                  f"number of blocks), e.g. {name}: {[arch[0]] * len(arch)}")
+    if c.reset_interval is not None:
+        if c.reset_interval % c.gradient_steps:
+            raise ConfigError(f"reset_interval ({c.reset_interval}) must be a multiple of gradient_steps "
+                              f"({c.gradient_steps}): resets happen between training phases")
+        scheduled = [k for k in ("actor_learning_rate", "critic_learning_rate") if isinstance(getattr(c, k), dict)]
+        if scheduled:
+            raise ConfigError(f"reset_interval restarts the optimizers, and the schedule of {', '.join(scheduled)} "
+                              f"counts their steps: use a constant learning rate with resets")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -304,86 +374,6 @@ def draw_seed() -> int:
     import numpy as np
 
     return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
-
-
-def _validate(config) -> None:
-    hints = typing.get_type_hints(type(config))
-    for f in dataclasses.fields(config):
-        value = coerce(f.name, getattr(config, f.name), hints[f.name])
-        object.__setattr__(config, f.name, value)  # frozen: store the coerced value once, here
-        rule = f.metadata.get("rule")
-        if value is not None and rule is not None and not rule(value):
-            raise ConfigError(f"{f.name} = {value!r} is out of range: expected {f.metadata['expected']}")
-
-
-def coerce(name: str, value: Any, annotation: Any) -> Any:
-    """Convert `value` (Python, YAML or command-line string) to the field's declared type, or raise."""
-    args = typing.get_args(annotation)
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        inner = [a for a in args if a is not type(None)]
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
-            return None
-        if dict in inner:  # a learning rate (a number or a schedule mapping) or pixels, from YAML or --set
-            if isinstance(value, str) and value.strip().startswith("{"):
-                value = _yaml_value(name, value)
-            if name == "pixels":
-                return check_pixels(value)
-            if isinstance(value, Mapping):
-                return check_schedule(name, value)
-        return coerce(name, value, inner[0])
-    if typing.get_origin(annotation) is tuple:
-        if isinstance(value, str):
-            value = _yaml_value(name, value)
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{name} must be a list such as [256, 256], got {value!r}")
-        return tuple(coerce(name, v, args[0]) for v in value)
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "1", "0"):
-            return value.strip().lower() in ("true", "yes", "1")
-        raise ConfigError(f"{name} must be true or false, got {value!r}")
-    if annotation is int:
-        number = _number(name, value, "an integer")
-        if not float(number).is_integer():
-            raise ConfigError(f"{name} must be an integer, got {value!r}")
-        return int(number)
-    if annotation is float:
-        number = float(_number(name, value, "a number"))
-        if not math.isfinite(number):
-            raise ConfigError(f"{name} must be a finite number, got {value!r}")
-        return number
-    if annotation is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{name} must be a string, got {value!r}")
-        return value.strip()
-    raise TypeError(f"no coercion for {annotation}")  # a new field type needs a branch above
-
-
-def _yaml_value(name: str, text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{name} is not valid YAML: {str(exc).splitlines()[0]}") from None
-
-
-def _number(name: str, value: Any, what: str) -> float | int:
-    if callable(value):  # an SB3-style schedule, progress_remaining -> value
-        raise ConfigError(f"{name} must be {what}, got a callable: keras_sac's schedules are mappings such as "
-                          f"actor_learning_rate: {{schedule: linear, end: 1.0e-5, steps: 100000}}, not functions")
-    if isinstance(value, Mapping) and name == "learning_rate":
-        raise ConfigError("learning_rate must be a number: put a schedule on actor_learning_rate, "
-                          "critic_learning_rate or alpha_learning_rate (each starts from learning_rate)")
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ConfigError(f"{name} must be {what}, got {value!r}")
-    if isinstance(value, str):
-        for parse in (int, float):  # "1_000" -> 1000, "1e6" -> 1000000.0, "nan" -> nan (refused later)
-            try:
-                return parse(value.strip())
-            except ValueError:
-                pass
-        raise ConfigError(f"{name} must be {what}, got {value!r}")
-    return value
 
 
 # Stable-Baselines3 SAC arguments whose keras_sac equivalent has another name or form.

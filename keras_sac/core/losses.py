@@ -2,9 +2,10 @@
 
 Nothing here reads a variable or an optimizer, so each can be checked against numbers worked out by hand
 (tests/test_losses.py). `update.py` picks one of each kind when the agent is built:
-- backups (how the TD target combines the ensemble): `min_backup`, `mean_backup`, `redq_backup`;
+- backups (how the TD target combines the ensemble): `min_backup`, `mean_backup`, `redq_backup`, and for
+  quantile critics `truncated_mixture` (TQC);
 - the TD target: `soft_td_target` (alpha = 0 gives the backup without the entropy bonus);
-- critic loss: `critic_loss`;
+- critic loss: `critic_loss`, or `quantile_huber_loss` for quantile critics;
 - actor losses: `actor_loss` (reparameterised), `reinforce_actor_loss` (score function);
 - temperature: `alpha_loss`.
 """
@@ -30,6 +31,24 @@ def redq_backup(next_q_values, seed, subset: int):
     scores = tf.random.stateless_uniform([tf.shape(next_q_values)[0]], seed=seed)
     chosen = tf.math.top_k(scores, k=subset).indices  # a uniform random subset of size M
     return tf.reduce_min(tf.gather(next_q_values, chosen), axis=0)
+
+
+def truncated_mixture(next_quantiles, seed=None, *, drop_per_net: int):
+    """TQC's target atoms (Kuznetsov et al. 2020, sec. 4, eq. 10-11): the N target critics' M quantiles each
+    pooled into one mixture of N * M atoms, sorted, and the largest drop_per_net * N removed, which controls
+    overestimation as the min of two critics does for scalar ones, but in finer steps.
+
+    next_quantiles: (N, batch, M) -> (batch, N * (M - drop_per_net)), ascending.
+    """
+    n, m = next_quantiles.shape[0], next_quantiles.shape[-1]
+    pooled = tf.reshape(tf.transpose(next_quantiles, [1, 0, 2]), [-1, n * m])
+    return tf.sort(pooled, axis=-1)[:, :n * (m - drop_per_net)]
+
+
+def mean_over_atoms(q_values):
+    """The critics' mean over every member and quantile: what TQC's actor maximises (Kuznetsov et al. 2020,
+    eq. 12). q_values: (N, batch, M) -> (batch,)."""
+    return tf.reduce_mean(q_values, axis=[0, 2])
 
 
 def soft_td_target(rewards, terminated, next_q, next_log_prob, alpha, discounts):
@@ -59,6 +78,27 @@ def critic_loss(q_values, target_q):
     loss = tf.reduce_sum(0.5 * tf.reduce_mean(tf.square(q_values - target_q[None, :]), axis=1))
     return loss, {"train/critic_loss": loss, "train/mean_q": tf.reduce_mean(q_values),
                   "train/mean_q_per_critic": tf.reduce_mean(q_values, axis=1)}
+
+
+def quantile_huber_loss(quantiles, target_atoms, kappa: float = 1.0):
+    """The quantile Huber loss of TQC (Kuznetsov et al. 2020, eq. 13; Dabney et al. 2018, eq. 10).
+
+    Critic n's quantile m, at level tau_m = (2m + 1) / (2M), is pulled toward every target atom z_k:
+    rho(delta) = |tau_m - 1{delta < 0}| * huber_kappa(delta), delta = z_k - theta_nm, averaged over critics,
+    quantiles, atoms and the batch (the authors' code and sb3-contrib take this mean).
+
+    quantiles: (N, batch, M); target_atoms: (batch, K), no gradient. Metrics as `critic_loss`'s, the mean Q
+    being the mean quantile.
+    """
+    m = quantiles.shape[-1]
+    tau = (2.0 * tf.range(m, dtype=tf.float32) + 1.0) / (2.0 * m)  # (M,)
+    delta = target_atoms[None, :, None, :] - quantiles[..., None]  # (N, batch, M, K)
+    abs_delta = tf.abs(delta)
+    huber = tf.where(abs_delta <= kappa, 0.5 * tf.square(delta), kappa * (abs_delta - 0.5 * kappa))
+    weight = tf.abs(tau[:, None] - tf.cast(delta < 0.0, tf.float32))
+    loss = tf.reduce_mean(weight * huber)
+    return loss, {"train/critic_loss": loss, "train/mean_q": tf.reduce_mean(quantiles),
+                  "train/mean_q_per_critic": tf.reduce_mean(quantiles, axis=[1, 2])}
 
 
 def actor_loss(log_prob, q, alpha):

@@ -45,6 +45,7 @@ class SACUpdate:
         self.log_alpha, self.target_entropy = log_alpha, target_entropy
         self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer = optimizers
         self.n_updates, self.rng = n_updates, rng
+        self.quantile = c.critic_type == "quantile"
         self.backup = {"min": losses.min_backup, "mean": losses.mean_backup,
                        "redq": functools.partial(losses.redq_backup, subset=c.redq_subset)}[c.target_backup]
         # REDQ's actor maximises the mean over the whole ensemble (Chen et al. 2021, Alg. 1 line 13): the
@@ -52,6 +53,10 @@ class SACUpdate:
         # signal than the min of N, which is strongly biased low for N = 10. Every other backup keeps
         # SAC's min over all critics.
         self.actor_q = losses.mean_backup if c.target_backup == "redq" else losses.min_backup
+        self.critic_loss = losses.critic_loss
+        if self.quantile:  # TQC: truncation in the target replaces the min, so the actor takes the plain mean
+            self.backup = functools.partial(losses.truncated_mixture, drop_per_net=c.top_quantiles_to_drop_per_net)
+            self.actor_q, self.critic_loss = losses.mean_over_atoms, losses.quantile_huber_loss
         self.dropout = c.critic_dropout > 0
         # Seeds drawn per step: next actions, actor actions, then one per option that needs its own. The
         # default draws two, as keras_sac always has, so its runs repeat across versions.
@@ -114,18 +119,23 @@ class SACUpdate:
                                        training=True, seed=seeds.get("drop_online"))
                 q_values, next_q = tf.split(q_joint, 2, axis=1)
                 target_q = self._target(b, tf.stop_gradient(next_q), next_log_prob, target_alpha, seeds)
-                loss, info = losses.critic_loss(q_values, target_q)
+                loss, info = self.critic_loss(q_values, target_q)
         else:
             bootstrap = self.target_critics if self.target_critics is not None else self.critics
             next_q = bootstrap(b.next_obs, next_actions, seed=seeds.get("drop_target"))
             target_q = self._target(b, next_q, next_log_prob, target_alpha, seeds)
             with tf.GradientTape() as tape:
-                loss, info = losses.critic_loss(self.critics(b.obs, b.actions, seed=seeds.get("drop_online")), target_q)
+                loss, info = self.critic_loss(self.critics(b.obs, b.actions, seed=seeds.get("drop_online")), target_q)
         self._apply(self.critic_optimizer, tape, loss, self.critics.trainable_variables, "critic loss")
         return info
 
     def _target(self, b: Batch, next_q_values, next_log_prob, alpha, seeds):
+        """The TD target: (batch,) for scalar critics; (batch, atoms) for quantile ones, every atom shifted by
+        the same reward, discount and entropy bonus (Kuznetsov et al. 2020, eq. 11)."""
         next_q = self.backup(next_q_values, seed=seeds.get("redq"))
+        if self.quantile:
+            return losses.soft_td_target(b.rewards[:, None], b.terminated[:, None], next_q, next_log_prob[:, None],
+                                         alpha, b.discounts[:, None])
         return losses.soft_td_target(b.rewards, b.terminated, next_q, next_log_prob, alpha, b.discounts)
 
     # ------------------------------------------------------------------ actor and temperature
