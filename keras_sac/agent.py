@@ -17,6 +17,7 @@ from keras_sac.config.settings import SACConfig, draw_seed, make_sac_config
 from keras_sac.core import spaces
 from keras_sac.core.distributions import TanhGaussian, numpy_action
 from keras_sac.core.networks import ActorSnapshot
+from keras_sac.core.parts import Parts
 from keras_sac.core.signatures import obs_signature
 from keras_sac.core.spaces import Batch, EnvSpec, action_affine, to_env_action
 from keras_sac.core.update import FAILURES, SACUpdate, polyak_update
@@ -42,12 +43,15 @@ class KerasSAC:
             see spaces.py) or a Dict of them, or a registered env id; with
             `n_envs` > 1, copies are made from its id, or pass a `gymnasium.vector.VectorEnv` built with
             same-step autoreset (then n_envs is its num_envs).
+        actor_torso, critic_torso, features_extractor, replay_buffer_class: your own parts in place of
+            keras_sac's (their contract: `keras_sac.core.parts.Parts`); pass them again to `load`.
         **hyperparameters: fields of `SACConfig` (Stable-Baselines3 names); unknown keys are refused.
 
     The agent acts in [-1, 1]^d; `predict` and exported policies map actions to the env's bounds.
     """
 
-    def __init__(self, env: gym.Env | str, **hyperparameters):
+    def __init__(self, env: gym.Env | str, *, actor_torso=None, critic_torso=None, features_extractor=None,
+                 replay_buffer_class=None, **hyperparameters):
         if isinstance(env, gym.vector.VectorEnv):
             check_vector_env(env)
             if hyperparameters.setdefault("n_envs", env.num_envs) != env.num_envs:
@@ -57,6 +61,8 @@ class KerasSAC:
         if config.seed is None:  # record the seed actually used, so every run can be repeated
             config = dataclasses.replace(config, seed=draw_seed())
         self.config: SACConfig = config
+        self.parts = Parts(actor_torso, critic_torso, features_extractor, replay_buffer_class)
+        build.check_part_settings(config, self.parts)
         env = resolve_env(env, config.pixels)
         self.spec: EnvSpec = env_spec(env, config.image_channels, config.pixels)
         build.check_encoder_settings(config, self.spec)
@@ -78,7 +84,7 @@ class KerasSAC:
     def _build(self) -> None:
         cfg, spec = self.config, self.spec
         keras.utils.set_random_seed(cfg.seed)  # weight initialisers draw from Keras' global seed
-        self.actor, self.critics, self.target_critics = build.build_networks(cfg, spec)
+        self.actor, self.critics, self.target_critics = build.build_networks(cfg, spec, self.parts)
         self.log_alpha = tf.Variable(math.log(cfg.init_alpha), dtype=tf.float32, name="log_alpha")
         self.target_entropy = float(-spec.action_dim if cfg.target_entropy is None else cfg.target_entropy)
         optimizers = build.build_optimizers(cfg, build.Networks(self.actor, self.critics, self.target_critics),
@@ -88,7 +94,7 @@ class KerasSAC:
         self.tf_rng = tf.random.Generator.from_seed(cfg.seed)  # policy noise inside compiled code
         self.np_rng = np.random.default_rng(cfg.seed)  # warm-up actions and replay indices
         self.predict_rng = np.random.default_rng([cfg.seed, 1])  # predict's own noise: training never reads it
-        self.buffer, self._reward_env = build.make_buffer(cfg, spec, self.env)
+        self.buffer, self._reward_env = build.make_buffer(cfg, spec, self.env, self.parts.replay_buffer_class)
         self._action_center, self._action_scale = action_affine(spec.action_low, spec.action_high)
         # gSDE: env i's noise matrix is sigma * sde_noise[i], sde_noise ~ N(0, I) drawn at its episode starts
         # and every sde_sample_freq vector steps; sigma is read at each step, so the noise follows the
@@ -120,8 +126,9 @@ class KerasSAC:
             minibatch_spec = Batch(obs_signature(spec.obs, steps),
                                    tf.TensorSpec([*steps, spec.action_dim], tf.float32), tf.TensorSpec(steps),
                                    obs_signature(spec.obs, steps), tf.TensorSpec(steps), tf.TensorSpec(steps))
-            # predict's (mean, log_std) for image/Dict observations; NumPy draws the noise, as for flat ones
-            self._policy_moments = tf.function(lambda obs: self.actor(obs), input_signature=[obs_spec])
+        # predict's (mean, log_std) where the actor has no NumPy twin (images, Dicts, a user's torso or
+        # extractor); NumPy draws the noise, as for the others
+        self._policy_moments = tf.function(lambda obs: self.actor(obs), input_signature=[obs_spec])
         self._compiled_update_and_act = tf.function(self._update_and_act, input_signature=[minibatch_spec, obs_spec],
                                                     jit_compile=xla)
         self._concrete: dict = {}  # traced on first use: an agent that never trains never traces
@@ -226,10 +233,10 @@ class KerasSAC:
         """
         batch, single = spaces.as_batch(self.spec.obs, observation, "the agent")
         rng = None if deterministic else self.predict_rng
-        if self.spec.obs.flat:
+        if ActorSnapshot.supports(self.actor):
             snapshot = self._actor_snapshot()
             unit_actions = snapshot.mode(batch) if rng is None else snapshot.sample(batch, rng)
-        else:  # images and Dicts: the actor's (mean, log_std) from TensorFlow (convolutions), then NumPy
+        else:  # images, Dicts, user parts: the actor's (mean, log_std) from TensorFlow, then NumPy
             mean, log_std = (t.numpy() for t in self._compiled("_policy_moments")(batch))
             unit_actions = numpy_action(mean, log_std, rng)
         actions = self._to_env_action(unit_actions)
@@ -317,7 +324,8 @@ class KerasSAC:
         """reset_interval: fresh actor and critics, the buffer kept (`build.reset_networks`). The action just
         drawn for the next step came from the old actor; it is taken, as any action drawn before an update is."""
         nets = build.Networks(self.actor, self.critics, self.target_critics)
-        build.reset_networks(self.config, self.spec, nets, (self.actor_optimizer, self.critic_optimizer), count)
+        build.reset_networks(self.config, self.spec, nets, (self.actor_optimizer, self.critic_optimizer), count,
+                             self.parts)
         self.actor_changed()
 
     def _start_episodes(self, seed: int | None) -> None:
@@ -392,20 +400,8 @@ class KerasSAC:
 
     # ------------------------------------------------------------------ persistence
     def state_variables(self) -> dict:
-        """Every piece of TensorFlow state, keyed by a stable name (the Keras variable path)."""
-        targets = self.target_critics.variables if self.target_critics is not None else []
-        keras_vars = [*self.actor.variables, *self.critics.variables, *targets,
-                      *self.actor_optimizer.variables, *self.critic_optimizer.variables,
-                      *self.alpha_optimizer.variables]
-        keras_vars = list({id(v): v for v in keras_vars}.values())  # a shared encoder is in actor and critics
-        state = {v.path.replace("/", "."): v for v in keras_vars}
-        if len(state) != len(keras_vars):
-            raise RuntimeError("two state variables share a path")  # would silently drop one on save
-        # With policy_delay: the actor's last metrics, reported between its updates.
-        held = {f"held.{name.replace('/', '.')}": v for name, v in getattr(self._update, "held", {}).items()}
-        sde = {"sde_noise": self.sde_noise} if self.config.use_sde else {}
-        return {**state, **held, **sde, "log_alpha": self.log_alpha, "n_updates": self.n_updates,
-                "tf_rng": self.tf_rng}
+        """Every piece of TensorFlow state, keyed by a stable name (`checkpoint.state_variables`)."""
+        return checkpoint.state_variables(self)
 
     def save(self, path: str | Path, include_buffer: bool = True) -> Path:
         """Save the whole agent to the folder `path`, atomically (see `checkpoint.py`).
@@ -419,13 +415,14 @@ class KerasSAC:
         return checkpoint.save_agent(self, path, include_buffer)
 
     @classmethod
-    def load(cls, path: str | Path, env: gym.Env | str | None = None) -> "KerasSAC":
+    def load(cls, path: str | Path, env: gym.Env | str | None = None, **parts) -> "KerasSAC":
         """Rebuild an agent saved with `save`; `env` defaults to a new env of the saved id.
 
         `path` is a saved folder, or a run's `checkpoints/` folder or run folder, whose newest good
-        checkpoint is used (a damaged newer one is skipped with a warning).
+        checkpoint is used (a damaged newer one is skipped with a warning). `parts`: the custom parts the
+        agent was built with (`actor_torso=...`, see `__init__`), which a checkpoint names but never stores.
         """
-        return checkpoint.load_agent(cls, path, env)
+        return checkpoint.load_agent(cls, path, env, parts)
 
     def export(self, path: str | Path, format: str = "savedmodel") -> Path:
         """Write the policy for use without keras_sac.

@@ -18,6 +18,7 @@ from keras_sac.config.settings import ConfigError, SACConfig
 from keras_sac.core.encoders import EncoderError, ObsEncoder
 from keras_sac.core.networks import Actor, Critics, MLPOptions
 from keras_sac.core.normalization import ObsNormalizer
+from keras_sac.core.parts import Parts, UserExtractor, check_layer, check_parts
 from keras_sac.core.schedules import build_schedule
 from keras_sac.core.signatures import obs_signature
 from keras_sac.core.spaces import EnvSpec, ObsSpec
@@ -56,8 +57,26 @@ def check_encoder_settings(cfg: SACConfig, spec: EnvSpec) -> None:
                           f"{spec.obs.describe()}: leave them out (or set pixels to observe its frames)")
 
 
-def build_networks(cfg: SACConfig, spec: EnvSpec) -> Networks:
-    """Actor, critics and target critics, built (weights drawn from Keras' global seed, set by the caller)."""
+def check_part_settings(cfg: SACConfig, parts: Parts) -> None:
+    """Settings that shape keras_sac's own torso or buffer mean nothing with a user's: refuse them."""
+    check_parts(parts)
+    defaults = SACConfig()
+    ours = {  # part: (the settings of keras_sac's own version of it, what they shape)
+        "actor_torso": (("architecture", "actor_batch_renorm", "use_sde"), "actor torso"),  # gSDE: our features
+        "critic_torso": (("architecture", "critic_layer_norm", "critic_dropout", "critic_batch_renorm"),
+                         "critic torsos"),
+        "replay_buffer_class": (("replay_buffer",), "replay buffers (hindsight replay)"),
+    }
+    for part, (names, what) in ours.items():
+        changed = [n for n in names if getattr(parts, part) is not None and getattr(cfg, n) != getattr(defaults, n)]
+        if changed:
+            raise ConfigError(f"{', '.join(changed)} apply to keras_sac's own {what}, and this agent has its own "
+                              f"{part}: leave {'it' if len(changed) == 1 else 'them'} out")
+
+
+def build_networks(cfg: SACConfig, spec: EnvSpec, parts: Parts = Parts()) -> Networks:
+    """Actor, critics and target critics, built (weights drawn from Keras' global seed, set by the caller).
+    `parts`: the user's own torsos or extractor in place of ours (core/parts.py)."""
     dtype = None if cfg.precision == "float32" else cfg.precision  # a Keras dtype policy
     common = dict(activation=cfg.activation, init=cfg.init, renorm_momentum=cfg.batch_renorm_momentum,
                   renorm_warmup=cfg.batch_renorm_warmup, architecture=cfg.architecture)
@@ -70,7 +89,10 @@ def build_networks(cfg: SACConfig, spec: EnvSpec) -> Networks:
     structured = not spec.obs.flat
     n_quantiles = cfg.n_quantiles if cfg.critic_type == "quantile" else None
 
-    def encoder(name):  # image and Dict observations: obs -> features (encoders.py)
+    def encoder(name):  # image and Dict observations: obs -> features (encoders.py), or the user's extractor
+        if parts.features_extractor is not None:
+            single = spec.obs.entries[0].key if not spec.obs.flat and not spec.obs.is_dict else None
+            return UserExtractor(parts.make("features_extractor"), single, name=name)
         if not structured:
             return None
         return ObsEncoder(spec.obs, cfg.encoder, cfg.encoder_channels, cfg.encoder_features,
@@ -81,18 +103,21 @@ def build_networks(cfg: SACConfig, spec: EnvSpec) -> Networks:
     if cfg.normalize_observations:  # built first, so its weights are named obs_normalizer/...
         normalizer = ObsNormalizer(spec.obs_dim, cfg.normalize_clip, cfg.normalize_epsilon, name="obs_normalizer")
     try:
+        critic_torso = (lambda: parts.make("critic_torso")) if parts.critic_torso is not None else None
         critics = Critics(cfg.n_critics, critic_arch, critic_options, dtype=dtype, encoder=encoder("encoder"),
-                          normalizer=normalizer, n_quantiles=n_quantiles, name="critics")
+                          normalizer=normalizer, n_quantiles=n_quantiles, torso_factory=critic_torso, name="critics")
         # A shared encoder is the critics', read by the actor without gradient (SAC-AE, Yarats et al. 2019,
         # sec. 6; DrQ): the actor's loss would otherwise pull the features towards what the current policy
         # likes, and one encoder costs half the convolutions of two.
-        shared = structured and cfg.share_encoder
+        shared = critics.encoder is not None and cfg.share_encoder
         actor = Actor(spec.action_dim, actor_arch, cfg.log_std_bounds, actor_options, dtype=dtype,
                       use_sde=cfg.use_sde, log_std_init=cfg.log_std_init,
                       encoder=critics.encoder if shared else encoder("encoder"), detach_encoder=shared,
-                      normalizer=normalizer, name="actor")
+                      normalizer=normalizer, torso=parts.make("actor_torso") if parts.actor_torso else None,
+                      name="actor")
         obs0, act0 = zero_obs(spec.obs), tf.zeros((1, spec.action_dim))
-        if structured:  # the shared encoder is built (and named) by the critics that own it
+        check_custom_outputs(parts, actor, critics, obs0)
+        if structured or critics.encoder is not None:  # the shared encoder is built (and named) by the critics that own it
             critics(obs0, act0), actor(obs0)
         else:  # weights drawn in the order keras_sac always drew them: same seed, same network
             actor(obs0), critics(obs0, act0)
@@ -100,12 +125,28 @@ def build_networks(cfg: SACConfig, spec: EnvSpec) -> Networks:
         if cfg.target_update != "none":
             target_critics = Critics(cfg.n_critics, critic_arch, critic_options, dtype=dtype,
                                      encoder=encoder("encoder"), normalizer=normalizer, n_quantiles=n_quantiles,
-                                     name="target_critics")
+                                     torso_factory=critic_torso, name="target_critics")
             target_critics(obs0, act0)
             polyak_update(critics.own_variables, target_critics.own_variables, tau=1.0)
     except EncoderError as exc:  # e.g. an image too small for the encoder's strides
         raise ConfigError(str(exc)) from None
     return Networks(actor, critics, target_critics)
+
+
+def check_custom_outputs(parts: Parts, actor: Actor, critics: Critics, obs0) -> None:
+    """Run each user part once on a zero observation, before the heads are built on it: a wrong output is a
+    PartError naming the part, not a shape error deep inside a matmul."""
+    features = obs0
+    if actor.normalizer is not None:
+        features = actor.normalizer(features)
+    if parts.features_extractor is not None:
+        features = critics.encoder(features)
+        check_layer("features_extractor", features)
+    if parts.actor_torso is not None:
+        check_layer("actor_torso", actor.trunk(tf.cast(features, tf.float32)))
+    if parts.critic_torso is not None:
+        x = tf.concat([tf.cast(features, tf.float32), tf.zeros((1, actor.mean_head.units))], axis=-1)
+        check_layer("critic_torso", critics.members[0].torso(x))
 
 
 def build_optimizers(cfg: SACConfig, nets: Networks, log_alpha: tf.Variable):
@@ -128,7 +169,8 @@ def build_optimizers(cfg: SACConfig, nets: Networks, log_alpha: tf.Variable):
             adam(cfg.alpha_learning_rate, "alpha_adam", [log_alpha]))
 
 
-def reset_networks(cfg: SACConfig, spec: EnvSpec, nets: Networks, optimizers, count: int) -> None:
+def reset_networks(cfg: SACConfig, spec: EnvSpec, nets: Networks, optimizers, count: int,
+                   parts: Parts = Parts()) -> None:
     """Re-initialise actor and critics in place, the `count`-th time (Nikishin et al. 2022, "The Primacy Bias
     in Deep Reinforcement Learning", sec. 4: every parameter of both networks and their optimizers' state).
 
@@ -138,7 +180,7 @@ def reset_networks(cfg: SACConfig, spec: EnvSpec, nets: Networks, optimizers, co
     its optimizer, and the observation statistics (a description of the data, not something learned).
     """
     keras.utils.set_random_seed(int(np.random.SeedSequence([cfg.seed, count]).generate_state(1)[0] >> 1))
-    fresh = build_networks(cfg, spec)
+    fresh = build_networks(cfg, spec, parts)
     shared = {id(v) for v in nets.actor.normalizer.variables} if nets.actor.normalizer is not None else set()
     for old, new in [(nets.actor, fresh.actor), (nets.critics, fresh.critics), (nets.target_critics, fresh.target_critics)]:
         if old is None:
@@ -152,7 +194,7 @@ def reset_networks(cfg: SACConfig, spec: EnvSpec, nets: Networks, optimizers, co
                 v.assign(tf.zeros_like(v))
 
 
-def make_buffer(cfg: SACConfig, spec: EnvSpec, env: gym.Env):
+def make_buffer(cfg: SACConfig, spec: EnvSpec, env: gym.Env, buffer_class=None):
     """The replay buffer (one ring per env with n_envs > 1) and, for hindsight replay, the env whose
     `compute_reward` relabels (a vector env's copies may live in subprocesses: it runs in this process).
     Returns (buffer, reward_env or None)."""
@@ -160,7 +202,7 @@ def make_buffer(cfg: SACConfig, spec: EnvSpec, env: gym.Env):
     frame_stack = (spec.pixels or {}).get("frame_stack", 1)
     if cfg.optimize_memory_usage and frame_stack > 1:  # each frame once (buffer.ObsArrays)
         storage["frame_stack"] = frame_stack
-    part, reward_env = ReplayBuffer, None
+    part, reward_env = buffer_class or ReplayBuffer, None
     if cfg.replay_buffer == "her":
         reward_env = env if cfg.n_envs == 1 else make_env_like(spec)
         compute_reward = getattr(reward_env.unwrapped, "compute_reward", None)

@@ -15,7 +15,7 @@ import math
 import keras
 import tensorflow as tf
 
-from keras_sac.core.networks import MLP, MLPOptions
+from keras_sac.core.layers import MLP, MLPOptions
 from keras_sac.core.spaces import ObsEntry, ObsSpec
 
 # (kernel, stride) of the three convolutions, default filters, default output width.

@@ -44,13 +44,14 @@ class Actor(keras.Model):
 
     def __init__(self, action_dim: int, net_arch: Sequence[int], log_std_bounds: Sequence[float],
                  options: MLPOptions = MLPOptions(), dtype=None, use_sde: bool = False, log_std_init: float = -3.0,
-                 encoder=None, detach_encoder: bool = False, normalizer=None, **kwargs):
+                 encoder=None, detach_encoder: bool = False, normalizer=None, torso=None, **kwargs):
         super().__init__(dtype=dtype, **kwargs)
         self.normalizer = normalizer  # normalize_observations: the ObsNormalizer shared with the critics
         # Image/Dict observations: obs -> features first. A detached encoder is the critics' (shared): the
         # actor reads its features without gradient and does not train it (learned_variables leaves it out).
         self.encoder, self.detach_encoder = encoder, detach_encoder
-        self.trunk = make_torso(net_arch, options, dtype=dtype, name="trunk")
+        # torso: a user's Layer (core/parts.py) in place of ours
+        self.trunk = torso if torso is not None else make_torso(net_arch, options, dtype=dtype, name="trunk")
         self.mean_head = dense(action_dim, options.init, 0.01, dtype, "mean")
         self.use_sde = use_sde
         if use_sde:
@@ -106,6 +107,11 @@ class ActorSnapshot:
     For single observations this skips TensorFlow's per-call dispatch (~250 us here) for three small
     matmuls (~15 us); it mirrors `Actor.call` at inference and is tested against it (tests/test_agent.py).
     """
+
+    @staticmethod
+    def supports(actor: Actor) -> bool:
+        """Whether the actor has a NumPy twin: flat observations and keras_sac's own torso (not a user's)."""
+        return actor.encoder is None and hasattr(actor.trunk, "numpy_forward")
 
     def __init__(self, actor: Actor):
         self._trunk = actor.trunk.numpy_forward()
@@ -165,6 +171,19 @@ class SimbaQNetwork(_ValueHead, SimbaTorso):
         self._add_head(n_outputs, "default", dtype)
 
 
+class TorsoQNetwork(keras.layers.Layer):
+    """One critic on a user's torso (core/parts.py): `x -> (batch,)` or `(batch, n_outputs)`, float32."""
+
+    def __init__(self, torso, n_outputs: int = 1, dtype=None, **kwargs):
+        super().__init__(dtype=dtype, **kwargs)
+        self.torso, self.n_outputs = torso, n_outputs
+        self.q = dense(n_outputs, "default", 1.0, dtype, "q")
+
+    def call(self, x, training=False, seed=None):
+        out = tf.cast(self.q(self.torso(x, training=training)), tf.float32)
+        return tf.squeeze(out, axis=-1) if self.n_outputs == 1 else out
+
+
 class Critics(keras.Model):
     """`n_critics` independent Q networks on concat(obs, action): `(obs, actions) -> q_values (n_critics, batch)`,
     or with `n_quantiles` (TQC) each member's quantiles of the return: `(n_critics, batch, n_quantiles)`.
@@ -175,14 +194,18 @@ class Critics(keras.Model):
     """
 
     def __init__(self, n_critics: int, net_arch: Sequence[int], options: MLPOptions = MLPOptions(), dtype=None,
-                 encoder=None, normalizer=None, n_quantiles: int | None = None, **kwargs):
+                 encoder=None, normalizer=None, n_quantiles: int | None = None, torso_factory=None, **kwargs):
         super().__init__(dtype=dtype, **kwargs)
         self.n_critics, self.n_quantiles = n_critics, n_quantiles
         self.normalizer = normalizer  # shared with the actor (and the target critics)
         self.encoder = encoder  # image/Dict observations: one encoder feeds every member
         for i in range(n_critics):  # attributes, not a list: TF's object graph does not follow Keras 3 lists
-            member = SimbaQNetwork if options.architecture == "simba" else QNetwork
-            setattr(self, f"q_{i}", member(net_arch, options, dtype=dtype, n_outputs=n_quantiles or 1, name=f"q_{i}"))
+            if torso_factory is not None:  # a user's torso (core/parts.py), one per member
+                member = TorsoQNetwork(torso_factory(), n_quantiles or 1, dtype=dtype, name=f"q_{i}")
+            else:
+                member = (SimbaQNetwork if options.architecture == "simba" else QNetwork)(
+                    net_arch, options, dtype=dtype, n_outputs=n_quantiles or 1, name=f"q_{i}")
+            setattr(self, f"q_{i}", member)
 
     @property
     def own_variables(self) -> list:

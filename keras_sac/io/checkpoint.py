@@ -59,6 +59,8 @@ def save_agent(agent, path: str | Path, include_buffer: bool = True) -> Path:
             np.savez(f, **arrays)
         meta = {"format": FORMAT, "keras_sac_version": __version__, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 "config": to_dict(agent.config), "env": agent.spec.to_dict(), **runtime}
+        if agent.parts.names():  # what to pass again to load: a checkpoint stores no code
+            meta["custom_parts"] = agent.parts.names()
         (tmp / AGENT_FILE).write_text(json.dumps(meta, indent=1))
         fsync_tree(tmp)
         _write_manifest(tmp)
@@ -67,6 +69,45 @@ def save_agent(agent, path: str | Path, include_buffer: bool = True) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)  # a failed write leaves no debris and the old folder as it was
         raise
     return path
+
+
+def state_variables(agent) -> dict:
+    """Every piece of the agent's TensorFlow state, keyed by a stable name: the Keras variable path, except
+    for a user's own layers (core/parts.py), whose automatic names change from process to process and are
+    keyed by position instead (`custom_state_keys`)."""
+    from keras_sac.core.parts import custom_state_keys  # here: it imports Keras, and this module stays TF-free
+
+    targets = agent.target_critics.variables if agent.target_critics is not None else []
+    optimizers = (agent.actor_optimizer, agent.critic_optimizer, agent.alpha_optimizer)
+    keras_vars = [*agent.actor.variables, *agent.critics.variables, *targets,
+                  *(v for optimizer in optimizers for v in optimizer.variables)]
+    keras_vars = list({id(v): v for v in keras_vars}.values())  # a shared encoder is in actor and critics
+    stable = custom_state_keys(custom_layers(agent), optimizers) if agent.parts.names() else {}
+    state = {stable.get(v.path, v.path).replace("/", "."): v for v in keras_vars}
+    if len(state) != len(keras_vars):
+        raise RuntimeError("two state variables share a path")  # would silently drop one on save
+    # With policy_delay: the actor's last metrics, reported between its updates.
+    held = {f"held.{name.replace('/', '.')}": v for name, v in getattr(agent._update, "held", {}).items()}
+    sde = {"sde_noise": agent.sde_noise} if agent.config.use_sde else {}
+    return {**state, **held, **sde, "log_alpha": agent.log_alpha, "n_updates": agent.n_updates,
+            "tf_rng": agent.tf_rng}
+
+
+def custom_layers(agent) -> dict:
+    """{stable prefix: layer} of the agent's user-made layers."""
+    layers = {}
+    for net in (agent.critics, agent.target_critics):
+        if net is None:
+            continue
+        if agent.parts.features_extractor is not None:
+            layers[f"{net.name}/extractor"] = net.encoder
+        if agent.parts.critic_torso is not None:
+            layers.update({f"{net.name}/q_{i}/torso": q.torso for i, q in enumerate(net.members)})
+    if agent.parts.actor_torso is not None:
+        layers["actor/torso"] = agent.actor.trunk
+    if agent.parts.features_extractor is not None and not agent.actor.detach_encoder:
+        layers["actor/extractor"] = agent.actor.encoder
+    return layers
 
 
 def runtime_state(agent) -> tuple[dict, dict[str, np.ndarray]]:
@@ -89,16 +130,29 @@ def restore_runtime_state(agent, state: dict, arrays: dict[str, np.ndarray]) -> 
         agent.buffer.restore_arrays(buffer_arrays)
 
 
-def load_agent(cls, path: str | Path, env=None):
-    """`cls.load`: rebuild the agent from its config and env spec, then restore every piece of state."""
+def load_agent(cls, path: str | Path, env=None, parts: dict | None = None):
+    """`cls.load`: rebuild the agent from its config and env spec, then restore every piece of state.
+    `parts`: the custom parts (core/parts.py) the agent was saved with, by keyword."""
     path = resolve(path)
     meta, arrays = read_checkpoint(path)
+    parts = dict(parts or {})
+    saved_parts = meta.get("custom_parts", {})
+    missing = [k for k in saved_parts if parts.get(k) is None]
+    if missing:
+        given = ", ".join(f"{k}={saved_parts[k].rpartition('.')[2].replace('<lambda>', '...')}" for k in missing)
+        raise CheckpointError(f"the agent at '{path}' was built with its own {', '.join(missing)} "
+                              f"({', '.join(saved_parts[k] for k in missing)}), which a checkpoint does not store: "
+                              f"pass it again: KerasSAC.load(path, {given})")
+    extra = [k for k in parts if k not in saved_parts]
+    if extra:
+        raise CheckpointError(f"the agent at '{path}' was built without a custom {', '.join(extra)}: leave "
+                              f"{'it' if len(extra) == 1 else 'them'} out of load")
     saved_spec = EnvSpec.from_dict(meta["env"])
     if env is None:
         if saved_spec.env_id is None:
             raise CheckpointError(f"the agent at '{path}' was trained on an unregistered env: pass env=")
         env = make_env_like(saved_spec)  # same id and gym.make keyword arguments
-    agent = cls(env, **meta["config"])
+    agent = cls(env, **parts, **meta["config"])
     check_same_spaces(saved_spec, agent.spec, f"the agent saved at '{path}'")
     restore_variables(agent, path)
     agent.actor_changed()
