@@ -50,7 +50,7 @@ class KerasSAC:
     The agent acts in [-1, 1]^d; `predict` and exported policies map actions to the env's bounds.
     """
 
-    def __init__(self, env: gym.Env | str, *, actor_torso=None, critic_torso=None, features_extractor=None,
+    def __init__(self, env: gym.Env | gym.vector.VectorEnv | str, *, actor_torso=None, critic_torso=None, features_extractor=None,
                  replay_buffer_class=None, **hyperparameters):
         if isinstance(env, gym.vector.VectorEnv):
             check_vector_env(env)
@@ -83,6 +83,7 @@ class KerasSAC:
     # ------------------------------------------------------------------ construction
     def _build(self) -> None:
         cfg, spec = self.config, self.spec
+        assert cfg.seed is not None  # __init__ draws and records one when none is given
         keras.utils.set_random_seed(cfg.seed)  # weight initialisers draw from Keras' global seed
         self.actor, self.critics, self.target_critics = build.build_networks(cfg, spec, self.parts)
         self.log_alpha = tf.Variable(math.log(cfg.init_alpha), dtype=tf.float32, name="log_alpha")
@@ -246,6 +247,7 @@ class KerasSAC:
         """predict's NumPy copy of the actor, taken again whenever the weights changed since the last one."""
         if self._snapshot_version != self._actor_version:
             self._snapshot, self._snapshot_version = ActorSnapshot(self.actor), self._actor_version
+        assert self._snapshot is not None
         return self._snapshot
 
     def actor_changed(self) -> None:

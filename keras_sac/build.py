@@ -7,7 +7,7 @@ none, uniform or hindsight replay) is made here, in Python, before anything is t
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import keras
@@ -78,7 +78,7 @@ def build_networks(cfg: SACConfig, spec: EnvSpec, parts: Parts = Parts()) -> Net
     """Actor, critics and target critics, built (weights drawn from Keras' global seed, set by the caller).
     `parts`: the user's own torsos or extractor in place of ours (core/parts.py)."""
     dtype = None if cfg.precision == "float32" else cfg.precision  # a Keras dtype policy
-    common = dict(activation=cfg.activation, init=cfg.init, renorm_momentum=cfg.batch_renorm_momentum,
+    common: dict[str, Any] = dict(activation=cfg.activation, init=cfg.init, renorm_momentum=cfg.batch_renorm_momentum,
                   renorm_warmup=cfg.batch_renorm_warmup, architecture=cfg.architecture)
     actor_options = MLPOptions(**common, batch_renorm=cfg.actor_batch_renorm)
     # TensorFlow's ThreeFry kernel exists only under XLA; Philox (auto_select) is the graph-mode generator.
@@ -179,10 +179,13 @@ def reset_networks(cfg: SACConfig, spec: EnvSpec, nets: Networks, optimizers, co
     and critics' Adam moments and step counts restart at zero. Kept: the replay buffer, the temperature and
     its optimizer, and the observation statistics (a description of the data, not something learned).
     """
+    assert cfg.seed is not None  # KerasSAC draws and records one when none is given
     keras.utils.set_random_seed(int(np.random.SeedSequence([cfg.seed, count]).generate_state(1)[0] >> 1))
     fresh = build_networks(cfg, spec, parts)
     shared = {id(v) for v in nets.actor.normalizer.variables} if nets.actor.normalizer is not None else set()
-    for old, new in [(nets.actor, fresh.actor), (nets.critics, fresh.critics), (nets.target_critics, fresh.target_critics)]:
+    pairs_of_nets: list[tuple[Any, Any]] = [(nets.actor, fresh.actor), (nets.critics, fresh.critics),
+                                            (nets.target_critics, fresh.target_critics)]
+    for old, new in pairs_of_nets:
         if old is None:
             continue
         pairs = [(v, w) for v, w in zip(old.variables, new.variables, strict=True) if id(v) not in shared]
@@ -194,18 +197,18 @@ def reset_networks(cfg: SACConfig, spec: EnvSpec, nets: Networks, optimizers, co
                 v.assign(tf.zeros_like(v))
 
 
-def make_buffer(cfg: SACConfig, spec: EnvSpec, env: gym.Env, buffer_class=None):
+def make_buffer(cfg: SACConfig, spec: EnvSpec, env: gym.Env | gym.vector.VectorEnv, buffer_class=None):
     """The replay buffer (one ring per env with n_envs > 1) and, for hindsight replay, the env whose
     `compute_reward` relabels (a vector env's copies may live in subprocesses: it runs in this process).
     Returns (buffer, reward_env or None)."""
-    storage = dict(optimize_memory_usage=cfg.optimize_memory_usage, n_steps=cfg.n_steps, gamma=cfg.gamma)
+    storage: dict[str, Any] = dict(optimize_memory_usage=cfg.optimize_memory_usage, n_steps=cfg.n_steps, gamma=cfg.gamma)
     frame_stack = (spec.pixels or {}).get("frame_stack", 1)
     if cfg.optimize_memory_usage and frame_stack > 1:  # each frame once (buffer.ObsArrays)
         storage["frame_stack"] = frame_stack
     part, reward_env = buffer_class or ReplayBuffer, None
     if cfg.replay_buffer == "her":
         reward_env = env if cfg.n_envs == 1 else make_env_like(spec)
-        compute_reward = getattr(reward_env.unwrapped, "compute_reward", None)
+        compute_reward: Any = getattr(reward_env.unwrapped, "compute_reward", None)  # checked just below
         try:
             check_goal_env(spec.obs, compute_reward, spec.env_id or type(env).__name__)
         except HerError as exc:

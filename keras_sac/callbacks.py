@@ -174,7 +174,7 @@ class EvalCallback(Callback):
             if self.best_model_save_path is not None:
                 agent.export(self.best_model_save_path)
             if self.callback_on_new_best is not None:
-                self.callback_on_new_best.parent = self
+                self.callback_on_new_best.parent = self  # type: ignore[attr-defined]  # SB3's attribute, set as SB3 does
                 return self.callback_on_new_best.on_step(agent) is not False
         return True
 

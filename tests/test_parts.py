@@ -91,8 +91,9 @@ def test_a_checkpoint_names_the_parts_that_load_must_be_given_again(tmp_path):
     (dict(critic_torso=lambda: keras.layers.Reshape((4, -1))),
      r"critic_torso's layer returned shape \(1, 4, 1\) of float32: it must return one float tensor of shape "
      r"\(batch, features\)"),
-    (dict(actor_torso=keras.layers.Dense(4)), r"actor_torso must be a class or a function returning a new one \(each network gets its own weights\), "
-                                       r"got Dense object"),
+    (dict(actor_torso=keras.layers.Dense(4)),
+     r"actor_torso must be a class or a function returning a new one \(each network gets its own weights\), got "
+     r"Dense object"),
     (dict(replay_buffer_class=object), "replay_buffer_class object has no add_step, sample, __len__, state_arrays, "
                                        "restore_arrays: subclass keras_sac.data.buffer.ReplayBuffer"),
     (dict(replay_buffer_class=len), "replay_buffer_class must be a class"),

@@ -17,7 +17,7 @@ _KEYS = {"linear": {"start", "end", "steps", "warmup_steps"},
 _REQUIRED = {"linear": {"end", "steps"}, "cosine": {"steps"}, "exponential": {"steps", "decay_rate"}}
 
 
-def check_schedule(name: str, spec: Mapping[str, Any], error: type[Exception] = None) -> dict:
+def check_schedule(name: str, spec: Mapping[str, Any], error: type[Exception] | None = None) -> dict:
     """Validate a schedule mapping; returns it with numbers coerced. Raises `error` with one line naming the fix."""
     error = error or ConfigError
     spec = dict(spec)
@@ -53,7 +53,7 @@ PIXEL_KEYS = {"size": "[height, width] (or one number) of the frames, e.g. [64, 
               "grayscale": "true: one channel per frame", "frame_stack": "frames per observation, e.g. 3"}
 
 
-def check_pixels(pixels, error: type[Exception] = None) -> dict:
+def check_pixels(pixels, error: type[Exception] | None = None) -> dict:
     """Validate a `pixels` mapping; returns it complete ({size: [h, w], grayscale, frame_stack})."""
     error = error or ConfigError
     if pixels is True or (isinstance(pixels, str) and pixels.strip().lower() in ("true", "yes")):

@@ -84,5 +84,7 @@ def numpy_action(mean: np.ndarray, log_std: np.ndarray | None = None, rng: np.ra
     tanh(mean + exp(log_std) * noise) with noise ~ N(0, I) drawn from `rng`. (batch, action_dim) float32."""
     if rng is None:
         return np.tanh(mean).astype(np.float32)
+    if log_std is None:
+        raise ValueError("numpy_action draws a sample from log_std: pass it with rng")
     noise = rng.standard_normal(log_std.shape, dtype=np.float32)
     return np.tanh(mean + np.exp(log_std) * noise).astype(np.float32)

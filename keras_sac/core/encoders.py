@@ -11,6 +11,7 @@ and the exported policy's inputs stay uint8.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -75,7 +76,7 @@ class ConvEncoder(keras.layers.Layer):
     def __init__(self, entry: ObsEntry, kind: str, channels=None, features: int | None = None, init: str = "default",
                  dtype=None, **kwargs):
         super().__init__(dtype=dtype, **kwargs)
-        spec = CNNS[kind]
+        spec: dict[str, Any] = CNNS[kind]
         self.entry, self.kind = entry, kind
         channels = tuple(channels or spec["channels"])
         self.features = int(features or spec["features"])

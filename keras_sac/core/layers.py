@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 # Each activation twice: in the graph, and in NumPy for predict's snapshot of the actor (tested equal).
-ACTIVATIONS = {
+ACTIVATIONS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
     "relu": (tf.nn.relu, lambda x: np.maximum(x, 0.0)),
     "tanh": (tf.tanh, np.tanh),
     "elu": (tf.nn.elu, lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0)))),
@@ -108,7 +108,7 @@ class MLP(keras.layers.Layer):
         super().__init__(dtype=dtype, **kwargs)
         self.widths, self.options = tuple(widths), options
         self.activation_fn = ACTIVATIONS[options.activation][0]
-        renorm = dict(momentum=options.renorm_momentum, warmup=options.renorm_warmup)
+        renorm: dict[str, Any] = dict(momentum=options.renorm_momentum, warmup=options.renorm_warmup)
         if options.batch_renorm:
             self.renorm_in = BatchRenorm(**renorm, name="renorm_in")
         for i, width in enumerate(self.widths):

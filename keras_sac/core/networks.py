@@ -143,8 +143,9 @@ class ActorSnapshot:
         return numpy_action(h @ self.mean[0] + self.mean[1], log_std, rng)
 
 
-class _ValueHead:
-    """A critic's linear output on its torso: `x -> (batch,)`, or `(batch, n_outputs)` quantiles, float32."""
+class _ValueHead(keras.layers.Layer):
+    """A critic's linear output on its torso: `x -> (batch,)`, or `(batch, n_outputs)` quantiles, float32.
+    Mixed in before a torso class (`QNetwork(_ValueHead, MLP)`), whose `call` its `super().call` reaches."""
 
     def _add_head(self, n_outputs: int, init: str, dtype) -> None:
         self.n_outputs = n_outputs

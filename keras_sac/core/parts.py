@@ -123,7 +123,7 @@ def custom_state_keys(layers: dict[str, keras.layers.Layer], optimizers) -> dict
     variables are keyed instead by the prefix and their position in the layer (created in the same order on
     every build), and each Adam slot (`<optimizer>/<path with _>_momentum`) follows its variable.
     """
-    keys = {}
+    keys: dict[str, str] = {}
     for prefix, layer in layers.items():
         for i, v in enumerate(layer.variables):
             keys.setdefault(v.path, f"{prefix}/custom_{i}")

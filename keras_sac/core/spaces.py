@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -61,7 +61,7 @@ class ObsEntry:
             return s[1], s[2], s[0]
         if self.layout == "khwc":
             return s[1], s[2], s[0] * s[3]
-        return s
+        return s[0], s[1], s[2]
 
     def to_dict(self) -> dict:
         return {"key": self.key, "shape": list(self.shape), "dtype": self.dtype, "layout": self.layout}
@@ -201,7 +201,7 @@ class EnvSpec:
         return len(self.action_low)
 
     def to_dict(self) -> dict:
-        out = {"env_id": self.env_id, "env_kwargs": self.env_kwargs, "action_low": list(self.action_low),
+        out: dict[str, Any] = {"env_id": self.env_id, "env_kwargs": self.env_kwargs, "action_low": list(self.action_low),
                "action_high": list(self.action_high)}
         if self.obs.flat:  # as keras_sac always wrote it
             out["obs_dim"] = self.obs.obs_dim
@@ -236,14 +236,15 @@ def to_env_action(unit_actions, center, half_range):
 
 # ---------------------------------------------------------------------------------------------- values
 class Batch(NamedTuple):
-    """A minibatch; every field float32 with leading dimension `batch` (image observations: uint8)."""
+    """A minibatch; every field float32 with leading dimension `batch` (image observations: uint8). NumPy
+    arrays where the buffer samples it, tensors (or TensorSpecs) inside the compiled update: hence `Any`."""
 
-    obs: np.ndarray  # (batch, obs_dim), or {key: (batch, *shape)} for image and Dict observations
-    actions: np.ndarray  # (batch, action_dim), in the agent's [-1, 1] units
-    rewards: np.ndarray  # (batch,)
-    next_obs: np.ndarray  # as obs
-    terminated: np.ndarray  # (batch,) 1.0 at a true terminal state only; truncation is 0.0
-    discounts: np.ndarray  # (batch,) gamma^k for the k steps between obs and next_obs (k = 1 without n-step)
+    obs: Any  # (batch, obs_dim), or {key: (batch, *shape)} for image and Dict observations
+    actions: Any  # (batch, action_dim), in the agent's [-1, 1] units
+    rewards: Any  # (batch,)
+    next_obs: Any  # as obs
+    terminated: Any  # (batch,) 1.0 at a true terminal state only; truncation is 0.0
+    discounts: Any  # (batch,) gamma^k for the k steps between obs and next_obs (k = 1 without n-step)
 
 
 

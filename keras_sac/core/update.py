@@ -9,6 +9,7 @@ one runtime condition per delay or interval is a step-counter test.
 from __future__ import annotations
 
 import functools
+from typing import Any, Callable
 
 import tensorflow as tf
 
@@ -46,14 +47,15 @@ class SACUpdate:
         self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer = optimizers
         self.n_updates, self.rng = n_updates, rng
         self.quantile = c.critic_type == "quantile"
-        self.backup = {"min": losses.min_backup, "mean": losses.mean_backup,
-                       "redq": functools.partial(losses.redq_backup, subset=c.redq_subset)}[c.target_backup]
+        backups: dict[str, Callable[..., Any]] = {"min": losses.min_backup, "mean": losses.mean_backup,
+                                                  "redq": functools.partial(losses.redq_backup, subset=c.redq_subset)}
+        self.backup = backups[c.target_backup]
         # REDQ's actor maximises the mean over the whole ensemble (Chen et al. 2021, Alg. 1 line 13): the
         # in-target min already controls overestimation, and the mean of N critics is a lower-variance
         # signal than the min of N, which is strongly biased low for N = 10. Every other backup keeps
         # SAC's min over all critics.
-        self.actor_q = losses.mean_backup if c.target_backup == "redq" else losses.min_backup
-        self.critic_loss = losses.critic_loss
+        self.actor_q: Callable[..., Any] = losses.mean_backup if c.target_backup == "redq" else losses.min_backup
+        self.critic_loss: Callable[..., Any] = losses.critic_loss
         if self.quantile:  # TQC: truncation in the target replaces the min, so the actor takes the plain mean
             self.backup = functools.partial(losses.truncated_mixture, drop_per_net=c.top_quantiles_to_drop_per_net)
             self.actor_q, self.critic_loss = losses.mean_over_atoms, losses.quantile_huber_loss

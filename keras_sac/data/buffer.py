@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from keras_sac.core import spaces
@@ -125,7 +127,7 @@ class ReplayBuffer:
             if self.capacity < 2:
                 raise ValueError("optimize_memory_usage needs buffer_size >= 2 (a transition takes two rows)")
             self.valid = np.zeros((capacity,), bool)  # rows that start a stored transition
-            self.next_obs = None
+            self.next_obs: Any = None
         else:
             self.next_obs = _obs_storage(capacity, obs_dim)
         self.pos = 0  # next row to write (compact mode: the newest transition's provisional next_obs row)

@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import os
 import warnings
+from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
@@ -42,14 +43,16 @@ def make_vector_env(spec: EnvSpec, n_envs: int, vectorization: str, first: gym.E
                        "autoreset_mode=AutoresetMode.SAME_STEP")
     mode = gym.vector.AutoresetMode.SAME_STEP
     if vectorization == "sync":
-        fns = [functools.partial(make_env, spec.env_id, pixels=spec.pixels, **spec.env_kwargs) for _ in range(n_envs)]
+        fns: list[Callable[[], gym.Env]] = [functools.partial(make_env, spec.env_id, pixels=spec.pixels,
+                                                              **spec.env_kwargs) for _ in range(n_envs)]
         if first is not None:
             fns[0] = lambda: first
         return gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
     if first is not None:
         first.close()
     # make_env (keras_sac.envs.make imports no TensorFlow) imports the env's module ("module:EnvId") in the subprocess.
-    fns = [_EnvFactory(_importable_id(spec.env_id), spec.pixels, spec.env_kwargs, os.getpid()) for _ in range(n_envs)]
+    fns = [_EnvFactory(_importable_id(spec.env_id), spec.pixels, spec.env_kwargs, os.getpid())
+           for _ in range(n_envs)]
     with main_script_hidden():
         return gym.vector.AsyncVectorEnv(fns, context="forkserver", autoreset_mode=mode)
 
@@ -103,7 +106,7 @@ class Collector:
     def __init__(self, env, n_envs: int, buffer, obs_spec: spaces.ObsSpec):
         self.env, self.n_envs, self.buffer, self.obs_spec = env, n_envs, buffer, obs_spec
         self.vector = isinstance(env, gym.vector.VectorEnv)
-        self.obs: np.ndarray | None = None
+        self.obs: Any = None  # (n_envs, obs_dim), or {key: (n_envs, ...)} for image and Dict observations
         self.next_action: np.ndarray | None = None  # actions for obs, drawn by the agent's last training phase
         self.seeded = False  # reset with the config's seed once; then each env's own stream continues
         self.num_episodes = 0
@@ -140,7 +143,7 @@ class Collector:
             ended = terminated | truncated
             final_obs = spaces.copy(next_obs)  # each transition's true next_obs
             for i in np.flatnonzero(ended):
-                spaces.set_row(final_obs, i, info["final_obs"][i])
+                spaces.set_row(final_obs, int(i), info["final_obs"][i])
         else:
             next_obs, reward, term, trunc, info = self.env.step(env_actions[0])
             final_obs = spaces.env_batch(self.obs_spec, next_obs, 1)
@@ -175,7 +178,7 @@ class Collector:
                  "episode_return": float(self.episode_return[0]), "episode_length": int(self.episode_length[0]),
                  "episode_returns": list(self.episode_returns), "episode_lengths": list(self.episode_lengths),
                  "episode_in_progress": self.obs is not None, "env_state": None}
-        arrays = {}
+        arrays: dict[str, np.ndarray] = {}
         if self.obs is not None and not self.vector:
             captured = env_state.capture(self.env)
             if captured is not None:  # else a resumed run starts a new episode

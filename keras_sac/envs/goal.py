@@ -72,4 +72,5 @@ def register() -> None:
     """Register `keras_sac/PointGoal-v0` with Gymnasium (once; `make_env` and `resolve_env_id` call it, so the
     id works wherever keras_sac makes envs; call it yourself before a plain `gym.make(ENV_ID)`)."""
     if ENV_ID not in gym.registry:
-        gym.register(ENV_ID, entry_point=PointGoalEnv, max_episode_steps=50)
+        # a class is an env creator at run time; Gymnasium's annotation names only its protocol
+        gym.register(ENV_ID, entry_point=PointGoalEnv, max_episode_steps=50)  # type: ignore[arg-type]

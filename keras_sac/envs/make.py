@@ -112,10 +112,13 @@ def make_remote_env(env_id: str, pixels: dict | None, kwargs: dict) -> RemoteEnv
 
 def make_env_like(spec: EnvSpec) -> gym.Env:
     """A new env like the one `spec` describes (same id, keyword arguments and pixel wrapping)."""
+    if spec.env_id is None:
+        raise EnvError("the env was not made from a registered id, so it cannot be made again: pass the env "
+                       "object itself (env=...)")
     return make_env(spec.env_id, pixels=spec.pixels, **spec.env_kwargs)
 
 
-def observes_pixels(env: gym.Env) -> bool:
+def observes_pixels(env: gym.Env | gym.vector.VectorEnv) -> bool:
     """True if `env` already observes its frames (an AddRenderObservation inside)."""
     from gymnasium.wrappers import AddRenderObservation
 
@@ -182,14 +185,14 @@ def _route_mujoco_warnings() -> None:
         mujoco.set_mju_user_warning(warn_once)
 
 
-def env_spec(env: gym.Env, image_channels: str = "auto", pixels: dict | None = None) -> EnvSpec:
+def env_spec(env: gym.Env | gym.vector.VectorEnv, image_channels: str = "auto", pixels: dict | None = None) -> EnvSpec:
     """Check that `env` suits SAC (Box, image or Dict observations; bounded Box actions) and describe it.
 
     A `gymnasium.vector.VectorEnv` is described by one of its envs (its single spaces). `pixels`: the
     wrapping `make_env` applied, recorded so the same env can be made again."""
     vector = isinstance(env, gym.vector.VectorEnv)
     name = env.spec.id if env.spec is not None else type(env if vector else env.unwrapped).__name__
-    act = env.single_action_space if vector else env.action_space
+    act = env.single_action_space if isinstance(env, gym.vector.VectorEnv) else env.action_space
     if not isinstance(act, gym.spaces.Box):
         raise EnvError(f"env '{name}' has a {type(act).__name__} action space; SAC needs continuous Box actions "
                        f"(for discrete actions use a discrete-action method such as DQN)")
@@ -200,14 +203,15 @@ def env_spec(env: gym.Env, image_channels: str = "auto", pixels: dict | None = N
     if len(act.shape) != 1:
         raise EnvError(f"env '{name}' has actions of shape {act.shape}; keras_sac needs a flat (n,) Box")
     try:
-        obs = obs_spec(env.single_observation_space if vector else env.observation_space, name, image_channels)
+        space = env.single_observation_space if isinstance(env, gym.vector.VectorEnv) else env.observation_space
+        obs = obs_spec(space, name, image_channels)
     except ObsError as exc:
         raise EnvError(str(exc)) from None
     return EnvSpec(env.spec.id if env.spec is not None else None, obs,
                    tuple(float(x) for x in act.low), tuple(float(x) for x in act.high), _make_kwargs(env), pixels)
 
 
-def _make_kwargs(env: gym.Env) -> dict:
+def _make_kwargs(env: gym.Env | gym.vector.VectorEnv) -> dict:
     """The keyword arguments `env` was made with beyond its registered ones (JSON-able values only)."""
     spec = env.spec
     if spec is None:
@@ -226,7 +230,8 @@ def _make_kwargs(env: gym.Env) -> dict:
     return out
 
 
-def resolve_env(env: gym.Env | str, pixels: dict | None = None) -> gym.Env:
+def resolve_env(env: gym.Env | gym.vector.VectorEnv | str,
+                pixels: dict | None = None) -> gym.Env | gym.vector.VectorEnv:
     """Accept an env object or an id string (resolved as `resolve_env_id` does, notes as warnings); with
     `pixels`, the env observed through its rendered frames (`pixel_env`)."""
     if not isinstance(env, str):

@@ -14,6 +14,8 @@ adding every fixed-size `MjData` array (at most ~46 KB, Humanoid) made all five 
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
 
@@ -58,7 +60,7 @@ def capture(env: gym.Env) -> tuple[dict, dict[str, np.ndarray]] | None:
     """`(json_part, arrays)` describing the env's current mid-episode state, or None if unsupported."""
     if _observes_frames(env):
         return None  # a frame stack's past frames (and a rendered arrow's last action) are not in the state
-    inner = env.unwrapped
+    inner: Any = env.unwrapped  # duck-typed: MuJoCo's model/data or classic control's state
     mujoco = _mujoco()
     arrays: dict[str, np.ndarray] = {}
     if mujoco is not None and hasattr(inner, "model") and isinstance(getattr(inner, "data", None), mujoco.MjData):
@@ -81,7 +83,7 @@ def capture(env: gym.Env) -> tuple[dict, dict[str, np.ndarray]] | None:
 def restore(env: gym.Env, state: dict, arrays: dict[str, np.ndarray]) -> None:
     """Put `env` back into a state from `capture` (same env id required)."""
     env.reset()  # wrappers such as OrderEnforcing refuse a step before the first reset
-    inner = env.unwrapped
+    inner: Any = env.unwrapped  # duck-typed: MuJoCo's model/data or classic control's state
     inner.np_random.bit_generator.state = state["np_random"]
     if state["kind"] == "mujoco":
         mujoco = _mujoco()

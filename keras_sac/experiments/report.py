@@ -20,6 +20,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -99,7 +100,7 @@ def summarize(trials: list[dict], pairs: bool = True) -> dict:
         for t in trials:
             if t["env_id"] == env_id and t["final"] is not None:
                 groups.setdefault(t["label"], []).append(t)
-        configs = {}
+        configs: dict[str, Any] = {}
         for which in ("final", "best"):
             scores = {label: np.array([[t[which]] for t in members]) for label, members in groups.items()}
             for label, (iqm, low, high) in interval(scores).items():

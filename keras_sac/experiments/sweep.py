@@ -18,6 +18,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from keras_sac.config.settings import ConfigError
 from keras_sac.config.sources import CONFIGS_DIR
@@ -54,7 +55,7 @@ def start_ray(address: str | None, threads: int):
     import ray
 
     start = time.perf_counter()
-    quiet = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    quiet: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     if address is None:
         # address="local": a new Ray of our own, even where `ray start` left a cluster Ray would join by default.
         # Workers import the keras_sac this driver runs (a checkout or an install), wherever Tune puts them.
@@ -196,7 +197,7 @@ def run(plan, args, sweep_dir: Path, command: list[str], say=print) -> int | Non
     finally:
         ray.shutdown()
     wall = time.perf_counter() - started
-    failed = sum(1 for r in results if r.error is not None)
+    failed = sum(results[i].error is not None for i in range(len(results)))
     manifest = json.loads((sweep_dir / MANIFEST_FILE).read_text())
     sessions = manifest.get("sessions", []) + [{
         "ended": time.strftime("%Y-%m-%dT%H:%M:%S"), "trials_run": total, "failed": failed, "cpus": cpus,

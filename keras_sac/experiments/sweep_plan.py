@@ -160,11 +160,11 @@ def validate(plan: Plan, configs_dir: Path) -> None:
                         raise ConfigError(f"--grid values {trial.label} on {env}: {exc}") from None
         else:
             for bound in (0, -1):  # the lower and the upper end of every range together
-                values = {key: sorted(values, key=_sort_key)[bound] for key, values in plan.grid}
+                ends = {key: sorted(values, key=_sort_key)[bound] for key, values in plan.grid}
                 try:
-                    plan.resolve(env, values, plan.seeds[0], configs_dir)
+                    plan.resolve(env, ends, plan.seeds[0], configs_dir)
                 except ConfigError as exc:
-                    raise ConfigError(f"--grid values {values} on {env}: {exc}") from None
+                    raise ConfigError(f"--grid values {ends} on {env}: {exc}") from None
 
 
 def _sort_key(value: str):

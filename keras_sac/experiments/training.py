@@ -176,7 +176,9 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
     try:  # the metrics files are flushed and closed on every way out, failures included
         with _StopOnSignals() as stop:
             # The run monitor: evaluate, log, checkpoint, record videos, stop on signals -- in this order.
-            evaluation = EvalCallback(new_env(), run.eval_freq, run.n_eval_episodes, seed=agent.config.seed + 1,
+            seed = agent.config.seed
+            assert seed is not None  # KerasSAC draws and records one when none is given
+            evaluation = EvalCallback(new_env(), run.eval_freq, run.n_eval_episodes, seed=seed + 1,
                                       final_step=run.total_timesteps, say=say)
             evaluation.evaluations = [(int(r["step"]), r["eval/mean_return"], r["eval/std_return"])
                                       for r in logger.rows if "eval/mean_return" in r]  # earlier sessions'
@@ -184,7 +186,7 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
             saver.saved_at = agent.num_timesteps if resume else None
             reporter = [_ReportEvaluations(evaluation, on_evaluation)] if on_evaluation else []  # a sweep's
             monitor = [evaluation, _MetricsLog(logger, run.log_interval, evaluation), saver, *reporter,
-                       *extra_callbacks(run, run_dir, config, agent.config.seed, say), _SignalStop(stop)]
+                       *extra_callbacks(run, run_dir, config, seed, say), _SignalStop(stop)]
             remaining = run.total_timesteps - agent.num_timesteps
             try:
                 if remaining > 0:

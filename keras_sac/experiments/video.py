@@ -55,21 +55,23 @@ class RecordingEnv(gym.Wrapper):
                  name: Callable[[int], str] = lambda i: f"episode-{i}.mp4"):
         check_renders(env_id)
         kwargs = dict(env_kwargs) if pixels is not None else {**env_kwargs, "render_mode": "rgb_array"}
-        super().__init__(make_remote_env(env_id, pixels, kwargs))
-        self.folder, self.name, self.episodes, self.written = Path(folder), name, 0, []
+        self.remote = make_remote_env(env_id, pixels, kwargs)  # the wrapped env, with its recording calls
+        super().__init__(self.remote)
+        self.folder, self.name, self.episodes = Path(folder), name, 0
+        self.written: list[Path] = []
         self.fps = float((self.env.metadata or {}).get("render_fps") or DEFAULT_FPS)
 
     def reset(self, **kwargs):
         self.finish()
         path = self.folder / self.name(self.episodes)
-        self.env.start_recording(str(path), self.fps)
+        self.remote.start_recording(str(path), self.fps)
         self.episodes += 1
         self._path = path
         return self.env.reset(**kwargs)
 
     def finish(self) -> None:
         """Close the video being written (the episode so far)."""
-        if self.env.stop_recording():
+        if self.remote.stop_recording():
             self.written.append(self._path)
 
     def close(self):

@@ -56,7 +56,7 @@ def save_agent(agent, path: str | Path, include_buffer: bool = True) -> Path:
         if include_buffer:
             arrays.update({f"buffer.{k}": v for k, v in agent.buffer.state_arrays().items()})
         with open(tmp / ARRAYS_FILE, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # NumPy's stub mixes allow_pickle into **kwds
         meta = {"format": FORMAT, "keras_sac_version": __version__, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 "config": to_dict(agent.config), "env": agent.spec.to_dict(), **runtime}
         if agent.parts.names():  # what to pass again to load: a checkpoint stores no code

@@ -106,8 +106,9 @@ def write_atomic(path: Path, text: str | bytes) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with open(tmp, "wb") if isinstance(text, bytes) else open(tmp, "w", newline="") as f:
-            f.write(text)
+        data = text if isinstance(text, bytes) else text.encode()  # UTF-8, newlines as given
+        with open(tmp, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -86,7 +86,7 @@ def _hparam_values(config: dict) -> dict:
 def _trim_csv(csv_path: Path, last_step: int, columns: tuple[str, ...] = COLUMNS) -> list[dict[str, float]]:
     """Keep the rows up to `last_step` (as written, under today's columns); return them as floats."""
     with open(csv_path, newline="") as f:
-        kept = [row for row in csv.DictReader(f) if _step(row) is not None and _step(row) <= last_step]
+        kept = [row for row in csv.DictReader(f) if (step := _step(row)) is not None and step <= last_step]
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
     writer.writeheader()

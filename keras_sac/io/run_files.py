@@ -63,7 +63,7 @@ def record_resume(run_dir: Path, from_step: int, total_timesteps: int) -> None:
 
 def versions() -> dict[str, str | None]:
     """keras_sac, Python and each of RECORDED_PACKAGES (None if not installed)."""
-    out = {"keras_sac": __version__, "python": platform.python_version()}
+    out: dict[str, str | None] = {"keras_sac": __version__, "python": platform.python_version()}
     for name in RECORDED_PACKAGES:
         try:
             out[name] = importlib.metadata.version(name)

@@ -12,6 +12,7 @@ their own runtime: inputs and output are named in `<file>.json` (see export_form
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ __all__ = ["load_policy", "TFLitePolicy", "ONNXPolicy"]
 
 
 class _FilePolicy:
+    _run: Callable[[dict[str, np.ndarray]], np.ndarray]  # each format's interpreter call, set by the subclass
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
         if not self.path.is_file():

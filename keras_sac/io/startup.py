@@ -24,12 +24,14 @@ def parked_stderr():
 
 class _Parked:
     def __init__(self, saved: int, file):
-        self.saved, self.file = saved, file
+        self.saved: int | None = saved
+        self.file = file
 
     def replay(self) -> None:
         """Put stderr back now and write what was parked to it."""
-        _restore(self.saved)
-        self.saved = None
+        if self.saved is not None:
+            _restore(self.saved)
+            self.saved = None
         self.file.seek(0)
         sys.stderr.write(self.file.read().decode(errors="replace"))
 
