@@ -61,10 +61,12 @@ def measure_tf(folder: str) -> dict:
     agent.export(folder / "policy.onnx", format="onnx")
     np.save(folder / "obs.npy", obs)
     batch = tf.constant(obs[None])
-    return {"predict_us": median_us(lambda: agent.predict(obs, deterministic=True), N),
-            "savedmodel_us": median_us(lambda: serve(observation=batch)["action"].numpy(), N),
-            "tflite_bytes": (folder / "policy.tflite").stat().st_size,
-            "onnx_bytes": (folder / "policy.onnx").stat().st_size}
+    return {
+        "predict_us": median_us(lambda: agent.predict(obs, deterministic=True), N),
+        "savedmodel_us": median_us(lambda: serve(observation=batch)["action"].numpy(), N),
+        "tflite_bytes": (folder / "policy.tflite").stat().st_size,
+        "onnx_bytes": (folder / "policy.onnx").stat().st_size,
+    }
 
 
 def measure_runtimes(folder: str) -> dict:
@@ -92,10 +94,13 @@ def measure_runtimes(folder: str) -> dict:
 
     session = onnxruntime.InferenceSession(str(folder / "policy.onnx"), providers=["CPUExecutionProvider"])
     feed = {"observation": batch}
-    return {"tflite_wrapper_us": median_us(lambda: lite(obs), N), "tflite_raw_us": median_us(raw_tflite, N),
-            "onnx_wrapper_us": median_us(lambda: onnx(obs), N),
-            "onnx_raw_us": median_us(lambda: session.run(["action"], feed), N),
-            "tensorflow_loaded": sys.modules.get("tensorflow") is not None}
+    return {
+        "tflite_wrapper_us": median_us(lambda: lite(obs), N),
+        "tflite_raw_us": median_us(raw_tflite, N),
+        "onnx_wrapper_us": median_us(lambda: onnx(obs), N),
+        "onnx_raw_us": median_us(lambda: session.run(["action"], feed), N),
+        "tensorflow_loaded": sys.modules.get("tensorflow") is not None,
+    }
 
 
 CHILDREN = {"tf": measure_tf, "runtimes": measure_runtimes}
@@ -115,11 +120,12 @@ def main(argv=None) -> int:
                     results.setdefault(key, []).append(value)
         if args.peers:
             for lib in ("sb3", "sbx"):
-                out = subprocess.run([args.peers, "-c", PEER_LATENCY, lib], capture_output=True, text=True,
-                                     timeout=600)
+                out = subprocess.run([args.peers, "-c", PEER_LATENCY, lib], capture_output=True, text=True, timeout=600)
                 if out.returncode != 0:
                     raise RuntimeError(out.stderr[-2000:])
-                results.setdefault(f"{lib}_predict_us", []).append(json.loads(out.stdout.splitlines()[-1])["predict_us"])
+                results.setdefault(f"{lib}_predict_us", []).append(
+                    json.loads(out.stdout.splitlines()[-1])["predict_us"]
+                )
     assert not any(results["tensorflow_loaded"]), "TensorFlow was loaded beside the runtimes"
     for key, values in results.items():
         if key != "tensorflow_loaded":

@@ -8,6 +8,7 @@ frame_stack: 3}` builds it (uint8 (3, 64, 64), channels first), without importin
 match benchmarks/pixels.py's keras_sac side: NatureCNN (512 features, SB3's default extractor), 256x256 heads,
 batch 64, learning_starts 200, one gradient step per env step, a 20k buffer. Prints one JSON line.
 """
+
 import json
 import os
 import sys
@@ -34,8 +35,9 @@ def main() -> None:
 
     env = pixel_pendulum()
     if sys.argv[1] == "bytes":
-        buffer = ReplayBuffer(1000, env.observation_space, env.action_space, optimize_memory_usage=True,
-                              handle_timeout_termination=False)
+        buffer = ReplayBuffer(
+            1000, env.observation_space, env.action_space, optimize_memory_usage=True, handle_timeout_termination=False
+        )
         arrays = [buffer.observations, buffer.actions, buffer.rewards, buffer.dones, buffer.timeouts]
         print(json.dumps({"lib": "sb3", "bytes_per_transition": sum(a.nbytes for a in arrays) / 1000}))
         return

@@ -7,6 +7,7 @@ Fills the replay buffer with 1,010 HalfCheetah-v5 steps, then times `model.train
 batch_size=256)` — replay sampling plus k jitted updates, the call SBX makes after each env step — and
 prints one JSON line. `benchmarks/throughput.py --utd` drives this next to keras_sac's same call.
 """
+
 import json
 import sys
 import time
@@ -25,8 +26,16 @@ def main() -> None:
     import sbx
 
     algo, kwargs = VARIANTS[variant]
-    model = getattr(sbx, algo)("MlpPolicy", gym.make("HalfCheetah-v5"), learning_starts=1000, batch_size=256,
-                               gradient_steps=k, seed=0, verbose=0, **kwargs)
+    model = getattr(sbx, algo)(
+        "MlpPolicy",
+        gym.make("HalfCheetah-v5"),
+        learning_starts=1000,
+        batch_size=256,
+        gradient_steps=k,
+        seed=0,
+        verbose=0,
+        **kwargs,
+    )
     model.learn(1010)  # fills the buffer, compiles the k-step update and runs it 10 times
     calls = max(10, 200 // k)
     for _ in range(3):
@@ -35,8 +44,11 @@ def main() -> None:
     for _ in range(calls):
         model.train(gradient_steps=k, batch_size=256)
     seconds = time.perf_counter() - start
-    print(json.dumps({"lib": "sbx", "variant": variant, "gradient_steps": k,
-                      "updates_per_s": round(calls * k / seconds, 1)}))
+    print(
+        json.dumps(
+            {"lib": "sbx", "variant": variant, "gradient_steps": k, "updates_per_s": round(calls * k / seconds, 1)}
+        )
+    )
 
 
 if __name__ == "__main__":

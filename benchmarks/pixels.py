@@ -32,8 +32,14 @@ from throughput import _quiet_tf, _runs, machine_line, median_us, serve_child  #
 
 PEER_SCRIPT = Path(__file__).resolve().parent / "peer_pixels.py"
 PIXELS = {"size": [64, 64], "grayscale": True, "frame_stack": 3}
-TRAIN = {"pixels": PIXELS, "encoder": "nature_cnn", "batch_size": 64, "learning_starts": 200,
-         "buffer_size": 20_000, "seed": 0}
+TRAIN = {
+    "pixels": PIXELS,
+    "encoder": "nature_cnn",
+    "batch_size": 64,
+    "learning_starts": 200,
+    "buffer_size": 20_000,
+    "seed": 0,
+}
 
 
 # ----------------------------------------------------------------------------------- measurements (child)
@@ -61,8 +67,10 @@ def measure_vector(n_envs: int, mode: str, train: str, steps: int) -> dict:
     from keras_sac import KerasSAC
 
     starts = 10**9 if train == "none" else 200
-    agent = KerasSAC("Pendulum-v1", **{**TRAIN, "n_envs": n_envs, "vectorization": mode, "learning_starts": starts,
-                                        "buffer_size": 20_000})
+    agent = KerasSAC(
+        "Pendulum-v1",
+        **{**TRAIN, "n_envs": n_envs, "vectorization": mode, "learning_starts": starts, "buffer_size": 20_000},
+    )
     agent.learn(max(400, 8 * n_envs))  # warm-up: processes started, graphs traced
     start, before = time.perf_counter(), agent.num_timesteps
     agent.learn(steps, reset_num_timesteps=False)
@@ -94,19 +102,27 @@ def measure_latency(n: int = 1000) -> dict:
     from keras_sac import KerasSAC
 
     out = {}
-    cases = {"pixels nature_cnn": ("Pendulum-v1", {**TRAIN}), "pixels small": ("Pendulum-v1", {**TRAIN, "encoder": "small"}),
-             "Dict PointGoal": ("keras_sac/PointGoal-v0", {"seed": 0})}
+    cases = {
+        "pixels nature_cnn": ("Pendulum-v1", {**TRAIN}),
+        "pixels small": ("Pendulum-v1", {**TRAIN, "encoder": "small"}),
+        "Dict PointGoal": ("keras_sac/PointGoal-v0", {"seed": 0}),
+    }
     for name, (env_id, settings) in cases.items():
         agent = KerasSAC(env_id, **{**settings, "buffer_size": 1000})
         obs = agent.env.reset(seed=0)[0]
         with tempfile.TemporaryDirectory() as tmp:
             serve = tf.saved_model.load(str(agent.export(Path(tmp) / "p"))).signatures["serving_default"]
-            inputs = ({k: tf.constant(v[None]) for k, v in obs.items()} if isinstance(obs, dict)
-                      else {"observation": tf.constant(obs[None])})
+            inputs = (
+                {k: tf.constant(v[None]) for k, v in obs.items()}
+                if isinstance(obs, dict)
+                else {"observation": tf.constant(obs[None])}
+            )
             saved = round(median_us(lambda: serve(**inputs)["action"].numpy(), n), 1)
-        out[name] = {"predict_deterministic_us": round(median_us(lambda: agent.predict(obs, deterministic=True), n), 1),
-                     "predict_stochastic_us": round(median_us(lambda: agent.predict(obs), n), 1),
-                     "savedmodel_signature_us": saved}
+        out[name] = {
+            "predict_deterministic_us": round(median_us(lambda: agent.predict(obs, deterministic=True), n), 1),
+            "predict_stochastic_us": round(median_us(lambda: agent.predict(obs), n), 1),
+            "savedmodel_signature_us": saved,
+        }
         agent.close()
     return out
 
@@ -147,11 +163,15 @@ def run_vector(repeats: int, steps: int) -> None:
     print("| n_envs | vectorization | envs alone (random actions) | training, 1 gradient step per vector step |")
     print("| --- | --- | --- | --- |")
     for n in (1, 2, 4, 8):
-        for mode in (["sync"] if n == 1 else ["sync", "async"]):
+        for mode in ["sync"] if n == 1 else ["sync", "async"]:
             cells = []
             for train in ("none", "utd"):
-                runs = [run_child("vector", n, mode, train, steps if train == "none" else max(steps // 4, 8 * n))
-                        ["env_steps_per_s"] for _ in range(repeats)]
+                runs = [
+                    run_child("vector", n, mode, train, steps if train == "none" else max(steps // 4, 8 * n))[
+                        "env_steps_per_s"
+                    ]
+                    for _ in range(repeats)
+                ]
                 cells.append(f"{statistics.median(runs):.1f} (runs {_runs(runs)})")
             print(f"| {n} | {mode} | {cells[0]} | {cells[1]} |", flush=True)
 
@@ -160,7 +180,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--steps", type=int, default=900, help="training steps per run (timed from step 400)")
-    p.add_argument("--peers", metavar="PYTHON", help="python of a virtualenv with stable-baselines3 (and opencv, pygame)")
+    p.add_argument(
+        "--peers", metavar="PYTHON", help="python of a virtualenv with stable-baselines3 (and opencv, pygame)"
+    )
     p.add_argument("--skip", nargs="*", default=[], choices=["train", "memory", "latency"])
     p.add_argument("--vector", action="store_true", help="also env steps/s against n_envs 1/2/4/8, sync and async")
     p.add_argument("--vector-steps", type=int, default=800)
@@ -180,8 +202,9 @@ def main(argv=None) -> int:
         print(line, flush=True)
     if "latency" not in args.skip:
         for name, values in run_child("latency").items():
-            print(f"latency, one observation, {name}: " + ", ".join(f"{k} {v:.1f}" for k, v in values.items()),
-                  flush=True)
+            print(
+                f"latency, one observation, {name}: " + ", ".join(f"{k} {v:.1f}" for k, v in values.items()), flush=True
+            )
     if args.vector:
         run_vector(args.repeats, args.vector_steps)
     return 0

@@ -44,23 +44,61 @@ def main() -> None:
         tmp = Path(tmp)
         sequential = []
         for seed in range(args.trials):
-            sequential.append(timed([sys.executable, str(REPO / "train.py"), "--env", env, "--seed", str(seed),
-                                     "--total-timesteps", steps, "--run-dir", f"seq{seed}", "--no-progress"], tmp))
+            sequential.append(
+                timed(
+                    [
+                        sys.executable,
+                        str(REPO / "train.py"),
+                        "--env",
+                        env,
+                        "--seed",
+                        str(seed),
+                        "--total-timesteps",
+                        steps,
+                        "--run-dir",
+                        f"seq{seed}",
+                        "--no-progress",
+                    ],
+                    tmp,
+                )
+            )
             print(f"sequential run {seed}: {sequential[-1]:.1f} s", flush=True)
-        sweep = timed([sys.executable, str(REPO / "sweep.py"), "--env", env, "--seeds", f"0-{args.trials - 1}",
-                       "--total-timesteps", steps, "--sweep-dir", "sweep"], tmp)
+        sweep = timed(
+            [
+                sys.executable,
+                str(REPO / "sweep.py"),
+                "--env",
+                env,
+                "--seeds",
+                f"0-{args.trials - 1}",
+                "--total-timesteps",
+                steps,
+                "--sweep-dir",
+                "sweep",
+            ],
+            tmp,
+        )
         session = json.loads((tmp / "sweep" / "sweep.json").read_text())["sessions"][-1]
         finals = {
-            "sequential": [json.loads((tmp / f"seq{s}" / "summary.json").read_text())["final_eval_mean_return"]
-                           for s in range(args.trials)],
-            "sweep": [json.loads((tmp / "sweep" / env / "default" / f"seed{s}" / "summary.json").read_text())
-                      ["final_eval_mean_return"] for s in range(args.trials)]}
+            "sequential": [
+                json.loads((tmp / f"seq{s}" / "summary.json").read_text())["final_eval_mean_return"]
+                for s in range(args.trials)
+            ],
+            "sweep": [
+                json.loads((tmp / "sweep" / env / "default" / f"seed{s}" / "summary.json").read_text())[
+                    "final_eval_mean_return"
+                ]
+                for s in range(args.trials)
+            ],
+        }
     print(machine_line())
     print(f"{args.trials} x {env}, {steps} steps each")
     print(f"sequential train.py: {sum(sequential):.1f} s (per run: {', '.join(f'{t:.1f}' for t in sequential)})")
-    print(f"sweep.py:            {sweep:.1f} s ({session['concurrent']} at once, {session['threads_per_trial']} "
-          f"thread each; Ray start-up {session['ray_start_s']:.1f} s; per trial, median: launch "
-          f"{session['trial_launch_s']:.2f} s, finish {session['trial_finish_s']:.2f} s)")
+    print(
+        f"sweep.py:            {sweep:.1f} s ({session['concurrent']} at once, {session['threads_per_trial']} "
+        f"thread each; Ray start-up {session['ray_start_s']:.1f} s; per trial, median: launch "
+        f"{session['trial_launch_s']:.2f} s, finish {session['trial_finish_s']:.2f} s)"
+    )
     print(f"sweep / sequential:  {sweep / sum(sequential):.2f}")
     print(f"final evaluation returns: sequential {finals['sequential']}, sweep {finals['sweep']}")
 

@@ -86,17 +86,28 @@ def measure_update(env_id: str, precision: str = "float32", n: int = 300) -> dic
     for _ in range(n):
         phase(minibatch, obs)[1].numpy()
     seconds = (time.perf_counter() - start) / n
-    flops = update_flops(agent.spec.obs_dim, agent.spec.action_dim, agent.config.net_arch, agent.config.n_critics,
-                         256)
-    return {"updates_per_s": 1 / seconds, "update_ms": seconds * 1e3, "update_gflop": flops / 1e9,
-            "update_gflops_per_s": flops / seconds / 1e9}
+    flops = update_flops(agent.spec.obs_dim, agent.spec.action_dim, agent.config.net_arch, agent.config.n_critics, 256)
+    return {
+        "updates_per_s": 1 / seconds,
+        "update_ms": seconds * 1e3,
+        "update_gflop": flops / 1e9,
+        "update_gflops_per_s": flops / seconds / 1e9,
+    }
 
 
 UTD_VARIANTS = {  # keras_sac settings matching benchmarks/peer_utd.py's SBX ones
     "sac": {},
     "droq": {"critic_dropout": 0.01, "critic_layer_norm": True},
-    "crossq": {"critic_batch_renorm": True, "actor_batch_renorm": True, "target_update": "none", "policy_delay": 3,
-               "adam_beta1": 0.5, "learning_rate": 1e-3, "actor_arch": [256, 256], "critic_arch": [512, 512]},
+    "crossq": {
+        "critic_batch_renorm": True,
+        "actor_batch_renorm": True,
+        "target_update": "none",
+        "policy_delay": 3,
+        "adam_beta1": 0.5,
+        "learning_rate": 1e-3,
+        "actor_arch": [256, 256],
+        "critic_arch": [512, 512],
+    },
 }
 
 
@@ -106,8 +117,16 @@ def measure_utd(variant: str, gradient_steps: int, compile_mode: str = "auto") -
     _quiet_tf()
     from keras_sac import KerasSAC
 
-    agent = KerasSAC("HalfCheetah-v5", seed=0, batch_size=256, buffer_size=10_000, learning_starts=1000,
-                     gradient_steps=gradient_steps, compile_mode=compile_mode, **UTD_VARIANTS[variant])
+    agent = KerasSAC(
+        "HalfCheetah-v5",
+        seed=0,
+        batch_size=256,
+        buffer_size=10_000,
+        learning_starts=1000,
+        gradient_steps=gradient_steps,
+        compile_mode=compile_mode,
+        **UTD_VARIANTS[variant],
+    )
     agent.learn(1010)  # fills the buffer, compiles the phase (XLA: 3-15 s) and runs it 10 times
     calls = max(10, 200 // gradient_steps)
     for _ in range(3):
@@ -125,13 +144,18 @@ def run_utd(repeats: int, peers: str | None, rows: list[str] | None = None) -> N
     sys.path.insert(0, str(ROOT))
     from keras_sac.config.settings import SACConfig  # no TensorFlow in this parent process
 
-    rows = [(v, int(k)) for v, k in (r.split(":") for r in rows)] if rows else \
-        [(v, k) for v in UTD_VARIANTS for k in (1, 5, 10, 20)]
+    rows = (
+        [(v, int(k)) for v, k in (r.split(":") for r in rows)]
+        if rows
+        else [(v, k) for v in UTD_VARIANTS for k in (1, 5, 10, 20)]
+    )
     unknown = sorted({v for v, _ in rows} - set(UTD_VARIANTS))
     if unknown:
         raise SystemExit(f"--utd-rows: unknown variant(s) {unknown}; choose from {', '.join(UTD_VARIANTS)}")
-    print("update-to-data: gradient updates/s of one training call (replay sampling + k updates + next action), "
-          f"HalfCheetah-v5, batch 256; medians of {repeats} fresh processes, alternating")
+    print(
+        "update-to-data: gradient updates/s of one training call (replay sampling + k updates + next action), "
+        f"HalfCheetah-v5, batch 256; medians of {repeats} fresh processes, alternating"
+    )
     print("| variant | gradient_steps | keras_sac (auto) | keras_sac (graph) | SBX | auto / SBX | auto / graph |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     peer_script = Path(__file__).with_name("peer_utd.py")
@@ -143,16 +167,18 @@ def run_utd(repeats: int, peers: str | None, rows: list[str] | None = None) -> N
             if xla:
                 runs["graph"].append(run_child("utd", variant, k, "graph")["updates_per_s"])
             if peers:
-                out = subprocess.run([peers, str(peer_script), variant, str(k)], capture_output=True, text=True,
-                                     timeout=3600)
+                out = subprocess.run(
+                    [peers, str(peer_script), variant, str(k)], capture_output=True, text=True, timeout=3600
+                )
                 if out.returncode != 0:
                     raise RuntimeError(f"peer_utd {variant} {k} failed:\n{out.stderr[-3000:]}")
                 runs["SBX"].append(json.loads(out.stdout.strip().splitlines()[-1])["updates_per_s"])
         med = {name: statistics.median(v) if v else None for name, v in runs.items()}
-        cells = [f"{med[n]:.1f} ({_runs(runs[n])})" if med[n] else "= auto" if n == "graph" else "-"
-                 for n in runs]
-        ratios = [f"**{med['auto'] / med['SBX']:.2f}**" if med["SBX"] else "-",
-                  f"{med['auto'] / med['graph']:.2f}" if med["graph"] else "1"]
+        cells = [f"{med[n]:.1f} ({_runs(runs[n])})" if med[n] else "= auto" if n == "graph" else "-" for n in runs]
+        ratios = [
+            f"**{med['auto'] / med['SBX']:.2f}**" if med["SBX"] else "-",
+            f"{med['auto'] / med['graph']:.2f}" if med["graph"] else "1",
+        ]
         print(f"| {variant} | {k} | {' | '.join(cells)} | {' | '.join(ratios)} |", flush=True)
 
 
@@ -163,6 +189,7 @@ def update_flops(obs_dim: int, act_dim: int, net_arch, n_critics: int, batch: in
     Actor phase: actor forward+backward, n critics forward plus their input gradient (about one more
     forward; their weight gradients are not needed and are pruned from the graph).
     """
+
     def mlp(sizes):
         return 2 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
@@ -202,9 +229,11 @@ def measure_matmul_peak() -> dict:
             runs.append(time.perf_counter() - start)
         return min(runs)
 
-    flop = 100 * 2 * 256 ** 3
-    return {"matmul_gflops_per_s": flop / best(chain, a) / 1e9,
-            "matmul_two_chains_gflops_per_s": 2 * flop / best(chains, a, a + 1) / 1e9}
+    flop = 100 * 2 * 256**3
+    return {
+        "matmul_gflops_per_s": flop / best(chain, a) / 1e9,
+        "matmul_two_chains_gflops_per_s": 2 * flop / best(chains, a, a + 1) / 1e9,
+    }
 
 
 def measure_latency(env_id: str, n: int = 2000) -> dict:
@@ -224,9 +253,11 @@ def measure_latency(env_id: str, n: int = 2000) -> dict:
         serve = policy.signatures["serving_default"]
         batch = tf.constant(obs[None])
         saved = median_us(lambda: serve(observation=batch)["action"].numpy(), n)
-    return {"predict_deterministic_us": median_us(lambda: agent.predict(obs, deterministic=True), n),
-            "predict_stochastic_us": median_us(lambda: agent.predict(obs), n),
-            "savedmodel_signature_us": saved}
+    return {
+        "predict_deterministic_us": median_us(lambda: agent.predict(obs, deterministic=True), n),
+        "predict_stochastic_us": median_us(lambda: agent.predict(obs), n),
+        "savedmodel_signature_us": saved,
+    }
 
 
 def median_us(fn, n: int, warmup: int = 50) -> float:
@@ -246,8 +277,11 @@ def _rss_mb() -> dict:
 
     status = dict(line.split(":", 1) for line in open("/proc/self/status"))
     kb = lambda key: int(status[key].split()[0]) / 1024  # noqa: E731
-    return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "anon_rss_mb": kb("RssAnon"), "file_rss_mb": kb("RssFile")}
+    return {
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "anon_rss_mb": kb("RssAnon"),
+        "file_rss_mb": kb("RssFile"),
+    }
 
 
 def measure_memory(steps: int = 6000, optimize_memory_usage: str = "false") -> dict:
@@ -260,20 +294,34 @@ def measure_memory(steps: int = 6000, optimize_memory_usage: str = "false") -> d
     imports = _rss_mb()
     from keras_sac import KerasSAC
 
-    agent = KerasSAC("HalfCheetah-v5", learning_starts=1000, batch_size=256, seed=0, buffer_size=1_000_000,
-                     optimize_memory_usage=optimize_memory_usage == "true")
+    agent = KerasSAC(
+        "HalfCheetah-v5",
+        learning_starts=1000,
+        batch_size=256,
+        seed=0,
+        buffer_size=1_000_000,
+        optimize_memory_usage=optimize_memory_usage == "true",
+    )
     per_transition = agent.buffer.bytes_per_transition()
     agent.learn(steps)
-    return {"buffer_bytes_per_transition": per_transition, "buffer_bytes_1m_allocated": per_transition * 1_000_000,
-            **_rss_mb(), "import_rss_mb": imports["peak_rss_mb"], "import_anon_rss_mb": imports["anon_rss_mb"]}
+    return {
+        "buffer_bytes_per_transition": per_transition,
+        "buffer_bytes_1m_allocated": per_transition * 1_000_000,
+        **_rss_mb(),
+        "import_rss_mb": imports["peak_rss_mb"],
+        "import_anon_rss_mb": imports["anon_rss_mb"],
+    }
 
 
 def run_scaling(repeats: int) -> None:
     """HalfCheetah-v5 env steps/s as one setting moves away from the defaults (one run each unless repeats)."""
     base = {"batch_size": 256, "net_arch": [256, 256], "n_critics": 2, "train_freq": 1, "gradient_steps": 1}
-    rows = [("batch_size", [64, 128, 256, 512, 1024]), ("net_arch", [[64, 64], [128, 128], [256, 256], [512, 512],
-                                                                      [1024, 1024]]),
-            ("n_critics", [2, 3, 5, 10]), ("gradient_steps", [1, 2, 4, 8])]
+    rows = [
+        ("batch_size", [64, 128, 256, 512, 1024]),
+        ("net_arch", [[64, 64], [128, 128], [256, 256], [512, 512], [1024, 1024]]),
+        ("n_critics", [2, 3, 5, 10]),
+        ("gradient_steps", [1, 2, 4, 8]),
+    ]
     print("| setting | value | env steps/s | vs the default row of its group |")
     print("| --- | --- | --- | --- |")
     for key, values in rows:
@@ -285,7 +333,8 @@ def run_scaling(repeats: int) -> None:
             slow = settings["net_arch"][0] >= 512 or settings["batch_size"] >= 1024 or settings["n_critics"] >= 5
             rates[str(value)] = statistics.median(
                 run_child("train", "HalfCheetah-v5", 2600 if slow else 4000, json.dumps(settings))["train_steps_per_s"]
-                for _ in range(repeats))
+                for _ in range(repeats)
+            )
         default = rates[str(base[key])]
         for value, rate in rates.items():
             shown = f"{value} (train_freq {value})" if key == "gradient_steps" else value
@@ -295,25 +344,34 @@ def run_scaling(repeats: int) -> None:
 def run_vector(repeats: int, steps: int) -> None:
     """HalfCheetah-v5 env steps/s against n_envs, sync and async, at one gradient step per env step
     (gradient_steps = n_envs) and at one per vector step (gradient_steps 1)."""
-    print(f"n_envs: HalfCheetah-v5 env steps/s, {steps} steps timed from step 2000, medians of {repeats}; "
-          "UTD = gradient steps per env step")
+    print(
+        f"n_envs: HalfCheetah-v5 env steps/s, {steps} steps timed from step 2000, medians of {repeats}; "
+        "UTD = gradient steps per env step"
+    )
     print("| n_envs | vectorization | UTD 1 (gradient_steps = n_envs) | UTD 1/n_envs (gradient_steps 1) |")
     print("| --- | --- | --- | --- |")
     for n in (1, 2, 4, 8):
-        for mode in (["sync"] if n == 1 else ["sync", "async"]):
+        for mode in ["sync"] if n == 1 else ["sync", "async"]:
             cells = []
             for k in (n, 1) if n > 1 else (1,):
                 settings = json.dumps({"n_envs": n, "vectorization": mode, "gradient_steps": k})
-                runs = [run_child("train", "HalfCheetah-v5", steps, settings)["train_steps_per_s"]
-                        for _ in range(repeats)]
+                runs = [
+                    run_child("train", "HalfCheetah-v5", steps, settings)["train_steps_per_s"] for _ in range(repeats)
+                ]
                 cells.append(f"{statistics.median(runs):.1f} (runs {_runs(runs)})")
             if n == 1:
                 cells.append(cells[0])
             print(f"| {n} | {mode} | {cells[0]} | {cells[1]} |", flush=True)
 
 
-CHILD = {"train": measure_train, "update": measure_update, "peak": measure_matmul_peak,
-         "latency": measure_latency, "memory": measure_memory, "utd": measure_utd}
+CHILD = {
+    "train": measure_train,
+    "update": measure_update,
+    "peak": measure_matmul_peak,
+    "latency": measure_latency,
+    "memory": measure_memory,
+    "utd": measure_utd,
+}
 
 
 def serve_child(table: dict, argv: list[str]) -> int:
@@ -326,8 +384,9 @@ def serve_child(table: dict, argv: list[str]) -> int:
 # ----------------------------------------------------------------------------------- orchestration (parent)
 def run_child(*args, script: str = __file__) -> dict:
     """Run `script --child *args` in a fresh process; its last stdout line is the JSON result."""
-    out = subprocess.run([sys.executable, script, "--child", *map(str, args)], capture_output=True, text=True,
-                         timeout=3600)
+    out = subprocess.run(
+        [sys.executable, script, "--child", *map(str, args)], capture_output=True, text=True, timeout=3600
+    )
     if out.returncode != 0:
         raise RuntimeError(f"benchmark child {args} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -362,16 +421,25 @@ def machine_line() -> str:
         pass
     import importlib.metadata as md
 
-    return (f"{time.strftime('%Y-%m-%d')} | {platform.node()} | {os.cpu_count()} cores, {cpu} | Python "
-            f"{platform.python_version()}, tensorflow {md.version('tensorflow')}, keras {md.version('keras')}")
+    return (
+        f"{time.strftime('%Y-%m-%d')} | {platform.node()} | {os.cpu_count()} cores, {cpu} | Python "
+        f"{platform.python_version()}, tensorflow {md.version('tensorflow')}, keras {md.version('keras')}"
+    )
 
 
 def _runs(values) -> str:
     return ", ".join(f"{x:.1f}" for x in values)
 
 
-def compare(label: str, env_id: str, steps: int, repeats: int, peers: str | None, ours: dict[str, dict],
-            peer_settings: dict | None = None) -> dict[str, float]:
+def compare(
+    label: str,
+    env_id: str,
+    steps: int,
+    repeats: int,
+    peers: str | None,
+    ours: dict[str, dict],
+    peer_settings: dict | None = None,
+) -> dict[str, float]:
     """Alternate our variants and the peers `repeats` times; print and return the medians."""
     results = {name: [] for name in [*ours, *(["SB3", "SBX"] if peers else [])]}
     for _ in range(repeats):
@@ -393,17 +461,32 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--steps", type=int, default=5000, help="training steps per run (timed from step 2000)")
-    p.add_argument("--envs", nargs="*", default=["HalfCheetah-v5", "InvertedPendulum-v5"],
-                   help="envs for the training comparison (none: skip it)")
+    p.add_argument(
+        "--envs",
+        nargs="*",
+        default=["HalfCheetah-v5", "InvertedPendulum-v5"],
+        help="envs for the training comparison (none: skip it)",
+    )
     p.add_argument("--peers", metavar="PYTHON", help="python of a virtualenv with stable-baselines3 and sbx-rl")
     p.add_argument("--skip", nargs="*", default=[], choices=["bf16", "fused", "update", "latency", "memory"])
     p.add_argument("--scaling", action="store_true", help="print the scaling table instead")
-    p.add_argument("--utd", action="store_true", help="print updates/s at gradient_steps 1/5/10/20 for SAC, DroQ "
-                                                      "and CrossQ settings instead (with --peers: next to SBX's)")
-    p.add_argument("--utd-rows", nargs="+", metavar="VARIANT:K", help="with --utd: only these rows, e.g. droq:1 "
-                                                                     "crossq:1 (default: every variant at 1/5/10/20)")
-    p.add_argument("--vector", action="store_true", help="print HalfCheetah-v5 env steps/s against n_envs 1/2/4/8, "
-                                                         "sync and async, instead")
+    p.add_argument(
+        "--utd",
+        action="store_true",
+        help="print updates/s at gradient_steps 1/5/10/20 for SAC, DroQ "
+        "and CrossQ settings instead (with --peers: next to SBX's)",
+    )
+    p.add_argument(
+        "--utd-rows",
+        nargs="+",
+        metavar="VARIANT:K",
+        help="with --utd: only these rows, e.g. droq:1 crossq:1 (default: every variant at 1/5/10/20)",
+    )
+    p.add_argument(
+        "--vector",
+        action="store_true",
+        help="print HalfCheetah-v5 env steps/s against n_envs 1/2/4/8, sync and async, instead",
+    )
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -421,8 +504,10 @@ def main(argv=None) -> int:
     if args.vector:
         run_vector(args.repeats, args.steps)
         return 0
-    print(f"settings: SB3 defaults, batch 256, learning_starts 1000, {args.steps} steps timed from step 2000; "
-          f"medians of {args.repeats} fresh processes, ours and the peers alternating")
+    print(
+        f"settings: SB3 defaults, batch 256, learning_starts 1000, {args.steps} steps timed from step 2000; "
+        f"medians of {args.repeats} fresh processes, ours and the peers alternating"
+    )
     for env_id in args.envs:
         ours = {"keras_sac": {}}
         if "bf16" not in args.skip and env_id == "HalfCheetah-v5":
@@ -430,35 +515,50 @@ def main(argv=None) -> int:
         compare("defaults (1 gradient step per env step)", env_id, args.steps, args.repeats, args.peers, ours)
     if "fused" not in args.skip:
         fused = {"train_freq": 8, "gradient_steps": 8}
-        compare("train_freq 8, gradient_steps 8", "HalfCheetah-v5", args.steps, args.repeats, args.peers,
-                {"keras_sac": fused}, peer_settings=fused)
+        compare(
+            "train_freq 8, gradient_steps 8",
+            "HalfCheetah-v5",
+            args.steps,
+            args.repeats,
+            args.peers,
+            {"keras_sac": fused},
+            peer_settings=fused,
+        )
     if "update" not in args.skip:
         peak = [run_child("peak") for _ in range(args.repeats)]
-        one, two = (statistics.median(x[k] for x in peak)
-                    for k in ("matmul_gflops_per_s", "matmul_two_chains_gflops_per_s"))
+        one, two = (
+            statistics.median(x[k] for x in peak) for k in ("matmul_gflops_per_s", "matmul_two_chains_gflops_per_s")
+        )
         print(f"fp32 matmul peak, 256^3 in one graph: {one:.1f} GFLOP/s one chain, {two:.1f} two independent chains")
         for precision in ("float32", "mixed_bfloat16"):
             updates = [run_child("update", "HalfCheetah-v5", precision) for _ in range(args.repeats)]
             rate = statistics.median(u["updates_per_s"] for u in updates)
             gflop, achieved = updates[0]["update_gflop"], statistics.median(u["update_gflops_per_s"] for u in updates)
-            print(f"update only, {precision} (HalfCheetah-v5, batch 256): {rate:.1f} updates/s "
-                  f"({1e3 / rate:.2f} ms); {gflop:.3f} GFLOP per update -> {achieved:.1f} GFLOP/s = "
-                  f"{achieved / two:.0%} of the two-chain fp32 peak (which allows {two / gflop:.0f} updates/s)")
+            print(
+                f"update only, {precision} (HalfCheetah-v5, batch 256): {rate:.1f} updates/s "
+                f"({1e3 / rate:.2f} ms); {gflop:.3f} GFLOP per update -> {achieved:.1f} GFLOP/s = "
+                f"{achieved / two:.0%} of the two-chain fp32 peak (which allows {two / gflop:.0f} updates/s)"
+            )
     if "latency" not in args.skip:
         lat = [run_child("latency", "HalfCheetah-v5") for _ in range(args.repeats)]
         med = {k: statistics.median(x[k] for x in lat) for k in lat[0]}
-        print(f"single-observation latency (HalfCheetah-v5): predict deterministic "
-              f"{med['predict_deterministic_us']:.0f} us, stochastic {med['predict_stochastic_us']:.0f} us; "
-              f"SavedModel serving_default {med['savedmodel_signature_us']:.0f} us")
+        print(
+            f"single-observation latency (HalfCheetah-v5): predict deterministic "
+            f"{med['predict_deterministic_us']:.0f} us, stochastic {med['predict_stochastic_us']:.0f} us; "
+            f"SavedModel serving_default {med['savedmodel_signature_us']:.0f} us"
+        )
     if "memory" not in args.skip:
         for compact in ("false", "true"):
             mem = run_child("memory", 6000, compact)
-            print(f"memory (HalfCheetah-v5, buffer_size 1M, 6000 steps, optimize_memory_usage={compact}): "
-                  f"{mem['buffer_bytes_per_transition']} bytes per transition "
-                  f"({mem['buffer_bytes_1m_allocated'] / 2**20:.0f} MiB if full; pages are touched as filled); "
-                  f"peak RSS {mem['peak_rss_mb']:.0f} MB (anonymous {mem['anon_rss_mb']:.0f} MB, shared-library "
-                  f"pages {mem['file_rss_mb']:.0f} MB); imports alone {mem['import_rss_mb']:.0f} MB "
-                  f"(anonymous {mem['import_anon_rss_mb']:.0f} MB)", flush=True)
+            print(
+                f"memory (HalfCheetah-v5, buffer_size 1M, 6000 steps, optimize_memory_usage={compact}): "
+                f"{mem['buffer_bytes_per_transition']} bytes per transition "
+                f"({mem['buffer_bytes_1m_allocated'] / 2**20:.0f} MiB if full; pages are touched as filled); "
+                f"peak RSS {mem['peak_rss_mb']:.0f} MB (anonymous {mem['anon_rss_mb']:.0f} MB, shared-library "
+                f"pages {mem['file_rss_mb']:.0f} MB); imports alone {mem['import_rss_mb']:.0f} MB "
+                f"(anonymous {mem['import_anon_rss_mb']:.0f} MB)",
+                flush=True,
+            )
     return 0
 
 

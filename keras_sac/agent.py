@@ -18,9 +18,9 @@ from keras_sac.core import spaces
 from keras_sac.core.distributions import TanhGaussian, numpy_action
 from keras_sac.core.networks import ActorSnapshot
 from keras_sac.core.parts import Parts
-from keras_sac.core.signatures import obs_signature
+from keras_sac.core.signatures import minibatch_signature, obs_signature
 from keras_sac.core.spaces import Batch, EnvSpec, action_affine, to_env_action
-from keras_sac.core.update import FAILURES, SACUpdate, polyak_update
+from keras_sac.core.update import FAILURES, SACUpdate, metric_values, polyak_update
 from keras_sac.data.buffer import pack, packed_width, unpack
 from keras_sac.data.collection import Collector, check_vector_env, make_vector_env
 from keras_sac.envs.make import env_spec, resolve_env
@@ -50,13 +50,23 @@ class KerasSAC:
     The agent acts in [-1, 1]^d; `predict` and exported policies map actions to the env's bounds.
     """
 
-    def __init__(self, env: gym.Env | gym.vector.VectorEnv | str, *, actor_torso=None, critic_torso=None, features_extractor=None,
-                 replay_buffer_class=None, **hyperparameters):
+    def __init__(
+        self,
+        env: gym.Env | gym.vector.VectorEnv | str,
+        *,
+        actor_torso=None,
+        critic_torso=None,
+        features_extractor=None,
+        replay_buffer_class=None,
+        **hyperparameters,
+    ):
         if isinstance(env, gym.vector.VectorEnv):
             check_vector_env(env)
             if hyperparameters.setdefault("n_envs", env.num_envs) != env.num_envs:
-                raise ValueError(f"n_envs ({hyperparameters['n_envs']}) differs from the vector env's num_envs "
-                                 f"({env.num_envs}): leave n_envs out")
+                raise ValueError(
+                    f"n_envs ({hyperparameters['n_envs']}) differs from the vector env's num_envs "
+                    f"({env.num_envs}): leave n_envs out"
+                )
         config = make_sac_config(**hyperparameters)
         if config.seed is None:  # record the seed actually used, so every run can be repeated
             config = dataclasses.replace(config, seed=draw_seed())
@@ -88,8 +98,9 @@ class KerasSAC:
         self.actor, self.critics, self.target_critics = build.build_networks(cfg, spec, self.parts)
         self.log_alpha = tf.Variable(math.log(cfg.init_alpha), dtype=tf.float32, name="log_alpha")
         self.target_entropy = float(-spec.action_dim if cfg.target_entropy is None else cfg.target_entropy)
-        optimizers = build.build_optimizers(cfg, build.Networks(self.actor, self.critics, self.target_critics),
-                                            self.log_alpha)
+        optimizers = build.build_optimizers(
+            cfg, build.Networks(self.actor, self.critics, self.target_critics), self.log_alpha
+        )
         self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer = optimizers
         self.n_updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="n_updates")
         self.tf_rng = tf.random.Generator.from_seed(cfg.seed)  # policy noise inside compiled code
@@ -102,13 +113,29 @@ class KerasSAC:
         # learned scale.
         if cfg.use_sde:
             arch = cfg.actor_arch or cfg.net_arch
-            self.sde_noise = tf.Variable(tf.zeros((cfg.n_envs, arch[-1], spec.action_dim)), trainable=False,
-                                         name="sde_noise")
-            self._resample_sde_noise = tf.function(self._draw_sde_noise,
-                                                   input_signature=[tf.TensorSpec([cfg.n_envs], tf.bool)])
-        self._update = SACUpdate(cfg, self.actor, self.critics, self.target_critics, self.log_alpha,
-                                 self.target_entropy, optimizers, self.n_updates, self.tf_rng, spec.obs)
+            self.sde_noise = tf.Variable(
+                tf.zeros((cfg.n_envs, arch[-1], spec.action_dim)), trainable=False, name="sde_noise"
+            )
+            self._resample_sde_noise = tf.function(
+                self._draw_sde_noise, input_signature=[tf.TensorSpec([cfg.n_envs], tf.bool)]
+            )
+        self._update = SACUpdate(
+            cfg,
+            self.actor,
+            self.critics,
+            self.target_critics,
+            self.log_alpha,
+            self.target_entropy,
+            optimizers,
+            self.n_updates,
+            self.tf_rng,
+            spec.obs,
+        )
+        self._compile()
 
+    def _compile(self) -> None:
+        """The compiled functions: the training phase, the single update and the actions."""
+        cfg, spec = self.config, self.spec
         obs_spec = obs_signature(spec.obs, [None])
         act_spec = tf.TensorSpec([None, spec.action_dim], tf.float32, name="actions")
         vec_spec = tf.TensorSpec([None], tf.float32)
@@ -116,22 +143,19 @@ class KerasSAC:
         # compiled functions are private: calling them directly would change the actor behind predict's back.
         xla = cfg.use_xla  # both training graphs alike, so dropout's generator (build.py) works in each
         self._compiled_train_step = tf.function(
-            self._train_step, input_signature=[obs_spec, act_spec, vec_spec, obs_spec, vec_spec, vec_spec],
-            jit_compile=xla)
+            self._train_step,
+            input_signature=[obs_spec, act_spec, vec_spec, obs_spec, vec_spec, vec_spec],
+            jit_compile=xla,
+        )
         self._stochastic_action = tf.function(self._sample_action, input_signature=[obs_spec])
-        steps = [cfg.gradient_steps, None]
-        if spec.obs.flat:
-            minibatch_spec = tf.TensorSpec([*steps, packed_width(spec.obs_dim, spec.action_dim)], tf.float32,
-                                           name="minibatches")
-        else:  # fields as they are (images stay uint8), each (gradient_steps, batch, ...)
-            minibatch_spec = Batch(obs_signature(spec.obs, steps),
-                                   tf.TensorSpec([*steps, spec.action_dim], tf.float32), tf.TensorSpec(steps),
-                                   obs_signature(spec.obs, steps), tf.TensorSpec(steps), tf.TensorSpec(steps))
+        width = packed_width(spec.obs_dim, spec.action_dim) if spec.obs.flat else 0
+        minibatch_spec = minibatch_signature(spec.obs, spec.action_dim, cfg.gradient_steps, width)
         # predict's (mean, log_std) where the actor has no NumPy twin (images, Dicts, a user's torso or
         # extractor); NumPy draws the noise, as for the others
         self._policy_moments = tf.function(lambda obs: self.actor(obs), input_signature=[obs_spec])
-        self._compiled_update_and_act = tf.function(self._update_and_act, input_signature=[minibatch_spec, obs_spec],
-                                                    jit_compile=xla)
+        self._compiled_update_and_act = tf.function(
+            self._update_and_act, input_signature=[minibatch_spec, obs_spec], jit_compile=xla
+        )
         self._concrete: dict = {}  # traced on first use: an agent that never trains never traces
 
     @property
@@ -159,16 +183,18 @@ class KerasSAC:
             result = compiled(*args)
             failure = 0 if self._update.failure is None else int(self._update.failure.numpy())
             if failure:  # XLA's record of a non-finite update (update.py)
-                raise TrainingDivergedError(f"training diverged at step {self.num_timesteps}: {FAILURES[failure - 1]} "
-                                            f"(NaN or inf)")
+                raise TrainingDivergedError(
+                    f"training diverged at step {self.num_timesteps}: {FAILURES[failure - 1]} (NaN or inf)"
+                )
             return result
         except tf.errors.InvalidArgumentError as exc:
             message = next((line for line in str(exc).splitlines() if "keras_sac:" in line), None)
             if message is None:
                 raise
             what = message.split("keras_sac:")[1].split(":")[0].strip()
-            raise TrainingDivergedError(f"training diverged at step {self.num_timesteps}: {what} "
-                                        f"(NaN or inf)") from None
+            raise TrainingDivergedError(
+                f"training diverged at step {self.num_timesteps}: {what} (NaN or inf)"
+            ) from None
 
     def _train_step(self, *batch) -> dict:
         return self._update.step(Batch(*batch))
@@ -183,7 +209,9 @@ class KerasSAC:
         Returns (metrics of the last update, actions (n_envs, action_dim) in [-1, 1]).
         """
         if self.spec.obs.flat:
-            minibatches = unpack(minibatches, self.spec.obs_dim, self.spec.action_dim)  # each (gradient_steps, batch, ...)
+            minibatches = unpack(
+                minibatches, self.spec.obs_dim, self.spec.action_dim
+            )  # each (gradient_steps, batch, ...)
         metrics = self._update.step(tf.nest.map_structure(lambda x: x[0], minibatches))
         if self.config.gradient_steps > 1:
             for i in tf.range(1, self.config.gradient_steps):  # autograph: a tf.while_loop
@@ -255,8 +283,9 @@ class KerasSAC:
         self._actor_version += 1
 
     # ------------------------------------------------------------------ training
-    def learn(self, total_timesteps: int, callback=None, reset_num_timesteps: bool = True,
-              progress_bar: bool = False) -> "KerasSAC":
+    def learn(
+        self, total_timesteps: int, callback=None, reset_num_timesteps: bool = True, progress_bar: bool = False
+    ) -> "KerasSAC":
         """Collect experience and train for `total_timesteps` env steps.
 
         Args:
@@ -296,8 +325,10 @@ class KerasSAC:
                 if bar is not None:
                     bar.update(cfg.n_envs)
                     if ended.any():
-                        bar.set_postfix({"return(last 100 ep)": f"{np.mean(self.episode_returns):.1f}",
-                                         **self.progress_info}, refresh=False)
+                        bar.set_postfix(
+                            {"return(last 100 ep)": f"{np.mean(self.episode_returns):.1f}", **self.progress_info},
+                            refresh=False,
+                        )
                 callback.update_locals(self.collector.step_locals())
                 if callback.on_step(self) is False:
                     break
@@ -314,10 +345,12 @@ class KerasSAC:
         if self.spec.obs.flat:
             minibatches = pack(sample).reshape(cfg.gradient_steps, cfg.batch_size, -1)
         else:
-            minibatches = tf.nest.map_structure(lambda x: x.reshape(cfg.gradient_steps, cfg.batch_size, *x.shape[1:]),
-                                                sample)
-        self.last_metrics, actions = self._run_update(self._compiled("_compiled_update_and_act"), minibatches,
-                                                      self.collector.obs)
+            minibatches = tf.nest.map_structure(
+                lambda x: x.reshape(cfg.gradient_steps, cfg.batch_size, *x.shape[1:]), sample
+            )
+        self.last_metrics, actions = self._run_update(
+            self._compiled("_compiled_update_and_act"), minibatches, self.collector.obs
+        )
         self.collector.next_action = actions.numpy()
         if cfg.reset_interval is not None and int(self.n_updates.numpy()) % cfg.reset_interval == 0:
             self._reset_networks(int(self.n_updates.numpy()) // cfg.reset_interval)
@@ -326,8 +359,9 @@ class KerasSAC:
         """reset_interval: fresh actor and critics, the buffer kept (`build.reset_networks`). The action just
         drawn for the next step came from the old actor; it is taken, as any action drawn before an update is."""
         nets = build.Networks(self.actor, self.critics, self.target_critics)
-        build.reset_networks(self.config, self.spec, nets, (self.actor_optimizer, self.critic_optimizer), count,
-                             self.parts)
+        build.reset_networks(
+            self.config, self.spec, nets, (self.actor_optimizer, self.critic_optimizer), count, self.parts
+        )
         self.actor_changed()
 
     def _start_episodes(self, seed: int | None) -> None:
@@ -379,16 +413,15 @@ class KerasSAC:
 
     def metrics(self) -> dict[str, float]:
         """The latest update's metrics and the recent episode statistics, as Python floats."""
-        out = {}
-        for key, value in self.last_metrics.items():
-            value = np.asarray(value)
-            if key == "train/mean_q_per_critic":  # one column per critic, numbered from 1
-                out.update({f"train/mean_q_{i + 1}": float(q) for i, q in enumerate(value)})
-            else:
-                out[key] = float(value)
-        out.update({"train/target_entropy": self.target_entropy, "train/n_updates": float(self.n_updates.numpy()),
-                    "train/learning_rate": float(self.critic_optimizer.learning_rate),  # this step's, if scheduled
-                    "time/episodes": float(self.num_episodes)})
+        out = metric_values(self.last_metrics)
+        out.update(
+            {
+                "train/target_entropy": self.target_entropy,
+                "train/n_updates": float(self.n_updates.numpy()),
+                "train/learning_rate": float(self.critic_optimizer.learning_rate),  # this step's, if scheduled
+                "time/episodes": float(self.num_episodes),
+            }
+        )
         if self.episode_returns:
             out["rollout/episode_return"] = float(np.mean(self.episode_returns))
             out["rollout/episode_length"] = float(np.mean(self.episode_lengths))

@@ -45,16 +45,20 @@ def zero_obs(obs: ObsSpec):
 def check_encoder_settings(cfg: SACConfig, spec: EnvSpec) -> None:
     """Image settings on an env without images would be accepted and ignored: refuse them instead."""
     if cfg.normalize_observations and not spec.obs.flat:
-        raise ConfigError(f"normalize_observations works on flat vector observations, and env {spec.env_id or ''} "
-                          f"observes {spec.obs.describe()}: leave it out (images are scaled to [0, 1] already; a "
-                          f"Dict of vectors can be flattened with gymnasium.wrappers.FlattenObservation)")
+        raise ConfigError(
+            f"normalize_observations works on flat vector observations, and env {spec.env_id or ''} "
+            f"observes {spec.obs.describe()}: leave it out (images are scaled to [0, 1] already; a "
+            f"Dict of vectors can be flattened with gymnasium.wrappers.FlattenObservation)"
+        )
     if spec.obs.has_images:
         return
     defaults = SACConfig()
     changed = [name for name in IMAGE_SETTINGS if getattr(cfg, name) != getattr(defaults, name)]
     if changed:
-        raise ConfigError(f"{', '.join(changed)} apply to image observations, and env {spec.env_id or ''} observes "
-                          f"{spec.obs.describe()}: leave them out (or set pixels to observe its frames)")
+        raise ConfigError(
+            f"{', '.join(changed)} apply to image observations, and env {spec.env_id or ''} observes "
+            f"{spec.obs.describe()}: leave them out (or set pixels to observe its frames)"
+        )
 
 
 def check_part_settings(cfg: SACConfig, parts: Parts) -> None:
@@ -63,28 +67,41 @@ def check_part_settings(cfg: SACConfig, parts: Parts) -> None:
     defaults = SACConfig()
     ours = {  # part: (the settings of keras_sac's own version of it, what they shape)
         "actor_torso": (("architecture", "actor_batch_renorm", "use_sde"), "actor torso"),  # gSDE: our features
-        "critic_torso": (("architecture", "critic_layer_norm", "critic_dropout", "critic_batch_renorm"),
-                         "critic torsos"),
+        "critic_torso": (
+            ("architecture", "critic_layer_norm", "critic_dropout", "critic_batch_renorm"),
+            "critic torsos",
+        ),
         "replay_buffer_class": (("replay_buffer",), "replay buffers (hindsight replay)"),
     }
     for part, (names, what) in ours.items():
         changed = [n for n in names if getattr(parts, part) is not None and getattr(cfg, n) != getattr(defaults, n)]
         if changed:
-            raise ConfigError(f"{', '.join(changed)} apply to keras_sac's own {what}, and this agent has its own "
-                              f"{part}: leave {'it' if len(changed) == 1 else 'them'} out")
+            raise ConfigError(
+                f"{', '.join(changed)} apply to keras_sac's own {what}, and this agent has its own "
+                f"{part}: leave {'it' if len(changed) == 1 else 'them'} out"
+            )
 
 
 def build_networks(cfg: SACConfig, spec: EnvSpec, parts: Parts = Parts()) -> Networks:
     """Actor, critics and target critics, built (weights drawn from Keras' global seed, set by the caller).
     `parts`: the user's own torsos or extractor in place of ours (core/parts.py)."""
     dtype = None if cfg.precision == "float32" else cfg.precision  # a Keras dtype policy
-    common: dict[str, Any] = dict(activation=cfg.activation, init=cfg.init, renorm_momentum=cfg.batch_renorm_momentum,
-                  renorm_warmup=cfg.batch_renorm_warmup, architecture=cfg.architecture)
+    common: dict[str, Any] = dict(
+        activation=cfg.activation,
+        init=cfg.init,
+        renorm_momentum=cfg.batch_renorm_momentum,
+        renorm_warmup=cfg.batch_renorm_warmup,
+        architecture=cfg.architecture,
+    )
     actor_options = MLPOptions(**common, batch_renorm=cfg.actor_batch_renorm)
     # TensorFlow's ThreeFry kernel exists only under XLA; Philox (auto_select) is the graph-mode generator.
-    critic_options = MLPOptions(**common, layer_norm=cfg.critic_layer_norm, dropout=cfg.critic_dropout,
-                                batch_renorm=cfg.critic_batch_renorm,
-                                rng_alg="threefry" if cfg.use_xla else "auto_select")
+    critic_options = MLPOptions(
+        **common,
+        layer_norm=cfg.critic_layer_norm,
+        dropout=cfg.critic_dropout,
+        batch_renorm=cfg.critic_batch_renorm,
+        rng_alg="threefry" if cfg.use_xla else "auto_select",
+    )
     critic_arch, actor_arch = cfg.critic_arch or cfg.net_arch, cfg.actor_arch or cfg.net_arch
     structured = not spec.obs.flat
     n_quantiles = cfg.n_quantiles if cfg.critic_type == "quantile" else None
@@ -95,37 +112,72 @@ def build_networks(cfg: SACConfig, spec: EnvSpec, parts: Parts = Parts()) -> Net
             return UserExtractor(parts.make("features_extractor"), single, name=name)
         if not structured:
             return None
-        return ObsEncoder(spec.obs, cfg.encoder, cfg.encoder_channels, cfg.encoder_features,
-                          cfg.vector_encoder_arch, MLPOptions(activation=cfg.activation, init=cfg.init),
-                          dtype=dtype, name=name)
+        return ObsEncoder(
+            spec.obs,
+            cfg.encoder,
+            cfg.encoder_channels,
+            cfg.encoder_features,
+            cfg.vector_encoder_arch,
+            MLPOptions(activation=cfg.activation, init=cfg.init),
+            dtype=dtype,
+            name=name,
+        )
 
     normalizer = None
     if cfg.normalize_observations:  # built first, so its weights are named obs_normalizer/...
         normalizer = ObsNormalizer(spec.obs_dim, cfg.normalize_clip, cfg.normalize_epsilon, name="obs_normalizer")
     try:
         critic_torso = (lambda: parts.make("critic_torso")) if parts.critic_torso is not None else None
-        critics = Critics(cfg.n_critics, critic_arch, critic_options, dtype=dtype, encoder=encoder("encoder"),
-                          normalizer=normalizer, n_quantiles=n_quantiles, torso_factory=critic_torso, name="critics")
+        critics = Critics(
+            cfg.n_critics,
+            critic_arch,
+            critic_options,
+            dtype=dtype,
+            encoder=encoder("encoder"),
+            normalizer=normalizer,
+            n_quantiles=n_quantiles,
+            torso_factory=critic_torso,
+            name="critics",
+        )
         # A shared encoder is the critics', read by the actor without gradient (SAC-AE, Yarats et al. 2019,
         # sec. 6; DrQ): the actor's loss would otherwise pull the features towards what the current policy
         # likes, and one encoder costs half the convolutions of two.
         shared = critics.encoder is not None and cfg.share_encoder
-        actor = Actor(spec.action_dim, actor_arch, cfg.log_std_bounds, actor_options, dtype=dtype,
-                      use_sde=cfg.use_sde, log_std_init=cfg.log_std_init,
-                      encoder=critics.encoder if shared else encoder("encoder"), detach_encoder=shared,
-                      normalizer=normalizer, torso=parts.make("actor_torso") if parts.actor_torso else None,
-                      name="actor")
+        actor = Actor(
+            spec.action_dim,
+            actor_arch,
+            cfg.log_std_bounds,
+            actor_options,
+            dtype=dtype,
+            use_sde=cfg.use_sde,
+            log_std_init=cfg.log_std_init,
+            encoder=critics.encoder if shared else encoder("encoder"),
+            detach_encoder=shared,
+            normalizer=normalizer,
+            torso=parts.make("actor_torso") if parts.actor_torso else None,
+            name="actor",
+        )
         obs0, act0 = zero_obs(spec.obs), tf.zeros((1, spec.action_dim))
         check_custom_outputs(parts, actor, critics, obs0)
-        if structured or critics.encoder is not None:  # the shared encoder is built (and named) by the critics that own it
+        if (
+            structured or critics.encoder is not None
+        ):  # the shared encoder is built (and named) by the critics that own it
             critics(obs0, act0), actor(obs0)
         else:  # weights drawn in the order keras_sac always drew them: same seed, same network
             actor(obs0), critics(obs0, act0)
         target_critics = None
         if cfg.target_update != "none":
-            target_critics = Critics(cfg.n_critics, critic_arch, critic_options, dtype=dtype,
-                                     encoder=encoder("encoder"), normalizer=normalizer, n_quantiles=n_quantiles,
-                                     torso_factory=critic_torso, name="target_critics")
+            target_critics = Critics(
+                cfg.n_critics,
+                critic_arch,
+                critic_options,
+                dtype=dtype,
+                encoder=encoder("encoder"),
+                normalizer=normalizer,
+                n_quantiles=n_quantiles,
+                torso_factory=critic_torso,
+                name="target_critics",
+            )
             target_critics(obs0, act0)
             polyak_update(critics.own_variables, target_critics.own_variables, tau=1.0)
     except EncoderError as exc:  # e.g. an image too small for the encoder's strides
@@ -164,13 +216,16 @@ def build_optimizers(cfg: SACConfig, nets: Networks, log_alpha: tf.Variable):
         optimizer.build(variables)
         return optimizer
 
-    return (adam(cfg.actor_learning_rate, "actor_adam", nets.actor.learned_variables, cfg.weight_decay),
-            adam(cfg.critic_learning_rate, "critic_adam", nets.critics.trainable_variables, cfg.weight_decay),
-            adam(cfg.alpha_learning_rate, "alpha_adam", [log_alpha]))
+    return (
+        adam(cfg.actor_learning_rate, "actor_adam", nets.actor.learned_variables, cfg.weight_decay),
+        adam(cfg.critic_learning_rate, "critic_adam", nets.critics.trainable_variables, cfg.weight_decay),
+        adam(cfg.alpha_learning_rate, "alpha_adam", [log_alpha]),
+    )
 
 
-def reset_networks(cfg: SACConfig, spec: EnvSpec, nets: Networks, optimizers, count: int,
-                   parts: Parts = Parts()) -> None:
+def reset_networks(
+    cfg: SACConfig, spec: EnvSpec, nets: Networks, optimizers, count: int, parts: Parts = Parts()
+) -> None:
     """Re-initialise actor and critics in place, the `count`-th time (Nikishin et al. 2022, "The Primacy Bias
     in Deep Reinforcement Learning", sec. 4: every parameter of both networks and their optimizers' state).
 
@@ -183,8 +238,11 @@ def reset_networks(cfg: SACConfig, spec: EnvSpec, nets: Networks, optimizers, co
     keras.utils.set_random_seed(int(np.random.SeedSequence([cfg.seed, count]).generate_state(1)[0] >> 1))
     fresh = build_networks(cfg, spec, parts)
     shared = {id(v) for v in nets.actor.normalizer.variables} if nets.actor.normalizer is not None else set()
-    pairs_of_nets: list[tuple[Any, Any]] = [(nets.actor, fresh.actor), (nets.critics, fresh.critics),
-                                            (nets.target_critics, fresh.target_critics)]
+    pairs_of_nets: list[tuple[Any, Any]] = [
+        (nets.actor, fresh.actor),
+        (nets.critics, fresh.critics),
+        (nets.target_critics, fresh.target_critics),
+    ]
     for old, new in pairs_of_nets:
         if old is None:
             continue
@@ -201,7 +259,9 @@ def make_buffer(cfg: SACConfig, spec: EnvSpec, env: gym.Env | gym.vector.VectorE
     """The replay buffer (one ring per env with n_envs > 1) and, for hindsight replay, the env whose
     `compute_reward` relabels (a vector env's copies may live in subprocesses: it runs in this process).
     Returns (buffer, reward_env or None)."""
-    storage: dict[str, Any] = dict(optimize_memory_usage=cfg.optimize_memory_usage, n_steps=cfg.n_steps, gamma=cfg.gamma)
+    storage: dict[str, Any] = dict(
+        optimize_memory_usage=cfg.optimize_memory_usage, n_steps=cfg.n_steps, gamma=cfg.gamma
+    )
     frame_stack = (spec.pixels or {}).get("frame_stack", 1)
     if cfg.optimize_memory_usage and frame_stack > 1:  # each frame once (buffer.ObsArrays)
         storage["frame_stack"] = frame_stack
@@ -213,15 +273,23 @@ def make_buffer(cfg: SACConfig, spec: EnvSpec, env: gym.Env | gym.vector.VectorE
             check_goal_env(spec.obs, compute_reward, spec.env_id or type(env).__name__)
         except HerError as exc:
             raise ConfigError(str(exc)) from None
-        limit = (getattr(getattr(env, "spec", None), "max_episode_steps", None)
-                 or getattr(getattr(reward_env, "spec", None), "max_episode_steps", None))
+        limit = getattr(getattr(env, "spec", None), "max_episode_steps", None) or getattr(
+            getattr(reward_env, "spec", None), "max_episode_steps", None
+        )
         if limit and cfg.learning_starts < limit * cfg.n_envs:
-            raise ConfigError(f"replay_buffer: her samples finished episodes only: learning_starts "
-                              f"({cfg.learning_starts}) must cover one {limit}-step episode per env; set "
-                              f"learning_starts: {limit * cfg.n_envs} or more")
-        part = functools.partial(HerReplayBuffer, compute_reward=compute_reward, n_sampled_goal=cfg.n_sampled_goal,
-                                 goal_selection_strategy=cfg.goal_selection_strategy)
+            raise ConfigError(
+                f"replay_buffer: her samples finished episodes only: learning_starts "
+                f"({cfg.learning_starts}) must cover one {limit}-step episode per env; set "
+                f"learning_starts: {limit * cfg.n_envs} or more"
+            )
+        part = functools.partial(
+            HerReplayBuffer,
+            compute_reward=compute_reward,
+            n_sampled_goal=cfg.n_sampled_goal,
+            goal_selection_strategy=cfg.goal_selection_strategy,
+        )
     if cfg.n_envs == 1:
         return part(cfg.buffer_size, spec.obs, spec.action_dim, **storage), reward_env
-    return MultiEnvReplayBuffer(cfg.buffer_size, spec.obs, spec.action_dim, cfg.n_envs, part=part,
-                                **storage), reward_env
+    return MultiEnvReplayBuffer(
+        cfg.buffer_size, spec.obs, spec.action_dim, cfg.n_envs, part=part, **storage
+    ), reward_env

@@ -24,8 +24,15 @@ from keras_sac.envs.make import make_env
 from keras_sac.evaluation import Episodes, evaluate_policy
 from keras_sac.io.checkpoint import RollingCheckpoints
 
-__all__ = ["Callback", "CallbackList", "FunctionCallback", "EvalCallback", "CheckpointCallback",
-           "StopTrainingOnRewardThreshold", "as_callback"]
+__all__ = [
+    "Callback",
+    "CallbackList",
+    "FunctionCallback",
+    "EvalCallback",
+    "CheckpointCallback",
+    "StopTrainingOnRewardThreshold",
+    "as_callback",
+]
 
 
 class Callback:
@@ -111,8 +118,10 @@ def as_callback(callback) -> Callback:
         return CallbackList([as_callback(c) for c in callback])
     if callable(callback):
         return FunctionCallback(callback)
-    raise TypeError(f"callback must be a keras_sac.callbacks.Callback, a function of the agent or a list of "
-                    f"these, got {type(callback).__name__}")
+    raise TypeError(
+        f"callback must be a keras_sac.callbacks.Callback, a function of the agent or a list of "
+        f"these, got {type(callback).__name__}"
+    )
 
 
 class EvalCallback(Callback):
@@ -132,9 +141,17 @@ class EvalCallback(Callback):
     `last_metrics` (eval/... keys) and `evaluated_at` (the step).
     """
 
-    def __init__(self, eval_env, eval_freq: int = 10_000, n_eval_episodes: int = 5, seed: int | None = None,
-                 best_model_save_path: str | Path | None = None, callback_on_new_best: Callback | None = None,
-                 final_step: int | None = None, say: Callable[[str], None] | None = print):
+    def __init__(
+        self,
+        eval_env,
+        eval_freq: int = 10_000,
+        n_eval_episodes: int = 5,
+        seed: int | None = None,
+        best_model_save_path: str | Path | None = None,
+        callback_on_new_best: Callback | None = None,
+        final_step: int | None = None,
+        say: Callable[[str], None] | None = print,
+    ):
         if isinstance(eval_env, str):
             eval_env = make_env(eval_env)
         self.eval_env, self.eval_freq, self.n_eval_episodes, self.seed = eval_env, eval_freq, n_eval_episodes, seed
@@ -154,14 +171,18 @@ class EvalCallback(Callback):
         return self.evaluate(agent)
 
     def evaluate(self, agent) -> bool:
-        episodes = evaluate_policy(lambda obs: agent.predict(obs, deterministic=True)[0], self.eval_env,
-                                   self.n_eval_episodes, seed=self.seed)
+        episodes = evaluate_policy(
+            lambda obs: agent.predict(obs, deterministic=True)[0], self.eval_env, self.n_eval_episodes, seed=self.seed
+        )
         returns, step = episodes.returns, agent.num_timesteps
         mean, std = float(returns.mean()), float(returns.std())
         self.last_episodes, self.evaluated_at = episodes, step
         self.evaluations.append((step, mean, std))
-        self.last_metrics = {"eval/mean_return": mean, "eval/std_return": std,
-                             "eval/mean_ep_length": float(episodes.lengths.mean())}
+        self.last_metrics = {
+            "eval/mean_return": mean,
+            "eval/std_return": std,
+            "eval/mean_ep_length": float(episodes.lengths.mean()),
+        }
         success = ""
         if episodes.successes is not None:
             self.last_metrics["eval/success_rate"] = float(episodes.successes.mean())
@@ -212,11 +233,15 @@ class StopTrainingOnRewardThreshold(Callback):
 
     def on_step(self, agent) -> bool:
         if self.parent is None:
-            raise ValueError("StopTrainingOnRewardThreshold reads an EvalCallback's results: pass it as that "
-                             "EvalCallback's callback_on_new_best, or give it parent=the EvalCallback")
+            raise ValueError(
+                "StopTrainingOnRewardThreshold reads an EvalCallback's results: pass it as that "
+                "EvalCallback's callback_on_new_best, or give it parent=the EvalCallback"
+            )
         if self.parent.best_mean_reward >= self.reward_threshold:
             if self.say is not None:
-                self.say(f"stopping: mean evaluation return {self.parent.best_mean_reward:.1f} reached the "
-                         f"threshold {self.reward_threshold:g} at step {agent.num_timesteps}")
+                self.say(
+                    f"stopping: mean evaluation return {self.parent.best_mean_reward:.1f} reached the "
+                    f"threshold {self.reward_threshold:g} at step {agent.num_timesteps}"
+                )
             return False
         return True

@@ -14,8 +14,9 @@ class Episodes(NamedTuple):
     successes: np.ndarray | None  # (n_episodes,) the last step's info["is_success"], if the env reports one
 
 
-def evaluate_policy(act: Callable[[np.ndarray], np.ndarray], env: gym.Env, n_episodes: int,
-                    seed: int | None = None) -> Episodes:
+def evaluate_policy(
+    act: Callable[[np.ndarray], np.ndarray], env: gym.Env, n_episodes: int, seed: int | None = None
+) -> Episodes:
     """Run `n_episodes` full episodes; `act(obs) -> action in env bounds`.
 
     The env is reset with `seed` once, so the same seed gives the same episode starts. Goal envs (and any

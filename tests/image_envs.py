@@ -16,9 +16,12 @@ class BrightSpot(gym.Env):
         self.layout = layout
         self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
         if layout == "dict":
-            self.observation_space = gym.spaces.Dict({
-                "image": gym.spaces.Box(0, 255, (SIZE, SIZE, 1), np.uint8),
-                "vector": gym.spaces.Box(-10.0, 10.0, (2,), np.float32)})
+            self.observation_space = gym.spaces.Dict(
+                {
+                    "image": gym.spaces.Box(0, 255, (SIZE, SIZE, 1), np.uint8),
+                    "vector": gym.spaces.Box(-10.0, 10.0, (2,), np.float32),
+                }
+            )
         else:
             shape = (SIZE, SIZE, 3) if layout == "hwc" else (3, SIZE, SIZE)
             self.observation_space = gym.spaces.Box(0, 255, shape, np.uint8)
@@ -35,7 +38,7 @@ class BrightSpot(gym.Env):
     def _obs(self):
         image = np.zeros((SIZE, SIZE, 3), np.uint8)
         column = int(round((self.x + 1) / 2 * (SIZE - 4)))
-        image[SIZE // 2 - 2:SIZE // 2 + 2, column:column + 4] = 255
+        image[SIZE // 2 - 2 : SIZE // 2 + 2, column : column + 4] = 255
         if self.layout == "dict":
             return {"image": image[..., :1].copy(), "vector": np.array([self.x, self.t / 10], np.float32)}
         return image if self.layout == "hwc" else image.transpose(2, 0, 1).copy()

@@ -14,16 +14,30 @@ from keras_sac.data.buffer import pack
 
 
 def all_variables(agent):
-    return [*agent.actor.variables, *agent.critics.variables, *agent.target_critics.variables,
-            agent.log_alpha, *agent.actor_optimizer.variables, *agent.critic_optimizer.variables,
-            *agent.alpha_optimizer.variables, agent.n_updates, agent.tf_rng.state]
+    return [
+        *agent.actor.variables,
+        *agent.critics.variables,
+        *agent.target_critics.variables,
+        agent.log_alpha,
+        *agent.actor_optimizer.variables,
+        *agent.critic_optimizer.variables,
+        *agent.alpha_optimizer.variables,
+        agent.n_updates,
+        agent.tf_rng.state,
+    ]
 
 
 def batch_of(agent, n=32, seed=0):
     rng = np.random.default_rng(seed)
     f = lambda *shape: rng.uniform(-1, 1, shape).astype(np.float32)  # noqa: E731
-    return f(n, agent.spec.obs_dim), f(n, agent.spec.action_dim), f(n), f(n, agent.spec.obs_dim), \
-        (rng.random(n) < 0.2).astype(np.float32), np.full(n, agent.config.gamma, np.float32)
+    return (
+        f(n, agent.spec.obs_dim),
+        f(n, agent.spec.action_dim),
+        f(n),
+        f(n, agent.spec.obs_dim),
+        (rng.random(n) < 0.2).astype(np.float32),
+        np.full(n, agent.config.gamma, np.float32),
+    )
 
 
 @pytest.mark.parametrize("tau", [0.0, 1.0, 0.25])
@@ -42,8 +56,15 @@ def test_one_update_changes_every_trainable_variable_and_moves_targets_by_tau(ma
         assert not np.array_equal(v.numpy(), before[id(v)]), f"{v.name} did not change"
     for online, target, old in zip(agent.critics.variables, agent.target_critics.variables, targets_before):
         np.testing.assert_allclose(target.numpy(), 0.1 * online.numpy() + 0.9 * old, rtol=1e-5, atol=1e-7)
-    assert set(metrics) == {"train/critic_loss", "train/mean_q", "train/mean_q_per_critic", "train/actor_loss",
-                            "train/entropy", "train/alpha_loss", "train/alpha"}
+    assert set(metrics) == {
+        "train/critic_loss",
+        "train/mean_q",
+        "train/mean_q_per_critic",
+        "train/actor_loss",
+        "train/entropy",
+        "train/alpha_loss",
+        "train/alpha",
+    }
     assert metrics["train/mean_q_per_critic"].shape == (2,)
 
 
@@ -64,8 +85,9 @@ def test_update_traces_once_and_creates_no_variables(match_env):
 def test_a_fused_training_phase_equals_its_updates_one_by_one(match_env, compile_mode):
     # gradient_steps updates in one compiled call (graph loop) then the next action, against the same
     # minibatches fed to train_step one at a time and a separate action draw.
-    fused, stepped = (KerasSAC(match_env, seed=3, gradient_steps=3, compile_mode=compile_mode, **SMALL)
-                      for _ in range(2))
+    fused, stepped = (
+        KerasSAC(match_env, seed=3, gradient_steps=3, compile_mode=compile_mode, **SMALL) for _ in range(2)
+    )
     batches = [batch_of(fused, seed=i) for i in range(3)]
     obs = np.full((1, 2), 0.25, np.float32)
     metrics, action = fused._compiled_update_and_act(np.stack([pack(Batch(*b)) for b in batches]), obs)
@@ -73,8 +95,9 @@ def test_a_fused_training_phase_equals_its_updates_one_by_one(match_env, compile
         last = stepped.train_step(*batch)
     # XLA maps the generator's Philox counters to a tensor's elements in its own order: the same state gives
     # other (equally distributed) draws than TensorFlow's kernel, so the XLA phase is compared with XLA.
-    draw = stepped._stochastic_action if compile_mode == "graph" else tf.function(stepped._sample_action,
-                                                                                   jit_compile=True)
+    draw = (
+        stepped._stochastic_action if compile_mode == "graph" else tf.function(stepped._sample_action, jit_compile=True)
+    )
     stepped_action = draw(obs)
     assert int(fused.n_updates.numpy()) == int(stepped.n_updates.numpy()) == 3
     for a, b in zip(all_variables(fused), all_variables(stepped), strict=True):
@@ -114,8 +137,11 @@ def test_predict_shapes_bounds_and_bad_shapes(match_env):
     assert actions.shape == (100, 2) and actions.dtype == np.float32
     assert np.all(actions >= -2.0) and np.all(actions <= 2.0)
     assert np.abs(actions).max() > 1.0  # rescaled from [-1, 1] to the env's [-2, 2]
-    with pytest.raises(ValueError, match=r"observation has shape \(3,\); the agent expects \(2,\) for one "
-                                         r"observation or \(batch, 2\) for a batch"):
+    with pytest.raises(
+        ValueError,
+        match=r"observation has shape \(3,\); the agent expects \(2,\) for one "
+        r"observation or \(batch, 2\) for a batch",
+    ):
         agent.predict(np.zeros(3))
     with pytest.raises(ValueError, match=r"observation has shape \(4, 2, 1\)"):
         agent.predict(np.zeros((4, 2, 1)))
@@ -126,13 +152,14 @@ def test_deterministic_predict_is_tanh_mean_rescaled_and_follows_training(match_
     obs = np.random.default_rng(1).uniform(-1, 1, (8, 2)).astype(np.float32)
     for _ in range(2):  # before and after training: the NumPy snapshot must follow the weights
         mean, _ = agent.actor(obs)
-        np.testing.assert_allclose(agent.predict(obs, deterministic=True)[0], 2.0 * np.tanh(mean.numpy()),
-                                   rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(agent.predict(obs, deterministic=True)[0],
-                                   2.0 * agent.policy(obs).mode().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            agent.predict(obs, deterministic=True)[0], 2.0 * np.tanh(mean.numpy()), rtol=1e-5, atol=1e-6
+        )
+        np.testing.assert_allclose(
+            agent.predict(obs, deterministic=True)[0], 2.0 * agent.policy(obs).mode().numpy(), rtol=1e-5, atol=1e-6
+        )
         agent.learn(80)
-    np.testing.assert_array_equal(agent.predict(obs, deterministic=True)[0],
-                                  agent.predict(obs, deterministic=True)[0])
+    np.testing.assert_array_equal(agent.predict(obs, deterministic=True)[0], agent.predict(obs, deterministic=True)[0])
 
 
 class RecordSteps(gym.Wrapper):
@@ -197,8 +224,12 @@ def test_stochastic_predict_is_the_tanh_gaussian_in_numpy_and_leaves_training_al
     obs = np.random.default_rng(1).uniform(-1, 1, (8, 2)).astype(np.float32)
     noise = np.random.default_rng(2).standard_normal((8, 2))
     mean, log_std = (x.numpy() for x in agent.actor(obs))
-    np.testing.assert_allclose(agent._actor_snapshot().sample(obs, FixedNoise(noise)),
-                               np.tanh(mean + np.exp(log_std) * noise), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        agent._actor_snapshot().sample(obs, FixedNoise(noise)),
+        np.tanh(mean + np.exp(log_std) * noise),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     actions = agent.predict(obs)[0]
     assert actions.shape == (8, 2) and np.abs(actions).max() <= 2.0 and len(np.unique(actions)) == 16
     twin = KerasSAC(make_match_env(), seed=0, **SMALL)  # the same run without predict calls in between
@@ -261,8 +292,11 @@ def test_load_errors_name_the_path(tmp_path, match_env):
     agent.save(tmp_path / "agent")
     data = next((tmp_path / "agent" / "variables").glob("agent.data*"))
     data.write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match=r"checkpoint .* is damaged \(variables/agent.data.* does not match "
-                                              r"its checksum\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"checkpoint .* is damaged \(variables/agent.data.* does not match "
+        r"its checksum\)",
+    ):
         KerasSAC.load(tmp_path / "agent", env=make_match_env())
     (tmp_path / "agent" / "MANIFEST.json").unlink()
     with pytest.raises(CheckpointError, match="is incomplete \\(MANIFEST.json is missing"):
@@ -310,9 +344,10 @@ def test_the_td_target_comes_from_the_target_critics(match_env):
     q = agent.critics(obs, actions).numpy()
     expected_loss = sum(0.5 * np.mean((q[i] - y) ** 2) for i in range(2))
     online_q = agent.critics(next_obs, next_actions).numpy().min(axis=0)  # what a miswired target would use
-    miswired = sum(0.5 * np.mean((q[i] - (rewards + 0.9 * (1 - terminated) * (online_q - 0.3 *
-                                                                               next_log_prob.numpy()))) ** 2)
-                   for i in range(2))
+    miswired = sum(
+        0.5 * np.mean((q[i] - (rewards + 0.9 * (1 - terminated) * (online_q - 0.3 * next_log_prob.numpy()))) ** 2)
+        for i in range(2)
+    )
     assert abs(miswired - expected_loss) > 1e-2 * expected_loss  # the test can tell the two apart
     metrics = agent.train_step(obs, actions, rewards, next_obs, terminated)
     np.testing.assert_allclose(float(metrics["train/critic_loss"]), expected_loss, rtol=1e-5)
@@ -321,8 +356,9 @@ def test_the_td_target_comes_from_the_target_critics(match_env):
 
 
 @pytest.mark.parametrize("compile_mode, gradient_steps", [("graph", 1), ("xla", 3)])
-def test_a_non_finite_gradient_stops_training_before_the_optimizer_step(match_env, monkeypatch, compile_mode,
-                                                                         gradient_steps):
+def test_a_non_finite_gradient_stops_training_before_the_optimizer_step(
+    match_env, monkeypatch, compile_mode, gradient_steps
+):
     # graph mode: check_numerics raises; XLA compiles it away, so there the update records the failure, skips
     # the optimizer step and the rest of the fused phase (3 steps: the first fails), and the agent raises
     # after the call.
@@ -336,8 +372,11 @@ def test_a_non_finite_gradient_stops_training_before_the_optimizer_step(match_en
     monkeypatch.setattr(losses_module, "critic_loss", loss_with_nan_gradient)  # read when the update traces
     agent = KerasSAC(match_env, seed=0, compile_mode=compile_mode, gradient_steps=gradient_steps, **SMALL)
     critics_before = [w.numpy().copy() for w in agent.critics.variables + agent.target_critics.variables]
-    with pytest.raises(TrainingDivergedError, match=r"^training diverged at step 51: critic loss gradient is not "
-                                                    r"finite \(NaN or inf\)$"):
+    with pytest.raises(
+        TrainingDivergedError,
+        match=r"^training diverged at step 51: critic loss gradient is not "
+        r"finite \(NaN or inf\)$",
+    ):
         agent.learn(200)
     for w, before in zip(agent.critics.variables + agent.target_critics.variables, critics_before, strict=True):
         np.testing.assert_array_equal(w.numpy(), before)
@@ -366,6 +405,9 @@ def test_every_way_the_actor_changes_reaches_predict(tmp_path, match_env):
     agent.actor_changed()
     np.testing.assert_allclose(agent.predict(obs, deterministic=True)[0], fresh(), rtol=1e-5, atol=1e-6)
     # no compiled update is reachable by a public name (calling one directly would bypass predict's copy)
-    public = [name for name, value in vars(agent).items() if not name.startswith("_")
-              and isinstance(value, tf.types.experimental.PolymorphicFunction)]
+    public = [
+        name
+        for name, value in vars(agent).items()
+        if not name.startswith("_") and isinstance(value, tf.types.experimental.PolymorphicFunction)
+    ]
     assert public == []

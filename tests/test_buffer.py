@@ -66,7 +66,7 @@ def test_compact_buffer_returns_exactly_the_added_transitions(capacity):
             np.testing.assert_array_equal(action, expected[1])
             np.testing.assert_array_equal(next_obs, expected[3])
             assert terminated == float(expected[4])
-        stored = compact.rewards[:compact.size][compact.valid[:compact.size]]
+        stored = compact.rewards[: compact.size][compact.valid[: compact.size]]
         assert float(step) in stored and len(stored) == len(compact)  # the newest is always kept
         assert 1 <= len(compact) <= min(step + 1, capacity - 1)
     # A row per transition plus a row per episode end: fewer transitions than capacity, never less than half.
@@ -116,10 +116,11 @@ def test_a_wrapped_buffer_restored_into_another_capacity_samples_only_real_trans
     restored = ReplayBuffer(new_capacity, 3, 2, optimize_memory_usage=compact)
     restored.restore_arrays(saved.state_arrays())
     by_reward = {t[2]: t for t in added}
-    expected = sorted(float(r) for r in saved.rewards[:saved.size][saved.valid[:saved.size] if compact else
-                                                                   slice(None)])
+    expected = sorted(
+        float(r) for r in saved.rewards[: saved.size][saved.valid[: saved.size] if compact else slice(None)]
+    )
     if new_capacity < 5:  # the newest transitions that fit
-        expected = expected[-len(restored):]
+        expected = expected[-len(restored) :]
     batch = restored.sample(2000, rng)
     assert sorted(set(batch.rewards.tolist())) == expected
     for obs, action, reward, next_obs, terminated, _ in zip(*batch):
@@ -144,10 +145,15 @@ def hand_worked_episodes():
     A: 4 steps ending in a time-limit truncation; B: 2 steps ending in a termination; C: 1 step, still going."""
     o = lambda x: np.array([x, -x], np.float32)  # noqa: E731
     a = np.zeros(1, np.float32)
-    return [(o(0), a, 1.0, o(1), False, False), (o(1), a, 2.0, o(2), False, False),
-            (o(2), a, 4.0, o(3), False, False), (o(3), a, 8.0, o(4), False, True),
-            (o(10), a, 16.0, o(11), False, False), (o(11), a, 32.0, o(12), True, True),
-            (o(20), a, 64.0, o(21), False, False)]
+    return [
+        (o(0), a, 1.0, o(1), False, False),
+        (o(1), a, 2.0, o(2), False, False),
+        (o(2), a, 4.0, o(3), False, False),
+        (o(3), a, 8.0, o(4), False, True),
+        (o(10), a, 16.0, o(11), False, False),
+        (o(11), a, 32.0, o(12), True, True),
+        (o(20), a, 64.0, o(21), False, False),
+    ]
 
 
 # With n = 3 and gamma = 0.5, from each first reward: (return, next_obs, discount gamma^k, terminated)
@@ -162,20 +168,28 @@ N_STEP_EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("compact, capacity", [(False, 7), (False, 5), (True, 12), (True, 7)],
-                         ids=["plain", "plain-wrapped", "compact", "compact-wrapped"])
+@pytest.mark.parametrize(
+    "compact, capacity",
+    [(False, 7), (False, 5), (True, 12), (True, 7)],
+    ids=["plain", "plain-wrapped", "compact", "compact-wrapped"],
+)
 def test_n_step_returns_match_the_hand_worked_episodes(compact, capacity):
     buffer = ReplayBuffer(capacity, 2, 1, optimize_memory_usage=compact, n_steps=3, gamma=0.5)
     for transition in hand_worked_episodes():
         buffer.add(*transition)
     batch = buffer.sample(500, np.random.default_rng(0))
     seen = set()
-    for obs, reward, next_obs, discount, terminated in zip(batch.obs, batch.rewards, batch.next_obs,
-                                                            batch.discounts, batch.terminated):
+    for obs, reward, next_obs, discount, terminated in zip(
+        batch.obs, batch.rewards, batch.next_obs, batch.discounts, batch.terminated
+    ):
         first = {0: 1.0, 1: 2.0, 2: 4.0, 3: 8.0, 10: 16.0, 11: 32.0, 20: 64.0}[int(obs[0])]
         expected_return, expected_next, expected_discount, expected_terminated = N_STEP_EXPECTED[first]
-        assert (reward, next_obs[0], discount, terminated) == \
-            (expected_return, expected_next, expected_discount, expected_terminated), f"from reward {first}"
+        assert (reward, next_obs[0], discount, terminated) == (
+            expected_return,
+            expected_next,
+            expected_discount,
+            expected_terminated,
+        ), f"from reward {first}"
         seen.add(first)
     assert len(seen) == len(buffer)  # every stored transition was drawn (and only those)
     assert (1.0 in seen) == (len(buffer) == 7)  # the wrapped buffers lost the oldest
@@ -224,14 +238,14 @@ def test_n_step_sampling_matches_a_brute_force_reference_on_random_episodes(comp
         t = index[action.tobytes()]
         expected_return, k = 0.0, 0
         while True:
-            expected_return += gamma ** k * added[t + k][2]
+            expected_return += gamma**k * added[t + k][2]
             k += 1
             if added[t + k - 1][5] or k == n or t + k == len(added):  # episode end, n steps, or the newest
                 break
         last = added[t + k - 1]
         np.testing.assert_array_equal(obs, added[t][0])
         assert reward == pytest.approx(expected_return, rel=1e-5)
-        assert discount == pytest.approx(gamma ** k, rel=1e-6)
+        assert discount == pytest.approx(gamma**k, rel=1e-6)
         np.testing.assert_array_equal(next_obs, last[3])
         assert terminated == float(last[4])
 

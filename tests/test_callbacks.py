@@ -74,14 +74,22 @@ def test_eval_callback_best_export_and_stop(tmp_path):
     agent = KerasSAC(make_match_env(), seed=0, **SMALL)
     said = []
     stop = StopTrainingOnRewardThreshold(reward_threshold=-1e9, say=said.append)  # reached at the first eval
-    evaluation = EvalCallback(make_match_env(), eval_freq=40, n_eval_episodes=2, seed=1,
-                              best_model_save_path=tmp_path / "best", callback_on_new_best=stop, say=said.append)
+    evaluation = EvalCallback(
+        make_match_env(),
+        eval_freq=40,
+        n_eval_episodes=2,
+        seed=1,
+        best_model_save_path=tmp_path / "best",
+        callback_on_new_best=stop,
+        say=said.append,
+    )
     agent.learn(200, callback=evaluation)
     assert agent.num_timesteps == 40 and [s for s, _, _ in evaluation.evaluations] == [40]
     assert said[0].startswith("eval @ 40 steps: return") and said[1].startswith("stopping: mean evaluation return")
     obs = np.zeros((1, 2), np.float32)
-    np.testing.assert_allclose(LoadedPolicy(tmp_path / "best")(obs), agent.predict(obs, deterministic=True)[0],
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        LoadedPolicy(tmp_path / "best")(obs), agent.predict(obs, deterministic=True)[0], atol=1e-5
+    )
 
 
 def test_eval_callback_periodic_and_final():

@@ -15,8 +15,10 @@ FAST = dict(SMALL, learning_starts=40)
 
 
 def weights(agent):
-    return {name: np.array(v.numpy() if hasattr(v, "numpy") else v.state.numpy())
-            for name, v in agent.state_variables().items()}
+    return {
+        name: np.array(v.numpy() if hasattr(v, "numpy") else v.state.numpy())
+        for name, v in agent.state_variables().items()
+    }
 
 
 def assert_same_agent(a, b):
@@ -29,11 +31,16 @@ def assert_same_agent(a, b):
     assert a.num_timesteps == b.num_timesteps
 
 
-@pytest.mark.parametrize("env_id, extra", [
-    ("Pendulum-v1", {}), ("InvertedPendulum-v5", {}), ("HalfCheetah-v5", {}),
-    # compact buffer across episode ends, fused phases, and an action already drawn when saved
-    ("InvertedPendulum-v5", dict(optimize_memory_usage=True, train_freq=3, gradient_steps=2)),
-])
+@pytest.mark.parametrize(
+    "env_id, extra",
+    [
+        ("Pendulum-v1", {}),
+        ("InvertedPendulum-v5", {}),
+        ("HalfCheetah-v5", {}),
+        # compact buffer across episode ends, fused phases, and an action already drawn when saved
+        ("InvertedPendulum-v5", dict(optimize_memory_usage=True, train_freq=3, gradient_steps=2)),
+    ],
+)
 def test_save_load_then_learn_is_bit_identical_to_never_stopping(tmp_path, env_id, extra):
     # Saved mid-episode: the env's physics, time-limit counter and RNG must come back too.
     agent = KerasSAC(env_id, seed=1, **FAST, **extra)
@@ -41,7 +48,9 @@ def test_save_load_then_learn_is_bit_identical_to_never_stopping(tmp_path, env_i
     agent.save(tmp_path / "a")
     resumed = KerasSAC.load(tmp_path / "a")
     assert resumed.collector.episode_length[0] == agent.collector.episode_length[0] > 0
-    np.testing.assert_array_equal(resumed.collector.next_action, agent.collector.next_action)  # drawn by the last phase, saved
+    np.testing.assert_array_equal(
+        resumed.collector.next_action, agent.collector.next_action
+    )  # drawn by the last phase, saved
     agent.learn(60, reset_num_timesteps=False)
     resumed.learn(60, reset_num_timesteps=False)
     assert_same_agent(agent, resumed)
@@ -131,8 +140,10 @@ def test_loading_never_unpickles(tmp_path):
     with open(tmp_path / "a" / "arrays.npz", "wb") as f:
         np.savez(f, evil=np.array([{"x": 1}], dtype=object))
     manifest = json.loads((tmp_path / "a" / "MANIFEST.json").read_text())
-    manifest["files"]["arrays.npz"] = {"size": (tmp_path / "a" / "arrays.npz").stat().st_size,
-                                       "crc32": ckpt._crc32(tmp_path / "a" / "arrays.npz")}
+    manifest["files"]["arrays.npz"] = {
+        "size": (tmp_path / "a" / "arrays.npz").stat().st_size,
+        "crc32": ckpt._crc32(tmp_path / "a" / "arrays.npz"),
+    }
     (tmp_path / "a" / "MANIFEST.json").write_text(json.dumps(manifest))
     with pytest.raises(CheckpointError, match="holds data that needs pickle"):
         KerasSAC.load(tmp_path / "a")

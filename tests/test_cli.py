@@ -14,20 +14,35 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--set", "learning_starts=100", "--set", "eval_freq=150", "--set", "n_eval_episodes=1",
-        "--set", "log_interval=100", "--set", "net_arch=[32,32]", "--set", "batch_size=32", "--no-progress"]
+TINY = [
+    "--set",
+    "learning_starts=100",
+    "--set",
+    "eval_freq=150",
+    "--set",
+    "n_eval_episodes=1",
+    "--set",
+    "log_interval=100",
+    "--set",
+    "net_arch=[32,32]",
+    "--set",
+    "batch_size=32",
+    "--no-progress",
+]
 
 
 def run(script, *args, cwd=ROOT):
-    return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], capture_output=True, text=True,
-                          timeout=300, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *map(str, args)], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
 
 
 def assert_one_line_error(proc, *fragments):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    error_lines = [line for line in proc.stderr.splitlines() if line.startswith(("train.py: error:",
-                                                                                  "evaluate.py: error:"))]
+    error_lines = [
+        line for line in proc.stderr.splitlines() if line.startswith(("train.py: error:", "evaluate.py: error:"))
+    ]
     assert len(error_lines) == 1, proc.stderr
     for fragment in fragments:
         assert fragment in error_lines[0], error_lines[0]
@@ -44,8 +59,17 @@ def run_dir(tmp_path_factory):
 
 def test_train_leaves_a_complete_run_folder(run_dir):
     names = {p.name for p in run_dir.iterdir()}
-    assert {"config.yaml", "run.json", "metrics.csv", "tb", "checkpoints", "policy", "learning_curve.png",
-            "diagnostics.png", "summary.json"} <= names
+    assert {
+        "config.yaml",
+        "run.json",
+        "metrics.csv",
+        "tb",
+        "checkpoints",
+        "policy",
+        "learning_curve.png",
+        "diagnostics.png",
+        "summary.json",
+    } <= names
     config = (run_dir / "config.yaml").read_text()
     assert "learning_rate: 0.001" in config  # from configs/Pendulum-v1.yaml
     assert "seed: 5" in config and "batch_size: 32" in config and "total_timesteps: 300" in config
@@ -91,15 +115,30 @@ def test_evaluate_a_run_folder_and_a_policy_folder(run_dir):
 
 
 def test_evaluate_refuses_an_env_that_does_not_fit_the_policy(run_dir):
-    assert_one_line_error(run("evaluate.py", run_dir, "--env", "InvertedPendulum-v5", "--episodes", 1),
-                          "does not match the policy")
+    assert_one_line_error(
+        run("evaluate.py", run_dir, "--env", "InvertedPendulum-v5", "--episodes", 1), "does not match the policy"
+    )
 
 
 def test_ctrl_c_keeps_the_progress(tmp_path):
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--env", "Pendulum-v1", "--total-timesteps",
-                             "100000", "--run-dir", str(run_dir), *TINY],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "--env",
+            "Pendulum-v1",
+            "--total-timesteps",
+            "100000",
+            "--run-dir",
+            str(run_dir),
+            *TINY,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
 
     def rows_logged():
         metrics = run_dir / "metrics.csv"
@@ -123,8 +162,16 @@ def test_ctrl_c_keeps_the_progress(tmp_path):
 
 def test_run_json_records_versions_and_machine(run_dir):
     record = json.loads((run_dir / "run.json").read_text())
-    for package in ("keras_sac", "python", "tensorflow", "keras", "tensorflow-probability", "gymnasium", "mujoco",
-                    "numpy"):
+    for package in (
+        "keras_sac",
+        "python",
+        "tensorflow",
+        "keras",
+        "tensorflow-probability",
+        "gymnasium",
+        "mujoco",
+        "numpy",
+    ):
         assert record["versions"][package], package
     assert record["machine"]["cpu"] and record["machine"]["cores"] >= 1
     assert record["env_id"] == "Pendulum-v1" and record["env_kwargs"] == {} and record["resumes"] == []
@@ -142,9 +189,26 @@ def test_resuming_a_finished_run_says_how_to_extend_it(run_dir):
 def test_an_unversioned_id_with_env_kwargs_trains_the_latest_version_and_prints_hints_that_work(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     env["PATH"] = "/usr/bin:/bin"  # a shell where `python` is not this interpreter
-    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "--env", "Pendulum", "--env-kwargs", "{g: 5.0}",
-                           "--total-timesteps", "150", "--seed", "1", *TINY], capture_output=True, text=True,
-                          timeout=300, cwd=tmp_path, env=env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "--env",
+            "Pendulum",
+            "--env-kwargs",
+            "{g: 5.0}",
+            "--total-timesteps",
+            "150",
+            "--seed",
+            "1",
+            *TINY,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "train.py: note: env 'Pendulum' is Pendulum-v1 (its latest version)" in proc.stderr
     (run_dir,) = (tmp_path / "runs").iterdir()
@@ -158,30 +222,45 @@ def test_an_unversioned_id_with_env_kwargs_trains_the_latest_version_and_prints_
     assert KerasSAC.load(run_dir).env.unwrapped.g == 5.0  # the checkpoint re-makes the same env
     hint = proc.stdout.strip().splitlines()[-1].split("evaluate with: ")[1]
     assert hint.split()[0] != "python"  # `python` would not be this virtualenv's in that shell
-    again = subprocess.run(f"{hint} --episodes 1", shell=True, capture_output=True, text=True, timeout=300,
-                           cwd=tmp_path, env=env)
+    again = subprocess.run(
+        f"{hint} --episodes 1", shell=True, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env
+    )
     assert again.returncode == 0 and "mean length 200.0 over 1 episodes" in again.stdout, again.stderr[-2000:]
 
 
 def test_evaluate_refuses_a_path_without_a_policy_before_tensorflow_starts(tmp_path):
-    block_tf = ("import sys; sys.modules['tensorflow'] = None; sys.path.insert(0, sys.argv[1]); "
-                "import evaluate; sys.exit(evaluate.main(sys.argv[2:]))")
-    proc = subprocess.run([sys.executable, "-c", block_tf, str(ROOT), str(tmp_path)], capture_output=True,
-                          text=True, timeout=60, cwd=tmp_path)
+    block_tf = (
+        "import sys; sys.modules['tensorflow'] = None; sys.path.insert(0, sys.argv[1]); "
+        "import evaluate; sys.exit(evaluate.main(sys.argv[2:]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", block_tf, str(ROOT), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert proc.stderr.startswith("evaluate.py: error: no SavedModel policy at")
 
 
 def test_importing_keras_sac_prints_no_tensorflow_start_up_lines(tmp_path):
-    proc = subprocess.run([sys.executable, "-c", "from keras_sac import KerasSAC; print('ok')"], capture_output=True,
-                          text=True, timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from keras_sac import KerasSAC; print('ok')"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == "ok"
     assert proc.stderr == "", proc.stderr
 
 
 def test_mujoco_compile_warnings_show_once_per_process(tmp_path):
-    script = ("import warnings; warnings.simplefilter('default'); from keras_sac.envs.make import make_env\n"
-              "for _ in range(3): make_env('HalfCheetah-v5')")
+    script = (
+        "import warnings; warnings.simplefilter('default'); from keras_sac.envs.make import make_env\n"
+        "for _ in range(3): make_env('HalfCheetah-v5')"
+    )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stderr.count("settotalmass") == 1, proc.stderr
@@ -202,27 +281,79 @@ def test_cli_warnings_are_one_plain_line(monkeypatch):
 
 def test_a_preset_and_variant_settings_from_the_command_line_reach_the_agent(tmp_path):
     preset = ROOT / "configs" / "presets" / "HalfCheetah-v5-crossq.yaml"
-    proc = run("train.py", "--env", "Pendulum-v1", "--config", preset, "--total-timesteps", 200, "--seed", 1,
-               "--run-dir", tmp_path / "run", *TINY, "--set", "critic_arch=[32,32]", "--set", "actor_arch=[32,32]",
-               "--set", "n_steps=3", "--set", "actor_learning_rate={schedule: linear, end: 1.0e-5, steps: 1000}",
-               cwd=tmp_path)
+    proc = run(
+        "train.py",
+        "--env",
+        "Pendulum-v1",
+        "--config",
+        preset,
+        "--total-timesteps",
+        200,
+        "--seed",
+        1,
+        "--run-dir",
+        tmp_path / "run",
+        *TINY,
+        "--set",
+        "critic_arch=[32,32]",
+        "--set",
+        "actor_arch=[32,32]",
+        "--set",
+        "n_steps=3",
+        "--set",
+        "actor_learning_rate={schedule: linear, end: 1.0e-5, steps: 1000}",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     from keras_sac import KerasSAC
 
     agent = KerasSAC.load(tmp_path / "run")
     c = agent.config
-    assert (c.target_update, c.critic_batch_renorm, c.policy_delay, c.adam_beta1, c.n_steps) == ("none", True, 3, 0.5,
-                                                                                                   3)
+    assert (c.target_update, c.critic_batch_renorm, c.policy_delay, c.adam_beta1, c.n_steps) == (
+        "none",
+        True,
+        3,
+        0.5,
+        3,
+    )
     assert c.actor_learning_rate == {"schedule": "linear", "end": 1e-5, "steps": 1000} and agent.target_critics is None
-    proc = run("train.py", "--env", "Pendulum-v1", "--set", "target_backup=redq", "--set", "n_critics=1",
-               "--run-dir", tmp_path / "bad", cwd=tmp_path)
+    proc = run(
+        "train.py",
+        "--env",
+        "Pendulum-v1",
+        "--set",
+        "target_backup=redq",
+        "--set",
+        "n_critics=1",
+        "--run-dir",
+        tmp_path / "bad",
+        cwd=tmp_path,
+    )
     assert_one_line_error(proc, "redq_subset (2) must be between 1 and n_critics (1)")
 
 
 def test_vector_envs_from_the_command_line_log_and_checkpoint_on_schedule(tmp_path):
-    proc = run("train.py", "--env", "Pendulum-v1", "--total-timesteps", 300, "--seed", 0, "--run-dir", tmp_path / "run",
-               *TINY, "--set", "n_envs=4", "--set", "log_interval=50", "--set", "checkpoint_freq=100",
-               "--set", "vectorization=async", cwd=tmp_path)
+    proc = run(
+        "train.py",
+        "--env",
+        "Pendulum-v1",
+        "--total-timesteps",
+        300,
+        "--seed",
+        0,
+        "--run-dir",
+        tmp_path / "run",
+        *TINY,
+        "--set",
+        "n_envs=4",
+        "--set",
+        "log_interval=50",
+        "--set",
+        "checkpoint_freq=100",
+        "--set",
+        "vectorization=async",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     from keras_sac.io.logger import read_metrics
 
@@ -234,6 +365,10 @@ def test_vector_envs_from_the_command_line_log_and_checkpoint_on_schedule(tmp_pa
 
     with pytest.warns(UserWarning, match="new episodes in all 4 envs"):
         agent = KerasSAC.load(tmp_path / "run")
-    assert (agent.config.n_envs, agent.config.vectorization, agent.num_timesteps, len(agent.buffer)) == \
-        (4, "async", 300, 300)
+    assert (agent.config.n_envs, agent.config.vectorization, agent.num_timesteps, len(agent.buffer)) == (
+        4,
+        "async",
+        300,
+        300,
+    )
     agent.close()

@@ -4,13 +4,24 @@ from keras_sac.config.settings import ConfigError, RunConfig, SACConfig
 from keras_sac.config.sources import parse_overrides, resolve_config
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("ent_coef", "auto_0.1", r"unknown config key 'ent_coef': SB3's ent_coef is split in two here: .*init_alpha"),
-    ("policy_kwargs", {"net_arch": [64, 64]}, r"unknown config key 'policy_kwargs': set the networks with net_arch"),
-    ("learning_rate", lambda progress: 3e-4 * progress, r"learning_rate must be a number, got a callable: keras_sac's "
-                                                        r"schedules are mappings"),
-    ("batch_sise", 64, r"unknown config key 'batch_sise': did you mean 'batch_size'\?"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("ent_coef", "auto_0.1", r"unknown config key 'ent_coef': SB3's ent_coef is split in two here: .*init_alpha"),
+        (
+            "policy_kwargs",
+            {"net_arch": [64, 64]},
+            r"unknown config key 'policy_kwargs': set the networks with net_arch",
+        ),
+        (
+            "learning_rate",
+            lambda progress: 3e-4 * progress,
+            r"learning_rate must be a number, got a callable: keras_sac's "
+            r"schedules are mappings",
+        ),
+        ("batch_sise", 64, r"unknown config key 'batch_sise': did you mean 'batch_size'\?"),
+    ],
+)
 def test_sb3_names_and_forms_get_a_pointer_to_their_equivalent(key, value, message):
     from keras_sac.config.settings import make_sac_config
 
@@ -21,32 +32,53 @@ def test_sb3_names_and_forms_get_a_pointer_to_their_equivalent(key, value, messa
 def test_defaults_are_sb3s():
     c = SACConfig()
     assert (c.learning_rate, c.buffer_size, c.learning_starts, c.batch_size) == (3e-4, 1_000_000, 100, 256)
-    assert (c.tau, c.gamma, c.train_freq, c.gradient_steps, c.net_arch, c.n_critics) == \
-        (0.005, 0.99, 1, 1, (256, 256), 2)
+    assert (c.tau, c.gamma, c.train_freq, c.gradient_steps, c.net_arch, c.n_critics) == (
+        0.005,
+        0.99,
+        1,
+        1,
+        (256, 256),
+        2,
+    )
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("gamma", 0.0, r"gamma = 0.0 is out of range: expected a number in \(0, 1\]"),
-    ("tau", 1.01, "tau = 1.01 is out of range"),
-    ("batch_size", 25.5, "batch_size must be an integer, got 25.5"),
-    ("learn_alpha", "maybe", "learn_alpha must be true or false"),
-    ("net_arch", "64", "net_arch must be a list"),
-    ("net_arch", [64, 0], "net_arch = .* is out of range"),
-    ("log_std_bounds", [2, -5], "log_std_bounds = .* is out of range"),
-    ("learning_rate", "nan", "learning_rate must be a finite number"),
-    ("precision", "float16", r"precision = 'float16' is out of range: expected 'float32' or 'mixed_bfloat16'"),
-    ("precision", 16, "precision must be a string, got 16"),
-    ("optimize_memory_usage", "sometimes", "optimize_memory_usage must be true or false"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("gamma", 0.0, r"gamma = 0.0 is out of range: expected a number in \(0, 1\]"),
+        ("tau", 1.01, "tau = 1.01 is out of range"),
+        ("batch_size", 25.5, "batch_size must be an integer, got 25.5"),
+        ("learn_alpha", "maybe", "learn_alpha must be true or false"),
+        ("net_arch", "64", "net_arch must be a list"),
+        ("net_arch", [64, 0], "net_arch = .* is out of range"),
+        ("log_std_bounds", [2, -5], "log_std_bounds = .* is out of range"),
+        ("learning_rate", "nan", "learning_rate must be a finite number"),
+        ("precision", "float16", r"precision = 'float16' is out of range: expected 'float32' or 'mixed_bfloat16'"),
+        ("precision", 16, "precision must be a string, got 16"),
+        ("optimize_memory_usage", "sometimes", "optimize_memory_usage must be true or false"),
+    ],
+)
 def test_bad_values_are_refused_with_the_field_named(key, value, message):  # more in test_bad_input.py
     with pytest.raises(ConfigError, match=message):
         SACConfig(**{key: value})
 
 
 def test_strings_from_the_command_line_are_coerced_to_the_declared_types():
-    c = SACConfig(**parse_overrides(["buffer_size=1e6", "learning_rate=1e-3", "net_arch=[64, 64]",
-                                     "learn_alpha=false", "target_entropy=-2", "seed=none", "batch_size=1_024",
-                                     "precision=mixed_bfloat16", "optimize_memory_usage=true"]))
+    c = SACConfig(
+        **parse_overrides(
+            [
+                "buffer_size=1e6",
+                "learning_rate=1e-3",
+                "net_arch=[64, 64]",
+                "learn_alpha=false",
+                "target_entropy=-2",
+                "seed=none",
+                "batch_size=1_024",
+                "precision=mixed_bfloat16",
+                "optimize_memory_usage=true",
+            ]
+        )
+    )
     assert c.buffer_size == 1_000_000 and isinstance(c.buffer_size, int)
     assert c.learning_rate == 1e-3 and c.net_arch == (64, 64) and c.learn_alpha is False
     assert c.target_entropy == -2.0 and c.seed is None and c.batch_size == 1024

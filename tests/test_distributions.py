@@ -11,7 +11,7 @@ def reference_log_prob(actions, mean, log_std):
     a, mean, std = (np.asarray(x, np.float64) for x in (actions, mean, np.exp(log_std)))
     u = np.arctanh(a)
     normal = -0.5 * ((u - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi)
-    return np.sum(normal - np.log1p(-a ** 2), axis=-1)
+    return np.sum(normal - np.log1p(-(a**2)), axis=-1)
 
 
 def test_sampled_log_prob_matches_independent_computation():
@@ -19,8 +19,9 @@ def test_sampled_log_prob_matches_independent_computation():
     mean = rng.normal(size=(64, 3)).astype(np.float32) * 0.5
     log_std = rng.uniform(-1.5, 0.0, size=(64, 3)).astype(np.float32)
     actions, log_prob = TanhGaussian(mean, log_std).sample_and_log_prob(seed=tf.constant([1, 2]))
-    np.testing.assert_allclose(log_prob.numpy(), reference_log_prob(actions.numpy(), mean, log_std),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        log_prob.numpy(), reference_log_prob(actions.numpy(), mean, log_std), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_log_prob_and_gradients_stay_finite_when_actions_saturate():

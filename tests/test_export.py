@@ -47,8 +47,13 @@ def test_export_loads_without_keras_sac_or_tfp_and_matches_predict(trained, tmp_
     agent, path = trained
     obs = np.random.default_rng(0).uniform(-1, 1, (32, 2)).astype(np.float32)
     np.save(tmp_path / "obs.npy", obs)
-    proc = subprocess.run([sys.executable, "-I", "-c", STANDALONE, str(path), str(tmp_path / "obs.npy")],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", STANDALONE, str(path), str(tmp_path / "obs.npy")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(out["action"], agent.predict(obs, deterministic=True)[0], atol=1e-5)

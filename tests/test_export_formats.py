@@ -33,8 +33,13 @@ print(json.dumps({"batch": policy(obs).tolist(), "single": policy(single).tolist
 
 def run_without_tf(path: Path, obs, tmp_path: Path) -> dict:
     np.savez(tmp_path / "obs.npz", **(obs if isinstance(obs, dict) else {"observation": obs}))
-    proc = subprocess.run([sys.executable, "-c", RUN_WITHOUT_TF, str(path), str(tmp_path / "obs.npz")],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN_WITHOUT_TF, str(path), str(tmp_path / "obs.npz")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -76,15 +81,17 @@ def test_image_and_dict_policies(env_id, tmp_path):
     sys.path.insert(0, str(TESTS))
     import image_envs  # noqa: F401  (registers the envs)
 
-    agent = KerasSAC(env_id, seed=0, encoder="small", net_arch=(32, 32), batch_size=16, buffer_size=500,
-                     learning_starts=40)
+    agent = KerasSAC(
+        env_id, seed=0, encoder="small", net_arch=(32, 32), batch_size=16, buffer_size=500, learning_starts=40
+    )
     agent.learn(60)
     check_formats(agent, tmp_path)
 
 
 def test_batch_renorm_actor_exports_its_inference_form(tmp_path):
-    agent = KerasSAC(make_match_env(), seed=0, actor_batch_renorm=True, critic_batch_renorm=True,
-                     target_update="none", **SMALL)
+    agent = KerasSAC(
+        make_match_env(), seed=0, actor_batch_renorm=True, critic_batch_renorm=True, target_update="none", **SMALL
+    )
     agent.learn(150)
     check_formats(agent, tmp_path)
 
@@ -109,7 +116,9 @@ def test_runtime_errors(tmp_path):
     agent = KerasSAC(make_match_env(), seed=0, **SMALL)
     path = agent.export(tmp_path / "p.onnx", format="onnx")
     policy = load_policy(path)
-    with pytest.raises(ValueError, match=r"has shape \(3,\); the policy expects \(2,\) for one observation or \(batch, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"has shape \(3,\); the policy expects \(2,\) for one observation or \(batch, 2\)"
+    ):
         policy(np.zeros(3, np.float32))
     Path(f"{path}.json").unlink()
     with pytest.raises(ValueError, match="p.onnx.json' is missing"):
@@ -128,8 +137,7 @@ def test_a_failed_export_does_not_cost_the_run(tmp_path, monkeypatch):
         raise ExportError("TFLite conversion failed: op(s) Digamma have no builtin equivalent")
 
     monkeypatch.setattr(export_formats, "to_tflite", fail)
-    settings = {"learning_starts": 50, "net_arch": [16, 16], "eval_freq": 100, "n_eval_episodes": 1,
-                "log_interval": 50}
+    settings = {"learning_starts": 50, "net_arch": [16, 16], "eval_freq": 100, "n_eval_episodes": 1, "log_interval": 50}
     config = resolve_config("Pendulum-v1", ROOT / "configs", None, settings, {}, total_timesteps=150, seed=0)
     write_run_start(tmp_path, config)
     with pytest.raises(ExportError, match="Digamma have no builtin equivalent; the run is complete"):

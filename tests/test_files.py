@@ -52,8 +52,12 @@ def version_at(path: Path) -> str:
 def killed_replace(root: Path, kill_at: int, exchange: bool) -> subprocess.CompletedProcess:
     make_folder(root / "target", "old")
     make_folder(root / "staging", "new")
-    return subprocess.run([sys.executable, "-c", KILLED_REPLACE, str(ROOT), str(root), str(kill_at),
-                           "1" if exchange else "0"], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", KILLED_REPLACE, str(ROOT), str(root), str(kill_at), "1" if exchange else "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize("exchange", [True, False], ids=["atomic_exchange", "two_renames"])

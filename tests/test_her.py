@@ -16,9 +16,11 @@ SPEC = obs_spec(PointGoalEnv().observation_space, "PointGoal")
 
 def goal_obs(step: float, episode: int, goal: float) -> dict:
     """An observation whose achieved goal names its episode and step: (episode, step)."""
-    return {"observation": np.array([episode, step], np.float32),
-            "achieved_goal": np.array([episode, step], np.float32),
-            "desired_goal": np.array([goal, goal], np.float32)}
+    return {
+        "observation": np.array([episode, step], np.float32),
+        "achieved_goal": np.array([episode, step], np.float32),
+        "desired_goal": np.array([goal, goal], np.float32),
+    }
 
 
 def fill(buffer, lengths, truncate=True, start_episode=0):
@@ -58,7 +60,7 @@ def test_relabelled_goals_come_from_the_same_episode_by_the_strategy(strategy):
     else:
         assert np.all((goal_step >= 1) & (goal_step <= lengths)) and np.any(goal_step < step + 1)
     # rewards recomputed for the new goal: 0 exactly where the transition reached it
-    reached = (goal_step == step + 1)
+    reached = goal_step == step + 1
     np.testing.assert_array_equal(batch.rewards[relabelled], np.where(reached, 0.0, -1.0))
     np.testing.assert_array_equal(batch.rewards[~relabelled], -1.0)  # real goals keep the env's reward
 
@@ -97,7 +99,7 @@ def test_her_state_is_saved_and_sampling_resumes_exactly():
     copy.restore_arrays(buffer.state_arrays())
     a, b = buffer.sample(64, np.random.default_rng(5)), copy.sample(64, np.random.default_rng(5))
     for x, y in zip(a, b):
-        for key in (x if isinstance(x, dict) else [None]):
+        for key in x if isinstance(x, dict) else [None]:
             np.testing.assert_array_equal(x[key] if key else x, y[key] if key else y)
     # another capacity rebuilds the episodes from their ends
     bigger = her(capacity=50)
@@ -131,8 +133,9 @@ def test_her_on_an_env_without_goals_or_with_compact_storage_is_one_line():
 
 
 def test_her_with_several_envs_keeps_one_ring_per_env():
-    with pytest.raises(ConfigError, match="learning_starts \\(50\\) must cover one 50-step episode per env; set "
-                                          "learning_starts: 100"):
+    with pytest.raises(
+        ConfigError, match="learning_starts \\(50\\) must cover one 50-step episode per env; set learning_starts: 100"
+    ):
         KerasSAC(ENV_ID, seed=0, replay_buffer="her", n_envs=2, **SMALL)
     agent = KerasSAC(ENV_ID, seed=0, replay_buffer="her", n_envs=2, **{**SMALL, "learning_starts": 100})
     agent.learn(160)

@@ -25,8 +25,11 @@ def tensorboard_points(tb_dir, tag="train/critic_loss"):
     points = []
     for events in sorted(tb_dir.glob("events.out.tfevents*")):
         for event in tf.compat.v1.train.summary_iterator(str(events)):
-            points += [(event.step, event.wall_time, float(tf.make_ndarray(value.tensor)))
-                       for value in event.summary.value if value.tag == tag]
+            points += [
+                (event.step, event.wall_time, float(tf.make_ndarray(value.tensor)))
+                for value in event.summary.value
+                if value.tag == tag
+            ]
     return sorted(points)
 
 
@@ -45,8 +48,9 @@ def test_a_kill_while_resume_trims_the_csv_loses_no_row(tmp_path):
         csv.DictWriter.writerows = die
         RunLogger(Path(sys.argv[2]), resume_at=300)
     """)
-    proc = subprocess.run([sys.executable, "-c", script, str(ROOT), str(tmp_path)], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(ROOT), str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 9, proc.stderr[-2000:]
     assert (tmp_path / "metrics.csv").read_text() == before  # every earlier session's row is still there
     log_steps(tmp_path, [400], resume_at=300)  # and the next resume trims it properly

@@ -24,9 +24,14 @@ NEXT_Q = tf.constant([[3.0, 5.0], [4.0, 1.0], [1.0, 9.0]])  # 3 target critics x
 
 
 def test_soft_td_target_uses_the_backup_entropy_bonus_discount_and_terminated_mask():
-    y = soft_td_target(rewards=tf.constant([1.0, 2.0]), terminated=tf.constant([0.0, 1.0]),
-                       next_q=min_backup(NEXT_Q[:2]), next_log_prob=tf.constant([-1.0, 0.5]), alpha=0.2,
-                       discounts=tf.constant([0.9, 0.9]))
+    y = soft_td_target(
+        rewards=tf.constant([1.0, 2.0]),
+        terminated=tf.constant([0.0, 1.0]),
+        next_q=min_backup(NEXT_Q[:2]),
+        next_log_prob=tf.constant([-1.0, 0.5]),
+        alpha=0.2,
+        discounts=tf.constant([0.9, 0.9]),
+    )
     # column 0: 1 + 0.9 * (min(3, 4) - 0.2 * -1) = 1 + 0.9 * 3.2 = 3.88
     # column 1: terminated, so just the reward 2
     np.testing.assert_allclose(y.numpy(), [3.88, 2.0], rtol=1e-6)
@@ -34,16 +39,16 @@ def test_soft_td_target_uses_the_backup_entropy_bonus_discount_and_terminated_ma
 
 def test_soft_td_target_without_entropy_bonus_and_with_n_step_discounts():
     # entropy_backup: false passes alpha = 0; an n-step transition carries gamma^k (here 0.9^3 = 0.729).
-    y = soft_td_target(tf.constant([1.0]), tf.constant([0.0]), tf.constant([3.0]), tf.constant([-1.0]), 0.0,
-                       tf.constant([0.729]))
+    y = soft_td_target(
+        tf.constant([1.0]), tf.constant([0.0]), tf.constant([3.0]), tf.constant([-1.0]), 0.0, tf.constant([0.729])
+    )
     np.testing.assert_allclose(y.numpy(), [1 + 0.729 * 3], rtol=1e-6)
 
 
 def test_soft_td_target_carries_no_gradient():
     next_q = tf.Variable([3.0])
     with tf.GradientTape() as tape:
-        y = soft_td_target(tf.constant([1.0]), tf.constant([0.0]), next_q, tf.constant([0.0]), 0.1,
-                           tf.constant([0.99]))
+        y = soft_td_target(tf.constant([1.0]), tf.constant([0.0]), next_q, tf.constant([0.0]), 0.1, tf.constant([0.99]))
     assert tape.gradient(y, next_q) is None
 
 
@@ -71,8 +76,9 @@ def test_critic_loss_is_half_mse_summed_over_critics():
 
 
 def test_actor_loss_uses_the_given_q_and_alpha():
-    loss, info = actor_loss(log_prob=tf.constant([-1.0, -2.0]), q=min_backup(tf.constant([[1.0, 3.0], [2.0, 0.0]])),
-                            alpha=0.5)
+    loss, info = actor_loss(
+        log_prob=tf.constant([-1.0, -2.0]), q=min_backup(tf.constant([[1.0, 3.0], [2.0, 0.0]])), alpha=0.5
+    )
     # min q = (1, 0); terms 0.5 * -1 - 1 = -1.5 and 0.5 * -2 - 0 = -1; mean -1.25
     assert loss.numpy() == pytest.approx(-1.25)
     assert info["train/entropy"].numpy() == pytest.approx(1.5)
@@ -115,8 +121,9 @@ def test_truncated_mixture_pools_sorts_and_drops_the_top_quantiles_of_every_crit
 
 def test_quantile_td_target_shifts_every_atom_by_the_same_reward_discount_and_entropy():
     atoms = truncated_mixture(NEXT_QUANTILES, drop_per_net=1)
-    y = soft_td_target(tf.constant([[1.0]]), tf.constant([[0.0]]), atoms, tf.constant([[-1.0]]), 0.5,
-                       tf.constant([[0.5]]))
+    y = soft_td_target(
+        tf.constant([[1.0]]), tf.constant([[0.0]]), atoms, tf.constant([[-1.0]]), 0.5, tf.constant([[0.5]])
+    )
     # 1 + 0.5 * (z + 0.5) for z = 1, 2, 3, 4
     np.testing.assert_allclose(y.numpy(), [[1.75, 2.25, 2.75, 3.25]])
 

@@ -29,8 +29,9 @@ def test_running_statistics_match_numpy():
 def test_clip():
     norm = ObsNormalizer(1, clip=2.0)
     norm.update(np.array([[0.0], [2.0]]))  # mean 1, var 1
-    np.testing.assert_allclose(norm(np.array([[100.0], [-100.0], [1.5]], np.float32)).numpy(), [[2.0], [-2.0], [0.5]],
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        norm(np.array([[100.0], [-100.0], [1.5]], np.float32)).numpy(), [[2.0], [-2.0], [0.5]], atol=1e-4
+    )
 
 
 def test_collected_observations_only_and_frozen_in_evaluation():
@@ -60,8 +61,9 @@ def test_saved_and_resumed_exactly(tmp_path):
     for a, b in zip(straight.actor.normalizer.variables, resumed.actor.normalizer.variables):
         assert np.array_equal(a.numpy(), b.numpy()), a.path
     obs = np.random.default_rng(1).uniform(-1, 1, (8, 3)).astype(np.float32)
-    np.testing.assert_array_equal(straight.predict(obs, deterministic=True)[0],
-                                  resumed.predict(obs, deterministic=True)[0])
+    np.testing.assert_array_equal(
+        straight.predict(obs, deterministic=True)[0], resumed.predict(obs, deterministic=True)[0]
+    )
 
 
 def test_exported_policy_takes_raw_observations(tmp_path):

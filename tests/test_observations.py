@@ -26,12 +26,15 @@ def image_box(shape):
 
 
 # ---------------------------------------------------------------------------------------------- reading spaces
-@pytest.mark.parametrize("shape, layout, hwc", [
-    ((64, 64, 3), "hwc", (64, 64, 3)),
-    ((3, 64, 64), "chw", (64, 64, 3)),  # FrameStackObservation of grayscale frames
-    ((64, 48), "hw", (64, 48, 1)),
-    ((4, 64, 64, 3), "khwc", (64, 64, 12)),  # FrameStackObservation of colour frames
-])
+@pytest.mark.parametrize(
+    "shape, layout, hwc",
+    [
+        ((64, 64, 3), "hwc", (64, 64, 3)),
+        ((3, 64, 64), "chw", (64, 64, 3)),  # FrameStackObservation of grayscale frames
+        ((64, 48), "hw", (64, 48, 1)),
+        ((4, 64, 64, 3), "khwc", (64, 64, 12)),  # FrameStackObservation of colour frames
+    ],
+)
 def test_uint8_boxes_are_read_as_images_in_their_layout(shape, layout, hwc):
     entry = obs_spec(image_box(shape), "env").entries[0]
     assert (entry.layout, entry.image_shape, entry.dtype) == (layout, hwc, "uint8")
@@ -57,8 +60,9 @@ def test_to_channels_last_keeps_every_pixel_in_place():
     assert out.shape == (2, 8, 9, 6)
     np.testing.assert_array_equal(out[1, 4, 5], stacked[1, :, 4, 5, :].reshape(-1))  # frames in order
     chw = rng.integers(0, 255, (2, 3, 8, 9), dtype=np.uint8)
-    np.testing.assert_array_equal(to_channels_last(tf.constant(chw), ObsEntry("o", (3, 8, 9), "uint8", "chw")),
-                                  chw.transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(
+        to_channels_last(tf.constant(chw), ObsEntry("o", (3, 8, 9), "uint8", "chw")), chw.transpose(0, 2, 3, 1)
+    )
 
 
 @pytest.mark.parametrize("layout, shape", [("hwc", (10, 12, 2)), ("chw", (2, 10, 12))])
@@ -73,8 +77,12 @@ def test_random_shift_is_a_crop_of_the_edge_padded_image(layout, shape):
     padded = np.pad(hwc, ((0, 0), (4, 4), (4, 4), (0, 0)), mode="edge")
     offsets = []
     for i in range(64):  # each image is exactly one of the 81 crops, the same for all its channels
-        matches = [(dy, dx) for dy in range(9) for dx in range(9)
-                   if np.array_equal(padded[i, dy:dy + 10, dx:dx + 12], out[i])]
+        matches = [
+            (dy, dx)
+            for dy in range(9)
+            for dx in range(9)
+            if np.array_equal(padded[i, dy : dy + 10, dx : dx + 12], out[i])
+        ]
         assert matches, f"image {i} is not a crop of its padded copy"
         offsets.append(matches[0])
     assert len(set(offsets)) > 20  # independent offsets per image
@@ -110,7 +118,13 @@ def test_images_are_stored_as_uint8_and_compact_storage_keeps_each_observation_o
         agent.learn(60)
         assert agent.buffer.obs.arrays["observation"].dtype == np.uint8
     frame = 24 * 24 * 3
-    action, reward, terminated, episode_end, valid = 4, 4, 4, 1, 1  # bytes: float32 (1,) action, float32, float32, bool, bool
+    action, reward, terminated, episode_end, valid = (
+        4,
+        4,
+        4,
+        1,
+        1,
+    )  # bytes: float32 (1,) action, float32, float32, bool, bool
     assert plain.buffer.bytes_per_transition() == 2 * frame + action + reward + terminated + episode_end
     assert compact.buffer.bytes_per_transition() == frame + action + reward + terminated + episode_end + valid
     sample = compact.buffer.sample(16, np.random.default_rng(0))
@@ -141,7 +155,9 @@ def test_separate_encoders_each_train_with_their_own_loss():
     critic_encoder = [v.numpy().copy() for v in agent.critics.encoder.trainable_variables]
     agent.learn(100)
     assert any(not np.array_equal(b, v.numpy()) for b, v in zip(actor_encoder, agent.actor.encoder.trainable_variables))
-    assert any(not np.array_equal(b, v.numpy()) for b, v in zip(critic_encoder, agent.critics.encoder.trainable_variables))
+    assert any(
+        not np.array_equal(b, v.numpy()) for b, v in zip(critic_encoder, agent.critics.encoder.trainable_variables)
+    )
     assert len(agent.state_variables()) == len({id(v) for v in agent.state_variables().values()})
 
 
@@ -182,16 +198,23 @@ def test_a_dict_policy_exports_one_named_input_per_key(tmp_path):
     batch = {k: np.stack([o[k] for o in observations]) for k in ("image", "vector")}
     np.savez(tmp_path / "obs.npz", **batch)
     path = agent.export(tmp_path / "policy")
-    proc = subprocess.run([sys.executable, "-I", "-c", STANDALONE, str(path), str(tmp_path / "obs.npz")],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", STANDALONE, str(path), str(tmp_path / "obs.npz")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["inputs"] == ["image", "vector"] and out["dtypes"] == {"image": "uint8", "vector": "float32"}
     expected = agent.predict(batch, deterministic=True)[0]
     np.testing.assert_allclose(out["action"], expected, atol=1e-5)
     entries = out["metadata"]["observation"]["entries"]
-    assert [(e["key"], e["shape"], e["dtype"]) for e in entries] == [("image", [24, 24, 1], "uint8"),
-                                                                       ("vector", [2], "float32")]
+    assert [(e["key"], e["shape"], e["dtype"]) for e in entries] == [
+        ("image", [24, 24, 1], "uint8"),
+        ("vector", [2], "float32"),
+    ]
     policy = LoadedPolicy(path)  # the keras_sac wrapper takes one dict, like predict
     np.testing.assert_allclose(policy(observations[0]), expected[0], atol=1e-5)
     with pytest.raises(ValueError, match="lacks key"):
@@ -202,13 +225,17 @@ def test_a_dict_policy_exports_one_named_input_per_key(tmp_path):
 
 
 def test_image_settings_on_a_vector_env_are_refused():
-    with pytest.raises(ConfigError, match="image_augmentation apply to image observations, and env Pendulum-v1 "
-                                          "observes \\(3,\\) float32"):
+    with pytest.raises(
+        ConfigError,
+        match="image_augmentation apply to image observations, and env Pendulum-v1 observes \\(3,\\) float32",
+    ):
         KerasSAC("Pendulum-v1", image_augmentation="random_shift")
 
 
 def test_an_image_too_small_for_the_encoder_names_the_fix():
-    with pytest.raises(ConfigError, match="24x24 image, too small for encoder nature_cnn .*at least 36x36.*encoder: small"):
+    with pytest.raises(
+        ConfigError, match="24x24 image, too small for encoder nature_cnn .*at least 36x36.*encoder: small"
+    ):
         KerasSAC("BrightSpot-hwc-v0", **SMALL)
 
 
@@ -240,5 +267,7 @@ def test_compact_storage_keeps_each_rendered_frame_once():
     agent.learn(60)
     assert agent.buffer.obs.arrays["observation"].shape[1:] == (32, 32)  # a frame per row, not a stack
     # the env's own current stack is the newest stored next_obs, read back from three rows
-    np.testing.assert_array_equal(agent.buffer.obs[agent.buffer.pos]["observation"], agent.collector.obs["observation"][0])
+    np.testing.assert_array_equal(
+        agent.buffer.obs[agent.buffer.pos]["observation"], agent.collector.obs["observation"][0]
+    )
     assert agent.buffer.bytes_per_transition() == 32 * 32 + 1 + 4 + 4 + 4 + 1 + 1

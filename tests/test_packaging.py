@@ -12,16 +12,35 @@ import yaml
 import keras_sac
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = {"keras-sac-train": "keras_sac.cli.train:console", "keras-sac-evaluate": "keras_sac.cli.evaluate:console",
-            "keras-sac-plot": "keras_sac.experiments.plot:console", "keras-sac-sweep": "keras_sac.cli.sweep:console",
-            "keras-sac-report": "keras_sac.experiments.report:console"}
+COMMANDS = {
+    "keras-sac-train": "keras_sac.cli.train:console",
+    "keras-sac-evaluate": "keras_sac.cli.evaluate:console",
+    "keras-sac-plot": "keras_sac.experiments.plot:console",
+    "keras-sac-sweep": "keras_sac.cli.sweep:console",
+    "keras-sac-report": "keras_sac.experiments.report:console",
+}
 
 
 def test_wheel_holds_package_configs_and_commands(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                           str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    wheel, = tmp_path.glob("keras_sac-*.whl")
+    (wheel,) = tmp_path.glob("keras_sac-*.whl")
     assert wheel.name.startswith(f"keras_sac-{keras_sac.__version__}-")
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
@@ -40,8 +59,9 @@ def test_console_commands_resolve_and_run():
     for name, entry in scripts.items():
         assert callable(entry.load())
     for name in COMMANDS:  # installed next to this interpreter by `pip install -e .`
-        proc = subprocess.run([str(Path(sys.executable).parent / name), "--help"], capture_output=True, text=True,
-                              timeout=120)
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / name), "--help"], capture_output=True, text=True, timeout=120
+        )
         assert proc.returncode == 0 and f"usage: {name}" in proc.stdout, proc.stderr
 
 
@@ -50,8 +70,9 @@ def test_version():
 
 
 def test_repository_configs_link_to_the_packaged_ones():
-    assert (ROOT / "configs" / "HalfCheetah-v5.yaml").resolve() == \
-        (ROOT / "keras_sac" / "configs" / "HalfCheetah-v5.yaml").resolve()
+    assert (ROOT / "configs" / "HalfCheetah-v5.yaml").resolve() == (
+        ROOT / "keras_sac" / "configs" / "HalfCheetah-v5.yaml"
+    ).resolve()
 
 
 def test_hparams_written_once_for_new_runs(tmp_path):
@@ -60,8 +81,10 @@ def test_hparams_written_once_for_new_runs(tmp_path):
 
     from keras_sac.io.logger import RunLogger
 
-    logger = RunLogger(tmp_path, hparams={"env_id": "Pendulum-v1", "gamma": 0.99, "net_arch": (256, 256),
-                                          "use_sde": False, "seed": None})
+    logger = RunLogger(
+        tmp_path,
+        hparams={"env_id": "Pendulum-v1", "gamma": 0.99, "net_arch": (256, 256), "use_sde": False, "seed": None},
+    )
     logger.log(100, {"train/alpha": 0.5})
     logger.close()
     plugins = []

@@ -40,8 +40,9 @@ def extractor():
     return keras.Sequential([keras.layers.Dense(8, activation="tanh")])
 
 
-PARTS = dict(actor_torso=Torso, critic_torso=critic_torso, features_extractor=extractor,
-             replay_buffer_class=CountingBuffer)
+PARTS = dict(
+    actor_torso=Torso, critic_torso=critic_torso, features_extractor=extractor, replay_buffer_class=CountingBuffer
+)
 
 
 def test_custom_parts_train_save_load_continue_and_export_like_our_own(tmp_path):
@@ -71,45 +72,65 @@ def test_custom_parts_train_save_load_continue_and_export_like_our_own(tmp_path)
     loaded.learn(20, reset_num_timesteps=False)
     assert np.isfinite(list(loaded.metrics().values())).all()
     policy = LoadedPolicy(loaded.export(tmp_path / "policy"))
-    np.testing.assert_allclose(policy(obs, deterministic=True), loaded.predict(obs, deterministic=True)[0],
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        policy(obs, deterministic=True), loaded.predict(obs, deterministic=True)[0], rtol=1e-5, atol=1e-5
+    )
 
 
 def test_a_checkpoint_names_the_parts_that_load_must_be_given_again(tmp_path):
     agent = KerasSAC(make_match_env(), seed=0, **SMALL, actor_torso=Torso)
     agent.save(tmp_path / "a")
-    with pytest.raises(CheckpointError, match=r"built with its own actor_torso \(test_parts.Torso\), which a "
-                                              r"checkpoint does not store: pass it again: KerasSAC.load\(path, "
-                                              r"actor_torso=Torso\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"built with its own actor_torso \(test_parts.Torso\), which a "
+        r"checkpoint does not store: pass it again: KerasSAC.load\(path, "
+        r"actor_torso=Torso\)",
+    ):
         KerasSAC.load(tmp_path / "a", env=make_match_env())
     with pytest.raises(CheckpointError, match="built without a custom critic_torso: leave it out of load"):
         KerasSAC.load(tmp_path / "a", env=make_match_env(), actor_torso=Torso, critic_torso=critic_torso)
 
 
-@pytest.mark.parametrize("parts, message", [
-    (dict(actor_torso=lambda: keras.layers.Dense), "actor_torso returned type, not a keras.layers.Layer"),
-    (dict(critic_torso=lambda: keras.layers.Reshape((4, -1))),
-     r"critic_torso's layer returned shape \(1, 4, 1\) of float32: it must return one float tensor of shape "
-     r"\(batch, features\)"),
-    (dict(actor_torso=keras.layers.Dense(4)),
-     r"actor_torso must be a class or a function returning a new one \(each network gets its own weights\), got "
-     r"Dense object"),
-    (dict(replay_buffer_class=object), "replay_buffer_class object has no add_step, sample, __len__, state_arrays, "
-                                       "restore_arrays: subclass keras_sac.data.buffer.ReplayBuffer"),
-    (dict(replay_buffer_class=len), "replay_buffer_class must be a class"),
-])
+@pytest.mark.parametrize(
+    "parts, message",
+    [
+        (dict(actor_torso=lambda: keras.layers.Dense), "actor_torso returned type, not a keras.layers.Layer"),
+        (
+            dict(critic_torso=lambda: keras.layers.Reshape((4, -1))),
+            r"critic_torso's layer returned shape \(1, 4, 1\) of float32: it must return one float tensor of shape "
+            r"\(batch, features\)",
+        ),
+        (
+            dict(actor_torso=keras.layers.Dense(4)),
+            r"actor_torso must be a class or a function returning a new one \(each network gets its own weights\), got "
+            r"Dense object",
+        ),
+        (
+            dict(replay_buffer_class=object),
+            "replay_buffer_class object has no add_step, sample, __len__, state_arrays, "
+            "restore_arrays: subclass keras_sac.data.buffer.ReplayBuffer",
+        ),
+        (dict(replay_buffer_class=len), "replay_buffer_class must be a class"),
+    ],
+)
 def test_a_part_that_breaks_its_contract_is_one_line_naming_what_is_missing(parts, message):
     with pytest.raises(PartError, match=message) as err:
         KerasSAC(make_match_env(), seed=0, **SMALL, **parts)
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("parts, settings, message", [
-    (dict(actor_torso=Torso), dict(use_sde=True), "use_sde apply to keras_sac's own actor torso"),
-    (dict(critic_torso=critic_torso), dict(critic_dropout=0.1, critic_layer_norm=True),
-     "critic_layer_norm, critic_dropout apply to keras_sac's own critic torsos"),
-    (dict(replay_buffer_class=CountingBuffer), dict(replay_buffer="her"), "replay_buffer apply to keras_sac's own"),
-])
+@pytest.mark.parametrize(
+    "parts, settings, message",
+    [
+        (dict(actor_torso=Torso), dict(use_sde=True), "use_sde apply to keras_sac's own actor torso"),
+        (
+            dict(critic_torso=critic_torso),
+            dict(critic_dropout=0.1, critic_layer_norm=True),
+            "critic_layer_norm, critic_dropout apply to keras_sac's own critic torsos",
+        ),
+        (dict(replay_buffer_class=CountingBuffer), dict(replay_buffer="her"), "replay_buffer apply to keras_sac's own"),
+    ],
+)
 def test_settings_of_our_own_parts_are_refused_beside_a_users(parts, settings, message):
     with pytest.raises(ConfigError, match=message):
         KerasSAC(make_match_env(), seed=0, **SMALL, **parts, **settings)
@@ -119,8 +140,14 @@ def test_a_custom_extractor_reads_image_observations(tmp_path):
     import image_envs  # noqa: F401  (registers BrightSpot-*)
 
     def cnn():
-        return keras.Sequential([keras.layers.Rescaling(1 / 255), keras.layers.Conv2D(4, 3, strides=2),
-                                 keras.layers.Flatten(), keras.layers.Dense(8)])
+        return keras.Sequential(
+            [
+                keras.layers.Rescaling(1 / 255),
+                keras.layers.Conv2D(4, 3, strides=2),
+                keras.layers.Flatten(),
+                keras.layers.Dense(8),
+            ]
+        )
 
     agent = KerasSAC("BrightSpot-hwc-v0", seed=0, **SMALL, features_extractor=cnn)
     agent.learn(60)

@@ -15,16 +15,32 @@ from keras_sac.experiments.plot import PlotError, Run, moving_average, plot_runs
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def fake_run(folder: Path, env_id="Pendulum-v1", seed=0, config=None, steps=range(1000, 21000, 1000), n_critics=2,
-             level=0.0, sources="defaults, flags"):
+def fake_run(
+    folder: Path,
+    env_id="Pendulum-v1",
+    seed=0,
+    config=None,
+    steps=range(1000, 21000, 1000),
+    n_critics=2,
+    level=0.0,
+    sources="defaults, flags",
+):
     folder.mkdir(parents=True)
     rng = np.random.default_rng(seed)
     rows = []
     for i, step in enumerate(steps):
-        row = {"step": step, "rollout/episode_return": level + i * 10 + rng.normal(0, 5),
-               "train/critic_loss": 1.0 / (i + 1), "train/actor_loss": -i, "train/alpha": 0.5 ** (i / 5),
-               "train/alpha_loss": 0.1, "train/entropy": 1.0 - i * 0.1, "train/target_entropy": -1.0,
-               "train/mean_q": i * 2.0, **{f"train/mean_q_{k + 1}": i * 2.0 + k for k in range(n_critics)}}
+        row = {
+            "step": step,
+            "rollout/episode_return": level + i * 10 + rng.normal(0, 5),
+            "train/critic_loss": 1.0 / (i + 1),
+            "train/actor_loss": -i,
+            "train/alpha": 0.5 ** (i / 5),
+            "train/alpha_loss": 0.1,
+            "train/entropy": 1.0 - i * 0.1,
+            "train/target_entropy": -1.0,
+            "train/mean_q": i * 2.0,
+            **{f"train/mean_q_{k + 1}": i * 2.0 + k for k in range(n_critics)},
+        }
         if step % 5000 == 0:
             row.update({"eval/mean_return": level + i * 12.0, "eval/std_return": 3.0})
         rows.append(row)
@@ -33,8 +49,10 @@ def fake_run(folder: Path, env_id="Pendulum-v1", seed=0, config=None, steps=rang
         writer.writeheader()
         writer.writerows(rows)
     (folder / "run.json").write_text(json.dumps({"env_id": env_id}))
-    (folder / "config.yaml").write_text(f"# Resolved config of this run ({env_id}); sources: {sources}\n" +
-                                        yaml.safe_dump({"seed": seed, "n_critics": n_critics, **(config or {})}))
+    (folder / "config.yaml").write_text(
+        f"# Resolved config of this run ({env_id}); sources: {sources}\n"
+        + yaml.safe_dump({"seed": seed, "n_critics": n_critics, **(config or {})})
+    )
     return folder
 
 
@@ -55,27 +73,40 @@ def test_single_run_draws_curve_and_diagnostics(tmp_path):
 
 def test_variants_and_seeds_grouped(tmp_path):
     runs = [fake_run(tmp_path / f"sac-{s}", seed=s) for s in (0, 1, 2)]
-    runs += [fake_run(tmp_path / f"redq-{s}", seed=s, n_critics=10, config={"target_backup": "redq"}, level=100)
-             for s in (0, 1)]
+    runs += [
+        fake_run(tmp_path / f"redq-{s}", seed=s, n_critics=10, config={"target_backup": "redq"}, level=100)
+        for s in (0, 1)
+    ]
     runs += [fake_run(tmp_path / "hopper", env_id="Hopper-v5")]
     labels = variant_labels([Run(r) for r in runs])
     assert labels[0] == labels[1] == labels[2] != labels[3] == labels[4]
-    assert "n_critics=10" in labels[3] and "target_backup=\"redq\"" in labels[3]
-    assert labels[0] == "n_critics=2, target_backup=\"min\""  # a key one config lacks counts as its default
+    assert "n_critics=10" in labels[3] and 'target_backup="redq"' in labels[3]
+    assert labels[0] == 'n_critics=2, target_backup="min"'  # a key one config lacks counts as its default
     paths = plot_runs(runs, out=tmp_path / "plots")
     assert sorted(p.name for p in paths) == ["compare_Hopper-v5.png", "compare_Pendulum-v1.png"]
 
 
 def test_presets_name_their_groups(tmp_path):
     env_yaml = "/somewhere/configs/Pendulum-v1.yaml"
-    runs = [fake_run(tmp_path / "a", sources=f"defaults, {env_yaml}, flags"),
-            fake_run(tmp_path / "b", sources=f"defaults, {env_yaml}, configs/presets/fast.yaml, flags",
-                     config={"learning_rate": 1e-3, "batch_size": 512, "tau": 0.01, "gamma": 0.98, "n_critics": 3}),
-            fake_run(tmp_path / "c", seed=1, sources=f"defaults, {env_yaml}, configs/presets/fast.yaml, --set, flags",
-                     config={"learning_rate": 1e-3, "batch_size": 512, "tau": 0.01, "gamma": 0.98, "n_critics": 3})]
+    runs = [
+        fake_run(tmp_path / "a", sources=f"defaults, {env_yaml}, flags"),
+        fake_run(
+            tmp_path / "b",
+            sources=f"defaults, {env_yaml}, configs/presets/fast.yaml, flags",
+            config={"learning_rate": 1e-3, "batch_size": 512, "tau": 0.01, "gamma": 0.98, "n_critics": 3},
+        ),
+        fake_run(
+            tmp_path / "c",
+            seed=1,
+            sources=f"defaults, {env_yaml}, configs/presets/fast.yaml, --set, flags",
+            config={"learning_rate": 1e-3, "batch_size": 512, "tau": 0.01, "gamma": 0.98, "n_critics": 3},
+        ),
+    ]
     assert variant_labels([Run(r) for r in runs]) == ["defaults", "fast", "fast"]
-    many = [fake_run(tmp_path / "d", config={"learning_rate": 1e-3, "batch_size": 512, "tau": 0.01, "gamma": 0.98}),
-            fake_run(tmp_path / "e")]
+    many = [
+        fake_run(tmp_path / "d", config={"learning_rate": 1e-3, "batch_size": 512, "tau": 0.01, "gamma": 0.98}),
+        fake_run(tmp_path / "e"),
+    ]
     assert variant_labels([Run(r) for r in many])[0] == "batch_size=512, gamma=0.98, learning_rate=0.001, +1 more"
 
 
@@ -84,12 +115,19 @@ def test_cli_errors_are_one_line(tmp_path):
     fake = fake_run(tmp_path / "ok")
     (tmp_path / "header_only").mkdir()
     (tmp_path / "header_only" / "metrics.csv").write_text("step,eval/mean_return\n")
-    for args, fragment in (([tmp_path / "empty"], "has no metrics.csv: not a train.py run folder"),
-                           ([tmp_path / "header_only"], "holds no rows yet"),
-                           ([tmp_path / "missing"], "is not a folder"),
-                           ([fake, fake, "--labels", "a"], "--labels gave 1 labels for 2 run folders")):
-        proc = subprocess.run([sys.executable, "-m", "keras_sac.plot", *map(str, args)], capture_output=True,
-                              text=True, cwd=ROOT, timeout=120)
+    for args, fragment in (
+        ([tmp_path / "empty"], "has no metrics.csv: not a train.py run folder"),
+        ([tmp_path / "header_only"], "holds no rows yet"),
+        ([tmp_path / "missing"], "is not a folder"),
+        ([fake, fake, "--labels", "a"], "--labels gave 1 labels for 2 run folders"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "keras_sac.plot", *map(str, args)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+        )
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         assert proc.stderr.count("\n") == 1 and fragment in proc.stderr, proc.stderr
 

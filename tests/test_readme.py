@@ -29,8 +29,9 @@ def workdir(tmp_path_factory):
 
 @pytest.mark.parametrize("index", range(len(SNIPPETS)))
 def test_readme_snippet_runs_as_written(index, workdir):
-    proc = subprocess.run([sys.executable, "-c", shrink(SNIPPETS[index])], capture_output=True, text=True,
-                          timeout=600, cwd=workdir)  # the working directory of the earlier snippets
+    proc = subprocess.run(
+        [sys.executable, "-c", shrink(SNIPPETS[index])], capture_output=True, text=True, timeout=600, cwd=workdir
+    )  # the working directory of the earlier snippets
     assert proc.returncode == 0, f"snippet {index}:\n{SNIPPETS[index]}\n{proc.stderr[-3000:]}"
 
 

@@ -16,8 +16,16 @@ from keras_sac.envs.remote import RemoteEnv, renders_with_mujoco
 
 PIXELS = {"size": [24, 24], "frame_stack": 2}
 SMALL_RENDER = {"width": 48, "height": 48}  # MuJoCo renders this size; ResizeObservation takes it to 24x24
-TINY = dict(pixels=PIXELS, encoder="small", encoder_features=16, net_arch=[32], batch_size=8, learning_starts=10,
-            buffer_size=500, seed=0)
+TINY = dict(
+    pixels=PIXELS,
+    encoder="small",
+    encoder_features=16,
+    net_arch=[32],
+    batch_size=8,
+    learning_starts=10,
+    buffer_size=500,
+    seed=0,
+)
 
 
 def loads_tensorflow(pid: int) -> bool:
@@ -76,8 +84,9 @@ def test_the_agent_trains_saves_and_exports_a_mujoco_pixel_policy(tmp_path, n_en
         agent.export(tmp_path / "policy")
         obs = agent.collector.obs["observation"]  # (n_envs, 2, 24, 24): what the env gave
         policy = LoadedPolicy(tmp_path / "policy")
-        np.testing.assert_allclose(policy(obs, deterministic=True), agent.predict(obs, deterministic=True)[0],
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            policy(obs, deterministic=True), agent.predict(obs, deterministic=True)[0], atol=1e-5
+        )
     finally:
         agent.close()
     loaded = KerasSAC.load(tmp_path / "agent")  # the env is made again from its id and kwargs: in a child again

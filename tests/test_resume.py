@@ -20,19 +20,40 @@ from keras_sac.io.logger import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT_FREQ, LOG_INTERVAL, LEARNING_STARTS = 100, 50, 100
-SETTINGS = ["--set", f"learning_starts={LEARNING_STARTS}", "--set", f"checkpoint_freq={CHECKPOINT_FREQ}",
-            "--set", f"log_interval={LOG_INTERVAL}", "--set", "eval_freq=300", "--set", "n_eval_episodes=1",
-            "--set", "net_arch=[32,32]", "--set", "batch_size=32", "--set", "buffer_size=5000", "--no-progress"]
+SETTINGS = [
+    "--set",
+    f"learning_starts={LEARNING_STARTS}",
+    "--set",
+    f"checkpoint_freq={CHECKPOINT_FREQ}",
+    "--set",
+    f"log_interval={LOG_INTERVAL}",
+    "--set",
+    "eval_freq=300",
+    "--set",
+    "n_eval_episodes=1",
+    "--set",
+    "net_arch=[32,32]",
+    "--set",
+    "batch_size=32",
+    "--set",
+    "buffer_size=5000",
+    "--no-progress",
+]
 
 
 def start(*args):
-    return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def new_run(run_dir, total, *extra):
-    return start("--env", "InvertedPendulum-v5", "--seed", 3, "--total-timesteps", total, "--run-dir", run_dir,
-                 *SETTINGS, *extra)
+    return start(
+        "--env", "InvertedPendulum-v5", "--seed", 3, "--total-timesteps", total, "--run-dir", run_dir, *SETTINGS, *extra
+    )
 
 
 def finish(proc, expected_rc=0):
@@ -138,8 +159,10 @@ def kill_and_resume_until_done(run_dir, total, kills, seed):
         else:
             saved = None
             assert last_row <= CHECKPOINT_FREQ
-        print(f"kill {kill} ({phase}, +{delay:.1f} s): last logged step {last_row}, newest good checkpoint "
-              f"{saved}, unfinished writes {debris or 'none'}")
+        print(
+            f"kill {kill} ({phase}, +{delay:.1f} s): last logged step {last_row}, newest good checkpoint "
+            f"{saved}, unfinished writes {debris or 'none'}"
+        )
         proc = start("--resume", run_dir, "--no-progress")
     finish(proc)
     return assert_run_is_complete_and_consistent(run_dir, total)

@@ -34,17 +34,34 @@ from keras_sac.experiments.sweep_trial import scores
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "keras_sac" / "configs"
-TINY = ["--total-timesteps", "300", "--set", "learning_starts=100", "--set", "eval_freq=100",
-        "--set", "n_eval_episodes=1", "--set", "log_interval=100", "--set", "checkpoint_freq=100",
-        "--set", "batch_size=32", "--set", "net_arch=[32,32]"]
+TINY = [
+    "--total-timesteps",
+    "300",
+    "--set",
+    "learning_starts=100",
+    "--set",
+    "eval_freq=100",
+    "--set",
+    "n_eval_episodes=1",
+    "--set",
+    "log_interval=100",
+    "--set",
+    "checkpoint_freq=100",
+    "--set",
+    "batch_size=32",
+    "--set",
+    "net_arch=[32,32]",
+]
 
 
 def sweep(args, cwd, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "sweep.py"), *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=900, **kwargs)
+    return subprocess.run(
+        [sys.executable, str(REPO / "sweep.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=900, **kwargs
+    )
 
 
 # --- before Ray: parsing, validation, the sweep folder ----------------------------------------------------
+
 
 def test_seeds_and_grid_parse():
     assert parse_seeds("0-4") == (0, 1, 2, 3, 4)
@@ -52,30 +69,44 @@ def test_seeds_and_grid_parse():
     assert parse_seeds("2") == (2,)
     assert split_values("[64,64],[256,256]") == ["[64,64]", "[256,256]"]
     assert parse_grid(["learning_rate=3e-4,1e-3", "net_arch=[64,64],[32]"]) == (
-        ("learning_rate", ("3e-4", "1e-3")), ("net_arch", ("[64,64]", "[32]")))
+        ("learning_rate", ("3e-4", "1e-3")),
+        ("net_arch", ("[64,64]", "[32]")),
+    )
     for bad in ("3-1", "a", "0,0", "-1"):
         with pytest.raises(ConfigError, match="--seeds"):
             parse_seeds(bad)
-    for bad, match in ((["learning_rate"], "key=value1"), (["seed=1,2"], "--seeds"), (["gamma=0.9,0.9"], "twice"),
-                       (["gamma=0.9", "gamma=0.99"], "given twice"), (["gamma=0.9,"], "key=value1")):
+    for bad, match in (
+        (["learning_rate"], "key=value1"),
+        (["seed=1,2"], "--seeds"),
+        (["gamma=0.9,0.9"], "twice"),
+        (["gamma=0.9", "gamma=0.99"], "given twice"),
+        (["gamma=0.9,"], "key=value1"),
+    ):
         with pytest.raises(ConfigError, match=match):
             parse_grid(bad)
 
 
 def test_grid_trials_and_their_folders():
-    plan = Plan(("Pendulum-v1", "InvertedPendulum-v5"), (0, 1), parse_grid(["learning_rate=3e-4,1e-3",
-                                                                            "batch_size=256,512"]))
+    plan = Plan(
+        ("Pendulum-v1", "InvertedPendulum-v5"), (0, 1), parse_grid(["learning_rate=3e-4,1e-3", "batch_size=256,512"])
+    )
     trials = plan.trials()
     assert len(trials) == 2 * 2 * 2 * 2
     assert len({t.run_dir for t in trials}) == len(trials)
     assert trials[0].run_dir == "Pendulum-v1/learning_rate=3e-4,batch_size=256/seed0"
 
 
-@pytest.mark.parametrize("grid, message", [
-    (["lerning_rate=3e-4"], "--grid lerning_rate=3e-4: unknown config key 'lerning_rate': did you mean 'learning_rate'"),
-    (["learning_rate=3e-4,abc"], "--grid learning_rate=abc: learning_rate must be a number"),
-    (["batch_size=256,0"], "--grid batch_size=0: batch_size = 0 is out of range"),
-])
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        (
+            ["lerning_rate=3e-4"],
+            "--grid lerning_rate=3e-4: unknown config key 'lerning_rate': did you mean 'learning_rate'",
+        ),
+        (["learning_rate=3e-4,abc"], "--grid learning_rate=abc: learning_rate must be a number"),
+        (["batch_size=256,0"], "--grid batch_size=0: batch_size = 0 is out of range"),
+    ],
+)
 def test_a_bad_grid_value_is_named(grid, message):
     with pytest.raises(ConfigError) as info:
         validate(Plan(("Pendulum-v1",), (0,), parse_grid(grid)), CONFIGS)
@@ -88,8 +119,11 @@ def test_a_folder_of_another_sweep_is_refused(tmp_path):
     write_manifest(tmp_path / "s", plan, ["sweep.py", "--seeds", "0-1"])
     assert check_sweep_dir(tmp_path / "s", plan)["command"] == ["sweep.py", "--seeds", "0-1"]
     other = Plan(("Pendulum-v1",), (0, 1), parse_grid(["learning_rate=3e-4,3e-3"]))
-    with pytest.raises(ConfigError, match=r"holds a different sweep \(its grid is .*repeat its own command: "
-                                          r"sweep.py --seeds 0-1"):
+    with pytest.raises(
+        ConfigError,
+        match=r"holds a different sweep \(its grid is .*repeat its own command: "
+        r"sweep.py --seeds 0-1",
+    ):
         check_sweep_dir(tmp_path / "s", other)
     (tmp_path / "files").mkdir()
     (tmp_path / "files" / "x.txt").write_text("x")
@@ -107,10 +141,24 @@ def test_train_reports_each_evaluation_and_stops_when_told(tmp_path):
     from keras_sac.experiments.training import train
     from keras_sac.io.run_files import write_run_start
 
-    config = Plan(("InvertedPendulum-v5",), (0,), (), tuple(
-        {"learning_starts": "50", "eval_freq": "100", "n_eval_episodes": "1", "log_interval": "50",
-         "checkpoint_freq": "0", "batch_size": "32", "net_arch": "[32,32]"}.items()), None, 400).resolve(
-        "InvertedPendulum-v5", {}, 0, CONFIGS)
+    config = Plan(
+        ("InvertedPendulum-v5",),
+        (0,),
+        (),
+        tuple(
+            {
+                "learning_starts": "50",
+                "eval_freq": "100",
+                "n_eval_episodes": "1",
+                "log_interval": "50",
+                "checkpoint_freq": "0",
+                "batch_size": "32",
+                "net_arch": "[32,32]",
+            }.items()
+        ),
+        None,
+        400,
+    ).resolve("InvertedPendulum-v5", {}, 0, CONFIGS)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     write_run_start(run_dir, config, ["test"])
@@ -133,31 +181,44 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--grid", "lerning_rate=3e-4"], "did you mean 'learning_rate'"),
-    (["--grid", "learning_rate=3e-4,-1"], "--grid learning_rate=-1: learning_rate = -1.0 is out of range"),
-    (["--address", "127.0.0.1:{port}"], "cannot reach a Ray cluster at 127.0.0.1:{port} (Connection refused)"),
-    (["--search", "optuna", "--grid", "learning_rate=1e-4,1e-3"], "--search optuna needs --trials N"),
-    (["--trials", "3"], "--trials is for --search optuna"),
-    (["--threads-per-trial", "999"], "is more than this machine's"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--grid", "lerning_rate=3e-4"], "did you mean 'learning_rate'"),
+        (["--grid", "learning_rate=3e-4,-1"], "--grid learning_rate=-1: learning_rate = -1.0 is out of range"),
+        (["--address", "127.0.0.1:{port}"], "cannot reach a Ray cluster at 127.0.0.1:{port} (Connection refused)"),
+        (["--search", "optuna", "--grid", "learning_rate=1e-4,1e-3"], "--search optuna needs --trials N"),
+        (["--trials", "3"], "--trials is for --search optuna"),
+        (["--threads-per-trial", "999"], "is more than this machine's"),
+    ],
+)
 def test_bad_input_is_one_line_and_starts_nothing(tmp_path, args, message):
     port = _closed_port()
     args = [a.format(port=port) for a in args]
     done = sweep(["--env", "InvertedPendulum-v5", "--sweep-dir", "s", *args], tmp_path)
     assert done.returncode == 2, done.stderr
-    line, = done.stderr.strip().splitlines()  # exactly one line
+    (line,) = done.stderr.strip().splitlines()  # exactly one line
     assert line.startswith("sweep.py: error: ") and message.format(port=port) in line, line
     assert not (tmp_path / "s").exists()
 
 
 # --- a 2 x 2 sweep on a local Ray ------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def finished_sweep(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("sweep")
-    args = ["--env", "InvertedPendulum-v5", "--seeds", "0-1", "--grid", "learning_rate=3e-4,1e-3", *TINY,
-            "--sweep-dir", "s"]
+    args = [
+        "--env",
+        "InvertedPendulum-v5",
+        "--seeds",
+        "0-1",
+        "--grid",
+        "learning_rate=3e-4,1e-3",
+        *TINY,
+        "--sweep-dir",
+        "s",
+    ]
     done = sweep(args, cwd)
     assert done.returncode == 0, done.stdout + done.stderr
     return cwd / "s", args, done
@@ -182,8 +243,12 @@ def test_each_trial_is_an_ordinary_run_folder(finished_sweep):
             assert (folder / name).exists(), name
     # evaluate.py takes a trial folder as it takes any run folder
     folder = root / manifest["trials"][0]["run_dir"]
-    evaluated = subprocess.run([sys.executable, str(REPO / "evaluate.py"), str(folder), "--episodes", "1"],
-                               capture_output=True, text=True, timeout=300)
+    evaluated = subprocess.run(
+        [sys.executable, str(REPO / "evaluate.py"), str(folder), "--episodes", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert evaluated.returncode == 0, evaluated.stderr
     assert "return" in evaluated.stdout
 
@@ -233,6 +298,7 @@ def test_a_finished_sweep_run_again_does_nothing(finished_sweep):
 
 # --- faults (slow) ---------------------------------------------------------------------------------------
 
+
 def _wait_for_checkpoint(folder: Path, proc, timeout: float = 600) -> dict:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -252,16 +318,34 @@ def _alive(pid: int) -> bool:
     return True
 
 
-FAULT = ["--total-timesteps", "3000", "--set", "learning_starts=100", "--set", "eval_freq=500",
-         "--set", "n_eval_episodes=1", "--set", "checkpoint_freq=500", "--set", "batch_size=32",
-         "--set", "net_arch=[32,32]"]
+FAULT = [
+    "--total-timesteps",
+    "3000",
+    "--set",
+    "learning_starts=100",
+    "--set",
+    "eval_freq=500",
+    "--set",
+    "n_eval_episodes=1",
+    "--set",
+    "checkpoint_freq=500",
+    "--set",
+    "batch_size=32",
+    "--set",
+    "net_arch=[32,32]",
+]
 
 
 @pytest.mark.slow
 def test_a_killed_worker_resumes_its_trial_from_its_checkpoint(tmp_path):
     args = ["--env", "InvertedPendulum-v5", "--seeds", "0", *FAULT, "--sweep-dir", "s"]
-    proc = subprocess.Popen([sys.executable, str(REPO / "sweep.py"), *args], cwd=tmp_path, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "sweep.py"), *args],
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     folder = tmp_path / "s" / "InvertedPendulum-v5" / "default" / "seed0"
     record = _wait_for_checkpoint(folder, proc)
     os.kill(record["attempts"][0]["pid"], signal.SIGKILL)
@@ -280,8 +364,13 @@ def test_a_killed_worker_resumes_its_trial_from_its_checkpoint(tmp_path):
 @pytest.mark.slow
 def test_a_killed_driver_loses_no_finished_trial_and_a_rerun_completes(tmp_path):
     args = ["--env", "InvertedPendulum-v5", "--seeds", "0-1", *FAULT, "--max-concurrent", "1", "--sweep-dir", "s"]
-    proc = subprocess.Popen([sys.executable, str(REPO / "sweep.py"), *args], cwd=tmp_path, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "sweep.py"), *args],
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     first, second = (tmp_path / "s" / "InvertedPendulum-v5" / "default" / f"seed{s}" for s in (0, 1))
     deadline = time.time() + 900
     while trial_status(first) != "finished" or not any((second / "checkpoints").glob("step_*")):
@@ -305,11 +394,32 @@ def test_a_killed_driver_loses_no_finished_trial_and_a_rerun_completes(tmp_path)
 
 @pytest.mark.slow
 def test_an_optuna_search_samples_prunes_survives_its_driver_and_reports(tmp_path):
-    args = ["--env", "InvertedPendulum-v5", "--search", "optuna", "--trials", "4", "--metric", "auc",
-            "--grid", "learning_rate=1e-4,3e-3", "--grid", "tau=0.005,0.01,0.02", *TINY[2:],
-            "--total-timesteps", "900", "--sweep-dir", "s"]
-    first = subprocess.Popen([sys.executable, str(REPO / "sweep.py"), *args], cwd=tmp_path, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    args = [
+        "--env",
+        "InvertedPendulum-v5",
+        "--search",
+        "optuna",
+        "--trials",
+        "4",
+        "--metric",
+        "auc",
+        "--grid",
+        "learning_rate=1e-4,3e-3",
+        "--grid",
+        "tau=0.005,0.01,0.02",
+        *TINY[2:],
+        "--total-timesteps",
+        "900",
+        "--sweep-dir",
+        "s",
+    ]
+    first = subprocess.Popen(
+        [sys.executable, str(REPO / "sweep.py"), *args],
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 600
     while not list((tmp_path / "s").glob("InvertedPendulum-v5/trial-*/checkpoints/step_*")):
         assert time.time() < deadline and first.poll() is None, first.communicate()

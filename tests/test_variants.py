@@ -22,23 +22,34 @@ def all_variables(agent) -> list:
     """Every saved TF variable's value, in the agent's own order (held metrics, BN statistics included)."""
     return [getattr(v, "state", v) for v in agent.state_variables().values()]
 
+
 VARIANTS = {
     "redq": dict(n_critics=5, target_backup="redq", redq_subset=2, gradient_steps=3),
     "droq": dict(critic_dropout=0.05, critic_layer_norm=True, gradient_steps=2),
-    "crossq": dict(critic_batch_renorm=True, actor_batch_renorm=True, target_update="none", policy_delay=3,
-                   adam_beta1=0.5, critic_arch=(64, 64), batch_renorm_warmup=20, gradient_steps=2),
+    "crossq": dict(
+        critic_batch_renorm=True,
+        actor_batch_renorm=True,
+        target_update="none",
+        policy_delay=3,
+        adam_beta1=0.5,
+        critic_arch=(64, 64),
+        batch_renorm_warmup=20,
+        gradient_steps=2,
+    ),
     "reinforce": dict(actor_gradient="reinforce", num_actor_samples=4),
     "hard_targets_n_step": dict(target_update="hard", target_update_period=10, n_steps=3, entropy_backup=False),
     "networks": dict(activation="gelu", init="orthogonal", actor_arch=(16,), critic_arch=(24, 24, 24)),
     "gsde": dict(use_sde=True, sde_sample_freq=8),
-    "schedules": dict(actor_learning_rate={"schedule": "cosine", "steps": 100, "warmup_steps": 10},
-                      critic_learning_rate={"schedule": "linear", "end": 1e-5, "steps": 50},
-                      alpha_learning_rate=1e-3),
-    "tqc": dict(critic_type="quantile", n_quantiles=5, top_quantiles_to_drop_per_net=1, n_critics=3, n_steps=2,
-                policy_delay=2),
+    "schedules": dict(
+        actor_learning_rate={"schedule": "cosine", "steps": 100, "warmup_steps": 10},
+        critic_learning_rate={"schedule": "linear", "end": 1e-5, "steps": 50},
+        alpha_learning_rate=1e-3,
+    ),
+    "tqc": dict(
+        critic_type="quantile", n_quantiles=5, top_quantiles_to_drop_per_net=1, n_critics=3, n_steps=2, policy_delay=2
+    ),
     # resets at 25 and 50 updates: one before the save, one after it (the resumed run must redraw the same)
-    "simba_adamw_resets": dict(architecture="simba", normalize_observations=True, weight_decay=0.01,
-                               reset_interval=25),
+    "simba_adamw_resets": dict(architecture="simba", normalize_observations=True, weight_decay=0.01, reset_interval=25),
 }
 
 
@@ -48,8 +59,17 @@ def update_of(config: dict, actor, critics) -> SACUpdate:
     log_alpha = tf.Variable(np.log(0.01), dtype=tf.float32)
     optimizers[0].build(actor.trainable_variables)
     optimizers[2].build([log_alpha])
-    return SACUpdate(cfg, actor, critics, None, log_alpha, -1.0, optimizers, tf.Variable(0, dtype=tf.int64),
-                     tf.random.Generator.from_seed(0))
+    return SACUpdate(
+        cfg,
+        actor,
+        critics,
+        None,
+        log_alpha,
+        -1.0,
+        optimizers,
+        tf.Variable(0, dtype=tf.int64),
+        tf.random.Generator.from_seed(0),
+    )
 
 
 class FixedCritics:
@@ -66,10 +86,10 @@ def test_both_actor_gradients_move_the_policy_toward_the_critics_best_action(gra
     actor = Actor(1, (16,), (-5.0, 2.0), name="actor")
     obs = tf.random.stateless_uniform((64, 3), seed=[1, 2], minval=-1, maxval=1)
     actor(obs)
-    update = update_of(dict(actor_gradient=gradient, num_actor_samples=8, learn_alpha=False), actor,
-                       FixedCritics())
-    step = tf.function(lambda o: update.update_actor_and_alpha(o, tf.constant(0.01),
-                                                              {"actor": update.rng.make_seeds(1)[:, 0]}))
+    update = update_of(dict(actor_gradient=gradient, num_actor_samples=8, learn_alpha=False), actor, FixedCritics())
+    step = tf.function(
+        lambda o: update.update_actor_and_alpha(o, tf.constant(0.01), {"actor": update.rng.make_seeds(1)[:, 0]})
+    )
     start = float(tf.reduce_mean(tf.tanh(actor(obs)[0])))
     for _ in range(150):
         step(obs)
@@ -88,9 +108,11 @@ def test_redq_actor_maximises_the_ensemble_mean_and_the_others_the_min(match_env
 ON_XLA = {n for n in VARIANTS if SACConfig(**VARIANTS[n]).use_xla}
 
 
-@pytest.mark.parametrize("name, compile_mode",
-                         [pytest.param(n, "auto", marks=[pytest.mark.slow] * (n in ON_XLA)) for n in VARIANTS] +
-                         [pytest.param(n, "xla", marks=pytest.mark.slow) for n in VARIANTS if n not in ON_XLA])
+@pytest.mark.parametrize(
+    "name, compile_mode",
+    [pytest.param(n, "auto", marks=[pytest.mark.slow] * (n in ON_XLA)) for n in VARIANTS]
+    + [pytest.param(n, "xla", marks=pytest.mark.slow) for n in VARIANTS if n not in ON_XLA],
+)
 def test_each_variant_learns_traces_once_and_resumes_exactly(name, compile_mode, tmp_path):
     # its mid-episode state can be saved
     agent = KerasSAC("Pendulum-v1", seed=0, compile_mode=compile_mode, **SMALL, **VARIANTS[name])
@@ -117,8 +139,9 @@ def test_exported_variant_policies_act_as_predict_does(name, tmp_path):
     agent.learn(80)  # batch renorm's running statistics have moved: export must use them, as predict does
     policy = LoadedPolicy(agent.export(tmp_path / "policy"))
     obs = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
-    np.testing.assert_allclose(policy(obs, deterministic=True), agent.predict(obs, deterministic=True)[0],
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        policy(obs, deterministic=True), agent.predict(obs, deterministic=True)[0], rtol=1e-5, atol=1e-5
+    )
 
 
 def test_hard_targets_copy_every_period_and_hold_in_between(match_env):
@@ -172,7 +195,9 @@ def test_dropout_is_seeded_and_off_without_a_seed(match_env):
 
 def test_dropout_under_xla_uses_threefry_at_its_rate_and_is_seeded():
     assert KerasSAC("Pendulum-v1", **VARIANTS["droq"]).critics.q_0.options.rng_alg == "threefry"  # gradient_steps 2
-    assert KerasSAC("Pendulum-v1", **VARIANTS["droq"], compile_mode="graph").critics.q_0.options.rng_alg == "auto_select"
+    assert (
+        KerasSAC("Pendulum-v1", **VARIANTS["droq"], compile_mode="graph").critics.q_0.options.rng_alg == "auto_select"
+    )
     tf.keras.utils.set_random_seed(0)
     mlp = MLP((512,), MLPOptions(dropout=0.25, rng_alg="threefry"))
     x = tf.ones((256, 8))
@@ -192,8 +217,9 @@ def test_dropout_under_xla_uses_threefry_at_its_rate_and_is_seeded():
 @pytest.mark.parametrize("batch_renorm", [False, True])
 def test_predicts_numpy_actor_matches_the_keras_actor(activation, batch_renorm):
     tf.keras.utils.set_random_seed(0)
-    actor = Actor(3, (16, 8), (-5.0, 2.0), MLPOptions(activation=activation, batch_renorm=batch_renorm,
-                                                      renorm_warmup=0))
+    actor = Actor(
+        3, (16, 8), (-5.0, 2.0), MLPOptions(activation=activation, batch_renorm=batch_renorm, renorm_warmup=0)
+    )
     obs = np.random.default_rng(0).normal(size=(32, 5)).astype(np.float32)
     for _ in range(5):  # move the running statistics away from (0, 1)
         actor(obs * 3 + 1, training=True)
@@ -201,8 +227,7 @@ def test_predicts_numpy_actor_matches_the_keras_actor(activation, batch_renorm):
     np.testing.assert_allclose(ActorSnapshot(actor).mode(obs), np.tanh(mean.numpy()), rtol=1e-5, atol=1e-5)
     samples = ActorSnapshot(actor).sample(obs, np.random.default_rng(1))
     noise = np.random.default_rng(1).standard_normal(mean.shape, dtype=np.float32)
-    np.testing.assert_allclose(samples, np.tanh(mean.numpy() + np.exp(log_std.numpy()) * noise), rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(samples, np.tanh(mean.numpy() + np.exp(log_std.numpy()) * noise), rtol=1e-4, atol=1e-5)
 
 
 def test_orthogonal_init_gains():
@@ -217,10 +242,14 @@ def test_orthogonal_init_gains():
 
 
 def test_learning_rate_schedules_follow_their_optimizers_steps_and_resume(match_env, tmp_path):
-    agent = KerasSAC(match_env, seed=0, **SMALL, policy_delay=2,
-                     critic_learning_rate={"schedule": "linear", "end": 1e-4, "steps": 10},
-                     actor_learning_rate={"schedule": "linear", "start": 1e-3, "end": 0.0, "steps": 10,
-                                          "warmup_steps": 4})
+    agent = KerasSAC(
+        match_env,
+        seed=0,
+        **SMALL,
+        policy_delay=2,
+        critic_learning_rate={"schedule": "linear", "end": 1e-4, "steps": 10},
+        actor_learning_rate={"schedule": "linear", "start": 1e-3, "end": 0.0, "steps": 10, "warmup_steps": 4},
+    )
     for i in range(8):
         agent.train_step(*batch_of(agent, seed=i))
     # critics: 8 steps of 10 from 3e-4 to 1e-4; the actor stepped 4 times (policy_delay 2): its warm-up's end
@@ -235,35 +264,53 @@ def test_learning_rate_schedules_follow_their_optimizers_steps_and_resume(match_
     assert float(loaded.actor_optimizer.learning_rate) == pytest.approx(1e-3 * 0.9, rel=1e-5)
 
 
-@pytest.mark.parametrize("values, message", [
-    (dict(target_backup="redq", n_critics=2, redq_subset=3), r"redq_subset \(3\) must be between 1 and n_critics"),
-    (dict(actor_gradient="reinforce"), "reinforce needs num_actor_samples >= 2"),
-    (dict(critic_batch_renorm=True), "critic_batch_renorm .* set target_update: none"),
-    (dict(target_update="none", target_backup="redq"), "redq draws its subset from target critics"),
-    (dict(target_update="soft"), "target_update = 'soft' is out of range: expected 'polyak' or 'hard' or 'none'"),
-    (dict(use_sde=True, actor_gradient="reinforce", num_actor_samples=2), "use_sde draws one noise matrix"),
-    (dict(sde_sample_freq=0), "sde_sample_freq = 0 is out of range: expected -1 or an integer >= 1"),
-    (dict(critic_dropout=1.0), r"critic_dropout = 1.0 is out of range: expected a number in \[0, 1\)"),
-    (dict(compile_mode="jit"), "compile_mode = 'jit' is out of range: expected 'auto' or 'graph' or 'xla'"),
-    (dict(n_steps=0), "n_steps = 0 is out of range"),
-    (dict(critic_arch=[]), "critic_arch = \\(\\) is out of range"),
-    (dict(actor_learning_rate="{schedule: step, steps: 3}"), "schedule must name 'schedule: linear"),
-    (dict(critic_learning_rate={"schedule": "linear", "steps": 10}), r"a linear schedule needs \['end'\]"),
-    (dict(alpha_learning_rate={"schedule": "cosine", "steps": 10, "power": 2}), r"unknown key\(s\) \['power'\]"),
-    (dict(critic_type="quantile", n_quantiles=3, top_quantiles_to_drop_per_net=3),
-     r"top_quantiles_to_drop_per_net \(3\) must be smaller than n_quantiles \(3\)"),
-    (dict(critic_type="quantile", target_backup="redq", n_critics=5), "target_backup: redq combines scalar critics"),
-    (dict(n_quantiles=10), "n_quantiles apply to quantile critics: set critic_type: quantile"),
-    (dict(critic_type="distributional"), "critic_type = 'distributional' is out of range"),
-    (dict(architecture="simba", critic_dropout=0.01, critic_layer_norm=True),
-     "critic_layer_norm, critic_dropout shape an mlp torso"),
-    (dict(architecture="simba", critic_arch=(512, 256)), r"critic_arch \[512, 256\]: SimBa's blocks share one width"),
-    (dict(reset_interval=0), r"reset_interval = 0 is out of range: expected an integer >= 1 \(or null: never\)"),
-    (dict(reset_interval=10, gradient_steps=4), r"reset_interval \(10\) must be a multiple of gradient_steps \(4\)"),
-    (dict(reset_interval=100, critic_learning_rate={"schedule": "linear", "end": 1e-5, "steps": 50}),
-     "reset_interval restarts the optimizers"),
-    (dict(weight_decay=-0.1), "weight_decay = -0.1 is out of range: expected a number >= 0"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        (dict(target_backup="redq", n_critics=2, redq_subset=3), r"redq_subset \(3\) must be between 1 and n_critics"),
+        (dict(actor_gradient="reinforce"), "reinforce needs num_actor_samples >= 2"),
+        (dict(critic_batch_renorm=True), "critic_batch_renorm .* set target_update: none"),
+        (dict(target_update="none", target_backup="redq"), "redq draws its subset from target critics"),
+        (dict(target_update="soft"), "target_update = 'soft' is out of range: expected 'polyak' or 'hard' or 'none'"),
+        (dict(use_sde=True, actor_gradient="reinforce", num_actor_samples=2), "use_sde draws one noise matrix"),
+        (dict(sde_sample_freq=0), "sde_sample_freq = 0 is out of range: expected -1 or an integer >= 1"),
+        (dict(critic_dropout=1.0), r"critic_dropout = 1.0 is out of range: expected a number in \[0, 1\)"),
+        (dict(compile_mode="jit"), "compile_mode = 'jit' is out of range: expected 'auto' or 'graph' or 'xla'"),
+        (dict(n_steps=0), "n_steps = 0 is out of range"),
+        (dict(critic_arch=[]), "critic_arch = \\(\\) is out of range"),
+        (dict(actor_learning_rate="{schedule: step, steps: 3}"), "schedule must name 'schedule: linear"),
+        (dict(critic_learning_rate={"schedule": "linear", "steps": 10}), r"a linear schedule needs \['end'\]"),
+        (dict(alpha_learning_rate={"schedule": "cosine", "steps": 10, "power": 2}), r"unknown key\(s\) \['power'\]"),
+        (
+            dict(critic_type="quantile", n_quantiles=3, top_quantiles_to_drop_per_net=3),
+            r"top_quantiles_to_drop_per_net \(3\) must be smaller than n_quantiles \(3\)",
+        ),
+        (
+            dict(critic_type="quantile", target_backup="redq", n_critics=5),
+            "target_backup: redq combines scalar critics",
+        ),
+        (dict(n_quantiles=10), "n_quantiles apply to quantile critics: set critic_type: quantile"),
+        (dict(critic_type="distributional"), "critic_type = 'distributional' is out of range"),
+        (
+            dict(architecture="simba", critic_dropout=0.01, critic_layer_norm=True),
+            "critic_layer_norm, critic_dropout shape an mlp torso",
+        ),
+        (
+            dict(architecture="simba", critic_arch=(512, 256)),
+            r"critic_arch \[512, 256\]: SimBa's blocks share one width",
+        ),
+        (dict(reset_interval=0), r"reset_interval = 0 is out of range: expected an integer >= 1 \(or null: never\)"),
+        (
+            dict(reset_interval=10, gradient_steps=4),
+            r"reset_interval \(10\) must be a multiple of gradient_steps \(4\)",
+        ),
+        (
+            dict(reset_interval=100, critic_learning_rate={"schedule": "linear", "end": 1e-5, "steps": 50}),
+            "reset_interval restarts the optimizers",
+        ),
+        (dict(weight_decay=-0.1), "weight_decay = -0.1 is out of range: expected a number >= 0"),
+    ],
+)
 def test_bad_variant_settings_are_one_line_errors(values, message):
     with pytest.raises(ConfigError, match=message):
         SACConfig(**values)
@@ -301,8 +348,9 @@ def test_gsde_update_shares_one_noise_matrix_and_trains_the_noise_scale():
     obs = tf.random.stateless_normal((64, 3), seed=[3, 4])
     mean, log_std, h = actor.with_features(obs)
     # the marginal std: sqrt(h^2 @ exp(-1)^2)
-    np.testing.assert_allclose(np.exp(log_std.numpy()), np.sqrt(h.numpy() ** 2 @ np.full((8, 2), np.exp(-2.0))
-                                                                + 1e-6), rtol=1e-5)
+    np.testing.assert_allclose(
+        np.exp(log_std.numpy()), np.sqrt(h.numpy() ** 2 @ np.full((8, 2), np.exp(-2.0)) + 1e-6), rtol=1e-5
+    )
     update = update_of(dict(use_sde=True, learn_alpha=False), actor, FixedCritics())
     pi = update.policy(obs)
     actions, _ = pi.sample_and_log_prob(tf.constant([1, 2]))
@@ -315,10 +363,18 @@ def test_gsde_update_shares_one_noise_matrix_and_trains_the_noise_scale():
     assert not np.array_equal(actor.sde_log_std.numpy(), before)  # the noise scale learns
 
 
-@pytest.mark.parametrize("settings, xla", [
-    (dict(), False), (dict(gradient_steps=2), True), (dict(critic_dropout=0.01), True),
-    (dict(critic_batch_renorm=True, target_update="none"), True), (dict(n_critics=5, target_backup="redq"), False),
-    (dict(compile_mode="graph", gradient_steps=20, critic_dropout=0.01), False), (dict(compile_mode="xla"), True)])
+@pytest.mark.parametrize(
+    "settings, xla",
+    [
+        (dict(), False),
+        (dict(gradient_steps=2), True),
+        (dict(critic_dropout=0.01), True),
+        (dict(critic_batch_renorm=True, target_update="none"), True),
+        (dict(n_critics=5, target_backup="redq"), False),
+        (dict(compile_mode="graph", gradient_steps=20, critic_dropout=0.01), False),
+        (dict(compile_mode="xla"), True),
+    ],
+)
 def test_compile_mode_auto_uses_xla_except_for_plain_one_step_updates(settings, xla):
     assert SACConfig(**settings).use_xla is xla
 
@@ -373,8 +429,12 @@ def test_weight_decay_shrinks_the_actor_and_critic_weights_decoupled_from_adams_
     batch = batch_of(plain, seed=3)
     decayed.train_step(*batch), plain.train_step(*batch)
     # AdamW (Loshchilov & Hutter 2019): w <- w - lr * wd * w, then Adam's step from the same gradients
-    pairs = zip(decayed.critics.trainable_variables + decayed.actor.trainable_variables,
-                plain.critics.trainable_variables + plain.actor.trainable_variables, start, strict=True)
+    pairs = zip(
+        decayed.critics.trainable_variables + decayed.actor.trainable_variables,
+        plain.critics.trainable_variables + plain.actor.trainable_variables,
+        start,
+        strict=True,
+    )
     # Two agents' gradients agree to float rounding only, and Adam's first step g / (|g| + eps) magnifies that
     # where |g| is near eps: allow a few such elements, not a missing or coupled decay (which moves them all).
     close = [np.isclose(d.numpy() - p.numpy(), -3e-4 * 0.5 * w, rtol=1e-3, atol=2e-7) for d, p, w in pairs]

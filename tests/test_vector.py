@@ -46,8 +46,9 @@ def test_vector_collection_never_joins_two_episodes(vectorization, compact):
 
 
 def test_training_phases_are_counted_in_vector_steps():
-    agent = KerasSAC("Pendulum-v1", n_envs=2, learning_starts=20, train_freq=2, gradient_steps=3, batch_size=8,
-                     net_arch=(8,), seed=0)
+    agent = KerasSAC(
+        "Pendulum-v1", n_envs=2, learning_starts=20, train_freq=2, gradient_steps=3, batch_size=8, net_arch=(8,), seed=0
+    )
     calls = []
     agent.learn(40, callback=lambda a: calls.append(a.num_timesteps))
     assert calls == list(range(2, 41, 2))  # the callback runs once per vector step
@@ -56,8 +57,12 @@ def test_training_phases_are_counted_in_vector_steps():
 
 
 def test_a_vector_env_passed_in_is_used_and_checked():
-    vec = gym.make_vec("Pendulum-v1", num_envs=2, vectorization_mode="sync",
-                       vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    vec = gym.make_vec(
+        "Pendulum-v1",
+        num_envs=2,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+    )
     agent = KerasSAC(vec, learning_starts=10, batch_size=8, net_arch=(8,), seed=0)
     assert agent.config.n_envs == 2 and agent.env is vec
     agent.learn(30)
@@ -75,11 +80,14 @@ def test_an_unregistered_env_cannot_be_copied():
         KerasSAC(env, n_envs=2)
 
 
-@pytest.mark.parametrize("values, message", [
-    (dict(n_envs=0), "n_envs"),
-    (dict(vectorization="threads"), "vectorization"),
-    (dict(n_envs=4, buffer_size=3, batch_size=2), r"buffer_size \(3\) is split between the n_envs \(4\)"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        (dict(n_envs=0), "n_envs"),
+        (dict(vectorization="threads"), "vectorization"),
+        (dict(n_envs=4, buffer_size=3, batch_size=2), r"buffer_size \(3\) is split between the n_envs \(4\)"),
+    ],
+)
 def test_bad_vector_settings_are_one_line_errors(values, message):
     with pytest.raises(ConfigError, match=message):
         SACConfig(**values)
@@ -93,7 +101,7 @@ def test_resume_restores_every_envs_rows_and_starts_new_episodes(tmp_path):
         resumed = KerasSAC.load(tmp_path / "ckpt")
     assert resumed.num_timesteps == 42 and resumed.num_episodes == agent.num_episodes
     for part, saved in zip(resumed.buffer.parts, agent.buffer.parts):
-        np.testing.assert_array_equal(part.obs[:part.size], saved.obs[:saved.size])
+        np.testing.assert_array_equal(part.obs[: part.size], saved.obs[: saved.size])
         assert (part.pos, part.size) == (saved.pos, saved.size)
     resumed.learn(20, reset_num_timesteps=False)
     assert resumed.num_timesteps == 62 and len(resumed.buffer) == 62

@@ -24,13 +24,20 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog, description="Evaluate a keras_sac SavedModel policy.")
     p.add_argument("path", type=Path, help="SavedModel policy folder, or a run folder holding policy/")
     p.add_argument("--env", help="Gymnasium env id, or module:EnvId (default: the id in the policy's metadata)")
-    p.add_argument("--env-kwargs", metavar="MAPPING",
-                   help="gym.make keyword arguments as YAML/JSON (default: those in the policy's metadata)")
+    p.add_argument(
+        "--env-kwargs",
+        metavar="MAPPING",
+        help="gym.make keyword arguments as YAML/JSON (default: those in the policy's metadata)",
+    )
     p.add_argument("--episodes", type=int, default=10, help="number of episodes (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode's reset (default 0)")
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of tanh(mean)")
-    p.add_argument("--video", type=Path, metavar="DIR",
-                   help="write each episode as DIR/episode-<i>.mp4 (rendered headless, in a TensorFlow-free process)")
+    p.add_argument(
+        "--video",
+        type=Path,
+        metavar="DIR",
+        help="write each episode as DIR/episode-<i>.mp4 (rendered headless, in a TensorFlow-free process)",
+    )
     args = p.parse_args(argv)
     if args.episodes < 1:
         p.error(f"--episodes must be >= 1, got {args.episodes}")
@@ -51,8 +58,9 @@ def main(argv=None, prog: str = "evaluate.py") -> int:
         metadata = read_metadata(path)
         env_id = args.env or metadata.get("env_id")
         if not env_id:
-            raise EnvError("the policy's metadata names no env id (it was trained on an unregistered env): "
-                           "pass --env module:EnvId")
+            raise EnvError(
+                "the policy's metadata names no env id (it was trained on an unregistered env): pass --env module:EnvId"
+            )
         env_id, notes = resolve_env_id(env_id)
         for text in notes:
             note(prog, text)
@@ -85,8 +93,9 @@ def main(argv=None, prog: str = "evaluate.py") -> int:
         returns, lengths, successes = evaluate_policy(act, env, args.episodes, seed=args.seed)
     else:
         try:
-            (returns, lengths, successes), videos = record_episodes(act, env_id, env_kwargs, metadata.get("pixels"),
-                                                                    args.video, args.episodes, seed=args.seed)
+            (returns, lengths, successes), videos = record_episodes(
+                act, env_id, env_kwargs, metadata.get("pixels"), args.video, args.episodes, seed=args.seed
+            )
         except VideoError as exc:
             print(f"{prog}: error: {exc}", file=sys.stderr)
             return 2
@@ -94,8 +103,10 @@ def main(argv=None, prog: str = "evaluate.py") -> int:
         success = "" if successes is None else f", success {bool(successes[i])}"
         print(f"episode {i}: return {ret:.1f}, length {length}{success}")
     success = "" if successes is None else f", success rate {successes.mean():.2f}"
-    print(f"mean return {returns.mean():.1f} +- {returns.std():.1f}, mean length {lengths.mean():.1f}{success} "
-          f"over {len(returns)} episodes")
+    print(
+        f"mean return {returns.mean():.1f} +- {returns.std():.1f}, mean length {lengths.mean():.1f}{success} "
+        f"over {len(returns)} episodes"
+    )
     if args.video is not None:
         print(f"videos: {len(videos)} mp4 files in {args.video}")
     return 0

@@ -39,29 +39,61 @@ def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog, description="Run keras_sac trials over envs x seeds x settings on Ray.")
     p.add_argument("--env", action="append", required=True, help="Gymnasium env id; repeat for several envs")
     p.add_argument("--seeds", default="0", help="seeds of every config: a range 0-4 or a list 0,3,7 (default 0)")
-    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
-                   help="a setting's values, e.g. learning_rate=3e-4,1e-3 or net_arch=[64,64],[256,256]; repeat "
-                        "for more keys (a grid takes every combination; --search optuna samples between them)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="a setting every trial shares, as train.py's --set")
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2,...",
+        help="a setting's values, e.g. learning_rate=3e-4,1e-3 or net_arch=[64,64],[256,256]; repeat "
+        "for more keys (a grid takes every combination; --search optuna samples between them)",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting every trial shares, as train.py's --set",
+    )
     p.add_argument("--config", help="YAML file of settings applied over configs/<env>.yaml for every trial")
     p.add_argument("--total-timesteps", type=int, help="env steps per trial (default: each env's config)")
-    p.add_argument("--sweep-dir", type=Path, help="the sweep folder (default sweeps/<YYYYmmdd-HHMMSS>); "
-                                                  "give an existing one to resume it")
-    p.add_argument("--address", help="join this Ray cluster (host:port of `ray start --head`, 'auto', or "
-                                     "ray://host:10001) instead of starting one on this machine")
-    p.add_argument("--max-concurrent", type=int, help="trials at once (default: cores / --threads-per-trial here;"
-                                                      " as the cluster's CPUs allow with --address)")
-    p.add_argument("--threads-per-trial", type=int, default=1,
-                   help="CPU cores (Ray) and TensorFlow threads of each trial (default 1)")
+    p.add_argument(
+        "--sweep-dir",
+        type=Path,
+        help="the sweep folder (default sweeps/<YYYYmmdd-HHMMSS>); give an existing one to resume it",
+    )
+    p.add_argument(
+        "--address",
+        help="join this Ray cluster (host:port of `ray start --head`, 'auto', or "
+        "ray://host:10001) instead of starting one on this machine",
+    )
+    p.add_argument(
+        "--max-concurrent",
+        type=int,
+        help="trials at once (default: cores / --threads-per-trial here; as the cluster's CPUs allow with --address)",
+    )
+    p.add_argument(
+        "--threads-per-trial",
+        type=int,
+        default=1,
+        help="CPU cores (Ray) and TensorFlow threads of each trial (default 1)",
+    )
     p.add_argument("--max-failures", type=int, default=3, help="restarts of a trial whose worker failed (default 3)")
-    p.add_argument("--search", choices=("grid", "optuna"), default="grid",
-                   help="grid: every combination (default); optuna: sample --trials configs from the --grid "
-                        "ranges with Optuna, stopping hopeless ones early (ASHA)")
+    p.add_argument(
+        "--search",
+        choices=("grid", "optuna"),
+        default="grid",
+        help="grid: every combination (default); optuna: sample --trials configs from the --grid "
+        "ranges with Optuna, stopping hopeless ones early (ASHA)",
+    )
     p.add_argument("--trials", type=int, help="configs to sample with --search optuna")
-    p.add_argument("--metric", choices=("final", "best", "auc"), default="final",
-                   help="what --search optuna maximises: the last evaluation return, the best, or their mean "
-                        "(area under the curve; default final)")
+    p.add_argument(
+        "--metric",
+        choices=("final", "best", "auc"),
+        default="final",
+        help="what --search optuna maximises: the last evaluation return, the best, or their mean "
+        "(area under the curve; default final)",
+    )
     return p.parse_args(argv)
 
 
@@ -79,21 +111,34 @@ def make_plan(args, prog: str):
         raise ConfigError("an --env is given twice")
     if args.total_timesteps is not None and args.total_timesteps < 1:
         raise ConfigError(f"--total-timesteps {args.total_timesteps}: expected an integer >= 1")
-    for flag, value in (("--threads-per-trial", args.threads_per_trial), ("--max-concurrent", args.max_concurrent),
-                        ("--trials", args.trials)):
+    for flag, value in (
+        ("--threads-per-trial", args.threads_per_trial),
+        ("--max-concurrent", args.max_concurrent),
+        ("--trials", args.trials),
+    ):
         if value is not None and value < 1:
             raise ConfigError(f"{flag} {value}: expected an integer >= 1")
     if args.max_failures < 0:
         raise ConfigError(f"--max-failures {args.max_failures}: expected an integer >= 0")
-    plan = Plan(tuple(envs), parse_seeds(args.seeds), parse_grid(args.grid),
-                tuple(parse_overrides(args.overrides).items()), args.config, args.total_timesteps, args.search,
-                args.trials, args.metric)
+    plan = Plan(
+        tuple(envs),
+        parse_seeds(args.seeds),
+        parse_grid(args.grid),
+        tuple(parse_overrides(args.overrides).items()),
+        args.config,
+        args.total_timesteps,
+        args.search,
+        args.trials,
+        args.metric,
+    )
     if plan.search == "optuna":
         if args.trials is None:
             raise ConfigError("--search optuna needs --trials N (how many configs to sample)")
         if len(plan.envs) != 1 or len(plan.seeds) != 1:
-            raise ConfigError("--search optuna tunes one --env with one seed; then run the best config over "
-                              "seeds and envs as a grid sweep")
+            raise ConfigError(
+                "--search optuna tunes one --env with one seed; then run the best config over "
+                "seeds and envs as a grid sweep"
+            )
         if not plan.grid:
             raise ConfigError("--search optuna needs ranges to sample: --grid learning_rate=1e-4,3e-3 ...")
     elif args.trials is not None:
@@ -112,12 +157,16 @@ def check_address(address: str | None) -> None:
     try:
         socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
     except ValueError:
-        raise ConfigError(f"--address {address!r}: expected host:port, e.g. 10.0.0.5:6379 (what `ray start "
-                          f"--head` prints), 'auto' or ray://host:10001") from None
+        raise ConfigError(
+            f"--address {address!r}: expected host:port, e.g. 10.0.0.5:6379 (what `ray start "
+            f"--head` prints), 'auto' or ray://host:10001"
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"cannot reach a Ray cluster at {address} ({exc.strerror or exc}): start one with "
-                          f"`ray start --head` and pass the address it prints, or drop --address to run on this "
-                          f"machine") from None
+        raise ConfigError(
+            f"cannot reach a Ray cluster at {address} ({exc.strerror or exc}): start one with "
+            f"`ray start --head` and pass the address it prints, or drop --address to run on this "
+            f"machine"
+        ) from None
 
 
 def main(argv=None, prog: str = "sweep.py") -> int:
@@ -133,8 +182,9 @@ def main(argv=None, prog: str = "sweep.py") -> int:
         check_sweep_dir(sweep_dir, plan)
         check_address(args.address)
         if args.address is None and args.threads_per_trial > (os.cpu_count() or 1):
-            raise ConfigError(f"--threads-per-trial {args.threads_per_trial} is more than this machine's "
-                              f"{os.cpu_count()} cores")
+            raise ConfigError(
+                f"--threads-per-trial {args.threads_per_trial} is more than this machine's {os.cpu_count()} cores"
+            )
         code = run(plan, args, sweep_dir, command)
     except (ConfigError, EnvError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)

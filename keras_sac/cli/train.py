@@ -29,33 +29,67 @@ from keras_sac.config.sources import CONFIGS_DIR, ResolvedConfig, parse_env_kwar
 
 def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog, description="Train Soft Actor-Critic (keras_sac) on a Gymnasium env.")
-    p.add_argument("--env", help="Gymnasium env id, e.g. InvertedPendulum-v5, or module:EnvId for an env that "
-                                 "module registers (required unless --resume)")
-    p.add_argument("--env-kwargs", metavar="MAPPING",
-                   help="keyword arguments for gym.make, as YAML/JSON, e.g. '{ctrl_cost_weight: 0.2}'")
-    p.add_argument("--resume", type=Path, metavar="RUN_DIR",
-                   help="continue the run in RUN_DIR from its newest good checkpoint to its total_timesteps")
+    p.add_argument(
+        "--env",
+        help="Gymnasium env id, e.g. InvertedPendulum-v5, or module:EnvId for an env that "
+        "module registers (required unless --resume)",
+    )
+    p.add_argument(
+        "--env-kwargs",
+        metavar="MAPPING",
+        help="keyword arguments for gym.make, as YAML/JSON, e.g. '{ctrl_cost_weight: 0.2}'",
+    )
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its newest good checkpoint to its total_timesteps",
+    )
     p.add_argument("--config", help="YAML file of key: value hyperparameters, applied over configs/<env>.yaml")
-    p.add_argument("--total-timesteps", type=int, help="env steps to train for (overrides the config; with "
-                                                       "--resume, extends the run)")
+    p.add_argument(
+        "--total-timesteps",
+        type=int,
+        help="env steps to train for (overrides the config; with --resume, extends the run)",
+    )
     p.add_argument("--seed", type=int, help="random seed (overrides the config; default: a fresh one, recorded)")
     p.add_argument("--run-dir", type=Path, help="output folder (default runs/<env>-<YYYYmmdd-HHMMSS>)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one config value; repeatable, e.g. --set gamma=0.98 --set net_arch=[64,64]")
-    p.add_argument("--deterministic", action="store_true",
-                   help="TensorFlow op determinism: same seed -> same result, also across kill and resume")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config value; repeatable, e.g. --set gamma=0.98 --set net_arch=[64,64]",
+    )
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="TensorFlow op determinism: same seed -> same result, also across kill and resume",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (eval lines are still printed)")
-    p.add_argument("--export-tflite", action="store_true", help="also write the policy as policy.tflite (LiteRT, "
-                                                                "builtin ops; runs without TensorFlow)")
+    p.add_argument(
+        "--export-tflite",
+        action="store_true",
+        help="also write the policy as policy.tflite (LiteRT, builtin ops; runs without TensorFlow)",
+    )
     p.add_argument("--export-onnx", action="store_true", help="also write the policy as policy.onnx (onnxruntime)")
     p.add_argument("--force", action="store_true", help="write into a --run-dir that already holds files")
     args = p.parse_args(argv)
     if args.resume is not None:
-        fixed = [flag for flag, given in (("--env", args.env), ("--env-kwargs", args.env_kwargs),
-                                          ("--config", args.config), ("--seed", args.seed),
-                                          ("--run-dir", args.run_dir), ("--set", args.overrides),
-                                          ("--deterministic", args.deterministic), ("--force", args.force))
-                 if given]
+        fixed = [
+            flag
+            for flag, given in (
+                ("--env", args.env),
+                ("--env-kwargs", args.env_kwargs),
+                ("--config", args.config),
+                ("--seed", args.seed),
+                ("--run-dir", args.run_dir),
+                ("--set", args.overrides),
+                ("--deterministic", args.deterministic),
+                ("--force", args.force),
+            )
+            if given
+        ]
         if fixed:
             p.error(f"--resume continues a run with its own config; drop {', '.join(fixed)}")
     elif args.env is None:
@@ -78,20 +112,31 @@ def prepare(args, prog: str) -> tuple[ResolvedConfig, Path] | None:
         config = read_run_config(run_dir, args.total_timesteps)
         done = finished_run(run_dir)
         if done is not None and config.run.total_timesteps <= done:
-            print(f"{run_dir} is finished ({done} of {done} steps); to train it further give a larger total: "
-                  f"{command('train.py')} --resume {run_dir} --total-timesteps {2 * done}")
+            print(
+                f"{run_dir} is finished ({done} of {done} steps); to train it further give a larger total: "
+                f"{command('train.py')} --resume {run_dir} --total-timesteps {2 * done}"
+            )
             return None
     else:
         env_id, notes = resolve_env_id(args.env)
         for text in notes:
             note(prog, text)
-        config = resolve_config(env_id, CONFIGS_DIR, args.config, parse_overrides(args.overrides),
-                                parse_env_kwargs(args.env_kwargs), total_timesteps=args.total_timesteps,
-                                seed=args.seed, deterministic=args.deterministic or None)
+        config = resolve_config(
+            env_id,
+            CONFIGS_DIR,
+            args.config,
+            parse_overrides(args.overrides),
+            parse_env_kwargs(args.env_kwargs),
+            total_timesteps=args.total_timesteps,
+            seed=args.seed,
+            deterministic=args.deterministic or None,
+        )
         run_dir = args.run_dir or default_run_dir(env_id)
     # 2. the env, made once as the agent will make it (pixels included): its spaces suit SAC
-    env_spec(make_env(config.env_id, pixels=config.sac.get("pixels"), **config.env_kwargs),
-             config.sac.get("image_channels", "auto"))
+    env_spec(
+        make_env(config.env_id, pixels=config.sac.get("pixels"), **config.env_kwargs),
+        config.sac.get("image_channels", "auto"),
+    )
     # 3. videos: the env renders frames
     if config.run.video_freq:
         check_renders(config.env_id)
@@ -134,10 +179,17 @@ def main(argv=None, prog: str = "train.py") -> int:
 
         say = tqdm.write
     try:
-        summary = train(config, run_dir, resume=args.resume is not None, progress_bar=not args.no_progress,
-                        say=say, resume_command=f"{command('train.py')} --resume",
-                        export_formats=tuple(f for f, asked in (("tflite", args.export_tflite),
-                                                                ("onnx", args.export_onnx)) if asked))
+        summary = train(
+            config,
+            run_dir,
+            resume=args.resume is not None,
+            progress_bar=not args.no_progress,
+            say=say,
+            resume_command=f"{command('train.py')} --resume",
+            export_formats=tuple(
+                f for f, asked in (("tflite", args.export_tflite), ("onnx", args.export_onnx)) if asked
+            ),
+        )
     except (CheckpointError, ExportError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
@@ -145,9 +197,11 @@ def main(argv=None, prog: str = "train.py") -> int:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     if summary["evaluations"]:
-        print(f"last evaluation (step {summary['final_eval_step']}): return "
-              f"{summary['final_eval_mean_return']:.1f}; best {summary['best_eval_mean_return']:.1f} "
-              f"at step {summary['best_eval_step']}")
+        print(
+            f"last evaluation (step {summary['final_eval_step']}): return "
+            f"{summary['final_eval_mean_return']:.1f}; best {summary['best_eval_mean_return']:.1f} "
+            f"at step {summary['best_eval_step']}"
+        )
     print(f"policy: {run_dir / 'policy'}   evaluate with: {command('evaluate.py')} {run_dir}")
     return {None: 0, "SIGINT": 130, "SIGTERM": 143}[summary["stopped_by"]]
 

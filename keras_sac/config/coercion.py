@@ -67,11 +67,15 @@ def _yaml_value(name: str, text: str) -> Any:
 
 def _number(name: str, value: Any, what: str) -> float | int:
     if callable(value):  # an SB3-style schedule, progress_remaining -> value
-        raise ConfigError(f"{name} must be {what}, got a callable: keras_sac's schedules are mappings such as "
-                          f"actor_learning_rate: {{schedule: linear, end: 1.0e-5, steps: 100000}}, not functions")
+        raise ConfigError(
+            f"{name} must be {what}, got a callable: keras_sac's schedules are mappings such as "
+            f"actor_learning_rate: {{schedule: linear, end: 1.0e-5, steps: 100000}}, not functions"
+        )
     if isinstance(value, Mapping) and name == "learning_rate":
-        raise ConfigError("learning_rate must be a number: put a schedule on actor_learning_rate, "
-                          "critic_learning_rate or alpha_learning_rate (each starts from learning_rate)")
+        raise ConfigError(
+            "learning_rate must be a number: put a schedule on actor_learning_rate, "
+            "critic_learning_rate or alpha_learning_rate (each starts from learning_rate)"
+        )
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ConfigError(f"{name} must be {what}, got {value!r}")
     if isinstance(value, str):

@@ -73,8 +73,14 @@ class ResolvedConfig:
     env_kwargs: dict = dataclasses.field(default_factory=dict)  # gym.make keyword arguments
 
 
-def resolve_config(env_id: str, configs_dir: Path, config_file: str | None = None,
-                   overrides: dict | None = None, env_kwargs: dict | None = None, **explicit) -> ResolvedConfig:
+def resolve_config(
+    env_id: str,
+    configs_dir: Path,
+    config_file: str | None = None,
+    overrides: dict | None = None,
+    env_kwargs: dict | None = None,
+    **explicit,
+) -> ResolvedConfig:
     """Merge, lowest precedence first: dataclass defaults, `configs_dir/<env_id>.yaml` (if present),
     `config_file`, `overrides` (from --set) and `explicit` keyword values that are not None.
     `env_id` is a resolved id; a "module:" prefix is not part of the config file's name.
@@ -99,8 +105,10 @@ def resolve_config(env_id: str, configs_dir: Path, config_file: str | None = Non
     if sac_config.seed is None:  # draw it here, so the run folder records it before training starts
         sac_config = dataclasses.replace(sac_config, seed=draw_seed())
     if sac_config.learning_starts >= run.total_timesteps:
-        raise ConfigError(f"learning_starts ({sac_config.learning_starts}) >= total_timesteps "
-                          f"({run.total_timesteps}): the agent would never train; lower learning_starts")
+        raise ConfigError(
+            f"learning_starts ({sac_config.learning_starts}) >= total_timesteps "
+            f"({run.total_timesteps}): the agent would never train; lower learning_starts"
+        )
     return ResolvedConfig(env_id, to_dict(sac_config), run, tuple(sources), dict(env_kwargs or {}))
 
 

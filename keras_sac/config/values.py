@@ -11,9 +11,11 @@ class ConfigError(ValueError):
 
 
 SCHEDULES = ("linear", "cosine", "exponential")
-_KEYS = {"linear": {"start", "end", "steps", "warmup_steps"},
-         "cosine": {"start", "end", "steps", "warmup_steps"},
-         "exponential": {"start", "steps", "decay_rate", "warmup_steps"}}
+_KEYS = {
+    "linear": {"start", "end", "steps", "warmup_steps"},
+    "cosine": {"start", "end", "steps", "warmup_steps"},
+    "exponential": {"start", "steps", "decay_rate", "warmup_steps"},
+}
 _REQUIRED = {"linear": {"end", "steps"}, "cosine": {"steps"}, "exponential": {"steps", "decay_rate"}}
 
 
@@ -27,8 +29,7 @@ def check_schedule(name: str, spec: Mapping[str, Any], error: type[Exception] | 
         raise error(f"{name} schedule must name 'schedule: {' | '.join(SCHEDULES)}', got {kind!r} (e.g. {example})")
     unknown = set(spec) - _KEYS[kind]
     if unknown:
-        raise error(f"{name}: unknown key(s) {sorted(unknown)} for a {kind} schedule; it takes "
-                    f"{sorted(_KEYS[kind])}")
+        raise error(f"{name}: unknown key(s) {sorted(unknown)} for a {kind} schedule; it takes {sorted(_KEYS[kind])}")
     missing = _REQUIRED[kind] - set(spec)
     if missing:
         raise error(f"{name}: a {kind} schedule needs {sorted(missing)} (e.g. {example})")
@@ -48,9 +49,11 @@ def check_schedule(name: str, spec: Mapping[str, Any], error: type[Exception] | 
     return out
 
 
-
-PIXEL_KEYS = {"size": "[height, width] (or one number) of the frames, e.g. [64, 64]",
-              "grayscale": "true: one channel per frame", "frame_stack": "frames per observation, e.g. 3"}
+PIXEL_KEYS = {
+    "size": "[height, width] (or one number) of the frames, e.g. [64, 64]",
+    "grayscale": "true: one channel per frame",
+    "frame_stack": "frames per observation, e.g. 3",
+}
 
 
 def check_pixels(pixels, error: type[Exception] | None = None) -> dict:
@@ -59,16 +62,21 @@ def check_pixels(pixels, error: type[Exception] | None = None) -> dict:
     if pixels is True or (isinstance(pixels, str) and pixels.strip().lower() in ("true", "yes")):
         pixels = {}  # `pixels: true`: the defaults
     if not isinstance(pixels, dict):
-        raise error(f"pixels must be a mapping such as {{size: [64, 64], grayscale: true, frame_stack: 3}}, "
-                    f"got {pixels!r}")
+        raise error(
+            f"pixels must be a mapping such as {{size: [64, 64], grayscale: true, frame_stack: 3}}, got {pixels!r}"
+        )
     unknown = set(pixels) - set(PIXEL_KEYS)
     if unknown:
         raise error(f"pixels: unknown key(s) {sorted(unknown)}; it takes {sorted(PIXEL_KEYS)}")
     size = pixels.get("size", [64, 64])
     size = [size, size] if isinstance(size, (int, float)) and not isinstance(size, bool) else size
-    if not (isinstance(size, (list, tuple)) and len(size) == 2 and
-            all(isinstance(x, (int, float)) and not isinstance(x, bool) and float(x).is_integer() and x >= 16
-                for x in size)):
+    if not (
+        isinstance(size, (list, tuple))
+        and len(size) == 2
+        and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and float(x).is_integer() and x >= 16 for x in size
+        )
+    ):
         raise error(f"pixels: size must be [height, width] of integers >= 16 (or one integer), got {size!r}")
     grayscale = pixels.get("grayscale", True)
     if not isinstance(grayscale, bool):

@@ -19,6 +19,7 @@ from keras_sac.core.spaces import to_env_action
 tfd = tfp.distributions
 tfb = tfp.bijectors
 
+
 class TanhGaussian:
     """tanh(N(mean, exp(log_std)^2)) with independent action dimensions.
 

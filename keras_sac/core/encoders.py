@@ -65,7 +65,7 @@ def random_shift(images, entry: ObsEntry, pad: int, seed):
     offsets = tf.random.stateless_uniform([shape[0], 2], seed, minval=0, maxval=2 * pad + 1, dtype=tf.int32) - pad
     for axis, column in ((h_axis, 0), (w_axis, 1)):
         size = images.shape[axis]
-        index = tf.clip_by_value(offsets[:, column:column + 1] + tf.range(size)[None], 0, size - 1)  # (batch, size)
+        index = tf.clip_by_value(offsets[:, column : column + 1] + tf.range(size)[None], 0, size - 1)  # (batch, size)
         images = tf.gather(images, index, axis=axis, batch_dims=1)
     return images
 
@@ -73,8 +73,16 @@ def random_shift(images, entry: ObsEntry, pad: int, seed):
 class ConvEncoder(keras.layers.Layer):
     """uint8 images -> (batch, features) float: scale to [0, 1], three ReLU convolutions, one dense layer."""
 
-    def __init__(self, entry: ObsEntry, kind: str, channels=None, features: int | None = None, init: str = "default",
-                 dtype=None, **kwargs):
+    def __init__(
+        self,
+        entry: ObsEntry,
+        kind: str,
+        channels=None,
+        features: int | None = None,
+        init: str = "default",
+        dtype=None,
+        **kwargs,
+    ):
         super().__init__(dtype=dtype, **kwargs)
         spec: dict[str, Any] = CNNS[kind]
         self.entry, self.kind = entry, kind
@@ -84,12 +92,25 @@ class ConvEncoder(keras.layers.Layer):
         out_h, out_w = conv_output_size(h, spec["convs"]), conv_output_size(w, spec["convs"])
         if min(out_h, out_w) < 1:
             smallest = next(s for s in range(8, 512) if conv_output_size(s, spec["convs"]) >= 1)
-            raise EncoderError(f"observation '{entry.key}' is a {h}x{w} image, too small for encoder {kind} (it needs "
-                               f"at least {smallest}x{smallest}): use encoder: small, or larger frames")
+            raise EncoderError(
+                f"observation '{entry.key}' is a {h}x{w} image, too small for encoder {kind} (it needs "
+                f"at least {smallest}x{smallest}): use encoder: small, or larger frames"
+            )
         kernel = keras.initializers.Orthogonal(math.sqrt(2.0)) if init == "orthogonal" else "glorot_uniform"
         for i, ((size, stride), filters) in enumerate(zip(spec["convs"], channels)):
-            setattr(self, f"conv_{i}", keras.layers.Conv2D(filters, size, strides=stride, activation="relu",
-                                                            kernel_initializer=kernel, dtype=dtype, name=f"conv_{i}"))
+            setattr(
+                self,
+                f"conv_{i}",
+                keras.layers.Conv2D(
+                    filters,
+                    size,
+                    strides=stride,
+                    activation="relu",
+                    kernel_initializer=kernel,
+                    dtype=dtype,
+                    name=f"conv_{i}",
+                ),
+            )
         self.out = keras.layers.Dense(self.features, kernel_initializer=kernel, dtype=dtype, name="out")
         if kind == "small":
             self.norm = keras.layers.LayerNormalization(dtype="float32", name="norm")
@@ -122,8 +143,17 @@ class VectorEncoder(keras.layers.Layer):
 class ObsEncoder(keras.layers.Layer):
     """An observation dict {key: (batch, *shape)} -> (batch, features): one encoder per key, concatenated."""
 
-    def __init__(self, spec: ObsSpec, kind: str, channels=None, features: int | None = None,
-                 vector_arch=(64,), options: MLPOptions = MLPOptions(), dtype=None, **kwargs):
+    def __init__(
+        self,
+        spec: ObsSpec,
+        kind: str,
+        channels=None,
+        features: int | None = None,
+        vector_arch=(64,),
+        options: MLPOptions = MLPOptions(),
+        dtype=None,
+        **kwargs,
+    ):
         super().__init__(dtype=dtype, **kwargs)
         self.spec = spec
         for i, entry in enumerate(spec.entries):  # attributes, not a list: TF's object graph follows these
@@ -147,4 +177,3 @@ def augment(obs: dict, spec: ObsSpec, pad: int, seed) -> dict:
     for entry, key_seed in zip(images, seeds):
         out[entry.key] = random_shift(obs[entry.key], entry, pad, key_seed)
     return out
-

@@ -22,8 +22,10 @@ ACTIVATIONS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
     "relu": (tf.nn.relu, lambda x: np.maximum(x, 0.0)),
     "tanh": (tf.tanh, np.tanh),
     "elu": (tf.nn.elu, lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0)))),
-    "gelu": (lambda x: tf.nn.gelu(x, approximate=True),
-             lambda x: 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))),
+    "gelu": (
+        lambda x: tf.nn.gelu(x, approximate=True),
+        lambda x: 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3))),
+    ),
     "silu": (tf.nn.silu, lambda x: x / (1.0 + np.exp(-x))),
 }
 
@@ -59,8 +61,15 @@ class BatchRenorm(keras.layers.Layer):
     exported policy is a fixed affine map. Computes in float32 under any dtype policy.
     """
 
-    def __init__(self, momentum: float = 0.99, warmup: int = 100_000, r_max: float = 3.0, d_max: float = 5.0,
-                 epsilon: float = 1e-3, **kwargs):
+    def __init__(
+        self,
+        momentum: float = 0.99,
+        warmup: int = 100_000,
+        r_max: float = 3.0,
+        d_max: float = 5.0,
+        epsilon: float = 1e-3,
+        **kwargs,
+    ):
         super().__init__(**{**kwargs, "dtype": "float32"})
         self.momentum, self.warmup, self.r_max, self.d_max, self.epsilon = momentum, warmup, r_max, d_max, epsilon
 
@@ -79,8 +88,9 @@ class BatchRenorm(keras.layers.Layer):
             batch_mean, batch_variance = tf.nn.moments(x, axes=[0])
             std, running_std = tf.sqrt(batch_variance + self.epsilon), tf.sqrt(self.moving_variance + self.epsilon)
             r = tf.stop_gradient(tf.clip_by_value(std / running_std, 1.0 / self.r_max, self.r_max))
-            d = tf.stop_gradient(tf.clip_by_value((batch_mean - self.moving_mean) / running_std,
-                                                  -self.d_max, self.d_max))
+            d = tf.stop_gradient(
+                tf.clip_by_value((batch_mean - self.moving_mean) / running_std, -self.d_max, self.d_max)
+            )
             warmed_up = self.steps >= self.warmup
             mean = tf.where(warmed_up, batch_mean - d * std / r, batch_mean)
             variance = tf.where(warmed_up, batch_variance / tf.square(r), batch_variance)

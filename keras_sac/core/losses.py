@@ -42,7 +42,7 @@ def truncated_mixture(next_quantiles, seed=None, *, drop_per_net: int):
     """
     n, m = next_quantiles.shape[0], next_quantiles.shape[-1]
     pooled = tf.reshape(tf.transpose(next_quantiles, [1, 0, 2]), [-1, n * m])
-    return tf.sort(pooled, axis=-1)[:, :n * (m - drop_per_net)]
+    return tf.sort(pooled, axis=-1)[:, : n * (m - drop_per_net)]
 
 
 def mean_over_atoms(q_values):
@@ -76,8 +76,11 @@ def critic_loss(q_values, target_q):
     mean Q as one (n_critics,) vector `train/mean_q_per_critic` (logged as train/mean_q_1, ...).
     """
     loss = tf.reduce_sum(0.5 * tf.reduce_mean(tf.square(q_values - target_q[None, :]), axis=1))
-    return loss, {"train/critic_loss": loss, "train/mean_q": tf.reduce_mean(q_values),
-                  "train/mean_q_per_critic": tf.reduce_mean(q_values, axis=1)}
+    return loss, {
+        "train/critic_loss": loss,
+        "train/mean_q": tf.reduce_mean(q_values),
+        "train/mean_q_per_critic": tf.reduce_mean(q_values, axis=1),
+    }
 
 
 def quantile_huber_loss(quantiles, target_atoms, kappa: float = 1.0):
@@ -97,8 +100,11 @@ def quantile_huber_loss(quantiles, target_atoms, kappa: float = 1.0):
     huber = tf.where(abs_delta <= kappa, 0.5 * tf.square(delta), kappa * (abs_delta - 0.5 * kappa))
     weight = tf.abs(tau[:, None] - tf.cast(delta < 0.0, tf.float32))
     loss = tf.reduce_mean(weight * huber)
-    return loss, {"train/critic_loss": loss, "train/mean_q": tf.reduce_mean(quantiles),
-                  "train/mean_q_per_critic": tf.reduce_mean(quantiles, axis=[1, 2])}
+    return loss, {
+        "train/critic_loss": loss,
+        "train/mean_q": tf.reduce_mean(quantiles),
+        "train/mean_q_per_critic": tf.reduce_mean(quantiles, axis=[1, 2]),
+    }
 
 
 def actor_loss(log_prob, q, alpha):

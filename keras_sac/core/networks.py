@@ -42,9 +42,21 @@ class Actor(keras.Model):
     without gradient, as in SB3 (`learn_features=False`).
     """
 
-    def __init__(self, action_dim: int, net_arch: Sequence[int], log_std_bounds: Sequence[float],
-                 options: MLPOptions = MLPOptions(), dtype=None, use_sde: bool = False, log_std_init: float = -3.0,
-                 encoder=None, detach_encoder: bool = False, normalizer=None, torso=None, **kwargs):
+    def __init__(
+        self,
+        action_dim: int,
+        net_arch: Sequence[int],
+        log_std_bounds: Sequence[float],
+        options: MLPOptions = MLPOptions(),
+        dtype=None,
+        use_sde: bool = False,
+        log_std_init: float = -3.0,
+        encoder=None,
+        detach_encoder: bool = False,
+        normalizer=None,
+        torso=None,
+        **kwargs,
+    ):
         super().__init__(dtype=dtype, **kwargs)
         self.normalizer = normalizer  # normalize_observations: the ObsNormalizer shared with the critics
         # Image/Dict observations: obs -> features first. A detached encoder is the critics' (shared): the
@@ -55,9 +67,12 @@ class Actor(keras.Model):
         self.mean_head = dense(action_dim, options.init, 0.01, dtype, "mean")
         self.use_sde = use_sde
         if use_sde:
-            self.sde_log_std = self.add_weight(shape=(net_arch[-1], action_dim), dtype="float32",
-                                               initializer=keras.initializers.Constant(log_std_init),
-                                               name="sde_log_std")
+            self.sde_log_std = self.add_weight(
+                shape=(net_arch[-1], action_dim),
+                dtype="float32",
+                initializer=keras.initializers.Constant(log_std_init),
+                name="sde_log_std",
+            )
         else:
             self.log_std_head = dense(action_dim, options.init, 0.01, dtype, "log_std")
         self.log_std_low, self.log_std_high = float(log_std_bounds[0]), float(log_std_bounds[1])
@@ -194,8 +209,18 @@ class Critics(keras.Model):
     faster (6.5 -> 4.7 ms, HalfCheetah-v5, batch 256; docs/benchmarks.md).
     """
 
-    def __init__(self, n_critics: int, net_arch: Sequence[int], options: MLPOptions = MLPOptions(), dtype=None,
-                 encoder=None, normalizer=None, n_quantiles: int | None = None, torso_factory=None, **kwargs):
+    def __init__(
+        self,
+        n_critics: int,
+        net_arch: Sequence[int],
+        options: MLPOptions = MLPOptions(),
+        dtype=None,
+        encoder=None,
+        normalizer=None,
+        n_quantiles: int | None = None,
+        torso_factory=None,
+        **kwargs,
+    ):
         super().__init__(dtype=dtype, **kwargs)
         self.n_critics, self.n_quantiles = n_critics, n_quantiles
         self.normalizer = normalizer  # shared with the actor (and the target critics)
@@ -205,7 +230,8 @@ class Critics(keras.Model):
                 member = TorsoQNetwork(torso_factory(), n_quantiles or 1, dtype=dtype, name=f"q_{i}")
             else:
                 member = (SimbaQNetwork if options.architecture == "simba" else QNetwork)(
-                    net_arch, options, dtype=dtype, n_outputs=n_quantiles or 1, name=f"q_{i}")
+                    net_arch, options, dtype=dtype, n_outputs=n_quantiles or 1, name=f"q_{i}"
+                )
             setattr(self, f"q_{i}", member)
 
     @property

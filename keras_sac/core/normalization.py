@@ -22,19 +22,21 @@ class ObsNormalizer(keras.layers.Layer):
     def __init__(self, obs_dim: int, clip: float = 10.0, epsilon: float = 1e-8, **kwargs):
         super().__init__(**{**kwargs, "dtype": "float32"})
         self.clip, self.epsilon = float(clip), float(epsilon)
-        self.mean = self.add_weight(shape=(obs_dim,), initializer="zeros", dtype="float64", trainable=False,
-                                    name="mean")
-        self.var = self.add_weight(shape=(obs_dim,), initializer="ones", dtype="float64", trainable=False,
-                                   name="var")
+        self.mean = self.add_weight(
+            shape=(obs_dim,), initializer="zeros", dtype="float64", trainable=False, name="mean"
+        )
+        self.var = self.add_weight(shape=(obs_dim,), initializer="ones", dtype="float64", trainable=False, name="var")
         # SB3's RunningMeanStd starts its count at epsilon: the first batch then sets the statistics alone
-        self.count = self.add_weight(shape=(), initializer=keras.initializers.Constant(1e-4), dtype="float64",
-                                     trainable=False, name="count")
+        self.count = self.add_weight(
+            shape=(), initializer=keras.initializers.Constant(1e-4), dtype="float64", trainable=False, name="count"
+        )
 
     def call(self, x):
         """x: (batch, obs_dim) -> same shape, float32."""
         mean, var = tf.cast(self.mean, tf.float32), tf.cast(self.var, tf.float32)
-        return tf.clip_by_value((tf.cast(x, tf.float32) - mean) * tf.math.rsqrt(var + self.epsilon),
-                                -self.clip, self.clip)
+        return tf.clip_by_value(
+            (tf.cast(x, tf.float32) - mean) * tf.math.rsqrt(var + self.epsilon), -self.clip, self.clip
+        )
 
     def update(self, batch: np.ndarray) -> None:
         """Fold a batch of collected observations (n, obs_dim) into the running statistics."""

@@ -55,16 +55,21 @@ class Parts:
 
     def names(self) -> dict[str, str]:
         """{part: 'module.QualifiedName'} of the parts given: what a checkpoint records of them."""
-        return {f.name: _qualified_name(getattr(self, f.name)) for f in dataclasses.fields(self)
-                if getattr(self, f.name) is not None}
+        return {
+            f.name: _qualified_name(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) is not None
+        }
 
     def make(self, part: str) -> keras.layers.Layer:
         """A new Layer from the `part` factory, checked to be one. (Its weights' paths hold Keras' automatic,
         process-dependent names; the agent saves them by position instead: `custom_state_keys`.)"""
         layer = getattr(self, part)()
         if not isinstance(layer, keras.layers.Layer):
-            raise PartError(f"{part} returned {type(layer).__name__}, not a keras.layers.Layer: it must return a "
-                            f"new Keras layer (or model) each call")
+            raise PartError(
+                f"{part} returned {type(layer).__name__}, not a keras.layers.Layer: it must return a "
+                f"new Keras layer (or model) each call"
+            )
         return layer
 
 
@@ -89,24 +94,29 @@ def check_parts(parts: Parts) -> None:
     for f in dataclasses.fields(parts):
         value = getattr(parts, f.name)
         if value is not None and (not callable(value) or isinstance(value, keras.layers.Layer)):
-            raise PartError(f"{f.name} must be a class or a function returning a new one (each network gets its "
-                            f"own weights), got {type(value).__name__} object")
+            raise PartError(
+                f"{f.name} must be a class or a function returning a new one (each network gets its "
+                f"own weights), got {type(value).__name__} object"
+            )
     buffer = parts.replay_buffer_class
     if buffer is not None:
         if not isinstance(buffer, type):
             raise PartError(f"replay_buffer_class must be a class (keras_sac constructs it), got {buffer!r}")
         missing = [m for m in BUFFER_METHODS if not callable(getattr(buffer, m, None))]
         if missing:
-            raise PartError(f"replay_buffer_class {buffer.__name__} has no {', '.join(missing)}: subclass "
-                            f"keras_sac.data.buffer.ReplayBuffer, or define them (keras_sac.core.parts.Parts)")
+            raise PartError(
+                f"replay_buffer_class {buffer.__name__} has no {', '.join(missing)}: subclass "
+                f"keras_sac.data.buffer.ReplayBuffer, or define them (keras_sac.core.parts.Parts)"
+            )
 
 
 def check_layer(part: str, output) -> None:
     """A torso's or extractor's output, built on a zero observation: it must be (batch, features), floating."""
     shape, dtype = getattr(output, "shape", None), getattr(output, "dtype", None)
     if shape is None or len(shape) != 2 or not keras.backend.is_float_dtype(keras.backend.standardize_dtype(dtype)):
-        raise PartError(f"{part}'s layer returned {_describe(output)}: it must return one float tensor of shape "
-                        f"(batch, features)")
+        raise PartError(
+            f"{part}'s layer returned {_describe(output)}: it must return one float tensor of shape (batch, features)"
+        )
 
 
 def _describe(output) -> str:
@@ -131,6 +141,7 @@ def custom_state_keys(layers: dict[str, keras.layers.Layer], optimizers) -> dict
     for optimizer in optimizers:
         for path, stable in keys.items():
             for slot in ("momentum", "velocity"):
-                slots[f"{optimizer.name}/{path.replace('/', '_')}_{slot}"] = \
+                slots[f"{optimizer.name}/{path.replace('/', '_')}_{slot}"] = (
                     f"{optimizer.name}/{stable.replace('/', '_')}_{slot}"
+                )
     return {**keys, **slots}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from keras_sac.core.spaces import ObsSpec
+from keras_sac.core.spaces import Batch, ObsSpec
 
 
 def obs_signature(obs: ObsSpec, batch_dims: list, name: str = "obs"):
@@ -13,3 +13,21 @@ def obs_signature(obs: ObsSpec, batch_dims: list, name: str = "obs"):
     if obs.flat:
         return tf.TensorSpec([*batch_dims, obs.obs_dim], tf.float32, name=name)
     return {e.key: tf.TensorSpec([*batch_dims, *e.shape], e.dtype, name=e.key) for e in obs.entries}
+
+
+def minibatch_signature(obs: ObsSpec, action_dim: int, gradient_steps: int, packed_width: int):
+    """The TensorSpec of a training phase's minibatches, each (gradient_steps, batch, ...): for flat observations
+    one float32 array of `packed_width` columns (`data.buffer.pack`), else a `Batch` of the fields as they are
+    (images stay uint8)."""
+    steps = [gradient_steps, None]
+    if obs.flat:
+        return tf.TensorSpec([*steps, packed_width], tf.float32, name="minibatches")
+    vector = tf.TensorSpec(steps)
+    return Batch(
+        obs_signature(obs, steps),
+        tf.TensorSpec([*steps, action_dim], tf.float32),
+        vector,
+        obs_signature(obs, steps),
+        vector,
+        vector,
+    )

@@ -29,14 +29,21 @@ class SimbaTorso(keras.layers.Layer):
         self.width, self.blocks, self.activation = int(width), int(blocks), activation
         self.widths = (self.width,)  # the features' width, as MLP.widths[-1] gives it
         self.activation_fn = ACTIVATIONS[activation][0]
-        self.embed = keras.layers.Dense(width, kernel_initializer=keras.initializers.Orthogonal(1.0), dtype=dtype,
-                                        name="embed")
+        self.embed = keras.layers.Dense(
+            width, kernel_initializer=keras.initializers.Orthogonal(1.0), dtype=dtype, name="embed"
+        )
         for i in range(blocks):  # attributes, not a list: TF's object graph does not follow Keras 3 lists
             setattr(self, f"norm_{i}", keras.layers.LayerNormalization(dtype="float32", name=f"norm_{i}"))
-            setattr(self, f"expand_{i}", keras.layers.Dense(4 * width, kernel_initializer="he_normal", dtype=dtype,
-                                                            name=f"expand_{i}"))
-            setattr(self, f"project_{i}", keras.layers.Dense(width, kernel_initializer="he_normal", dtype=dtype,
-                                                             name=f"project_{i}"))
+            setattr(
+                self,
+                f"expand_{i}",
+                keras.layers.Dense(4 * width, kernel_initializer="he_normal", dtype=dtype, name=f"expand_{i}"),
+            )
+            setattr(
+                self,
+                f"project_{i}",
+                keras.layers.Dense(width, kernel_initializer="he_normal", dtype=dtype, name=f"project_{i}"),
+            )
         self.norm_out = keras.layers.LayerNormalization(dtype="float32", name="norm_out")
 
     def call(self, x, training=False, seed=None):
@@ -54,8 +61,14 @@ class SimbaTorso(keras.layers.Layer):
             return layer.kernel.numpy(), layer.bias.numpy()
 
         embed = weights(self.embed)
-        blocks = [(numpy_layer_norm(getattr(self, f"norm_{i}")), weights(getattr(self, f"expand_{i}")),
-                   weights(getattr(self, f"project_{i}"))) for i in range(self.blocks)]
+        blocks = [
+            (
+                numpy_layer_norm(getattr(self, f"norm_{i}")),
+                weights(getattr(self, f"expand_{i}")),
+                weights(getattr(self, f"project_{i}")),
+            )
+            for i in range(self.blocks)
+        ]
         norm_out = numpy_layer_norm(self.norm_out)
 
         def forward(x):

@@ -104,8 +104,10 @@ class ObsSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ObsSpec":
-        return cls(tuple(ObsEntry(e["key"], tuple(int(x) for x in e["shape"]), e["dtype"], e["layout"])
-                         for e in d["entries"]), bool(d["is_dict"]))
+        return cls(
+            tuple(ObsEntry(e["key"], tuple(int(x) for x in e["shape"]), e["dtype"], e["layout"]) for e in d["entries"]),
+            bool(d["is_dict"]),
+        )
 
     @classmethod
     def vector(cls, obs_dim: int) -> "ObsSpec":
@@ -122,17 +124,21 @@ def obs_spec(space: gym.Space, name: str, image_channels: str = "auto") -> ObsSp
         entries = []
         for key, sub in space.spaces.items():
             if not isinstance(sub, gym.spaces.Box):
-                raise ObsError(f"env '{name}' has a Dict observation whose key '{key}' is a {type(sub).__name__}; "
-                               f"keras_sac reads Dicts of Box entries (vectors and images): wrap the env to "
-                               f"turn '{key}' into a Box")
+                raise ObsError(
+                    f"env '{name}' has a Dict observation whose key '{key}' is a {type(sub).__name__}; "
+                    f"keras_sac reads Dicts of Box entries (vectors and images): wrap the env to "
+                    f"turn '{key}' into a Box"
+                )
             entries.append(_box_entry(sub, str(key), name, image_channels))
         if not entries:
             raise ObsError(f"env '{name}' has an empty Dict observation space")
         return ObsSpec(tuple(entries), is_dict=True)
     if isinstance(space, gym.spaces.Box):
         return ObsSpec((_box_entry(space, BOX_KEY, name, image_channels),))
-    raise ObsError(f"env '{name}' has observation space {space}; keras_sac reads Box observations (vectors or "
-                   f"uint8 images) and Dicts of them: wrap it with gymnasium.wrappers.FlattenObservation")
+    raise ObsError(
+        f"env '{name}' has observation space {space}; keras_sac reads Box observations (vectors or "
+        f"uint8 images) and Dicts of them: wrap it with gymnasium.wrappers.FlattenObservation"
+    )
 
 
 def _box_entry(box: gym.spaces.Box, key: str, name: str, image_channels: str) -> ObsEntry:
@@ -143,12 +149,16 @@ def _box_entry(box: gym.spaces.Box, key: str, name: str, image_channels: str) ->
     if len(shape) == 0:
         raise ObsError(f"{what} is a scalar Box; reshape it to (1,) (gymnasium.wrappers.ReshapeObservation)")
     if box.dtype != np.uint8:
-        raise ObsError(f"{what} is a {box.dtype} Box of shape {shape}; keras_sac reads multi-dimensional "
-                       f"observations as images, which must be uint8 in [0, 255] (scaled to [0, 1] in the graph): "
-                       f"return uint8 frames, or wrap with gymnasium.wrappers.FlattenObservation for an MLP")
+        raise ObsError(
+            f"{what} is a {box.dtype} Box of shape {shape}; keras_sac reads multi-dimensional "
+            f"observations as images, which must be uint8 in [0, 255] (scaled to [0, 1] in the graph): "
+            f"return uint8 frames, or wrap with gymnasium.wrappers.FlattenObservation for an MLP"
+        )
     if not (np.all(box.low == 0) and np.all(box.high == 255)):
-        raise ObsError(f"{what} is a uint8 Box of shape {shape} with bounds other than [0, 255]; an image needs "
-                       f"low 0 and high 255 (or flatten it with gymnasium.wrappers.FlattenObservation)")
+        raise ObsError(
+            f"{what} is a uint8 Box of shape {shape} with bounds other than [0, 255]; an image needs "
+            f"low 0 and high 255 (or flatten it with gymnasium.wrappers.FlattenObservation)"
+        )
     if len(shape) == 2:
         layout = "hw"
     elif len(shape) == 4:
@@ -156,13 +166,17 @@ def _box_entry(box: gym.spaces.Box, key: str, name: str, image_channels: str) ->
     elif len(shape) == 3:
         layout = _channel_axis(shape, what, image_channels)
     else:
-        raise ObsError(f"{what} is a uint8 Box of rank {len(shape)} {shape}; images are (H, W), (H, W, C), "
-                       f"(C, H, W) or frame-stacked (k, H, W, C)")
+        raise ObsError(
+            f"{what} is a uint8 Box of rank {len(shape)} {shape}; images are (H, W), (H, W, C), "
+            f"(C, H, W) or frame-stacked (k, H, W, C)"
+        )
     entry = ObsEntry(key, shape, "uint8", layout)
     h, w, c = entry.image_shape
     if c > MAX_CHANNELS * 4 or min(h, w) < 8:
-        raise ObsError(f"{what} of shape {shape} reads as a {h}x{w} image of {c} channels, which is not an image "
-                       f"keras_sac can encode: set image_channels: first | last, or resize it")
+        raise ObsError(
+            f"{what} of shape {shape} reads as a {h}x{w} image of {c} channels, which is not an image "
+            f"keras_sac can encode: set image_channels: first | last, or resize it"
+        )
     return entry
 
 
@@ -174,8 +188,10 @@ def _channel_axis(shape: tuple[int, int, int], what: str, image_channels: str) -
     first = shape[0] <= MAX_CHANNELS and shape[0] < min(shape[1], shape[2])
     last = shape[2] <= MAX_CHANNELS and shape[2] < min(shape[0], shape[1])
     if first == last:
-        raise ObsError(f"{what} is a uint8 image of shape {shape} whose channel axis is ambiguous: set "
-                       f"image_channels: first (C, H, W) or last (H, W, C)")
+        raise ObsError(
+            f"{what} is a uint8 image of shape {shape} whose channel axis is ambiguous: set "
+            f"image_channels: first (C, H, W) or last (H, W, C)"
+        )
     return "chw" if first else "hwc"
 
 
@@ -201,8 +217,12 @@ class EnvSpec:
         return len(self.action_low)
 
     def to_dict(self) -> dict:
-        out: dict[str, Any] = {"env_id": self.env_id, "env_kwargs": self.env_kwargs, "action_low": list(self.action_low),
-               "action_high": list(self.action_high)}
+        out: dict[str, Any] = {
+            "env_id": self.env_id,
+            "env_kwargs": self.env_kwargs,
+            "action_low": list(self.action_low),
+            "action_high": list(self.action_high),
+        }
         if self.obs.flat:  # as keras_sac always wrote it
             out["obs_dim"] = self.obs.obs_dim
         else:
@@ -219,8 +239,14 @@ class EnvSpec:
             obs = ObsSpec.from_dict(d["observation"])
         else:
             obs = ObsSpec.vector(int(d["obs_dim"] if "obs_dim" in d else d["observation_shape"][0]))
-        return cls(d["env_id"], obs, tuple(map(float, d["action_low"])), tuple(map(float, d["action_high"])),
-                   dict(d.get("env_kwargs") or {}), d.get("pixels"))
+        return cls(
+            d["env_id"],
+            obs,
+            tuple(map(float, d["action_low"])),
+            tuple(map(float, d["action_high"])),
+            dict(d.get("env_kwargs") or {}),
+            d.get("pixels"),
+        )
 
 
 def action_affine(low, high) -> tuple[np.ndarray, np.ndarray]:
@@ -247,7 +273,6 @@ class Batch(NamedTuple):
     discounts: Any  # (batch,) gamma^k for the k steps between obs and next_obs (k = 1 without n-step)
 
 
-
 def as_batch(spec: ObsSpec, observation, owner: str):
     """One observation or a batch, as the agent's internal batch, and whether it was a single one.
 
@@ -256,8 +281,10 @@ def as_batch(spec: ObsSpec, observation, owner: str):
     images that are not integers in [0, 255] raise ObsError naming `owner` and what it accepts.
     """
     if isinstance(observation, tuple) and len(observation) == 2 and isinstance(observation[1], dict):
-        raise ObsError(f"{owner} got an (observation, info) tuple, as env.reset() returns: unpack it first, "
-                       f"obs, info = env.reset()")
+        raise ObsError(
+            f"{owner} got an (observation, info) tuple, as env.reset() returns: unpack it first, "
+            f"obs, info = env.reset()"
+        )
     if spec.is_dict:
         if not isinstance(observation, dict):
             raise ObsError(f"{owner} takes a dict with keys {list(spec.keys)}, got {type(observation).__name__}")
@@ -273,8 +300,9 @@ def as_batch(spec: ObsSpec, observation, owner: str):
     for e in spec.entries:
         array, one = _entry_batch(e, values[e.key], owner)
         if single is not None and one != single:
-            raise ObsError(f"observation keys disagree on being one observation or a batch; {owner} needs all "
-                           f"keys batched alike")
+            raise ObsError(
+                f"observation keys disagree on being one observation or a batch; {owner} needs all keys batched alike"
+            )
         single, out[e.key] = one, array
     if spec.is_dict:
         sizes = {len(a) for a in out.values()}
@@ -300,13 +328,16 @@ def _entry_batch(e: ObsEntry, value, owner: str) -> tuple[np.ndarray, bool]:
     elif array.shape[1:] == e.shape:
         single = False
     else:
-        raise ObsError(f"{name} has shape {array.shape}; {owner} expects {e.shape} for one observation or "
-                       f"(batch, {', '.join(map(str, e.shape))}) for a batch")
+        raise ObsError(
+            f"{name} has shape {array.shape}; {owner} expects {e.shape} for one observation or "
+            f"(batch, {', '.join(map(str, e.shape))}) for a batch"
+        )
     if e.image:
         if array.dtype != np.uint8:
             if not (np.all(array == np.round(array)) and array.min(initial=0) >= 0 and array.max(initial=0) <= 255):
-                raise ObsError(f"{name} is an image: {owner} takes uint8 values in [0, 255], got {array.dtype} "
-                               f"values outside that")
+                raise ObsError(
+                    f"{name} is an image: {owner} takes uint8 values in [0, 255], got {array.dtype} values outside that"
+                )
             array = array.astype(np.uint8)
         return array, single
     array = array.astype(np.float32, copy=False)

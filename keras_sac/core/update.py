@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
+import numpy as np
 import tensorflow as tf
 
 from keras_sac.config.settings import SACConfig
@@ -38,8 +39,19 @@ class SACUpdate:
         obs_spec: the observations' `spaces.ObsSpec` (image augmentation needs their layout).
     """
 
-    def __init__(self, config: SACConfig, actor, critics, target_critics, log_alpha, target_entropy: float,
-                 optimizers, n_updates, rng, obs_spec=None):
+    def __init__(
+        self,
+        config: SACConfig,
+        actor,
+        critics,
+        target_critics,
+        log_alpha,
+        target_entropy: float,
+        optimizers,
+        n_updates,
+        rng,
+        obs_spec=None,
+    ):
         c = self.config = config
         self.obs_spec = obs_spec
         self.actor, self.critics, self.target_critics = actor, critics, target_critics
@@ -47,8 +59,11 @@ class SACUpdate:
         self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer = optimizers
         self.n_updates, self.rng = n_updates, rng
         self.quantile = c.critic_type == "quantile"
-        backups: dict[str, Callable[..., Any]] = {"min": losses.min_backup, "mean": losses.mean_backup,
-                                                  "redq": functools.partial(losses.redq_backup, subset=c.redq_subset)}
+        backups: dict[str, Callable[..., Any]] = {
+            "min": losses.min_backup,
+            "mean": losses.mean_backup,
+            "redq": functools.partial(losses.redq_backup, subset=c.redq_subset),
+        }
         self.backup = backups[c.target_backup]
         # REDQ's actor maximises the mean over the whole ensemble (Chen et al. 2021, Alg. 1 line 13): the
         # in-target min already controls overestimation, and the mean of N critics is a lower-variance
@@ -63,8 +78,12 @@ class SACUpdate:
         # Seeds drawn per step: next actions, actor actions, then one per option that needs its own. The
         # default draws two, as keras_sac always has, so its runs repeat across versions.
         self.augment = c.image_augmentation == "random_shift" and obs_spec is not None and obs_spec.has_images
-        self.seed_names = [*(["noise"] if c.use_sde else ["next", "actor"]), *(["dropout"] if self.dropout else []),
-                           *(["redq"] if c.target_backup == "redq" else []), *(["augment"] if self.augment else [])]
+        self.seed_names = [
+            *(["noise"] if c.use_sde else ["next", "actor"]),
+            *(["dropout"] if self.dropout else []),
+            *(["redq"] if c.target_backup == "redq" else []),
+            *(["augment"] if self.augment else []),
+        ]
         # XLA compiles tf.debugging.check_numerics to nothing, so under XLA the check is a value: the first
         # non-finite loss or gradient sets `failure` (an index into FAILURES, 1-based) and from then on no
         # optimizer step or target update runs; the agent reads it after each call and stops training.
@@ -89,19 +108,31 @@ class SACUpdate:
         if c.use_sde:  # one noise matrix for the whole update: next actions and the actor's actions alike
             seeds["next"] = seeds["actor"] = seeds["noise"]
         if self.dropout:  # one dropout mask each for the online critics, the bootstrap and the actor's critics
-            seeds.update(zip(("drop_online", "drop_target", "drop_actor"),
-                             tf.unstack(tf.random.experimental.stateless_split(seeds["dropout"], 3))))
-        if self.augment:  # DrQ (Kostrikov et al. 2020): one random shift of obs for critic and actor, another of next_obs
+            seeds.update(
+                zip(
+                    ("drop_online", "drop_target", "drop_actor"),
+                    tf.unstack(tf.random.experimental.stateless_split(seeds["dropout"], 3)),
+                )
+            )
+        if (
+            self.augment
+        ):  # DrQ (Kostrikov et al. 2020): one random shift of obs for critic and actor, another of next_obs
             obs_seed, next_seed = tf.unstack(tf.random.experimental.stateless_split(seeds["augment"], 2))
-            batch = batch._replace(obs=augment(batch.obs, self.obs_spec, c.augmentation_pad, obs_seed),
-                                   next_obs=augment(batch.next_obs, self.obs_spec, c.augmentation_pad, next_seed))
+            batch = batch._replace(
+                obs=augment(batch.obs, self.obs_spec, c.augmentation_pad, obs_seed),
+                next_obs=augment(batch.next_obs, self.obs_spec, c.augmentation_pad, next_seed),
+            )
         info = self.update_critics(batch, alpha, seeds)
         if c.policy_delay == 1:
             info.update(self.update_actor_and_alpha(batch.obs, alpha, seeds))
         else:  # TD3's delayed policy update: actor and temperature on every policy_delay-th critic update
-            info.update(tf.cond(self.n_updates % c.policy_delay == 0,
-                                lambda: self._update_and_hold(batch.obs, alpha, seeds),
-                                lambda: {k: v.read_value() for k, v in self.held.items()}))
+            info.update(
+                tf.cond(
+                    self.n_updates % c.policy_delay == 0,
+                    lambda: self._update_and_hold(batch.obs, alpha, seeds),
+                    lambda: {k: v.read_value() for k, v in self.held.items()},
+                )
+            )
         self.n_updates.assign_add(1)
         self.update_targets()
         return {**info, "train/alpha": alpha}
@@ -117,8 +148,9 @@ class SACUpdate:
             # batch-renormalised critics as one batch, so both halves are normalised with the same statistics.
             with tf.GradientTape() as tape:
                 joint_obs = tf.nest.map_structure(lambda x, y: tf.concat([x, y], 0), b.obs, b.next_obs)
-                q_joint = self.critics(joint_obs, tf.concat([b.actions, next_actions], 0),
-                                       training=True, seed=seeds.get("drop_online"))
+                q_joint = self.critics(
+                    joint_obs, tf.concat([b.actions, next_actions], 0), training=True, seed=seeds.get("drop_online")
+                )
                 q_values, next_q = tf.split(q_joint, 2, axis=1)
                 target_q = self._target(b, tf.stop_gradient(next_q), next_log_prob, target_alpha, seeds)
                 loss, info = self.critic_loss(q_values, target_q)
@@ -136,8 +168,9 @@ class SACUpdate:
         the same reward, discount and entropy bonus (Kuznetsov et al. 2020, eq. 11)."""
         next_q = self.backup(next_q_values, seed=seeds.get("redq"))
         if self.quantile:
-            return losses.soft_td_target(b.rewards[:, None], b.terminated[:, None], next_q, next_log_prob[:, None],
-                                         alpha, b.discounts[:, None])
+            return losses.soft_td_target(
+                b.rewards[:, None], b.terminated[:, None], next_q, next_log_prob[:, None], alpha, b.discounts[:, None]
+            )
         return losses.soft_td_target(b.rewards, b.terminated, next_q, next_log_prob, alpha, b.discounts)
 
     # ------------------------------------------------------------------ actor and temperature
@@ -194,7 +227,6 @@ class SACUpdate:
         elif self.n_updates % c.target_update_interval == 0:
             polyak_update(online, target, c.tau)
 
-
     # ------------------------------------------------------------------ optimizer steps
     def _apply(self, optimizer, tape, loss, variables, name: str) -> None:
         """One optimizer step, unless the loss or a gradient is NaN/inf: then training stops before it.
@@ -205,13 +237,16 @@ class SACUpdate:
         it and the step is skipped (see __init__)."""
         if self.failure is None:
             with tf.control_dependencies([tf.debugging.check_numerics(loss, f"keras_sac: {name} is not finite")]):
-                grads = [tf.debugging.check_numerics(g, f"keras_sac: {name} gradient is not finite")
-                         for g in tape.gradient(loss, variables)]
+                grads = [
+                    tf.debugging.check_numerics(g, f"keras_sac: {name} gradient is not finite")
+                    for g in tape.gradient(loss, variables)
+                ]
             optimizer.apply_gradients(zip(grads, variables))
             return
         grads = tape.gradient(loss, variables)
-        loss_code, grad_code = (FAILURES.index(f"{name} {what}") + 1 for what in ("is not finite",
-                                                                                  "gradient is not finite"))
+        loss_code, grad_code = (
+            FAILURES.index(f"{name} {what}") + 1 for what in ("is not finite", "gradient is not finite")
+        )
         finite_grads = tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g in grads]))
         code = tf.where(tf.reduce_all(tf.math.is_finite(loss)), tf.where(finite_grads, 0, grad_code), loss_code)
         self.failure.assign(tf.where(self.failure > 0, self.failure, code))
@@ -219,5 +254,21 @@ class SACUpdate:
             optimizer.apply_gradients(zip(grads, variables))
 
 
-FAILURES = [f"{loss} {what}" for loss in ("critic loss", "actor loss", "alpha loss")
-            for what in ("is not finite", "gradient is not finite")]
+def metric_values(metrics: dict) -> dict[str, float]:
+    """An update's metrics as Python floats; the per-critic mean Q becomes one key per critic, numbered from 1
+    (`train/mean_q_1`, ...)."""
+    out = {}
+    for key, value in metrics.items():
+        value = np.asarray(value)
+        if key == "train/mean_q_per_critic":
+            out.update({f"train/mean_q_{i + 1}": float(q) for i, q in enumerate(value)})
+        else:
+            out[key] = float(value)
+    return out
+
+
+FAILURES = [
+    f"{loss} {what}"
+    for loss in ("critic loss", "actor loss", "alpha loss")
+    for what in ("is not finite", "gradient is not finite")
+]

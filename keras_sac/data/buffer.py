@@ -15,8 +15,17 @@ def pack(batch: Batch) -> np.ndarray:
 
     One array instead of six: each argument of a compiled call costs ~50 us of dispatch here.
     """
-    return np.concatenate([batch.obs, batch.actions, batch.rewards[:, None], batch.next_obs,
-                           batch.terminated[:, None], batch.discounts[:, None]], axis=1)
+    return np.concatenate(
+        [
+            batch.obs,
+            batch.actions,
+            batch.rewards[:, None],
+            batch.next_obs,
+            batch.terminated[:, None],
+            batch.discounts[:, None],
+        ],
+        axis=1,
+    )
 
 
 def packed_width(obs_dim: int, action_dim: int) -> int:
@@ -27,8 +36,9 @@ def unpack(packed, obs_dim: int, action_dim: int) -> Batch:
     """Inverse of `pack` on the last axis; works on NumPy arrays and tensors alike."""
     sizes = [obs_dim, action_dim, 1, obs_dim, 1, 1]
     ends = np.cumsum(sizes)
-    obs, actions, rewards, next_obs, terminated, discounts = (packed[..., end - size:end]
-                                                              for size, end in zip(sizes, ends))
+    obs, actions, rewards, next_obs, terminated, discounts = (
+        packed[..., end - size : end] for size, end in zip(sizes, ends)
+    )
     return Batch(obs, actions, rewards[..., 0], next_obs, terminated[..., 0], discounts[..., 0])
 
 
@@ -46,8 +56,9 @@ class ObsArrays:
     def __init__(self, capacity: int, spec: ObsSpec, frame_stack: int = 1):
         self.capacity, self.frame_stack = capacity, frame_stack
         stacked = {spaces.BOX_KEY} if frame_stack > 1 else set()
-        self.arrays = {e.key: np.zeros((capacity, *(e.shape[1:] if e.key in stacked else e.shape)), e.dtype)
-                       for e in spec.entries}
+        self.arrays = {
+            e.key: np.zeros((capacity, *(e.shape[1:] if e.key in stacked else e.shape)), e.dtype) for e in spec.entries
+        }
         self.ages = {key: np.zeros((capacity,), np.uint8) for key in stacked}
 
     def __getitem__(self, idx) -> dict:
@@ -72,8 +83,10 @@ class ObsArrays:
             elif (stack == stack[-1]).all():  # an episode's first stack: its reset frame k times
                 self.ages[k][idx] = 0
             else:
-                raise ValueError("frame stacks do not follow one another as FrameStackObservation's do (padding "
-                                 "with the reset frame): set optimize_memory_usage: false to store whole stacks")
+                raise ValueError(
+                    "frame stacks do not follow one another as FrameStackObservation's do (padding "
+                    "with the reset frame): set optimize_memory_usage: false to store whole stacks"
+                )
             a[idx] = stack[-1]
 
     def references(self, idx: int) -> int:
@@ -106,8 +119,16 @@ class ReplayBuffer:
     the old row as a pure next-obs row that is never sampled as a transition start (`valid` is False).
     """
 
-    def __init__(self, capacity: int, obs_dim: int | ObsSpec, action_dim: int, optimize_memory_usage: bool = False,
-                 n_steps: int = 1, gamma: float = 0.99, frame_stack: int = 1):
+    def __init__(
+        self,
+        capacity: int,
+        obs_dim: int | ObsSpec,
+        action_dim: int,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
+        gamma: float = 0.99,
+        frame_stack: int = 1,
+    ):
         """obs_dim: the size of flat observations, or the `ObsSpec` of any observation (images keep their
         dtype: one array per key). frame_stack: with optimize_memory_usage, the "observation" key is a stack
         of this many frames (SACConfig.pixels), stored one frame per row (see `ObsArrays`)."""
@@ -144,8 +165,14 @@ class ReplayBuffer:
     def _named_arrays(self) -> dict[str, np.ndarray]:
         """Every stored array by its checkpoint name ("obs", or "obs.<key>" per key of structured obs)."""
         out = {}
-        for name in ("obs", "actions", "rewards", "terminated", "episode_ends",
-                     "valid" if self.optimize_memory_usage else "next_obs"):
+        for name in (
+            "obs",
+            "actions",
+            "rewards",
+            "terminated",
+            "episode_ends",
+            "valid" if self.optimize_memory_usage else "next_obs",
+        ):
             store = getattr(self, name)
             if isinstance(store, ObsArrays):
                 out.update({f"{name}.{k}": a for k, a in store.arrays.items()})
@@ -218,8 +245,14 @@ class ReplayBuffer:
                 redraw = ~self.valid[idx]
         if self.n_steps > 1:
             return self._n_step(idx)
-        return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self._next_obs(idx), self.terminated[idx],
-                     np.full(batch_size, self.gamma, np.float32))
+        return Batch(
+            self.obs[idx],
+            self.actions[idx],
+            self.rewards[idx],
+            self._next_obs(idx),
+            self.terminated[idx],
+            np.full(batch_size, self.gamma, np.float32),
+        )
 
     def _next_obs(self, idx: np.ndarray) -> np.ndarray:
         return self.obs[(idx + 1) % self.capacity] if self.optimize_memory_usage else self.next_obs[idx]
@@ -242,14 +275,15 @@ class ReplayBuffer:
             discounts = np.where(going, discounts * self.gamma, discounts).astype(np.float32)
             last = np.where(going, row, last)
             going &= ~self.episode_ends[row]
-        return Batch(self.obs[idx], self.actions[idx], rewards, self._next_obs(last), self.terminated[last],
-                     discounts)
+        return Batch(self.obs[idx], self.actions[idx], rewards, self._next_obs(last), self.terminated[last], discounts)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The filled rows and the write position, for a checkpoint."""
         n = self.size
-        return {**{name: a[:n] for name, a in self._named_arrays().items()},
-                "position": np.array([self.pos, self.size], np.int64)}
+        return {
+            **{name: a[:n] for name, a in self._named_arrays().items()},
+            "position": np.array([self.pos, self.size], np.int64),
+        }
 
     def restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Inverse of `state_arrays`, stored the same way (plain or compact), into any capacity.
@@ -262,8 +296,10 @@ class ReplayBuffer:
         pos, size = (int(x) for x in arrays["position"])
         extra = "valid" if self.optimize_memory_usage else "next_obs"
         if not any(k == extra or k.startswith(extra + ".") for k in arrays):
-            raise ValueError(f"saved buffer was stored with optimize_memory_usage={not self.optimize_memory_usage}; "
-                             f"load it with the same setting")
+            raise ValueError(
+                f"saved buffer was stored with optimize_memory_usage={not self.optimize_memory_usage}; "
+                f"load it with the same setting"
+            )
         if "episode_ends" not in arrays:  # saved before keras_sac kept episode ends: work them out
             arrays = {**arrays, "episode_ends": _episode_ends(arrays, extra)}
         targets = self._named_arrays()
@@ -277,7 +313,7 @@ class ReplayBuffer:
             # transition's next_obs row); before one, the rows are already oldest first and this is 0.
             oldest = (pos + self.optimize_memory_usage) % max(size, 1)
             keep = min(size, self.capacity)
-            rows = {name: np.roll(arrays[name], -oldest, axis=0)[size - keep:] for name in targets}
+            rows = {name: np.roll(arrays[name], -oldest, axis=0)[size - keep :] for name in targets}
             size = keep
             pos = size - 1 if self.optimize_memory_usage else size
             if self.optimize_memory_usage:
@@ -304,7 +340,9 @@ class MultiEnvReplayBuffer:
     def __init__(self, capacity: int, obs_dim: int | ObsSpec, action_dim: int, n_envs: int, part=None, **options):
         """part: the class (or factory) of each env's buffer, `ReplayBuffer` by default (HER: HerReplayBuffer)."""
         if capacity < n_envs:
-            raise ValueError(f"buffer_size ({capacity}) must be at least n_envs ({n_envs}): each env keeps its own rows")
+            raise ValueError(
+                f"buffer_size ({capacity}) must be at least n_envs ({n_envs}): each env keeps its own rows"
+            )
         part = part or ReplayBuffer
         self.parts = [part(capacity // n_envs, obs_dim, action_dim, **options) for _ in range(n_envs)]
         self.capacity = sum(p.capacity for p in self.parts)
@@ -335,11 +373,13 @@ class MultiEnvReplayBuffer:
     def restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         saved = {k.split(".")[0] for k in arrays} if all(k.startswith("env") for k in arrays) else {"env0"}
         if saved != {f"env{i}" for i in range(len(self.parts))}:
-            raise ValueError(f"the saved buffer holds the rows of {len(saved)} env(s), this agent has n_envs "
-                             f"{len(self.parts)}: load it with the n_envs it was saved with")
+            raise ValueError(
+                f"the saved buffer holds the rows of {len(saved)} env(s), this agent has n_envs "
+                f"{len(self.parts)}: load it with the n_envs it was saved with"
+            )
         for i, part in enumerate(self.parts):
             prefix = f"env{i}."
-            part.restore_arrays({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+            part.restore_arrays({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)})
 
 
 def _episode_ends(arrays: dict[str, np.ndarray], extra: str) -> np.ndarray:

@@ -27,7 +27,9 @@ from keras_sac.envs.make import EnvError, make_env, make_worker_env
 from keras_sac.envs.remote import main_script_hidden
 
 
-def make_vector_env(spec: EnvSpec, n_envs: int, vectorization: str, first: gym.Env | None = None) -> gym.vector.VectorEnv:
+def make_vector_env(
+    spec: EnvSpec, n_envs: int, vectorization: str, first: gym.Env | None = None
+) -> gym.vector.VectorEnv:
     """`n_envs` copies of the env `spec` describes, stepped together with same-step autoreset.
 
     sync: all in this process, one after another (`first`, if given, becomes env 0). async: one subprocess
@@ -38,21 +40,23 @@ def make_vector_env(spec: EnvSpec, n_envs: int, vectorization: str, first: gym.E
     or a package, or given as "module:EnvId".
     """
     if spec.env_id is None:
-        raise EnvError("n_envs > 1 makes copies of the env from its registered id, and this env has none: register "
-                       "it (gymnasium.register) and pass its id, or pass a gymnasium VectorEnv built with "
-                       "autoreset_mode=AutoresetMode.SAME_STEP")
+        raise EnvError(
+            "n_envs > 1 makes copies of the env from its registered id, and this env has none: register "
+            "it (gymnasium.register) and pass its id, or pass a gymnasium VectorEnv built with "
+            "autoreset_mode=AutoresetMode.SAME_STEP"
+        )
     mode = gym.vector.AutoresetMode.SAME_STEP
     if vectorization == "sync":
-        fns: list[Callable[[], gym.Env]] = [functools.partial(make_env, spec.env_id, pixels=spec.pixels,
-                                                              **spec.env_kwargs) for _ in range(n_envs)]
+        fns: list[Callable[[], gym.Env]] = [
+            functools.partial(make_env, spec.env_id, pixels=spec.pixels, **spec.env_kwargs) for _ in range(n_envs)
+        ]
         if first is not None:
             fns[0] = lambda: first
         return gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
     if first is not None:
         first.close()
     # make_env (keras_sac.envs.make imports no TensorFlow) imports the env's module ("module:EnvId") in the subprocess.
-    fns = [_EnvFactory(_importable_id(spec.env_id), spec.pixels, spec.env_kwargs, os.getpid())
-           for _ in range(n_envs)]
+    fns = [_EnvFactory(_importable_id(spec.env_id), spec.pixels, spec.env_kwargs, os.getpid()) for _ in range(n_envs)]
     with main_script_hidden():
         return gym.vector.AsyncVectorEnv(fns, context="forkserver", autoreset_mode=mode)
 
@@ -89,9 +93,11 @@ def _importable_id(env_id: str) -> str:
 def check_vector_env(env: gym.vector.VectorEnv) -> None:
     mode = env.metadata.get("autoreset_mode")
     if mode != gym.vector.AutoresetMode.SAME_STEP:
-        raise EnvError(f"the vector env resets with autoreset_mode {mode}; keras_sac needs same-step resets (the "
-                       f"finished episode's last observation in info['final_obs']): build it with "
-                       f"autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP")
+        raise EnvError(
+            f"the vector env resets with autoreset_mode {mode}; keras_sac needs same-step resets (the "
+            f"finished episode's last observation in info['final_obs']): build it with "
+            f"autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP"
+        )
 
 
 class Collector:
@@ -126,8 +132,15 @@ class Collector:
         """The last env step as callbacks see it (`Callback.locals`; its docstring lists the keys)."""
         actions, rewards, terminated, truncated, info, new_obs = self.last_step
         infos = [env_info(info, i) for i in range(self.n_envs)] if self.vector else [info]
-        return {"actions": actions, "rewards": rewards, "terminated": terminated, "truncated": truncated,
-                "dones": terminated | truncated, "infos": infos, "new_obs": new_obs}
+        return {
+            "actions": actions,
+            "rewards": rewards,
+            "terminated": terminated,
+            "truncated": truncated,
+            "dones": terminated | truncated,
+            "infos": infos,
+            "new_obs": new_obs,
+        }
 
     def step(self, actions: np.ndarray, env_actions: np.ndarray, step: int) -> np.ndarray:
         """Step every env once; store each transition (actions: (n_envs, action_dim) in [-1, 1], env_actions
@@ -174,10 +187,16 @@ class Collector:
         """(JSON, arrays) for a checkpoint: counters, recent episodes and, for a single MuJoCo or
         classic-control env, the episode in progress exactly (`envs/state.py`). A VectorEnv's episodes in
         progress are not saved: a resumed run starts new ones."""
-        state = {"num_episodes": self.num_episodes, "env_seeded": self.seeded,
-                 "episode_return": float(self.episode_return[0]), "episode_length": int(self.episode_length[0]),
-                 "episode_returns": list(self.episode_returns), "episode_lengths": list(self.episode_lengths),
-                 "episode_in_progress": self.obs is not None, "env_state": None}
+        state = {
+            "num_episodes": self.num_episodes,
+            "env_seeded": self.seeded,
+            "episode_return": float(self.episode_return[0]),
+            "episode_length": int(self.episode_length[0]),
+            "episode_returns": list(self.episode_returns),
+            "episode_lengths": list(self.episode_lengths),
+            "episode_in_progress": self.obs is not None,
+            "env_state": None,
+        }
         arrays: dict[str, np.ndarray] = {}
         if self.obs is not None and not self.vector:
             captured = env_state.capture(self.env)
@@ -212,8 +231,10 @@ class Collector:
                 what = f"new episodes in all {self.n_envs} envs"
             else:
                 env = self.env.spec.id if self.env.spec is not None else type(self.env.unwrapped).__name__
-                why = (f"the mid-episode state of env {env} cannot be saved (only MuJoCo and classic-control envs "
-                       f"can, observed through their own observations rather than frames)")
+                why = (
+                    f"the mid-episode state of env {env} cannot be saved (only MuJoCo and classic-control envs "
+                    f"can, observed through their own observations rather than frames)"
+                )
                 what = "a new episode"
             warnings.warn(f"{why}: training continues with {what}", stacklevel=4)
         return False
@@ -237,8 +258,10 @@ def _check_finite(rewards: np.ndarray, next_obs: np.ndarray, step: int) -> None:
     else:
         what = f"observation (entries {np.flatnonzero(~np.isfinite(next_obs[i])).tolist()})"
     where = f" in env {i}" if len(rewards) > 1 else ""
-    raise EnvError(f"env returned a non-finite {what}{where} at step {step + 1}; the transition was not stored. "
-                   f"Fix or wrap the env (e.g. clip the observation) and resume from the last checkpoint")
+    raise EnvError(
+        f"env returned a non-finite {what}{where} at step {step + 1}; the transition was not stored. "
+        f"Fix or wrap the env (e.g. clip the observation) and resume from the last checkpoint"
+    )
 
 
 def env_info(info: dict, i: int) -> dict:

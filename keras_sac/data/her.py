@@ -34,16 +34,22 @@ class HerError(ValueError):
 def check_goal_env(obs: ObsSpec, compute_reward, name: str) -> None:
     """Refuse, in one line, an env HER cannot relabel."""
     if not obs.is_dict or not {"achieved_goal", "desired_goal"} <= set(obs.keys):
-        raise HerError(f"replay_buffer: her needs a goal-conditioned env with Dict observations holding "
-                       f"'achieved_goal' and 'desired_goal' (env '{name}' observes {obs.describe()}): "
-                       f"use replay_buffer: uniform")
+        raise HerError(
+            f"replay_buffer: her needs a goal-conditioned env with Dict observations holding "
+            f"'achieved_goal' and 'desired_goal' (env '{name}' observes {obs.describe()}): "
+            f"use replay_buffer: uniform"
+        )
     shapes = {e.key: e.shape for e in obs.entries}
     if shapes["achieved_goal"] != shapes["desired_goal"]:
-        raise HerError(f"env '{name}': achieved_goal {shapes['achieved_goal']} and desired_goal "
-                       f"{shapes['desired_goal']} differ in shape, so one cannot stand for the other")
+        raise HerError(
+            f"env '{name}': achieved_goal {shapes['achieved_goal']} and desired_goal "
+            f"{shapes['desired_goal']} differ in shape, so one cannot stand for the other"
+        )
     if not callable(compute_reward):
-        raise HerError(f"env '{name}' has no compute_reward(achieved_goal, desired_goal, info) method, which "
-                       f"HER needs to reward the goals it substitutes")
+        raise HerError(
+            f"env '{name}' has no compute_reward(achieved_goal, desired_goal, info) method, which "
+            f"HER needs to reward the goals it substitutes"
+        )
 
 
 class HerReplayBuffer(ReplayBuffer):
@@ -55,11 +61,20 @@ class HerReplayBuffer(ReplayBuffer):
     and again once the ring starts to overwrite it).
     """
 
-    def __init__(self, capacity: int, obs: ObsSpec, action_dim: int, compute_reward: Callable,
-                 n_sampled_goal: int = 4, goal_selection_strategy: str = "future", **options):
+    def __init__(
+        self,
+        capacity: int,
+        obs: ObsSpec,
+        action_dim: int,
+        compute_reward: Callable,
+        n_sampled_goal: int = 4,
+        goal_selection_strategy: str = "future",
+        **options,
+    ):
         if options.get("optimize_memory_usage") or options.get("n_steps", 1) > 1:
-            raise HerError("replay_buffer: her stores plain one-step transitions: set optimize_memory_usage: false "
-                           "and n_steps: 1")
+            raise HerError(
+                "replay_buffer: her stores plain one-step transitions: set optimize_memory_usage: false and n_steps: 1"
+            )
         super().__init__(capacity, obs, action_dim, **options)
         self.compute_reward = compute_reward
         self.her_ratio = 1.0 - 1.0 / (n_sampled_goal + 1)
@@ -102,8 +117,10 @@ class HerReplayBuffer(ReplayBuffer):
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         """Uniform over the transitions of finished episodes; a her_ratio share of them gets a new goal."""
         if self._finished == 0:
-            raise HerError(f"HER samples finished episodes only, and none has finished in the {len(self)} steps "
-                           f"stored: raise learning_starts above the env's episode length")
+            raise HerError(
+                f"HER samples finished episodes only, and none has finished in the {len(self)} steps "
+                f"stored: raise learning_starts above the env's episode length"
+            )
         idx = rng.integers(0, self.size, size=batch_size)
         redraw = self.ep_length[idx] == 0
         while redraw.any():  # rejection: the episode in progress (and a half-overwritten one) are few rows
@@ -127,15 +144,16 @@ class HerReplayBuffer(ReplayBuffer):
             next_obs["desired_goal"][relabel] = goals
             infos = np.array([{} for _ in range(len(rows))])  # infos are not stored: Fetch-style rewards ignore them
             rewards[relabel] = self.compute_reward(next_obs["achieved_goal"][relabel], goals, infos)
-        return Batch(obs, self.actions[idx], rewards, next_obs, self.terminated[idx],
-                     np.full(batch_size, self.gamma, np.float32))
+        return Batch(
+            obs, self.actions[idx], rewards, next_obs, self.terminated[idx], np.full(batch_size, self.gamma, np.float32)
+        )
 
     def restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         same_capacity = int(arrays["position"][1]) == self.capacity
         super().restore_arrays(arrays)
         if not same_capacity:  # rows moved: work the episodes out again from the episode ends
             self._rebuild_episodes()
-        self._finished = int((self.ep_length[:self.size] > 0).sum())
+        self._finished = int((self.ep_length[: self.size] > 0).sum())
         last = (self.pos - 1) % self.capacity
         self._episode_start = int(self.ep_start[last]) if self.size and not self.episode_ends[last] else self.pos
 
@@ -146,5 +164,5 @@ class HerReplayBuffer(ReplayBuffer):
         for i in range(self.size):
             self.ep_start[i] = start
             if self.episode_ends[i]:
-                self.ep_length[start:i + 1] = i + 1 - start
+                self.ep_length[start : i + 1] = i + 1 - start
                 start = i + 1

@@ -29,8 +29,9 @@ class PointGoalEnv(gym.Env):
     def __init__(self, distance_threshold: float = 0.05, step_size: float = 0.1):
         self.distance_threshold, self.step_size = float(distance_threshold), float(step_size)
         square = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-        self.observation_space = gym.spaces.Dict({"observation": square, "achieved_goal": square,
-                                                  "desired_goal": square})
+        self.observation_space = gym.spaces.Dict(
+            {"observation": square, "achieved_goal": square, "desired_goal": square}
+        )
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         # position and goal, in one array: keras_sac's checkpoints restore an episode in progress from `state`
         self.state = np.zeros(4, np.float32)
@@ -49,8 +50,11 @@ class PointGoalEnv(gym.Env):
         return -(distance > self.distance_threshold).astype(np.float32)
 
     def _obs(self) -> dict:
-        return {"observation": self.position.copy(), "achieved_goal": self.position.copy(),
-                "desired_goal": self.goal.copy()}
+        return {
+            "observation": self.position.copy(),
+            "achieved_goal": self.position.copy(),
+            "desired_goal": self.goal.copy(),
+        }
 
     def _info(self) -> dict:
         return {"is_success": bool(np.linalg.norm(self.position - self.goal) <= self.distance_threshold)}

@@ -40,8 +40,10 @@ def resolve_env_id(env_id: str) -> tuple[str, list[str]]:
         try:
             importlib.import_module(module)
         except ImportError as exc:
-            raise EnvError(f"cannot import module '{module}' of env '{env_id}' ({exc}): make it importable "
-                           f"(e.g. add its folder to PYTHONPATH) or register the env in your own script") from None
+            raise EnvError(
+                f"cannot import module '{module}' of env '{env_id}' ({exc}): make it importable "
+                f"(e.g. add its folder to PYTHONPATH) or register the env in your own script"
+            ) from None
     try:
         namespace, base, version = parse_env_id(name)
     except gym.error.Error as exc:
@@ -81,13 +83,18 @@ def make_env(env_id: str, pixels: dict | None = None, **kwargs) -> gym.Env:
         raise EnvError(f"env '{env_id}' needs a package that is not installed: {exc}") from None
     except gym.error.Error as exc:
         close = difflib.get_close_matches(env_id, list(gym.registry.keys()), n=3, cutoff=0.75)
-        hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else \
-            "see gymnasium.pprint_registry() for the registered ids"
+        hint = (
+            f"did you mean {', '.join(repr(c) for c in close)}?"
+            if close
+            else "see gymnasium.pprint_registry() for the registered ids"
+        )
         raise EnvError(f"unknown env id '{env_id}' ({type(exc).__name__}): {hint}") from None
     except TypeError as exc:  # an env_kwargs key the env's constructor does not take
         if pixels is not None and "argument 'render_mode'" in str(exc):
-            raise EnvError(f"env '{env_id}' does not render rgb_array frames (it takes no render_mode), so pixels "
-                           f"cannot observe it: leave pixels unset") from None
+            raise EnvError(
+                f"env '{env_id}' does not render rgb_array frames (it takes no render_mode), so pixels "
+                f"cannot observe it: leave pixels unset"
+            ) from None
         raise EnvError(f"env '{env_id}' does not accept the keyword arguments {kwargs}: {exc}") from None
     return pixel_env(env, pixels) if pixels is not None else env
 
@@ -113,8 +120,10 @@ def make_remote_env(env_id: str, pixels: dict | None, kwargs: dict) -> RemoteEnv
 def make_env_like(spec: EnvSpec) -> gym.Env:
     """A new env like the one `spec` describes (same id, keyword arguments and pixel wrapping)."""
     if spec.env_id is None:
-        raise EnvError("the env was not made from a registered id, so it cannot be made again: pass the env "
-                       "object itself (env=...)")
+        raise EnvError(
+            "the env was not made from a registered id, so it cannot be made again: pass the env "
+            "object itself (env=...)"
+        )
     return make_env(spec.env_id, pixels=spec.pixels, **spec.env_kwargs)
 
 
@@ -143,10 +152,14 @@ def pixel_env(env: gym.Env, pixels: dict) -> gym.Env:
     pixels = check_pixels(pixels, EnvError)
     name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
     if env.render_mode != "rgb_array":
-        raise EnvError(f"pixels needs env '{name}' made with render_mode='rgb_array' (it has "
-                       f"{env.render_mode!r}); pass the env id instead and keras_sac makes it so")
-    cannot_render = EnvError(f"env '{name}' does not render rgb_array frames, so pixels cannot observe it: leave "
-                             f"pixels unset, or give the env a render() that returns an (H, W, 3) uint8 array")
+        raise EnvError(
+            f"pixels needs env '{name}' made with render_mode='rgb_array' (it has "
+            f"{env.render_mode!r}); pass the env id instead and keras_sac makes it so"
+        )
+    cannot_render = EnvError(
+        f"env '{name}' does not render rgb_array frames, so pixels cannot observe it: leave "
+        f"pixels unset, or give the env a render() that returns an (H, W, 3) uint8 array"
+    )
     if type(env.unwrapped).render is gym.Env.render:  # the base class's render, which only raises
         raise cannot_render
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders offscreen; no display needed
@@ -194,12 +207,16 @@ def env_spec(env: gym.Env | gym.vector.VectorEnv, image_channels: str = "auto", 
     name = env.spec.id if env.spec is not None else type(env if vector else env.unwrapped).__name__
     act = env.single_action_space if isinstance(env, gym.vector.VectorEnv) else env.action_space
     if not isinstance(act, gym.spaces.Box):
-        raise EnvError(f"env '{name}' has a {type(act).__name__} action space; SAC needs continuous Box actions "
-                       f"(for discrete actions use a discrete-action method such as DQN)")
+        raise EnvError(
+            f"env '{name}' has a {type(act).__name__} action space; SAC needs continuous Box actions "
+            f"(for discrete actions use a discrete-action method such as DQN)"
+        )
     if not (np.all(np.isfinite(act.low)) and np.all(np.isfinite(act.high))):
-        raise EnvError(f"env '{name}' has an unbounded Box action space (low={act.low}, high={act.high}); "
-                       f"SAC squashes actions into bounds: wrap it with gymnasium.wrappers.ClipAction "
-                       f"and finite bounds")
+        raise EnvError(
+            f"env '{name}' has an unbounded Box action space (low={act.low}, high={act.high}); "
+            f"SAC squashes actions into bounds: wrap it with gymnasium.wrappers.ClipAction "
+            f"and finite bounds"
+        )
     if len(act.shape) != 1:
         raise EnvError(f"env '{name}' has actions of shape {act.shape}; keras_sac needs a flat (n,) Box")
     try:
@@ -207,8 +224,14 @@ def env_spec(env: gym.Env | gym.vector.VectorEnv, image_channels: str = "auto", 
         obs = obs_spec(space, name, image_channels)
     except ObsError as exc:
         raise EnvError(str(exc)) from None
-    return EnvSpec(env.spec.id if env.spec is not None else None, obs,
-                   tuple(float(x) for x in act.low), tuple(float(x) for x in act.high), _make_kwargs(env), pixels)
+    return EnvSpec(
+        env.spec.id if env.spec is not None else None,
+        obs,
+        tuple(float(x) for x in act.low),
+        tuple(float(x) for x in act.high),
+        _make_kwargs(env),
+        pixels,
+    )
 
 
 def _make_kwargs(env: gym.Env | gym.vector.VectorEnv) -> dict:
@@ -230,20 +253,25 @@ def _make_kwargs(env: gym.Env | gym.vector.VectorEnv) -> dict:
     return out
 
 
-def resolve_env(env: gym.Env | gym.vector.VectorEnv | str,
-                pixels: dict | None = None) -> gym.Env | gym.vector.VectorEnv:
+def resolve_env(
+    env: gym.Env | gym.vector.VectorEnv | str, pixels: dict | None = None
+) -> gym.Env | gym.vector.VectorEnv:
     """Accept an env object or an id string (resolved as `resolve_env_id` does, notes as warnings); with
     `pixels`, the env observed through its rendered frames (`pixel_env`)."""
     if not isinstance(env, str):
         if (pixels is not None or observes_pixels(env)) and isinstance(env, gym.Env) and is_mujoco_env(env):
-            raise EnvError("MuJoCo frames cannot be rendered in a process that runs TensorFlow (Mesa's EGL and "
-                           "TensorFlow crash together): pass the env id with pixels set, and keras_sac renders it "
-                           "in a TensorFlow-free subprocess")
+            raise EnvError(
+                "MuJoCo frames cannot be rendered in a process that runs TensorFlow (Mesa's EGL and "
+                "TensorFlow crash together): pass the env id with pixels set, and keras_sac renders it "
+                "in a TensorFlow-free subprocess"
+            )
         if pixels is not None and not isinstance(env, gym.vector.VectorEnv):
             return env if observes_pixels(env) else pixel_env(env, pixels)
         if pixels is not None:
-            raise EnvError("pixels wraps each env it makes: pass the env id with n_envs instead of a VectorEnv, "
-                           "or wrap the VectorEnv's envs yourself and leave pixels unset")
+            raise EnvError(
+                "pixels wraps each env it makes: pass the env id with n_envs instead of a VectorEnv, "
+                "or wrap the VectorEnv's envs yourself and leave pixels unset"
+            )
         return env
     env_id, notes = resolve_env_id(env)
     for note in notes:
@@ -254,6 +282,8 @@ def resolve_env(env: gym.Env | gym.vector.VectorEnv | str,
 def check_same_spaces(expected: EnvSpec, got: EnvSpec, what: str) -> None:
     """Refuse an env whose observations or action bounds differ from those `what` was trained on."""
     if (expected.obs, expected.action_low, expected.action_high) != (got.obs, got.action_low, got.action_high):
-        raise EnvError(f"env {got.env_id or ''} does not match {what}: it was trained with observations "
-                       f"{expected.obs.describe()}, action bounds {list(expected.action_low)}..{list(expected.action_high)}; "
-                       f"this env has {got.obs.describe()}, bounds {list(got.action_low)}..{list(got.action_high)}")
+        raise EnvError(
+            f"env {got.env_id or ''} does not match {what}: it was trained with observations "
+            f"{expected.obs.describe()}, action bounds {list(expected.action_low)}..{list(expected.action_high)}; "
+            f"this env has {got.obs.describe()}, bounds {list(got.action_low)}..{list(got.action_high)}"
+        )

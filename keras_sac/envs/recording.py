@@ -26,8 +26,9 @@ class FrameWriter:
         self.path = Path(path)
         self.tmp = self.path.with_name(f".{self.path.stem}.tmp{self.path.suffix}")
         # yuv420p (what every player reads) needs even sides: imageio pads to a multiple of 2
-        self.writer = imageio.get_writer(self.tmp, fps=fps, codec="libx264", quality=7, macro_block_size=2,
-                                         ffmpeg_log_level="error")
+        self.writer = imageio.get_writer(
+            self.tmp, fps=fps, codec="libx264", quality=7, macro_block_size=2, ffmpeg_log_level="error"
+        )
         self.frames = 0
 
     def add(self, frame) -> None:

@@ -49,8 +49,9 @@ def is_mujoco_env(env: gym.Env) -> bool:
 
 
 def _is_mujoco_class(cls: type) -> bool:
-    return any(base.__module__.startswith("gymnasium.envs.mujoco") and base.__name__ == "MujocoEnv"
-               for base in cls.__mro__)
+    return any(
+        base.__module__.startswith("gymnasium.envs.mujoco") and base.__name__ == "MujocoEnv" for base in cls.__mro__
+    )
 
 
 @contextlib.contextmanager
@@ -81,14 +82,19 @@ class RemoteEnv(gym.Env):
     `make` is a module-level function (the child imports it by name), in keras_sac `envs.make.make_worker_env`
     (`envs.make.make_remote_env` passes it)."""
 
-    def __init__(self, make: Callable[[str, dict | None, dict], gym.Env], env_id: str, pixels: dict | None,
-                 kwargs: dict):
+    def __init__(
+        self, make: Callable[[str, dict | None, dict], gym.Env], env_id: str, pixels: dict | None, kwargs: dict
+    ):
         self.pixels = pixels
         ctx = multiprocessing.get_context("forkserver")
         self._conn, child_conn = ctx.Pipe()
         with main_script_hidden():
-            self._process = ctx.Process(target=_serve, args=(child_conn, make, env_id, pixels, kwargs), daemon=True,
-                                        name=f"keras_sac env {env_id}")
+            self._process = ctx.Process(
+                target=_serve,
+                args=(child_conn, make, env_id, pixels, kwargs),
+                daemon=True,
+                name=f"keras_sac env {env_id}",
+            )
             self._process.start()
         child_conn.close()
         self._closed = False
@@ -104,8 +110,9 @@ class RemoteEnv(gym.Env):
         try:
             ok, value = self._conn.recv()
         except EOFError:
-            raise RuntimeError(f"the env process of {self._process.name!r} died (exit code "
-                               f"{self._process.exitcode})") from None
+            raise RuntimeError(
+                f"the env process of {self._process.name!r} died (exit code {self._process.exitcode})"
+            ) from None
         if not ok:
             raise value
         return value

@@ -76,8 +76,11 @@ def capture(env: gym.Env) -> tuple[dict, dict[str, np.ndarray]] | None:
     else:
         return None
     limit = _time_limit(env)
-    return {"kind": kind, "np_random": inner.np_random.bit_generator.state,
-            "elapsed_steps": None if limit is None else limit._elapsed_steps}, arrays
+    return {
+        "kind": kind,
+        "np_random": inner.np_random.bit_generator.state,
+        "elapsed_steps": None if limit is None else limit._elapsed_steps,
+    }, arrays
 
 
 def restore(env: gym.Env, state: dict, arrays: dict[str, np.ndarray]) -> None:

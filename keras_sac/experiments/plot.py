@@ -27,8 +27,16 @@ from keras_sac.io.policy_files import POLICY_SUBDIR, PolicyError, read_metadata
 from keras_sac.io.run_files import CONFIG_FILE, METRICS_FILE, PLOT_FILE, RUN_FILE, read_metrics
 
 DIAGNOSTICS_FILE = "diagnostics.png"
-NOT_CONFIG = {"seed", "total_timesteps", "eval_freq", "n_eval_episodes", "log_interval", "checkpoint_freq",
-              "video_freq", "deterministic"}  # settings that do not make runs a different variant
+NOT_CONFIG = {
+    "seed",
+    "total_timesteps",
+    "eval_freq",
+    "n_eval_episodes",
+    "log_interval",
+    "checkpoint_freq",
+    "video_freq",
+    "deterministic",
+}  # settings that do not make runs a different variant
 
 
 class PlotError(ValueError):
@@ -44,8 +52,10 @@ class Run:
         if not self.folder.is_dir():
             raise PlotError(f"'{folder}' is not a folder: pass train.py run folders")
         if not metrics.is_file():
-            raise PlotError(f"'{folder}' has no {METRICS_FILE}: not a train.py run folder, or it has not logged a "
-                            f"row yet (rows come every log_interval steps)")
+            raise PlotError(
+                f"'{folder}' has no {METRICS_FILE}: not a train.py run folder, or it has not logged a "
+                f"row yet (rows come every log_interval steps)"
+            )
         self.rows = [r for r in read_metrics(metrics) if "step" in r]
         if not self.rows:
             raise PlotError(f"'{metrics}' holds no rows yet: plot it after its first log_interval steps")
@@ -60,8 +70,9 @@ class Run:
             text, self.config = "", {}
         # `--config FILE`s named in the header ("sources: defaults, .../<env>.yaml, presets/x.yaml, --set, flags")
         sources = text.partition("sources:")[2].splitlines()[0].split(", ") if "sources:" in text else []
-        self.presets = [Path(src).stem for src in sources
-                        if src.endswith((".yaml", ".yml")) and Path(src).stem != self.env_id]
+        self.presets = [
+            Path(src).stem for src in sources if src.endswith((".yaml", ".yml")) and Path(src).stem != self.env_id
+        ]
 
     def target_entropy(self) -> float | None:
         """The config's target_entropy, or -dim(A) from the exported policy's metadata (SAC's default)."""
@@ -112,14 +123,28 @@ def plot_learning_curve(run: Run, out: Path, smooth: int | None = None) -> Path:
     if len(steps):
         window = _smooth_window(len(steps), smooth)
         ax.plot(steps, returns, color="tab:blue", alpha=0.3, lw=1, label="training (mean of last 100 episodes)")
-        ax.plot(steps, moving_average(returns, window), color="tab:blue", lw=2,
-                label=f"training, moving average of {window} rows")
+        ax.plot(
+            steps,
+            moving_average(returns, window),
+            color="tab:blue",
+            lw=2,
+            label=f"training, moving average of {window} rows",
+        )
     steps, means = run.series("eval/mean_return")
     if len(steps):
         _, stds = run.series("eval/std_return")
         stds = stds if len(stds) == len(means) else np.zeros_like(means)
-        ax.errorbar(steps, means, yerr=stds, fmt="o-", color="tab:orange", ms=4, capsize=2, lw=1.5,
-                    label="deterministic evaluation (mean +- std over episodes)")
+        ax.errorbar(
+            steps,
+            means,
+            yerr=stds,
+            fmt="o-",
+            color="tab:orange",
+            ms=4,
+            capsize=2,
+            lw=1.5,
+            label="deterministic evaluation (mean +- std over episodes)",
+        )
     _axes(ax, "episode return", f"SAC on {run.env_id}")
     ax.legend(loc="best", fontsize=8)
     return _save(fig, out / PLOT_FILE)
@@ -134,10 +159,16 @@ def plot_diagnostics(run: Run, out: Path, smooth: int | None = None) -> Path:
         ("critic loss (sum over critics of 0.5 MSE)", [("train/critic_loss", "critic loss")], True),
         ("actor loss  E[alpha log pi - Q]", [("train/actor_loss", "actor loss")], False),
         ("temperature alpha", [("train/alpha", "alpha")], True),
-        ("mean Q(s, a) of replayed pairs", [(k, f"critic {k.rsplit('_', 1)[1]}") for k in critics]
-         or [("train/mean_q", "mean over critics")], False),
-        ("policy entropy  -E[log pi(a|s)]", [("train/entropy", "entropy"),
-                                              ("train/target_entropy", "target entropy")], False),
+        (
+            "mean Q(s, a) of replayed pairs",
+            [(k, f"critic {k.rsplit('_', 1)[1]}") for k in critics] or [("train/mean_q", "mean over critics")],
+            False,
+        ),
+        (
+            "policy entropy  -E[log pi(a|s)]",
+            [("train/entropy", "entropy"), ("train/target_entropy", "target entropy")],
+            False,
+        ),
         ("alpha loss", [("train/alpha_loss", "alpha loss")], False),
     ]
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -152,8 +183,9 @@ def plot_diagnostics(run: Run, out: Path, smooth: int | None = None) -> Path:
                 ax.plot(steps, values, "--", color="black", lw=1.2, label=label)
                 continue
             ax.plot(steps, values, color=color, alpha=0.3, lw=0.8)
-            ax.plot(steps, moving_average(values, _smooth_window(len(values), smooth)), color=color, lw=1.8,
-                    label=label)
+            ax.plot(
+                steps, moving_average(values, _smooth_window(len(values), smooth)), color=color, lw=1.8, label=label
+            )
         if title.startswith("policy entropy") and drawn and not len(run.series("train/target_entropy")[0]):
             target = run.target_entropy()  # runs logged before the column existed
             if target is not None:
@@ -166,8 +198,10 @@ def plot_diagnostics(run: Run, out: Path, smooth: int | None = None) -> Path:
             ax.legend(fontsize=7, loc="best")
         if not drawn:
             ax.text(0.5, 0.5, "not logged in this run", ha="center", va="center", transform=ax.transAxes, color="gray")
-    fig.suptitle(f"SAC training diagnostics, {run.env_id} (thin: logged every log_interval steps; thick: moving "
-                 f"average)", fontsize=11)
+    fig.suptitle(
+        f"SAC training diagnostics, {run.env_id} (thin: logged every log_interval steps; thick: moving average)",
+        fontsize=11,
+    )
     return _save(fig, out / DIAGNOSTICS_FILE)
 
 
@@ -216,12 +250,13 @@ def plot_comparison(runs: list[Run], out: Path, labels: list[str] | None = None)
             values = np.stack([np.interp(grid, s, v) for s, v in curves])
             mean = values.mean(0)
             if len(curves) == 1:
-                line, = ax.plot(grid, mean, lw=2, label=f"{label} (1 seed)")
+                (line,) = ax.plot(grid, mean, lw=2, label=f"{label} (1 seed)")
             else:
-                low, high = ((values.min(0), values.max(0)) if len(curves) == 2
-                             else (mean - values.std(0), mean + values.std(0)))
+                low, high = (
+                    (values.min(0), values.max(0)) if len(curves) == 2 else (mean - values.std(0), mean + values.std(0))
+                )
                 band = "min-max" if len(curves) == 2 else "+-1 std"
-                line, = ax.plot(grid, mean, lw=2, label=f"{label} ({len(curves)} seeds, band {band})")
+                (line,) = ax.plot(grid, mean, lw=2, label=f"{label} ({len(curves)} seeds, band {band})")
                 ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2)
         _axes(ax, "evaluation return (deterministic)", f"{env_id}: mean across seeds")
         ax.legend(loc="best", fontsize=8)
@@ -247,8 +282,9 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def plot_runs(folders: list[str | Path], out: str | Path | None = None, smooth: int | None = None,
-              labels: list[str] | None = None) -> list[Path]:
+def plot_runs(
+    folders: list[str | Path], out: str | Path | None = None, smooth: int | None = None, labels: list[str] | None = None
+) -> list[Path]:
     """Draw the figures for `folders` (see the module docstring); returns the PNG paths."""
     runs = [Run(f) for f in folders]
     if labels is not None and len(labels) != len(runs):
@@ -268,8 +304,9 @@ def plot_runs(folders: list[str | Path], out: str | Path | None = None, smooth: 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="keras-sac-plot", description="Plot keras_sac run folders.")
-    p.add_argument("runs", nargs="+", help="train.py run folders; several: compared per env, seeds of one config "
-                                           "averaged")
+    p.add_argument(
+        "runs", nargs="+", help="train.py run folders; several: compared per env, seeds of one config averaged"
+    )
     p.add_argument("--out", help="output folder (default: the run folder for one run, ./plots for several)")
     p.add_argument("--smooth", type=int, help="moving-average window in logged rows (default: 1/20 of the run)")
     p.add_argument("--labels", help="comma-separated label per run folder (default: the config values that differ)")

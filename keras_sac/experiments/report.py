@@ -54,11 +54,20 @@ def collect(sweep_dir: Path) -> list[dict]:
         info = json.loads((folder / TRIAL_FILE).read_text())
         rows = read_metrics(folder / METRICS_FILE) if (folder / METRICS_FILE).is_file() else []
         evaluations = [(int(r["step"]), r["eval/mean_return"]) for r in rows if "eval/mean_return" in r]
-        trials.append({"folder": str(folder.relative_to(sweep_dir)), "env_id": info["env_id"],
-                       "label": info["label"], "values": info["values"], "seed": info["seed"],
-                       "status": trial_status(folder), "attempts": len(info.get("attempts", [])),
-                       "steps": int(rows[-1]["step"]) if rows else 0, "evaluations": evaluations,
-                       **(scores([m for _, m in evaluations]) if evaluations else dict.fromkeys(METRICS))})
+        trials.append(
+            {
+                "folder": str(folder.relative_to(sweep_dir)),
+                "env_id": info["env_id"],
+                "label": info["label"],
+                "values": info["values"],
+                "seed": info["seed"],
+                "status": trial_status(folder),
+                "attempts": len(info.get("attempts", [])),
+                "steps": int(rows[-1]["step"]) if rows else 0,
+                "evaluations": evaluations,
+                **(scores([m for _, m in evaluations]) if evaluations else dict.fromkeys(METRICS)),
+            }
+        )
     if not any(t["evaluations"] for t in trials):
         raise ReportError(f"'{sweep_dir}' has no evaluated trial yet: report it after the first evaluations")
     return trials
@@ -70,8 +79,9 @@ def _estimates(scores: dict, func, seed: int):
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="random_state is deprecated")
-        return rly.get_interval_estimates(scores, func, reps=REPS, confidence_interval_size=CI,
-                                          random_state=np.random.RandomState(seed))
+        return rly.get_interval_estimates(
+            scores, func, reps=REPS, confidence_interval_size=CI, random_state=np.random.RandomState(seed)
+        )
 
 
 def interval(scores: dict[str, np.ndarray], seed: int = 0) -> dict[str, tuple[float, float, float]]:
@@ -105,15 +115,41 @@ def summarize(trials: list[dict], pairs: bool = True) -> dict:
             scores = {label: np.array([[t[which]] for t in members]) for label, members in groups.items()}
             for label, (iqm, low, high) in interval(scores).items():
                 values = scores[label][:, 0]
-                configs.setdefault(label, {"seeds": sorted(t["seed"] for t in groups[label]),
-                                           "steps": min(t["steps"] for t in groups[label]),
-                                           "status": sorted({t["status"] for t in groups[label]})})
-                configs[label][which] = {"mean": float(values.mean()), "std": float(values.std()),
-                                         "iqm": iqm, "ci": [low, high], "values": values.tolist()}
-        improvements = [{"x": a, "y": b, "metric": "final",
-                  **dict(zip(("p", "low", "high"), improvement(np.array([[t["final"]] for t in groups[a]]),
-                                                               np.array([[t["final"]] for t in groups[b]]))))}
-                        for a, b in itertools.combinations(sorted(groups), 2)] if pairs else []
+                configs.setdefault(
+                    label,
+                    {
+                        "seeds": sorted(t["seed"] for t in groups[label]),
+                        "steps": min(t["steps"] for t in groups[label]),
+                        "status": sorted({t["status"] for t in groups[label]}),
+                    },
+                )
+                configs[label][which] = {
+                    "mean": float(values.mean()),
+                    "std": float(values.std()),
+                    "iqm": iqm,
+                    "ci": [low, high],
+                    "values": values.tolist(),
+                }
+        improvements = (
+            [
+                {
+                    "x": a,
+                    "y": b,
+                    "metric": "final",
+                    **dict(
+                        zip(
+                            ("p", "low", "high"),
+                            improvement(
+                                np.array([[t["final"]] for t in groups[a]]), np.array([[t["final"]] for t in groups[b]])
+                            ),
+                        )
+                    ),
+                }
+                for a, b in itertools.combinations(sorted(groups), 2)
+            ]
+            if pairs
+            else []
+        )
         out[env_id] = {"configs": configs, "improvement": improvements}
     return out
 
@@ -125,26 +161,45 @@ def _cell(stats: dict) -> tuple[str, str]:
 
 def markdown(sweep_dir: Path, manifest: dict, trials: list[dict], summary: dict, images: list[Path]) -> str:
     counts = {s: sum(t["status"] == s for t in trials) for s in ("finished", "pruned", "started", "new")}
-    lines = [f"# Sweep report: {sweep_dir.name}", "",
-             f"Command: `{' '.join(manifest.get('command', []))}`  ",
-             f"Trials: {len(trials)} ({', '.join(f'{n} {s}' for s, n in counts.items() if n)}); written "
-             f"{time.strftime('%Y-%m-%d %H:%M')} by `python -m keras_sac.experiments.report`.", "",
-             f"`final` is each run's last evaluation return, `best` its highest. Mean ± std across seeds (population "
-             f"std); IQM is the interquartile mean (25% trimmed; with under 4 seeds it is the mean) with a "
-             f"{CI:.0%} stratified-bootstrap CI ({REPS} resamples, rliable). Few seeds give wide intervals: read "
-             f"overlapping ones as no evidence of a difference.", ""]
+    lines = [
+        f"# Sweep report: {sweep_dir.name}",
+        "",
+        f"Command: `{' '.join(manifest.get('command', []))}`  ",
+        f"Trials: {len(trials)} ({', '.join(f'{n} {s}' for s, n in counts.items() if n)}); written "
+        f"{time.strftime('%Y-%m-%d %H:%M')} by `python -m keras_sac.experiments.report`.",
+        "",
+        f"`final` is each run's last evaluation return, `best` its highest. Mean ± std across seeds (population "
+        f"std); IQM is the interquartile mean (25% trimmed; with under 4 seeds it is the mean) with a "
+        f"{CI:.0%} stratified-bootstrap CI ({REPS} resamples, rliable). Few seeds give wide intervals: read "
+        f"overlapping ones as no evidence of a difference.",
+        "",
+    ]
     definition = manifest.get("definition", {})
     searched = definition.get("search") == "optuna"  # one run per sampled config: a ranking, not statistics
     for env_id, env in ({} if searched else summary).items():
-        lines += [f"## {env_id}", "", "| config | seeds | steps | final: mean ± std | final: IQM [95% CI] | "
-                                      "best: mean ± std | best: IQM [95% CI] |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {env_id}",
+            "",
+            "| config | seeds | steps | final: mean ± std | final: IQM [95% CI] | "
+            "best: mean ± std | best: IQM [95% CI] |",
+            "|---|---|---|---|---|---|---|",
+        ]
         ranked = sorted(env["configs"].items(), key=lambda kv: -kv[1]["final"]["iqm"])
         for label, c in ranked:
-            lines.append(f"| `{label}` | {len(c['seeds'])} | {c['steps']:,} | " + " | ".join(
-                [*_cell(c["final"]), *_cell(c["best"])]) + " |")
+            lines.append(
+                f"| `{label}` | {len(c['seeds'])} | {c['steps']:,} | "
+                + " | ".join([*_cell(c["final"]), *_cell(c["best"])])
+                + " |"
+            )
         if env["improvement"]:
-            lines += ["", "Probability of improvement, P(X > Y) on final return: the chance that a run of X beats "
-                          "a run of Y (0.5: no difference).", "", "| X | Y | P(X > Y) [95% CI] |", "|---|---|---|"]
+            lines += [
+                "",
+                "Probability of improvement, P(X > Y) on final return: the chance that a run of X beats "
+                "a run of Y (0.5: no difference).",
+                "",
+                "| X | Y | P(X > Y) [95% CI] |",
+                "|---|---|---|",
+            ]
             for p in env["improvement"]:
                 lines.append(f"| `{p['x']}` | `{p['y']}` | {p['p']:.2f} [{p['low']:.2f}, {p['high']:.2f}] |")
         lines.append("")
@@ -153,12 +208,18 @@ def markdown(sweep_dir: Path, manifest: dict, trials: list[dict], summary: dict,
         metric = definition.get("metric", "final")
         trials = sorted(trials, key=lambda t: -np.inf if t[metric] is None else -t[metric])
         lines += [f"Searched with Optuna and ASHA for the highest `{metric}`; trials best first.", ""]
-    lines += ["## Trials", "", "| folder | values | status | attempts | steps | final | best | auc |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "## Trials",
+        "",
+        "| folder | values | status | attempts | steps | final | best | auc |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for t in trials:
         fmt = lambda v: "–" if v is None else f"{v:.1f}"  # noqa: E731
-        lines.append(f"| {t['folder']} | `{t['label']}` | {t['status']} | {t['attempts']} | {t['steps']:,} | "
-                     f"{fmt(t['final'])} | {fmt(t['best'])} | {fmt(t['auc'])} |")
+        lines.append(
+            f"| {t['folder']} | `{t['label']}` | {t['status']} | {t['attempts']} | {t['steps']:,} | "
+            f"{fmt(t['final'])} | {fmt(t['best'])} | {fmt(t['auc'])} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -174,8 +235,15 @@ def plot_iqm(summary: dict, out: Path) -> Path:
             ys = np.arange(len(configs)) + offset
             iqm = np.array([c[which]["iqm"] for _, c in configs])
             ci = np.array([c[which]["ci"] for _, c in configs])
-            ax.errorbar(iqm, ys, xerr=[iqm - ci[:, 0], ci[:, 1] - iqm], fmt="o", color=colour, capsize=3,
-                        label=f"{which} return")
+            ax.errorbar(
+                iqm,
+                ys,
+                xerr=[iqm - ci[:, 0], ci[:, 1] - iqm],
+                fmt="o",
+                color=colour,
+                capsize=3,
+                label=f"{which} return",
+            )
         ax.set_yticks(np.arange(len(configs)))
         ax.set_yticklabels([f"{label} ({len(c['seeds'])} seeds)" for label, c in configs], fontsize=8)
         ax.set_xlabel(f"evaluation return: IQM, {CI:.0%} bootstrap CI")
@@ -199,8 +267,9 @@ def write_report(sweep_dir: str | Path, out: str | Path | None = None) -> list[P
     evaluated = [t for t in trials if t["evaluations"]]
     images = [plot_iqm(summary, out)]
     try:
-        images += plot_comparison([Run(sweep_dir / t["folder"]) for t in evaluated], out,
-                                  [t["label"] for t in evaluated])
+        images += plot_comparison(
+            [Run(sweep_dir / t["folder"]) for t in evaluated], out, [t["label"] for t in evaluated]
+        )
     except PlotError:
         pass
     report = {"sweep": str(sweep_dir), "trials": trials, "summary": summary}

@@ -43,8 +43,13 @@ def ray_environment(address: str | None) -> None:
         os.environ.setdefault("RAY_worker_niceness", "0")
         return
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # no C++ warning every second while it connects
-    if any((os.environ.get("RAY_AUTH_TOKEN"), os.environ.get("RAY_AUTH_TOKEN_PATH"),
-            (Path.home() / ".ray" / "auth_token").is_file())):
+    if any(
+        (
+            os.environ.get("RAY_AUTH_TOKEN"),
+            os.environ.get("RAY_AUTH_TOKEN_PATH"),
+            (Path.home() / ".ray" / "auth_token").is_file(),
+        )
+    ):
         # `ray start` (2.60) turns token authentication on; a driver sends its token only in token mode.
         os.environ.setdefault("RAY_AUTH_MODE", "token")
 
@@ -66,10 +71,12 @@ def start_ray(address: str | None, threads: int):
         try:
             ray.init(address=address, **quiet)
         except (ConnectionError, RuntimeError) as exc:
-            raise ConfigError(f"cannot join the Ray cluster at {address} ({str(exc).splitlines()[0]}): check it "
-                              f"runs (`ray status --address {address}`) and that its token is here (the head's "
-                              f"~/.ray/auth_token, or RAY_AUTH_TOKEN), or drop --address to run on this "
-                              f"machine") from None
+            raise ConfigError(
+                f"cannot join the Ray cluster at {address} ({str(exc).splitlines()[0]}): check it "
+                f"runs (`ray status --address {address}`) and that its token is here (the head's "
+                f"~/.ray/auth_token, or RAY_AUTH_TOKEN), or drop --address to run on this "
+                f"machine"
+            ) from None
     return int(ray.cluster_resources().get("CPU", 0)), time.perf_counter() - start
 
 
@@ -104,8 +111,9 @@ def _progress(say, total: int):
         info = trial.config.get("trial")
         if info:
             return info["run_dir"]
-        return f"trial-{trial.trial_id} " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                                   for k, v in trial.config.items())
+        return f"trial-{trial.trial_id} " + " ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.config.items()
+        )
 
     class Progress(tune.Callback):
         done = 0
@@ -122,15 +130,20 @@ def _progress(say, total: int):
             self.done += 1
             r = trial.last_result or {}
             steps = r.get("env_steps")
-            result = (f"final {r['final']:.1f}, best {r['best']:.1f}, auc {r['auc']:.1f} at {steps} steps"
-                      if "final" in r else "no evaluation")
+            result = (
+                f"final {r['final']:.1f}, best {r['best']:.1f}, auc {r['auc']:.1f} at {steps} steps"
+                if "final" in r
+                else "no evaluation"
+            )
             say(f"end      {name(trial)}: {result}  [{self.done}/{total}]")
 
         def on_trial_error(self, iteration, trials, trial, **info):
             self.freed.append(time.time())
             self.done += 1
-            say(f"FAILED   {name(trial)} after its restarts; its folder keeps the last checkpoint  "
-                f"[{self.done}/{total}]")
+            say(
+                f"FAILED   {name(trial)} after its restarts; its folder keeps the last checkpoint  "
+                f"[{self.done}/{total}]"
+            )
 
         def on_trial_recover(self, iteration, trials, trial, **info):
             self.freed.append(time.time())
@@ -164,31 +177,43 @@ def run(plan, args, sweep_dir: Path, command: list[str], say=print) -> int | Non
         run_dir = sweep_dir / trial.run_dir
         if not (run_dir / "run.json").is_file():  # new: its resolved config is recorded before it runs
             prepare_run_dir(run_dir, force=True)
-            write_run_start(run_dir, plan.resolve(trial.env_id, dict(trial.values), trial.seed, CONFIGS_DIR),
-                            command)
+            write_run_start(run_dir, plan.resolve(trial.env_id, dict(trial.values), trial.seed, CONFIGS_DIR), command)
     if plan.search == "grid":
-        say(f"{sweep_dir}: {len(trials)} trials, {len(trials) - len(pending)} finished before, "
-            f"{len(pending)} to run")
+        say(f"{sweep_dir}: {len(trials)} trials, {len(trials) - len(pending)} finished before, {len(pending)} to run")
     concurrent = args.max_concurrent or (max(1, cpus // args.threads_per_trial) if args.address is None else None)
-    say(f"Ray: {cpus} CPUs ({'this machine' if args.address is None else args.address}), started in "
+    say(
+        f"Ray: {cpus} CPUs ({'this machine' if args.address is None else args.address}), started in "
         f"{ray_seconds:.1f} s; trials at once: {concurrent or 'as many as its CPUs fit'}, "
-        f"{args.threads_per_trial} TensorFlow thread(s) each")
+        f"{args.threads_per_trial} TensorFlow thread(s) each"
+    )
     definition = plan.definition()
     if plan.config_file:  # workers run elsewhere (Tune's trial folders, other nodes): give them an absolute path
         definition["config_file"] = str(Path(plan.config_file).resolve())
-    settings = {"sweep_dir": str(sweep_dir.resolve()), "plan": definition, "command": command,
-                "configs_dir": str(CONFIGS_DIR), "threads_per_trial": args.threads_per_trial}
+    settings = {
+        "sweep_dir": str(sweep_dir.resolve()),
+        "plan": definition,
+        "command": command,
+        "configs_dir": str(CONFIGS_DIR),
+        "threads_per_trial": args.threads_per_trial,
+    }
     trainable = tune.with_resources(tune.with_parameters(run_trial, sweep=settings), {"cpu": args.threads_per_trial})
     total = len(pending) if plan.search == "grid" else plan.n_trials
     progress = _progress(say, total)
     run_config = tune.RunConfig(
         name=f"{plan.search}-{time.strftime('%Y%m%d-%H%M%S')}" if plan.search == "grid" else "optuna",
-        storage_path=str((sweep_dir / TUNE_DIR).resolve()), verbose=0, callbacks=[progress],
-        failure_config=tune.FailureConfig(max_failures=args.max_failures))
+        storage_path=str((sweep_dir / TUNE_DIR).resolve()),
+        verbose=0,
+        callbacks=[progress],
+        failure_config=tune.FailureConfig(max_failures=args.max_failures),
+    )
     started = time.perf_counter()
     if plan.search == "grid":
-        tuner = tune.Tuner(trainable, param_space={"trial": tune.grid_search([t.as_dict() for t in pending])},
-                           tune_config=tune.TuneConfig(max_concurrent_trials=concurrent), run_config=run_config)
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"trial": tune.grid_search([t.as_dict() for t in pending])},
+            tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
+            run_config=run_config,
+        )
     else:
         tuner = _optuna_tuner(plan, trainable, sweep_dir, run_config, concurrent, say)
     progress.fit_started = time.time()
@@ -199,10 +224,19 @@ def run(plan, args, sweep_dir: Path, command: list[str], say=print) -> int | Non
     wall = time.perf_counter() - started
     failed = sum(results[i].error is not None for i in range(len(results)))
     manifest = json.loads((sweep_dir / MANIFEST_FILE).read_text())
-    sessions = manifest.get("sessions", []) + [{
-        "ended": time.strftime("%Y-%m-%dT%H:%M:%S"), "trials_run": total, "failed": failed, "cpus": cpus,
-        "concurrent": concurrent, "threads_per_trial": args.threads_per_trial, "ray_start_s": round(ray_seconds, 2),
-        "tune_wall_s": round(wall, 1), **_trial_overhead(sweep_dir, pending, progress)}]
+    sessions = manifest.get("sessions", []) + [
+        {
+            "ended": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "trials_run": total,
+            "failed": failed,
+            "cpus": cpus,
+            "concurrent": concurrent,
+            "threads_per_trial": args.threads_per_trial,
+            "ray_start_s": round(ray_seconds, 2),
+            "tune_wall_s": round(wall, 1),
+            **_trial_overhead(sweep_dir, pending, progress),
+        }
+    ]
     write_manifest(sweep_dir, plan, manifest.get("command", command), {"sessions": sessions})
     say(f"{total} trials ran in {wall / 60:.1f} min ({failed} failed)")
     return 1 if failed else 0
@@ -221,8 +255,10 @@ def _trial_overhead(sweep_dir: Path, trials: list, progress) -> dict:
             continue
         for attempt in attempts:
             if attempt["started_unix"] >= progress.fit_started:  # this session's attempts
-                launch.append(attempt["started_unix"] - max([progress.fit_started] + [
-                    t for t in progress.freed if t <= attempt["started_unix"]]))
+                launch.append(
+                    attempt["started_unix"]
+                    - max([progress.fit_started] + [t for t in progress.freed if t <= attempt["started_unix"]])
+                )
         if trial.run_dir in progress.completed and "ended_unix" in attempts[-1]:
             finish.append(progress.completed[trial.run_dir] - attempts[-1]["ended_unix"])
     median = lambda xs: round(float(sorted(xs)[len(xs) // 2]), 2) if xs else None  # noqa: E731
@@ -242,10 +278,20 @@ def _optuna_tuner(plan, trainable, sweep_dir: Path, run_config, concurrent, say)
         return tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=True)
     low = plan.resolve(plan.envs[0], {k: v[0] for k, v in plan.grid}, plan.seeds[0], CONFIGS_DIR).run
     total, every = low.total_timesteps, low.eval_freq or low.total_timesteps
-    asha = ASHAScheduler(time_attr="env_steps", max_t=total + 1, grace_period=max(every, total // 9),
-                         reduction_factor=3)
+    asha = ASHAScheduler(
+        time_attr="env_steps", max_t=total + 1, grace_period=max(every, total // 9), reduction_factor=3
+    )
     searcher = OptunaSearch(seed=plan.seeds[0])
-    return tune.Tuner(trainable, param_space=search_space(plan), run_config=run_config,
-                      tune_config=tune.TuneConfig(metric=plan.metric, mode="max", search_alg=searcher,
-                                                  scheduler=asha, num_samples=plan.n_trials,
-                                                  max_concurrent_trials=concurrent))
+    return tune.Tuner(
+        trainable,
+        param_space=search_space(plan),
+        run_config=run_config,
+        tune_config=tune.TuneConfig(
+            metric=plan.metric,
+            mode="max",
+            search_alg=searcher,
+            scheduler=asha,
+            num_samples=plan.n_trials,
+            max_concurrent_trials=concurrent,
+        ),
+    )

@@ -42,8 +42,13 @@ class Trial:
         return f"{self.env_id.rpartition(':')[2]}/{self.label}/seed{self.seed}"
 
     def as_dict(self) -> dict:
-        return {"env_id": self.env_id, "values": dict(self.values), "label": self.label, "seed": self.seed,
-                "run_dir": self.run_dir}
+        return {
+            "env_id": self.env_id,
+            "values": dict(self.values),
+            "label": self.label,
+            "seed": self.seed,
+            "run_dir": self.run_dir,
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,34 +69,58 @@ class Plan:
         """The grid's trials, env-major, then the grid's values, then seeds."""
         keys = [k for k, _ in self.grid]
         combos = list(itertools.product(*(values for _, values in self.grid)))
-        return [Trial(env, tuple(zip(keys, combo)), seed) for env in self.envs for combo in combos
-                for seed in self.seeds]
+        return [
+            Trial(env, tuple(zip(keys, combo)), seed) for env in self.envs for combo in combos for seed in self.seeds
+        ]
 
     def definition(self) -> dict:
-        return {"envs": list(self.envs), "seeds": list(self.seeds), "grid": {k: list(v) for k, v in self.grid},
-                "fixed": dict(self.fixed), "config_file": self.config_file, "total_timesteps": self.total_timesteps,
-                "search": self.search, "trials": self.n_trials, "metric": self.metric}
+        return {
+            "envs": list(self.envs),
+            "seeds": list(self.seeds),
+            "grid": {k: list(v) for k, v in self.grid},
+            "fixed": dict(self.fixed),
+            "config_file": self.config_file,
+            "total_timesteps": self.total_timesteps,
+            "search": self.search,
+            "trials": self.n_trials,
+            "metric": self.metric,
+        }
 
     @classmethod
     def from_definition(cls, d: dict) -> "Plan":
         """The Plan that `definition()` (sweep.json's) describes."""
-        return cls(tuple(d["envs"]), tuple(d["seeds"]), tuple((k, tuple(v)) for k, v in d["grid"].items()),
-                   tuple(d["fixed"].items()), d["config_file"], d["total_timesteps"], d["search"], d["trials"],
-                   d["metric"])
+        return cls(
+            tuple(d["envs"]),
+            tuple(d["seeds"]),
+            tuple((k, tuple(v)) for k, v in d["grid"].items()),
+            tuple(d["fixed"].items()),
+            d["config_file"],
+            d["total_timesteps"],
+            d["search"],
+            d["trials"],
+            d["metric"],
+        )
 
     def resolve(self, env_id: str, values: dict, seed: int, configs_dir: Path) -> ResolvedConfig:
-        return resolve_config(env_id, configs_dir, self.config_file, {**dict(self.fixed), **values},
-                              total_timesteps=self.total_timesteps, seed=seed)
+        return resolve_config(
+            env_id,
+            configs_dir,
+            self.config_file,
+            {**dict(self.fixed), **values},
+            total_timesteps=self.total_timesteps,
+            seed=seed,
+        )
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
-    """"0-4" -> (0, 1, 2, 3, 4); "0,3,7" -> (0, 3, 7); "5" -> (5,)."""
+    """ "0-4" -> (0, 1, 2, 3, 4); "0,3,7" -> (0, 3, 7); "5" -> (5,)."""
     seeds: list[int] = []
     for part in text.split(","):
         m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
         if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
-            raise ConfigError(f"--seeds {text!r}: expected a range such as 0-4 or a list such as 0,3,7 "
-                              f"(non-negative integers)")
+            raise ConfigError(
+                f"--seeds {text!r}: expected a range such as 0-4 or a list such as 0,3,7 (non-negative integers)"
+            )
         first, last = int(m.group(1)), int(m.group(2) if m.group(2) is not None else m.group(1))
         seeds.extend(range(first, last + 1))
     if len(set(seeds)) != len(seeds):
@@ -191,16 +220,19 @@ def check_sweep_dir(sweep_dir: Path, plan: Plan) -> dict | None:
     manifest = read_manifest(sweep_dir)
     if manifest is None:
         if sweep_dir.is_dir() and any(sweep_dir.iterdir()):
-            raise ConfigError(f"--sweep-dir '{sweep_dir}' holds files but no {MANIFEST_FILE}: not a sweep folder; "
-                              f"choose a new one")
+            raise ConfigError(
+                f"--sweep-dir '{sweep_dir}' holds files but no {MANIFEST_FILE}: not a sweep folder; choose a new one"
+            )
         return None
     ours, theirs = plan.definition(), manifest.get("definition", {})
     differing = [k for k in ours if ours[k] != theirs.get(k)]
     if differing:
         key = differing[0]
-        raise ConfigError(f"--sweep-dir '{sweep_dir}' holds a different sweep (its {key} is "
-                          f"{json.dumps(theirs.get(key))}, this command's is {json.dumps(ours[key])}): choose a "
-                          f"new --sweep-dir, or repeat its own command: {' '.join(manifest.get('command', []))}")
+        raise ConfigError(
+            f"--sweep-dir '{sweep_dir}' holds a different sweep (its {key} is "
+            f"{json.dumps(theirs.get(key))}, this command's is {json.dumps(ours[key])}): choose a "
+            f"new --sweep-dir, or repeat its own command: {' '.join(manifest.get('command', []))}"
+        )
     return manifest
 
 
@@ -213,7 +245,7 @@ def write_manifest(sweep_dir: Path, plan: Plan, command: list[str], extra: dict 
 
 
 def trial_status(run_dir: Path) -> str:
-    """"finished" (ran to its total), "pruned" (stopped early by the search's scheduler), "started" (has a
+    """ "finished" (ran to its total), "pruned" (stopped early by the search's scheduler), "started" (has a
     checkpoint or metrics: resumes), or "new"."""
     if finished_run(run_dir) is not None:
         return "finished"
@@ -226,5 +258,8 @@ def trial_status(run_dir: Path) -> str:
 
 def trial_folders(sweep_dir: Path) -> list[Path]:
     """Every trial run folder of a sweep (those with sweep_trial.json), sorted."""
-    return sorted(p.parent for p in sweep_dir.glob(f"**/{TRIAL_FILE}")
-                  if TUNE_DIR not in p.relative_to(sweep_dir).parts and (p.parent / RUN_FILE).is_file())
+    return sorted(
+        p.parent
+        for p in sweep_dir.glob(f"**/{TRIAL_FILE}")
+        if TUNE_DIR not in p.relative_to(sweep_dir).parts and (p.parent / RUN_FILE).is_file()
+    )

@@ -73,13 +73,22 @@ def run_trial(params: dict, sweep: dict) -> None:
             return "pruned"
         return None
 
-    summary = train(config, run_dir, resume=status == "started", progress_bar=False, say=lambda *a: None,
-                    resume_command="python train.py --resume", on_evaluation=report)
+    summary = train(
+        config,
+        run_dir,
+        resume=status == "started",
+        progress_bar=False,
+        say=lambda *a: None,
+        resume_command="python train.py --resume",
+        on_evaluation=report,
+    )
     record_attempt(run_dir, info, ended=summary["stopped_by"] or "finished")
     if summary["stopped_by"] is None and summary["evaluations"]:
         try:
-            send(summary["num_timesteps"], [(e["step"], e["mean_return"], e["std_return"])
-                                            for e in summary["evaluations"]])
+            send(
+                summary["num_timesteps"],
+                [(e["step"], e["mean_return"], e["std_return"]) for e in summary["evaluations"]],
+            )
         except SystemExit:  # a scheduler's decision on a finished run changes nothing
             pass
 
@@ -91,9 +100,15 @@ def record_attempt(run_dir: Path, info: dict, status: str | None = None, ended: 
     record = json.loads(path.read_text()) if path.is_file() else {**info, "attempts": []}
     now = time.strftime("%Y-%m-%dT%H:%M:%S")
     if ended is None:
-        record["attempts"].append({"host": socket.gethostname(), "pid": os.getpid(), "started": now,
-                                   "started_unix": time.time(), "from": status})
+        record["attempts"].append(
+            {
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "started": now,
+                "started_unix": time.time(),
+                "from": status,
+            }
+        )
     else:
         record["attempts"][-1].update(ended=ended, ended_at=now, ended_unix=time.time())
     write_atomic(path, json.dumps(record, indent=2))
-

@@ -83,8 +83,11 @@ class _MetricsLog(Callback):
         step, row = agent.num_timesteps, {}
         if self.due(agent, self.log_interval):
             now = time.perf_counter()
-            row = {**agent.metrics(), "time/elapsed_s": now - self._start,
-                   "time/steps_per_second": (step - self._clock_step) / (now - self._clock)}
+            row = {
+                **agent.metrics(),
+                "time/elapsed_s": now - self._start,
+                "time/steps_per_second": (step - self._clock_step) / (now - self._clock),
+            }
         if self.evaluation.evaluated_at == step:
             row.update(self.evaluation.last_metrics)
         if row:
@@ -122,8 +125,9 @@ class _RunCheckpoints(CheckpointCallback):
         try:
             return super().save(agent)
         except OSError as exc:  # full or read-only disk: stop while the previous checkpoint is still good
-            raise RunFailed(f"could not write the checkpoint of step {agent.num_timesteps} ({exc}); "
-                            f"{_last_good(self.checkpoints)}") from None
+            raise RunFailed(
+                f"could not write the checkpoint of step {agent.num_timesteps} ({exc}); {_last_good(self.checkpoints)}"
+            ) from None
 
 
 def extra_callbacks(run: RunConfig, run_dir: Path, config: ResolvedConfig, agent_seed: int, say) -> list[Callback]:
@@ -131,8 +135,17 @@ def extra_callbacks(run: RunConfig, run_dir: Path, config: ResolvedConfig, agent
     if not run.video_freq:
         return []
 
-    return [VideoCallback(run.video_freq, run_dir / VIDEOS_DIR, config.env_id, config.env_kwargs,
-                          config.sac.get("pixels"), seed=agent_seed + 1, say=say)]
+    return [
+        VideoCallback(
+            run.video_freq,
+            run_dir / VIDEOS_DIR,
+            config.env_id,
+            config.env_kwargs,
+            config.sac.get("pixels"),
+            seed=agent_seed + 1,
+            say=say,
+        )
+    ]
 
 
 def _last_good(checkpoints: RollingCheckpoints) -> str:
@@ -142,9 +155,16 @@ def _last_good(checkpoints: RollingCheckpoints) -> str:
         return "no checkpoint was written before"
 
 
-def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_bar: bool = True,
-          say=print, resume_command: str = "python train.py --resume", export_formats: tuple[str, ...] = (),
-          on_evaluation=None) -> dict:
+def train(
+    config: ResolvedConfig,
+    run_dir: Path,
+    resume: bool = False,
+    progress_bar: bool = True,
+    say=print,
+    resume_command: str = "python train.py --resume",
+    export_formats: tuple[str, ...] = (),
+    on_evaluation=None,
+) -> dict:
     """Train per `config` in `run_dir` (new, or `resume`d from its newest good checkpoint).
 
     `run_dir` must already hold config.yaml and run.json (`run_files.write_run_start`).
@@ -169,24 +189,37 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
         agent = KerasSAC(new_env(), **config.sac)
     if resume:
         record_resume(run_dir, agent.num_timesteps, run.total_timesteps)
-    logger = RunLogger(run_dir, resume_at=agent.num_timesteps if resume else None,
-                       columns=columns(agent.config.n_critics),
-                       hparams={"env_id": config.env_id, **dataclasses.asdict(agent.config), **to_dict(run)})
+    logger = RunLogger(
+        run_dir,
+        resume_at=agent.num_timesteps if resume else None,
+        columns=columns(agent.config.n_critics),
+        hparams={"env_id": config.env_id, **dataclasses.asdict(agent.config), **to_dict(run)},
+    )
     start = time.perf_counter()
     try:  # the metrics files are flushed and closed on every way out, failures included
         with _StopOnSignals() as stop:
             # The run monitor: evaluate, log, checkpoint, record videos, stop on signals -- in this order.
             seed = agent.config.seed
             assert seed is not None  # KerasSAC draws and records one when none is given
-            evaluation = EvalCallback(new_env(), run.eval_freq, run.n_eval_episodes, seed=seed + 1,
-                                      final_step=run.total_timesteps, say=say)
-            evaluation.evaluations = [(int(r["step"]), r["eval/mean_return"], r["eval/std_return"])
-                                      for r in logger.rows if "eval/mean_return" in r]  # earlier sessions'
+            evaluation = EvalCallback(
+                new_env(), run.eval_freq, run.n_eval_episodes, seed=seed + 1, final_step=run.total_timesteps, say=say
+            )
+            evaluation.evaluations = [
+                (int(r["step"]), r["eval/mean_return"], r["eval/std_return"])
+                for r in logger.rows
+                if "eval/mean_return" in r
+            ]  # earlier sessions'
             saver = _RunCheckpoints(run.checkpoint_freq, checkpoints.root, stop)
             saver.saved_at = agent.num_timesteps if resume else None
             reporter = [_ReportEvaluations(evaluation, on_evaluation)] if on_evaluation else []  # a sweep's
-            monitor = [evaluation, _MetricsLog(logger, run.log_interval, evaluation), saver, *reporter,
-                       *extra_callbacks(run, run_dir, config, seed, say), _SignalStop(stop)]
+            monitor = [
+                evaluation,
+                _MetricsLog(logger, run.log_interval, evaluation),
+                saver,
+                *reporter,
+                *extra_callbacks(run, run_dir, config, seed, say),
+                _SignalStop(stop),
+            ]
             remaining = run.total_timesteps - agent.num_timesteps
             try:
                 if remaining > 0:
@@ -195,8 +228,10 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
                 raise RunFailed(f"{exc}; {_last_good(checkpoints)}") from None
             stopped_by = stop.received or next((r.stopped_by for r in reporter), None)
             if stop.received:
-                say(f"{stop.received} at step {agent.num_timesteps}: checkpoint written; continue with "
-                    f"{resume_command} {run_dir}")
+                say(
+                    f"{stop.received} at step {agent.num_timesteps}: checkpoint written; continue with "
+                    f"{resume_command} {run_dir}"
+                )
             saver.save(agent)  # progress first: nothing below can lose it
         train_seconds = time.perf_counter() - start
         agent.close()
@@ -206,8 +241,10 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
             try:
                 agent.export(run_dir / f"{POLICY_DIR}.{fmt}", format=fmt)
             except ExportError as exc:  # reported once the run's summary and plots are written
-                export_error = ExportError(f"{exc}; the run is complete: its checkpoint, policy/ (SavedModel), "
-                                           f"plots and summary.json are written")
+                export_error = ExportError(
+                    f"{exc}; the run is complete: its checkpoint, policy/ (SavedModel), "
+                    f"plots and summary.json are written"
+                )
     finally:
         logger.close()
     try:
@@ -217,7 +254,9 @@ def train(config: ResolvedConfig, run_dir: Path, resume: bool = False, progress_
     evaluations = [{"step": s, "mean_return": m, "std_return": sd} for s, m, sd in evaluation.evaluations]
     best = max(evaluations, key=lambda e: e["mean_return"], default=None)  # the first of equals
     summary = {
-        "env_id": config.env_id, "num_timesteps": agent.num_timesteps, "total_timesteps": run.total_timesteps,
+        "env_id": config.env_id,
+        "num_timesteps": agent.num_timesteps,
+        "total_timesteps": run.total_timesteps,
         "stopped_by": stopped_by,
         "train_seconds_this_session": round(train_seconds, 1),
         "final_eval_mean_return": evaluations[-1]["mean_return"] if evaluations else None,

@@ -32,8 +32,9 @@ def check_video_dir(folder: str | Path) -> Path:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test"):
             pass
     except OSError as exc:
-        raise VideoError(f"cannot write videos into '{folder}' ({exc.strerror or exc}): choose a writable "
-                         f"folder") from None
+        raise VideoError(
+            f"cannot write videos into '{folder}' ({exc.strerror or exc}): choose a writable folder"
+        ) from None
     return folder
 
 
@@ -41,8 +42,10 @@ def check_renders(env_id: str) -> None:
     """Refuse, before any process starts, an env whose registration says it cannot render rgb_array."""
     modes = (getattr(env_creator(env_id), "metadata", None) or {}).get("render_modes")
     if modes is not None and "rgb_array" not in modes:
-        raise VideoError(f"env '{env_id}' cannot render rgb_array frames (its render modes: {modes or 'none'}), so "
-                         f"no video can be made of it: leave out --video / video_freq")
+        raise VideoError(
+            f"env '{env_id}' cannot render rgb_array frames (its render modes: {modes or 'none'}), so "
+            f"no video can be made of it: leave out --video / video_freq"
+        )
 
 
 class RecordingEnv(gym.Wrapper):
@@ -51,8 +54,14 @@ class RecordingEnv(gym.Wrapper):
     Made from an env id, it lives in a TensorFlow-free child (see the module docstring).
     """
 
-    def __init__(self, env_id: str, env_kwargs: dict, pixels: dict | None, folder: Path,
-                 name: Callable[[int], str] = lambda i: f"episode-{i}.mp4"):
+    def __init__(
+        self,
+        env_id: str,
+        env_kwargs: dict,
+        pixels: dict | None,
+        folder: Path,
+        name: Callable[[int], str] = lambda i: f"episode-{i}.mp4",
+    ):
         check_renders(env_id)
         kwargs = dict(env_kwargs) if pixels is not None else {**env_kwargs, "render_mode": "rgb_array"}
         self.remote = make_remote_env(env_id, pixels, kwargs)  # the wrapped env, with its recording calls
@@ -82,8 +91,16 @@ class RecordingEnv(gym.Wrapper):
         self.env.close()
 
 
-def record_episodes(act: Callable, env_id: str, env_kwargs: dict, pixels: dict | None, folder: str | Path,
-                    n_episodes: int, seed: int | None = None, name: Callable[[int], str] | None = None):
+def record_episodes(
+    act: Callable,
+    env_id: str,
+    env_kwargs: dict,
+    pixels: dict | None,
+    folder: str | Path,
+    n_episodes: int,
+    seed: int | None = None,
+    name: Callable[[int], str] | None = None,
+):
     """Run `n_episodes` with `act(obs) -> action` and write one mp4 per episode into `folder`.
     Returns (evaluation.Episodes, [video paths])."""
     folder = check_video_dir(folder)
@@ -99,8 +116,16 @@ def record_episodes(act: Callable, env_id: str, env_kwargs: dict, pixels: dict |
 class VideoCallback(Callback):
     """Every `video_freq` env steps, one deterministic episode recorded as `folder/step_<n>.mp4`."""
 
-    def __init__(self, video_freq: int, folder: str | Path, env_id: str, env_kwargs: dict, pixels: dict | None,
-                 seed: int | None = None, say: Callable[[str], None] | None = print):
+    def __init__(
+        self,
+        video_freq: int,
+        folder: str | Path,
+        env_id: str,
+        env_kwargs: dict,
+        pixels: dict | None,
+        seed: int | None = None,
+        say: Callable[[str], None] | None = print,
+    ):
         self.video_freq, self.seed, self.say = video_freq, seed, say
         self.folder = check_video_dir(folder)
         check_renders(env_id)

@@ -57,8 +57,14 @@ def save_agent(agent, path: str | Path, include_buffer: bool = True) -> Path:
             arrays.update({f"buffer.{k}": v for k, v in agent.buffer.state_arrays().items()})
         with open(tmp / ARRAYS_FILE, "wb") as f:
             np.savez(f, **arrays)  # type: ignore[arg-type]  # NumPy's stub mixes allow_pickle into **kwds
-        meta = {"format": FORMAT, "keras_sac_version": __version__, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                "config": to_dict(agent.config), "env": agent.spec.to_dict(), **runtime}
+        meta = {
+            "format": FORMAT,
+            "keras_sac_version": __version__,
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "config": to_dict(agent.config),
+            "env": agent.spec.to_dict(),
+            **runtime,
+        }
         if agent.parts.names():  # what to pass again to load: a checkpoint stores no code
             meta["custom_parts"] = agent.parts.names()
         (tmp / AGENT_FILE).write_text(json.dumps(meta, indent=1))
@@ -79,8 +85,12 @@ def state_variables(agent) -> dict:
 
     targets = agent.target_critics.variables if agent.target_critics is not None else []
     optimizers = (agent.actor_optimizer, agent.critic_optimizer, agent.alpha_optimizer)
-    keras_vars = [*agent.actor.variables, *agent.critics.variables, *targets,
-                  *(v for optimizer in optimizers for v in optimizer.variables)]
+    keras_vars = [
+        *agent.actor.variables,
+        *agent.critics.variables,
+        *targets,
+        *(v for optimizer in optimizers for v in optimizer.variables),
+    ]
     keras_vars = list({id(v): v for v in keras_vars}.values())  # a shared encoder is in actor and critics
     stable = custom_state_keys(custom_layers(agent), optimizers) if agent.parts.names() else {}
     state = {stable.get(v.path, v.path).replace("/", "."): v for v in keras_vars}
@@ -89,8 +99,7 @@ def state_variables(agent) -> dict:
     # With policy_delay: the actor's last metrics, reported between its updates.
     held = {f"held.{name.replace('/', '.')}": v for name, v in getattr(agent._update, "held", {}).items()}
     sde = {"sde_noise": agent.sde_noise} if agent.config.use_sde else {}
-    return {**state, **held, **sde, "log_alpha": agent.log_alpha, "n_updates": agent.n_updates,
-            "tf_rng": agent.tf_rng}
+    return {**state, **held, **sde, "log_alpha": agent.log_alpha, "n_updates": agent.n_updates, "tf_rng": agent.tf_rng}
 
 
 def custom_layers(agent) -> dict:
@@ -113,8 +122,12 @@ def custom_layers(agent) -> dict:
 def runtime_state(agent) -> tuple[dict, dict[str, np.ndarray]]:
     """The Python-side state a checkpoint needs besides the variables and the buffer: (JSON, arrays)."""
     episodes, arrays = agent.collector.state()
-    state = {"num_timesteps": agent.num_timesteps, "np_rng": agent.np_rng.bit_generator.state,
-             "predict_rng": agent.predict_rng.bit_generator.state, **episodes}
+    state = {
+        "num_timesteps": agent.num_timesteps,
+        "np_rng": agent.np_rng.bit_generator.state,
+        "predict_rng": agent.predict_rng.bit_generator.state,
+        **episodes,
+    }
     return state, arrays
 
 
@@ -125,7 +138,7 @@ def restore_runtime_state(agent, state: dict, arrays: dict[str, np.ndarray]) -> 
     if "predict_rng" in state:  # (checkpoints from keras_sac before it was saved still load)
         agent.predict_rng.bit_generator.state = state["predict_rng"]
     agent.collector.restore(state, arrays, agent.num_timesteps)
-    buffer_arrays = {k[len("buffer."):]: v for k, v in arrays.items() if k.startswith("buffer.")}
+    buffer_arrays = {k[len("buffer.") :]: v for k, v in arrays.items() if k.startswith("buffer.")}
     if buffer_arrays:
         agent.buffer.restore_arrays(buffer_arrays)
 
@@ -140,13 +153,17 @@ def load_agent(cls, path: str | Path, env=None, parts: dict | None = None):
     missing = [k for k in saved_parts if parts.get(k) is None]
     if missing:
         given = ", ".join(f"{k}={saved_parts[k].rpartition('.')[2].replace('<lambda>', '...')}" for k in missing)
-        raise CheckpointError(f"the agent at '{path}' was built with its own {', '.join(missing)} "
-                              f"({', '.join(saved_parts[k] for k in missing)}), which a checkpoint does not store: "
-                              f"pass it again: KerasSAC.load(path, {given})")
+        raise CheckpointError(
+            f"the agent at '{path}' was built with its own {', '.join(missing)} "
+            f"({', '.join(saved_parts[k] for k in missing)}), which a checkpoint does not store: "
+            f"pass it again: KerasSAC.load(path, {given})"
+        )
     extra = [k for k in parts if k not in saved_parts]
     if extra:
-        raise CheckpointError(f"the agent at '{path}' was built without a custom {', '.join(extra)}: leave "
-                              f"{'it' if len(extra) == 1 else 'them'} out of load")
+        raise CheckpointError(
+            f"the agent at '{path}' was built without a custom {', '.join(extra)}: leave "
+            f"{'it' if len(extra) == 1 else 'them'} out of load"
+        )
     saved_spec = EnvSpec.from_dict(meta["env"])
     if env is None:
         if saved_spec.env_id is None:
@@ -174,8 +191,9 @@ def _crc32(path: Path) -> int:
 
 def _write_manifest(folder: Path) -> None:
     """Sizes and CRC32s of the (already fsynced) files, written last."""
-    entries = {str(path.relative_to(folder)): {"size": path.stat().st_size, "crc32": _crc32(path)}
-               for path in _files(folder)}
+    entries = {
+        str(path.relative_to(folder)): {"size": path.stat().st_size, "crc32": _crc32(path)} for path in _files(folder)
+    }
     with open(folder / MANIFEST_FILE, "w") as f:
         json.dump({"format": FORMAT, "files": entries}, f, indent=1)
         f.flush()
@@ -189,10 +207,13 @@ def verify(path: Path) -> None:
     manifest = path / MANIFEST_FILE
     if not manifest.is_file():
         if (path / AGENT_FILE).is_file():
-            raise CheckpointError(f"checkpoint '{path}' is incomplete ({MANIFEST_FILE} is missing: the write "
-                                  f"was interrupted)")
-        raise CheckpointError(f"no keras_sac checkpoint at '{path}' ({AGENT_FILE} is missing): pass a folder "
-                              f"written by KerasSAC.save, a run's checkpoints/ folder or a run folder")
+            raise CheckpointError(
+                f"checkpoint '{path}' is incomplete ({MANIFEST_FILE} is missing: the write was interrupted)"
+            )
+        raise CheckpointError(
+            f"no keras_sac checkpoint at '{path}' ({AGENT_FILE} is missing): pass a folder "
+            f"written by KerasSAC.save, a run's checkpoints/ folder or a run folder"
+        )
     try:
         files = json.loads(manifest.read_text())["files"]
     except (ValueError, KeyError, TypeError):
@@ -215,8 +236,10 @@ def resolve(path: str | Path) -> Path:
     for root in (path, path / "checkpoints"):
         if root.is_dir() and any(p.name.startswith(STEP_PREFIX) for p in root.iterdir()):
             return RollingCheckpoints(root).latest()
-    raise CheckpointError(f"no keras_sac checkpoint at '{path}': pass a folder written by KerasSAC.save, a "
-                          f"run's checkpoints/ folder or a run folder")
+    raise CheckpointError(
+        f"no keras_sac checkpoint at '{path}': pass a folder written by KerasSAC.save, a "
+        f"run's checkpoints/ folder or a run folder"
+    )
 
 
 def read_checkpoint(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
@@ -229,8 +252,10 @@ def read_checkpoint(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
         with np.load(path / ARRAYS_FILE, allow_pickle=False) as npz:  # never runs pickled code
             arrays = {k: npz[k] for k in npz.files}
     except ValueError as exc:
-        raise CheckpointError(f"checkpoint '{path}' holds data that needs pickle to load ({exc}); "
-                              f"keras_sac never unpickles: this file was not written by keras_sac") from None
+        raise CheckpointError(
+            f"checkpoint '{path}' holds data that needs pickle to load ({exc}); "
+            f"keras_sac never unpickles: this file was not written by keras_sac"
+        ) from None
     return meta, arrays
 
 
@@ -257,12 +282,12 @@ class RollingCheckpoints:
         if not self.root.is_dir():
             return []
         steps = [p for p in self.root.iterdir() if p.is_dir() and p.name.startswith(STEP_PREFIX)]
-        return sorted(steps, key=lambda p: int(p.name[len(STEP_PREFIX):]), reverse=True)
+        return sorted(steps, key=lambda p: int(p.name[len(STEP_PREFIX) :]), reverse=True)
 
     def write(self, agent, include_buffer: bool = True) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
         path = save_agent(agent, self.root / f"{STEP_PREFIX}{agent.num_timesteps:012d}", include_buffer)
-        for old in self.folders()[self.keep:]:
+        for old in self.folders()[self.keep :]:
             shutil.rmtree(old, ignore_errors=True)
         for debris in self.root.glob(f".{STEP_PREFIX}*"):  # staging folders of writes that were killed
             shutil.rmtree(debris, ignore_errors=True)

@@ -58,8 +58,9 @@ class _PolicyModule(tf.Module):
     def _checked(self, observation):
         # Signatures check only dtypes; without these a wrong width fails deep inside a matmul.
         if self.obs.flat:
-            observation = tf.ensure_shape(observation, [None, self.obs.obs_dim],
-                                          name="observation_must_be_batch_by_obs_dim")
+            observation = tf.ensure_shape(
+                observation, [None, self.obs.obs_dim], name="observation_must_be_batch_by_obs_dim"
+            )
             return tf.debugging.check_numerics(observation, "keras_sac policy: observation contains NaN or inf")
         checked = {}
         for e in self.obs.entries:
@@ -70,12 +71,18 @@ class _PolicyModule(tf.Module):
         return checked
 
     def _action(self, observation):
-        return {"action": policy_action(self.actor, self._checked(observation), self.action_center,
-                                        self.action_scale)}
+        return {"action": policy_action(self.actor, self._checked(observation), self.action_center, self.action_scale)}
 
     def _sample_action(self, observation):
-        return {"action": policy_action(self.actor, self._checked(observation), self.action_center,
-                                        self.action_scale, seed=self.rng.make_seeds(1)[:, 0])}
+        return {
+            "action": policy_action(
+                self.actor,
+                self._checked(observation),
+                self.action_center,
+                self.action_scale,
+                seed=self.rng.make_seeds(1)[:, 0],
+            )
+        }
 
 
 def policy_metadata(agent) -> dict:
@@ -84,8 +91,10 @@ def policy_metadata(agent) -> dict:
     if obs.flat:
         inputs = f"observation: float32 [batch, {obs.obs_dim}]; one observation is a batch of one"
     else:
-        inputs = "; ".join(f"{e.key}: {e.dtype} [batch, {', '.join(map(str, e.shape))}]" for e in obs.entries) + \
-            " (keyword inputs); one observation is a batch of one"
+        inputs = (
+            "; ".join(f"{e.key}: {e.dtype} [batch, {', '.join(map(str, e.shape))}]" for e in obs.entries)
+            + " (keyword inputs); one observation is a batch of one"
+        )
     metadata = {
         "format": "keras_sac.policy/1",
         "keras_sac_version": __version__,
@@ -96,8 +105,10 @@ def policy_metadata(agent) -> dict:
         "action_shape": [agent.spec.action_dim],
         "num_timesteps": agent.num_timesteps,
         "normalize_observations": bool(agent.config.normalize_observations),
-        "signatures": {"serving_default": "deterministic action tanh(mean), in env bounds",
-                       "sample_action": "stochastic action from the tanh-Gaussian, in env bounds"},
+        "signatures": {
+            "serving_default": "deterministic action tanh(mean), in env bounds",
+            "sample_action": "stochastic action from the tanh-Gaussian, in env bounds",
+        },
     }
     if obs.is_dict:  # the keys' shapes and dtypes are in "observation" (EnvSpec.to_dict)
         metadata.pop("observation_shape"), metadata.pop("observation_dtype")
@@ -105,7 +116,8 @@ def policy_metadata(agent) -> dict:
         metadata["signatures"]["sample_action"] = (
             "gSDE policy: each row drawn as with a fresh noise matrix W, i.e. tanh(N(mean, (h^2) @ sigma^2)) with h "
             "the last hidden features; the time-correlated exploration of training (one W held over many steps) "
-            "needs the agent")
+            "needs the agent"
+        )
     return metadata
 
 
@@ -114,12 +126,14 @@ def export_policy(agent, path: str | Path) -> Path:
     path = Path(path)
     metadata = policy_metadata(agent)
     obs = agent.spec.obs
-    module = _PolicyModule(agent.actor, obs, agent.spec.action_low, agent.spec.action_high,
-                           json.dumps(metadata), seed=agent.config.seed)
+    module = _PolicyModule(
+        agent.actor, obs, agent.spec.action_low, agent.spec.action_high, json.dumps(metadata), seed=agent.config.seed
+    )
     tmp = staging_dir(path)
     try:
-        tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.action,
-                                                           "sample_action": module.sample_action})
+        tf.saved_model.save(
+            module, str(tmp), signatures={"serving_default": module.action, "sample_action": module.sample_action}
+        )
         (tmp / METADATA_FILE).parent.mkdir(exist_ok=True)
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
         fsync_tree(tmp)  # durable before it replaces the previous policy, as checkpoints are
@@ -139,8 +153,10 @@ class LoadedPolicy:
             self.module = tf.saved_model.load(str(path))
             self.metadata = json.loads(self.module.metadata().numpy())
         except Exception as exc:  # TF raises many types for a damaged SavedModel
-            raise PolicyError(f"SavedModel at '{path}' is corrupt or not a keras_sac policy: "
-                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+            raise PolicyError(
+                f"SavedModel at '{path}' is corrupt or not a keras_sac policy: "
+                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            ) from None
         self.path = path
         self.spec = spec_from_metadata(self.metadata)
 

@@ -44,13 +44,16 @@ def deterministic_function(agent) -> tf.types.experimental.GenericFunction:
     actor = agent.actor
 
     if agent.spec.obs.flat:
+
         def act(observation):
             return {"action": policy_action(actor, observation, center, half_range)}
+
         return tf.function(act, input_signature=[spec])
     keys = list(spec)  # one keyword input per key, as the SavedModel's signature
 
     def act_on_keys(*tensors):
         return {"action": policy_action(actor, dict(zip(keys, tensors)), center, half_range)}
+
     return tf.function(act_on_keys, input_signature=list(spec.values()))
 
 
@@ -81,8 +84,11 @@ def to_onnx(fn) -> bytes:
 
 def _converter_cause(message: str) -> str:
     """The op(s) a converter could not handle, or its first meaningful line."""
-    ops = sorted(set(re.findall(r"'tf\.(\w+)'", message)) | set(re.findall(r"\btf\.(\w+)\(", message)) |
-                 set(re.findall(r"[Uu]nsupported ops?[^:]*: ([\w, ]+)", message)))
+    ops = sorted(
+        set(re.findall(r"'tf\.(\w+)'", message))
+        | set(re.findall(r"\btf\.(\w+)\(", message))
+        | set(re.findall(r"[Uu]nsupported ops?[^:]*: ([\w, ]+)", message))
+    )
     if ops:
         return f"op(s) {', '.join(ops)} have no builtin equivalent"
     lines = [line.strip() for line in message.splitlines() if line.strip()]
@@ -98,8 +104,13 @@ def export_file(agent, path: str | Path, fmt: str, metadata: dict) -> Path:
     fn = deterministic_function(agent)
     data = to_tflite(fn) if fmt == "tflite" else to_onnx(fn)
     inputs = ["observation"] if agent.spec.obs.flat else [e.key for e in agent.spec.obs.entries]
-    metadata = {**metadata, "file_format": fmt, "inputs": inputs, "output": "action",
-                "signatures": {"action": "deterministic action tanh(mean), in env bounds"}}
+    metadata = {
+        **metadata,
+        "file_format": fmt,
+        "inputs": inputs,
+        "output": "action",
+        "signatures": {"action": "deterministic action tanh(mean), in env bounds"},
+    }
     write_atomic(path, data)
     write_atomic(metadata_path(path), json.dumps(metadata, indent=2))
     return path

@@ -16,11 +16,30 @@ import tensorflow as tf
 from keras_sac.io.files import fsync_tree, replace_dir, staging_dir, write_atomic
 from keras_sac.io.run_files import _as_floats, read_metrics  # noqa: F401  (read_metrics: re-exported)
 
-TRAIN_KEYS = ("train/critic_loss", "train/actor_loss", "train/alpha_loss", "train/alpha", "train/entropy",
-              "train/target_entropy", "train/mean_q", "train/n_updates", "train/learning_rate")
-COLUMNS = ("step", "time/elapsed_s", "time/steps_per_second", "time/episodes", "rollout/episode_return",
-           "rollout/episode_length", *TRAIN_KEYS, "eval/mean_return", "eval/std_return", "eval/mean_ep_length",
-           "eval/success_rate")
+TRAIN_KEYS = (
+    "train/critic_loss",
+    "train/actor_loss",
+    "train/alpha_loss",
+    "train/alpha",
+    "train/entropy",
+    "train/target_entropy",
+    "train/mean_q",
+    "train/n_updates",
+    "train/learning_rate",
+)
+COLUMNS = (
+    "step",
+    "time/elapsed_s",
+    "time/steps_per_second",
+    "time/episodes",
+    "rollout/episode_return",
+    "rollout/episode_length",
+    *TRAIN_KEYS,
+    "eval/mean_return",
+    "eval/std_return",
+    "eval/mean_ep_length",
+    "eval/success_rate",
+)
 
 
 def columns(n_critics: int) -> tuple[str, ...]:
@@ -37,8 +56,13 @@ class RunLogger:
     a kill during a resume loses nothing; TensorBoard keeps each kept point's original wall time.
     """
 
-    def __init__(self, run_dir: Path, resume_at: int | None = None, columns: tuple[str, ...] = COLUMNS,
-                 hparams: dict | None = None):
+    def __init__(
+        self,
+        run_dir: Path,
+        resume_at: int | None = None,
+        columns: tuple[str, ...] = COLUMNS,
+        hparams: dict | None = None,
+    ):
         self.csv_path = run_dir / "metrics.csv"
         self.columns = columns
         tb_dir = run_dir / "tb"

@@ -29,8 +29,10 @@ def find_policy(path: str | Path) -> Path:
         candidate = recover_dir(candidate)  # an export killed between its two renames (no atomic swap)
         if (candidate / "saved_model.pb").is_file():
             return candidate
-    raise PolicyError(f"no SavedModel policy at '{path}' (saved_model.pb is missing): pass the folder written "
-                      f"by KerasSAC.export or a run folder")
+    raise PolicyError(
+        f"no SavedModel policy at '{path}' (saved_model.pb is missing): pass the folder written "
+        f"by KerasSAC.export or a run folder"
+    )
 
 
 def read_metadata(path: Path) -> dict:

@@ -34,8 +34,10 @@ def prepare_run_dir(run_dir: Path, force: bool) -> None:
     if run_dir.exists() and not run_dir.is_dir():
         raise FileExistsError(f"--run-dir '{run_dir}' is a file; choose a folder path")
     if run_dir.is_dir() and any(run_dir.iterdir()) and not force:
-        raise FileExistsError(f"--run-dir '{run_dir}' already holds files; choose a new folder, pass --force "
-                              f"to write over it, or --resume {run_dir} to continue it")
+        raise FileExistsError(
+            f"--run-dir '{run_dir}' already holds files; choose a new folder, pass --force "
+            f"to write over it, or --resume {run_dir} to continue it"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
@@ -45,19 +47,38 @@ def write_run_start(run_dir: Path, config: ResolvedConfig, command: list[str] | 
     resolved = {**config.sac, **to_dict(config.run)}
     (run_dir / CONFIG_FILE).write_text(
         f"# Resolved config of this run ({config.env_id}); sources: {', '.join(config.sources)}\n"
-        + yaml.safe_dump(resolved, sort_keys=False))
-    write_atomic(run_dir / RUN_FILE, json.dumps({
-        "env_id": config.env_id, "env_kwargs": config.env_kwargs, "command": command or sys.argv,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "versions": versions(), "machine": machine(),
-        "resumes": []}, indent=2))
+        + yaml.safe_dump(resolved, sort_keys=False)
+    )
+    write_atomic(
+        run_dir / RUN_FILE,
+        json.dumps(
+            {
+                "env_id": config.env_id,
+                "env_kwargs": config.env_kwargs,
+                "command": command or sys.argv,
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "versions": versions(),
+                "machine": machine(),
+                "resumes": [],
+            },
+            indent=2,
+        ),
+    )
 
 
 def record_resume(run_dir: Path, from_step: int, total_timesteps: int) -> None:
     """Append one entry (when, from which step, to which total, on what) to run.json's `resumes`."""
     record = json.loads((run_dir / RUN_FILE).read_text())
-    record.setdefault("resumes", []).append({
-        "at": time.strftime("%Y-%m-%dT%H:%M:%S"), "from_step": from_step, "total_timesteps": total_timesteps,
-        "command": sys.argv, "versions": versions(), "machine": machine()})
+    record.setdefault("resumes", []).append(
+        {
+            "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "from_step": from_step,
+            "total_timesteps": total_timesteps,
+            "command": sys.argv,
+            "versions": versions(),
+            "machine": machine(),
+        }
+    )
     write_atomic(run_dir / RUN_FILE, json.dumps(record, indent=2))
 
 

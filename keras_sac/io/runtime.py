@@ -32,8 +32,10 @@ class _FilePolicy:
         try:
             self.metadata = json.loads(Path(f"{self.path}.json").read_text())
         except (OSError, ValueError):
-            raise ValueError(f"'{self.path}.json' is missing or unreadable: export the policy with "
-                             f"KerasSAC.export(path, format=...), which writes it") from None
+            raise ValueError(
+                f"'{self.path}.json' is missing or unreadable: export the policy with "
+                f"KerasSAC.export(path, format=...), which writes it"
+            ) from None
         self.inputs = self.metadata["inputs"]
         self.obs = EnvSpec.from_dict(self.metadata).obs
 
@@ -89,5 +91,6 @@ def load_policy(path: str | Path):
         return TFLitePolicy(path)
     if suffix == ".onnx":
         return ONNXPolicy(path)
-    raise ValueError(f"'{path}' is neither .tflite nor .onnx; a SavedModel loads with keras_sac.LoadedPolicy "
-                     f"or tf.saved_model.load")
+    raise ValueError(
+        f"'{path}' is neither .tflite nor .onnx; a SavedModel loads with keras_sac.LoadedPolicy or tf.saved_model.load"
+    )
