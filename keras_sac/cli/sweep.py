@@ -6,6 +6,7 @@ trials, one train.py run each.
     python sweep.py --env Hopper-v5 --search optuna --trials 40 --metric auc \\
         --grid learning_rate=1e-4,3e-3 --grid tau=0.005,0.01,0.02 --total-timesteps 100000
     python sweep.py ... --address 10.0.0.5:6379        # the same sweep on a Ray cluster (ray start --head)
+    python sweep.py --suite mujoco --seeds 0-2 --total-timesteps 100000   # the results table, beside published
 
 Without --address, an embedded Ray sized to this machine runs `cores / --threads-per-trial` trials at once,
 each a worker process with that many TensorFlow threads. Each trial is an ordinary run folder under the
@@ -32,12 +33,17 @@ from pathlib import Path
 from keras_sac.cli.common import note, setup_warnings
 from keras_sac.config.settings import ConfigError
 from keras_sac.config.sources import CONFIGS_DIR, parse_overrides
-from keras_sac.experiments.sweep_plan import Plan, check_sweep_dir, parse_grid, parse_seeds, validate
+from keras_sac.experiments.sweep_plan import Plan, check_sweep_dir, load_suite, parse_grid, parse_seeds, validate
 
 
 def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog, description="Run keras_sac trials over envs x seeds x settings on Ray.")
-    p.add_argument("--env", action="append", required=True, help="Gymnasium env id; repeat for several envs")
+    p.add_argument("--env", action="append", default=[], help="Gymnasium env id; repeat for several envs")
+    p.add_argument(
+        "--suite",
+        help="a suite: envs x their presets (configs/suites/<name>.yaml, e.g. mujoco, or a YAML file's path) in "
+        "place of --env/--grid/--config; its report puts the results beside published figures",
+    )
     p.add_argument("--seeds", default="0", help="seeds of every config: a range 0-4 or a list 0,3,7 (default 0)")
     p.add_argument(
         "--grid",
@@ -101,8 +107,28 @@ def make_plan(args, prog: str):
     """The sweep's Plan from the command line, with every trial's config checked (ConfigError, EnvError)."""
     from keras_sac.envs.make import env_spec, make_env, resolve_env_id  # Gymnasium and MuJoCo: after the flags' checks
 
+    if bool(args.env) == bool(args.suite):
+        raise ConfigError(
+            "give the envs with --env (and settings with --grid) or a whole --suite, not both"
+            if args.env
+            else "name the envs: --env Hopper-v5 ..., or a suite: --suite mujoco"
+        )
+    suite_file: str | None = None
+    suite: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    if args.suite:
+        for flag, given in (
+            ("--grid", args.grid),
+            ("--config", args.config),
+            ("--search optuna", args.search != "grid"),
+        ):
+            if given:
+                raise ConfigError(
+                    f"{flag} does not go with --suite: a suite's trials run its presets as they are "
+                    f"(--set still applies to every trial)"
+                )
+        suite_file, suite = load_suite(args.suite, CONFIGS_DIR)
     envs = []
-    for name in args.env:
+    for name in args.env or [env for env, _ in suite]:
         env_id, notes = resolve_env_id(name)
         for text in notes:
             note(prog, text)
@@ -130,6 +156,8 @@ def make_plan(args, prog: str):
         args.search,
         args.trials,
         args.metric,
+        tuple((env_id, presets) for env_id, (_, presets) in zip(envs, suite)),
+        suite_file,
     )
     if plan.search == "optuna":
         if args.trials is None:

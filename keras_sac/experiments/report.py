@@ -18,13 +18,20 @@ import itertools
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from keras_sac.experiments.plot import PlotError, Run, _pyplot, _save, plot_comparison
+from keras_sac.experiments.published import (
+    beside_published,
+    load_published,
+    plot_beside_published,
+    published_markdown,
+    report_steps,
+)
+from keras_sac.experiments.stats import CI, REPS, improvement, interval
 from keras_sac.experiments.sweep_plan import (
     MANIFEST_FILE,
     METRICS,
@@ -36,9 +43,6 @@ from keras_sac.experiments.sweep_plan import (
 from keras_sac.experiments.sweep_trial import scores
 from keras_sac.io.files import write_atomic
 from keras_sac.io.run_files import METRICS_FILE, read_metrics
-
-REPS = 2000  # bootstrap resamples (rliable's default is 50,000; 2,000 gives CIs stable to ~1% here in a second)
-CI = 0.95
 
 
 class ReportError(ValueError):
@@ -71,34 +75,6 @@ def collect(sweep_dir: Path) -> list[dict]:
     if not any(t["evaluations"] for t in trials):
         raise ReportError(f"'{sweep_dir}' has no evaluated trial yet: report it after the first evaluations")
     return trials
-
-
-def _estimates(scores: dict, func, seed: int):
-    """rliable's interval estimates, reproducible (a seeded RandomState; arch's notice about it is silenced)."""
-    from rliable import library as rly
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="random_state is deprecated")
-        return rly.get_interval_estimates(
-            scores, func, reps=REPS, confidence_interval_size=CI, random_state=np.random.RandomState(seed)
-        )
-
-
-def interval(scores: dict[str, np.ndarray], seed: int = 0) -> dict[str, tuple[float, float, float]]:
-    """IQM and its stratified-bootstrap CI per config: {label: (iqm, low, high)}; scores are (runs, tasks)."""
-    from rliable import metrics
-
-    point, ci = _estimates(scores, lambda x: np.array([metrics.aggregate_iqm(x)]), seed)
-    return {k: (float(point[k][0]), float(ci[k][0][0]), float(ci[k][1][0])) for k in scores}
-
-
-def improvement(x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
-    """P(X > Y) (rliable's probability of improvement, ties count half) with its bootstrap CI."""
-    from rliable import metrics
-
-    point, ci = _estimates({"xy": (x, y)}, metrics.probability_of_improvement, seed)
-    low, high = np.ravel(ci["xy"])
-    return float(np.ravel(point["xy"])[0]), float(low), float(high)
 
 
 def summarize(trials: list[dict], pairs: bool = True) -> dict:
@@ -159,7 +135,14 @@ def _cell(stats: dict) -> tuple[str, str]:
     return f"{stats['mean']:.1f} ± {stats['std']:.1f}", f"{stats['iqm']:.1f} [{low:.1f}, {high:.1f}]"
 
 
-def markdown(sweep_dir: Path, manifest: dict, trials: list[dict], summary: dict, images: list[Path]) -> str:
+def markdown(
+    sweep_dir: Path,
+    manifest: dict,
+    trials: list[dict],
+    summary: dict,
+    images: list[Path],
+    published: Sequence[str] = (),
+) -> str:
     counts = {s: sum(t["status"] == s for t in trials) for s in ("finished", "pruned", "started", "new")}
     lines = [
         f"# Sweep report: {sweep_dir.name}",
@@ -203,7 +186,7 @@ def markdown(sweep_dir: Path, manifest: dict, trials: list[dict], summary: dict,
             for p in env["improvement"]:
                 lines.append(f"| `{p['x']}` | `{p['y']}` | {p['p']:.2f} [{p['low']:.2f}, {p['high']:.2f}] |")
         lines.append("")
-    lines += ["## Figures", ""] + [f"![{p.stem}]({p.name})" for p in images] + [""]
+    lines += [*published, "## Figures", ""] + [f"![{p.stem}]({p.name})" for p in images] + [""]
     if searched:  # best first, by the metric the search maximised
         metric = definition.get("metric", "final")
         trials = sorted(trials, key=lambda t: -np.inf if t[metric] is None else -t[metric])
@@ -265,16 +248,19 @@ def write_report(sweep_dir: str | Path, out: str | Path | None = None) -> list[P
         raise ReportError(f"cannot create the output folder '{out}' ({exc.strerror or exc})") from None
     summary = summarize(trials, pairs=manifest.get("definition", {}).get("search", "grid") == "grid")
     evaluated = [t for t in trials if t["evaluations"]]
-    images = [plot_iqm(summary, out)]
+    published = load_published()
+    beside = beside_published(trials, published, report_steps(manifest.get("definition", {}).get("total_timesteps")))
+    images = [plot_iqm(summary, out), *plot_beside_published(trials, beside, out, _pyplot, _save)]
     try:
         images += plot_comparison(
             [Run(sweep_dir / t["folder"]) for t in evaluated], out, [t["label"] for t in evaluated]
         )
     except PlotError:
         pass
-    report = {"sweep": str(sweep_dir), "trials": trials, "summary": summary}
+    report = {"sweep": str(sweep_dir), "trials": trials, "summary": summary, "beside_published": beside}
     write_atomic(out / "report.json", json.dumps(report, indent=2))
-    write_atomic(out / "report.md", markdown(sweep_dir, manifest, trials, summary, images))
+    text = markdown(sweep_dir, manifest, trials, summary, images, published_markdown(beside, published))
+    write_atomic(out / "report.md", text)
     return [out / "report.md", out / "report.json", *images]
 
 

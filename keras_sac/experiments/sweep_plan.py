@@ -15,6 +15,8 @@ import re
 import typing
 from pathlib import Path
 
+import yaml
+
 from keras_sac.config.settings import ConfigError, RunConfig, SACConfig
 from keras_sac.config.sources import ResolvedConfig, resolve_config
 from keras_sac.io.files import write_atomic
@@ -23,6 +25,7 @@ from keras_sac.io.run_files import METRICS_FILE, RUN_FILE, finished_run
 MANIFEST_FILE, TRIAL_FILE, PRUNED_FILE, TUNE_DIR = "sweep.json", "sweep_trial.json", "pruned.json", "tune"
 METRICS = ("final", "best", "auc")  # what --search optimises: the last, the best or the mean evaluation return
 NOT_IN_GRID = {"seed": "--seeds", "total_timesteps": "--total-timesteps"}
+PRESET_KEY, DEFAULT_PRESET = "preset", "default"  # a suite trial's one value: which preset it runs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,9 +67,18 @@ class Plan:
     search: str = "grid"  # or "optuna"
     n_trials: int | None = None  # optuna: how many configs to sample
     metric: str = "final"
+    suite: tuple[tuple[str, tuple[str, ...]], ...] = ()  # a suite's env -> presets (the envs are the suite's)
+    suite_file: str | None = None
 
     def trials(self) -> list[Trial]:
-        """The grid's trials, env-major, then the grid's values, then seeds."""
+        """The grid's trials, env-major, then the grid's values (or the suite's presets), then seeds."""
+        if self.suite:
+            return [
+                Trial(env, ((PRESET_KEY, preset),), seed)
+                for env, presets in self.suite
+                for preset in presets
+                for seed in self.seeds
+            ]
         keys = [k for k, _ in self.grid]
         combos = list(itertools.product(*(values for _, values in self.grid)))
         return [
@@ -84,6 +96,11 @@ class Plan:
             "search": self.search,
             "trials": self.n_trials,
             "metric": self.metric,
+            **(
+                {"suite": {env: list(presets) for env, presets in self.suite}, "suite_file": self.suite_file}
+                if self.suite
+                else {}
+            ),
         }
 
     @classmethod
@@ -99,17 +116,70 @@ class Plan:
             d["search"],
             d["trials"],
             d["metric"],
+            tuple((env, tuple(presets)) for env, presets in d.get("suite", {}).items()),
+            d.get("suite_file"),
         )
 
     def resolve(self, env_id: str, values: dict, seed: int, configs_dir: Path) -> ResolvedConfig:
+        """A trial's config; a suite's trial names its preset (`default`: the env's config alone)."""
+        values = dict(values)
+        config_file = self.config_file
+        if PRESET_KEY in values:
+            config_file = preset_file(values.pop(PRESET_KEY), configs_dir)
         return resolve_config(
             env_id,
             configs_dir,
-            self.config_file,
+            config_file,
             {**dict(self.fixed), **values},
             total_timesteps=self.total_timesteps,
             seed=seed,
         )
+
+
+def preset_file(preset: str, configs_dir: Path) -> str | None:
+    """A suite's preset name -> its YAML file (None for `default`: the env's own config)."""
+    return None if preset == DEFAULT_PRESET else str(configs_dir / "presets" / f"{preset}.yaml")
+
+
+def load_suite(name: str, configs_dir: Path) -> tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]:
+    """A suite file -- configs/suites/<name>.yaml, or a path -- as (its path, ((env, (presets, ...)), ...)).
+
+    The file maps each env id to the presets to run on it: `default` (the env's config alone) or the name of a
+    file in configs/presets/ without `.yaml`. A file that is not such a mapping, or names a preset that does
+    not exist, raises ConfigError naming it."""
+    path = Path(name)
+    if not path.suffix:
+        path = configs_dir / "suites" / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (configs_dir / "suites").glob("*.yaml"))
+        raise ConfigError(
+            f"--suite {name}: no suite file '{path}' (suites shipped: {', '.join(known)}; or pass a YAML file's path)"
+        )
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--suite {name}: '{path}' is not valid YAML ({str(exc).splitlines()[0]})") from None
+    if (
+        not isinstance(data, dict)
+        or not data
+        or not all(isinstance(v, list) and v and all(isinstance(p, str) for p in v) for v in data.values())
+    ):
+        raise ConfigError(
+            f"--suite {name}: '{path}' must map each env id to a list of presets, e.g. "
+            f"'Hopper-v5: [default, Hopper-v5-tqc]'"
+        )
+    for env_id, presets in data.items():
+        for preset in presets:
+            file = preset_file(preset, configs_dir)
+            if file is not None and not Path(file).is_file():
+                known = sorted(p.stem for p in (configs_dir / "presets").glob("*.yaml"))
+                raise ConfigError(
+                    f"--suite {name}: {env_id} names an unknown preset '{preset}' (presets: default, "
+                    f"{', '.join(known)})"
+                )
+        if len(set(presets)) != len(presets):
+            raise ConfigError(f"--suite {name}: {env_id} lists a preset twice")
+    return str(path), tuple((str(env), tuple(presets)) for env, presets in data.items())
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -186,7 +256,8 @@ def validate(plan: Plan, configs_dir: Path) -> None:
                     try:
                         plan.resolve(env, dict(trial.values), trial.seed, configs_dir)
                     except ConfigError as exc:
-                        raise ConfigError(f"--grid values {trial.label} on {env}: {exc}") from None
+                        what = "--suite" if plan.suite else "--grid values"
+                        raise ConfigError(f"{what} {trial.label} on {env}: {exc}") from None
         else:
             for bound in (0, -1):  # the lower and the upper end of every range together
                 ends = {key: sorted(values, key=_sort_key)[bound] for key, values in plan.grid}

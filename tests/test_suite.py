@@ -1,0 +1,182 @@
+"""A suite (sweep.py --suite): envs x presets x seeds as a sweep, and its report beside published figures.
+
+The plan, the suite file's checks and the published comparison are tested without Ray; the whole command on
+a tiny budget (Ray, four trials, the report, a re-run) is slow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from keras_sac.config.settings import ConfigError
+from keras_sac.experiments.published import at_step, beside_published, load_published, published_markdown, task_of
+from keras_sac.experiments.sweep_plan import Plan, load_suite, validate
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "keras_sac" / "configs"
+
+
+def sweep(args, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO / "sweep.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=1200
+    )
+
+
+def test_the_shipped_mujoco_suite_names_five_envs_and_existing_presets():
+    path, suite = load_suite("mujoco", CONFIGS)
+    assert Path(path).name == "mujoco.yaml"
+    assert [env for env, _ in suite] == ["HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5"]
+    assert all(presets[0] == "default" for _, presets in suite)
+    plan = Plan(tuple(env for env, _ in suite), (0, 1, 2), (), suite=suite, suite_file=path)
+    validate(plan, CONFIGS)  # every preset resolves on its env
+
+
+def test_a_suite_plan_runs_each_env_s_presets_over_the_seeds_and_resolves_the_preset_file(tmp_path):
+    suite = (("Hopper-v5", ("default", "HalfCheetah-v5-crossq")),)
+    plan = Plan(("Hopper-v5",), (0, 1), (), (("gamma", "0.98"),), suite=suite, suite_file="s.yaml", total_timesteps=20_000)
+    trials = plan.trials()
+    assert [(t.label, t.seed) for t in trials] == [
+        ("preset=default", 0),
+        ("preset=default", 1),
+        ("preset=HalfCheetah-v5-crossq", 0),
+        ("preset=HalfCheetah-v5-crossq", 1),
+    ]
+    assert trials[2].run_dir == "Hopper-v5/preset=HalfCheetah-v5-crossq/seed0"
+    crossq = plan.resolve("Hopper-v5", dict(trials[2].values), 0, CONFIGS)
+    default = plan.resolve("Hopper-v5", dict(trials[0].values), 0, CONFIGS)
+    assert crossq.sac["critic_batch_renorm"] and not default.sac.get("critic_batch_renorm", False)
+    assert crossq.sac["gamma"] == default.sac["gamma"] == 0.98 and crossq.run.total_timesteps == 20_000  # --set, total
+    assert Plan.from_definition(json.loads(json.dumps(plan.definition()))) == plan  # sweep.json round trip
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("Hopper-v5: default\n", "must map each env id to a list of presets"),
+        (
+            "Hopper-v5: [default, Hopper-v5-nosuch]\n",
+            "Hopper-v5 names an unknown preset 'Hopper-v5-nosuch' (presets: default, HalfCheetah-v5-crossq",
+        ),
+        ("Hopper-v5: [default, default]\n", "Hopper-v5 lists a preset twice"),
+        ("Hopper-v5: [default\n", "is not valid YAML"),
+    ],
+)
+def test_a_bad_suite_file_is_one_line_naming_the_fix(tmp_path, text, message):
+    (tmp_path / "s.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_suite(str(tmp_path / "s.yaml"), CONFIGS)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--suite", "nosuch"], "--suite nosuch: no suite file"),
+        (["--suite", "{tmp}/bad.yaml"], "names an unknown preset 'nosuch'"),
+        (["--suite", "{tmp}/badenv.yaml"], "NoSuchEnv"),
+        (["--suite", "mujoco", "--env", "Hopper-v5"], "give the envs with --env (and settings with --grid) or a whole"),
+        (["--suite", "mujoco", "--grid", "gamma=0.9,0.99"], "--grid does not go with --suite"),
+        ([], "name the envs: --env Hopper-v5 ..., or a suite: --suite mujoco"),
+    ],
+)
+def test_bad_suite_input_is_one_line_exit_2_and_starts_nothing(tmp_path, args, message):
+    (tmp_path / "bad.yaml").write_text("Hopper-v5: [default, nosuch]\n")
+    (tmp_path / "badenv.yaml").write_text("NoSuchEnv-v0: [default]\n")
+    done = sweep([a.format(tmp=tmp_path) for a in args] + ["--sweep-dir", "s"], tmp_path)
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("sweep.py: error: ") and message in line, line
+    assert not (tmp_path / "s").exists()
+
+
+def test_published_figures_are_a_cited_row_per_method_task_and_step():
+    rows = load_published()
+    assert {r["task"] for r in rows} == {"HalfCheetah", "Hopper", "Walker2d", "Ant", "Humanoid"}
+    assert all(r["source"] and r["seeds"] >= 5 for r in rows)
+    crossq = {(r["task"], r["step"]): r["return"] for r in rows if r["method"] == "CrossQ"}
+    assert crossq[("Humanoid", 100_000)] == 2603 and crossq[("Walker2d", 300_000)] == 5941  # the issue's table
+    assert task_of("Hopper-v5") == "Hopper" and task_of("mymod:Hopper-v5") == "Hopper"
+
+
+def test_our_figure_at_a_step_is_the_iqm_of_each_seed_s_nearest_evaluation_beside_the_published():
+    def run(label, seed, values):
+        return {
+            "env_id": "Hopper-v5",
+            "label": label,
+            "seed": seed,
+            "evaluations": [(s, v) for s, v in zip((50_000, 98_000, 150_000, 290_000), values)],
+        }
+
+    trials = [
+        run("preset=a", s, v)
+        for s, v in enumerate([(1, 10, 20, 30), (2, 40, 21, 31), (3, 70, 22, 32), (4, 100, 23, 33)])
+    ]
+    trials.append({"env_id": "Pendulum-v1", "label": "x", "seed": 0, "evaluations": [(100_000, -150.0)]})
+    published = [
+        {"method": "M", "task": "Hopper", "step": 100_000, "return": 2000.0, "seeds": 10, "source": "a"},
+        {"method": "M", "task": "Hopper", "step": 1_000_000, "return": 3000.0, "seeds": 10, "source": "a"},
+    ]
+    beside = beside_published(trials, published)
+    assert list(beside) == ["Hopper-v5"]  # no published rows for Pendulum: no table
+    ours = beside["Hopper-v5"]["ours"]["preset=a"]
+    assert ours[100_000]["iqm"] == pytest.approx(scipy.stats.trim_mean([10, 40, 70, 100], 0.25))  # 98k within 5%
+    assert ours[300_000]["iqm"] == pytest.approx(scipy.stats.trim_mean([30, 31, 32, 33], 0.25))  # 290k within 5%
+    assert 1_000_000 not in ours and ours[100_000]["n"] == 4
+    assert at_step([(50_000, 1.0)], 100_000) is None
+    table = "\n".join(published_markdown(beside, published))
+    assert "| ours: `preset=a` | **55** [" in table and "| M | 2,000 | – | 3,000 |" in table
+
+
+@pytest.mark.slow
+def test_the_suite_command_reproduces_its_table_from_scratch_and_resumes(tmp_path):
+    (tmp_path / "tiny.yaml").write_text("Hopper-v5: [default, HalfCheetah-v5-crossq]\n")
+    args = [
+        "--suite",
+        str(tmp_path / "tiny.yaml"),
+        "--seeds",
+        "0-1",
+        "--total-timesteps",
+        "400",
+        "--set",
+        "learning_starts=100",
+        "--set",
+        "eval_freq=200",
+        "--set",
+        "n_eval_episodes=1",
+        "--set",
+        "batch_size=32",
+        "--set",
+        "checkpoint_freq=200",
+        "--sweep-dir",
+        "s",
+    ]
+    done = sweep(args, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    root = tmp_path / "s"
+    report = json.loads((root / "report.json").read_text())
+    hopper = report["beside_published"]["Hopper-v5"]
+    assert hopper["steps"] == [400, 100_000, 300_000, 1_000_000]
+    for label in ("preset=default", "preset=HalfCheetah-v5-crossq"):
+        finals = []
+        for seed in (0, 1):  # straight from each run's metrics.csv
+            rows = (root / "Hopper-v5" / label / f"seed{seed}" / "metrics.csv").read_text().splitlines()
+            column = rows[0].split(",").index("eval/mean_return")
+            step_column = rows[0].split(",").index("step")
+            finals += [
+                float(r.split(",")[column])
+                for r in rows[1:]
+                if r.split(",")[column] and int(float(r.split(",")[step_column])) == 400
+            ]
+        assert len(finals) == 2
+        assert hopper["ours"][label][400]["iqm"] == pytest.approx(np.mean(finals))  # two seeds: IQM = mean
+    md = (root / "report.md").read_text()
+    assert "## Beside published figures" in md and "| CrossQ | – | 2,764 | 2,644 | 2,467 |" in md
+    assert (root / "published_Hopper.png").stat().st_size > 10_000
+    again = sweep(args, tmp_path)  # the same command after the sweep finished: nothing runs again
+    assert again.returncode == 0, again.stderr
+    assert json.loads((root / "report.json").read_text())["beside_published"] == report["beside_published"]
