@@ -39,7 +39,9 @@ def test_the_shipped_mujoco_suite_names_five_envs_and_existing_presets():
 
 def test_a_suite_plan_runs_each_env_s_presets_over_the_seeds_and_resolves_the_preset_file(tmp_path):
     suite = (("Hopper-v5", ("default", "HalfCheetah-v5-crossq")),)
-    plan = Plan(("Hopper-v5",), (0, 1), (), (("gamma", "0.98"),), suite=suite, suite_file="s.yaml", total_timesteps=20_000)
+    plan = Plan(
+        ("Hopper-v5",), (0, 1), (), (("gamma", "0.98"),), suite=suite, suite_file="s.yaml", total_timesteps=20_000
+    )
     trials = plan.trials()
     assert [(t.label, t.seed) for t in trials] == [
         ("preset=default", 0),
