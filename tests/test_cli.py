@@ -332,6 +332,61 @@ def test_a_preset_and_variant_settings_from_the_command_line_reach_the_agent(tmp
     assert_one_line_error(proc, "redq_subset (2) must be between 1 and n_critics (1)")
 
 
+def test_tqc_simba_adamw_and_resets_from_the_command_line(tmp_path):
+    proc = run(
+        "train.py",
+        "--env",
+        "Pendulum-v1",
+        "--total-timesteps",
+        200,
+        "--run-dir",
+        tmp_path / "run",
+        *TINY,
+        "--set",
+        "critic_type=quantile",
+        "--set",
+        "n_quantiles=5",
+        "--set",
+        "architecture=simba",
+        "--set",
+        "normalize_observations=true",
+        "--set",
+        "net_arch=[32,32]",
+        "--set",
+        "weight_decay=0.01",
+        "--set",
+        "reset_interval=50",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    from keras_sac import KerasSAC
+
+    agent = KerasSAC.load(tmp_path / "run")
+    assert agent.critics.members[0].__class__.__name__ == "SimbaQNetwork"
+    assert agent.critics(np.zeros((1, 3), np.float32), np.zeros((1, 1), np.float32)).shape == (2, 1, 5)
+    assert agent.critic_optimizer.__class__.__name__ == "AdamW" and agent.config.reset_interval == 50
+    for settings, message in [
+        (
+            ["critic_type=quantile", "n_quantiles=2", "top_quantiles_to_drop_per_net=2"],
+            "top_quantiles_to_drop_per_net (2) must be smaller than n_quantiles (2)",
+        ),
+        (["critic_type=quantile", "target_backup=redq", "n_critics=5"], "target_backup: redq combines scalar critics"),
+        (["reset_interval=0"], "reset_interval = 0 is out of range"),
+        (["weight_decay=-1"], "weight_decay = -1.0 is out of range: expected a number >= 0"),
+    ]:
+        proc = run(
+            "train.py",
+            "--env",
+            "Pendulum-v1",
+            *(a for kv in settings for a in ("--set", kv)),
+            "--run-dir",
+            tmp_path / "bad",
+            cwd=tmp_path,
+        )
+        assert_one_line_error(proc, message)
+        assert not (tmp_path / "bad").exists()
+
+
 def test_vector_envs_from_the_command_line_log_and_checkpoint_on_schedule(tmp_path):
     proc = run(
         "train.py",
