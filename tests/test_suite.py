@@ -182,3 +182,43 @@ def test_the_suite_command_reproduces_its_table_from_scratch_and_resumes(tmp_pat
     again = sweep(args, tmp_path)  # the same command after the sweep finished: nothing runs again
     assert again.returncode == 0, again.stderr
     assert json.loads((root / "report.json").read_text())["beside_published"] == report["beside_published"]
+
+
+def _fake_run(folder: Path, env_id: str, returns: dict[int, float]) -> None:
+    """A run folder as train.py leaves it, as far as the results need: run.json, config.yaml, metrics.csv."""
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(
+        json.dumps(
+            {"env_id": env_id, "started": "2026-12-02T00:00:00", "commit": "abc1234", "machine": {"cpu": "test"}}
+        )
+    )
+    (folder / "config.yaml").write_text("gamma: 0.99\n")
+    rows = ["step,time/elapsed_s,eval/mean_return"] + [f"{s},{s / 100},{v}" for s, v in returns.items()]
+    (folder / "metrics.csv").write_text("\n".join(rows) + "\n")
+
+
+def test_results_are_collected_from_run_folders_and_rebuilt_into_their_block(tmp_path):
+    from keras_sac.experiments.results import build, collect, read_data
+
+    runs = tmp_path / "runs"
+    for seed, last in enumerate((1000.0, 1200.0, 1400.0)):
+        _fake_run(runs / "Hopper-v5" / "tqc" / f"seed{seed}", "Hopper-v5", {50_000: 300.0, 100_000: last})
+    data = tmp_path / "data"
+    csv_path, json_path = collect(runs, "screen", data)
+    assert csv_path.read_text().splitlines()[:2] == ["env,config,seed,step,return", "Hopper-v5,tqc,0,50000,300.00"]
+    meta = json.loads(json_path.read_text())
+    assert [r["seed"] for r in meta["runs"]] == [0, 1, 2] and meta["runs"][0]["commit"] == "abc1234"
+    assert meta["runs"][0]["wall_seconds"] == 1000.0
+    assert len(read_data("screen", data)) == 3
+    results = tmp_path / "results.md"
+    results.write_text(
+        "# Results\n\nHand-written text.\n\n<!-- results: screen -->\nold table\n<!-- end results -->\n\nMore text.\n"
+    )
+    assert build(results, data, tmp_path / "img") == ["screen"]
+    text = results.read_text()
+    assert "old table" not in text and "Hand-written text." in text and "More text." in text
+    # three seeds' 100k returns 1000, 1200, 1400: IQM 1200; the runs went to 100k, so that is the one column
+    assert "| | 100k |\n" in text and "| ours: `tqc` | **1,200** [1,000, 1,400] (3) |" in text
+    assert "| CrossQ | 2,764 |\n" in text and "![published_Hopper](img/screen/published_Hopper.png)" in text
+    assert (tmp_path / "img" / "screen" / "published_Hopper.png").stat().st_size > 10_000
+    assert build(results, data, tmp_path / "img") == ["screen"] and results.read_text() == text  # idempotent

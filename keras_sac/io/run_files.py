@@ -7,6 +7,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -58,6 +59,7 @@ def write_run_start(run_dir: Path, config: ResolvedConfig, command: list[str] | 
                 "command": command or sys.argv,
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 "versions": versions(),
+                "commit": source_commit(),
                 "machine": machine(),
                 "resumes": [],
             },
@@ -80,6 +82,27 @@ def record_resume(run_dir: Path, from_step: int, total_timesteps: int) -> None:
         }
     )
     write_atomic(run_dir / RUN_FILE, json.dumps(record, indent=2))
+
+
+def source_commit() -> str | None:
+    """The git commit of the keras_sac checkout this process runs (with '+changes' where its files differ from
+    it), or None for an installed package: which code a run's results came from."""
+    package = Path(__file__).resolve().parents[1]
+    if not (package.parent / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=package, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "."],
+            cwd=package,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = head.stdout.strip()
+    return (commit + ("+changes" if dirty.stdout.strip() else "")) if head.returncode == 0 and commit else None
 
 
 def versions() -> dict[str, str | None]:

@@ -1,0 +1,208 @@
+"""docs/results.md from data: run summaries committed under docs/data/, tables and figures rebuilt from them.
+
+    python -m keras_sac.experiments.results collect sweeps/mujoco-100k --name mujoco-100k   # -> docs/data/
+    python -m keras_sac.experiments.results collect runs/screen --name screening            # plain run folders
+    python -m keras_sac.experiments.results build                                           # -> docs/results.md
+
+`collect` reads run folders (a sweep's trials, or every run folder below a folder) and writes two small files:
+`<name>.csv`, every evaluation of every run (env, config, seed, step, return), and `<name>.json`, per run its
+config, wall-clock, steps and the commit it ran at. Checkpoints are never copied.
+
+`build` rewrites each block of docs/results.md that starts with `<!-- results: NAME -->` and ends with
+`<!-- end results -->` from `docs/data/NAME.csv`: per env, each config's IQM and 95% CI at 100k / 300k / 1M
+steps beside the published figures (the sweep report's table, `published.py`), and a figure per env in
+docs/img/results/. Everything else in the file is left as written; one block per data set is one figure per
+claim.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from keras_sac.experiments.plot import _pyplot, _save
+from keras_sac.experiments.published import (
+    STEPS,
+    beside_published,
+    load_published,
+    plot_beside_published,
+    published_markdown,
+)
+from keras_sac.experiments.sweep_plan import TRIAL_FILE
+from keras_sac.io.files import write_atomic
+from keras_sac.io.run_files import CONFIG_FILE, METRICS_FILE, RUN_FILE, read_metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA_DIR, RESULTS_FILE, IMG_DIR = (
+    ROOT / "docs" / "data",
+    ROOT / "docs" / "results.md",
+    ROOT / "docs" / "img" / "results",
+)
+BLOCK = re.compile(r"(<!-- results: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- end results -->)", re.S)
+COLUMNS = ("env", "config", "seed", "step", "return")
+
+
+class ResultsError(ValueError):
+    """Missing or unusable data; the message names the path and the fix."""
+
+
+def run_folders(root: Path) -> list[Path]:
+    """Every train.py run folder at or below `root` (it has run.json and metrics.csv), sorted."""
+    return sorted(p.parent for p in root.rglob(RUN_FILE) if (p.parent / METRICS_FILE).is_file())
+
+
+def describe(run_dir: Path, root: Path) -> dict:
+    """A run's env, config label and seed (a sweep trial's own, else from its folder: <env>/<config>/seed<k>),
+    its evaluations and what it ran at."""
+    record = json.loads((run_dir / RUN_FILE).read_text())
+    if (run_dir / TRIAL_FILE).is_file():
+        trial = json.loads((run_dir / TRIAL_FILE).read_text())
+        label, seed = trial["label"], int(trial["seed"])
+    else:
+        parts = run_dir.relative_to(root).parts
+        label = parts[-2] if len(parts) >= 2 else "default"
+        seed = int(re.sub(r"\D", "", parts[-1]) or 0) if parts and parts[-1].startswith("seed") else 0
+    rows = read_metrics(run_dir / METRICS_FILE)
+    evaluations = [(int(r["step"]), r["eval/mean_return"]) for r in rows if "eval/mean_return" in r]
+    return {
+        "env_id": record["env_id"],
+        "label": label,
+        "seed": seed,
+        "evaluations": evaluations,
+        "folder": str(run_dir.relative_to(root)),
+        "started": record.get("started"),
+        "steps": int(rows[-1]["step"]) if rows else 0,
+        "wall_seconds": rows[-1].get("time/elapsed_s") if rows else None,
+        "commit": _commit_of(record),
+        "machine": record.get("machine"),
+        "config": (run_dir / CONFIG_FILE).read_text() if (run_dir / CONFIG_FILE).is_file() else None,
+    }
+
+
+def _commit_of(record: dict) -> str | None:
+    return record.get("commit")  # (run folders written before keras_sac recorded it have none)
+
+
+def collect(root: Path, name: str, data_dir: Path = DATA_DIR) -> list[Path]:
+    """Write data_dir/<name>.csv and .json from the run folders below `root`."""
+    folders = run_folders(root)
+    if not folders:
+        raise ResultsError(f"no train.py run folder (run.json and metrics.csv) at or below '{root}'")
+    runs = [describe(f, root) for f in folders]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(COLUMNS)]
+    for r in runs:
+        lines += [f"{r['env_id']},{r['label']},{r['seed']},{step},{value:.2f}" for step, value in r["evaluations"]]
+    csv_path, json_path = data_dir / f"{name}.csv", data_dir / f"{name}.json"
+    write_atomic(csv_path, "\n".join(lines) + "\n")
+    meta = {
+        "source": str(root),
+        "collected_at_commit": _git_head(),
+        "runs": [
+            {
+                k: r[k]
+                for k in (
+                    "env_id",
+                    "label",
+                    "seed",
+                    "folder",
+                    "started",
+                    "steps",
+                    "wall_seconds",
+                    "commit",
+                    "machine",
+                    "config",
+                )
+            }
+            for r in runs
+        ],
+    }
+    write_atomic(json_path, json.dumps(meta, indent=1) + "\n")
+    return [csv_path, json_path]
+
+
+def _git_head() -> str | None:
+    try:
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or None
+        )
+    except OSError:
+        return None
+
+
+def read_data(name: str, data_dir: Path = DATA_DIR) -> list[dict]:
+    """docs/data/<name>.csv as one trial record per (env, config, seed), as the report's `collect` gives them."""
+    path = data_dir / f"{name}.csv"
+    if not path.is_file():
+        raise ResultsError(
+            f"no data '{path}': collect it first (python -m keras_sac.experiments.results collect RUNS --name {name})"
+        )
+    trials: dict[tuple, dict] = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            key = (row["env"], row["config"], int(row["seed"]))
+            trial = trials.setdefault(key, {"env_id": key[0], "label": key[1], "seed": key[2], "evaluations": []})
+            trial["evaluations"].append((int(row["step"]), float(row["return"])))
+    return list(trials.values())
+
+
+def build(results_file: Path = RESULTS_FILE, data_dir: Path = DATA_DIR, img_dir: Path = IMG_DIR) -> list[str]:
+    """Rewrite every results block of `results_file` from its data; returns the names rebuilt."""
+    text = results_file.read_text()
+    published, rebuilt = load_published(), []
+
+    def block(match: re.Match) -> str:
+        name = match["name"]
+        trials = read_data(name, data_dir)
+        total = max(step for t in trials for step, _ in t["evaluations"])
+        steps = tuple(sorted({*(s for s in STEPS if s <= 1.05 * total), total}))
+        beside = beside_published(trials, published, steps)
+        out = img_dir / name
+        out.mkdir(parents=True, exist_ok=True)
+        images = plot_beside_published(trials, beside, out, _pyplot, _save)
+        lines = published_markdown(beside, published)[2:]  # the block's own heading is the document's
+        rel = [p.relative_to(results_file.parent) for p in images]
+        body = "\n".join([*lines, *(f"![{p.stem}]({p.as_posix()})" for p in rel), ""])
+        rebuilt.append(name)
+        return f"{match.group(1)}{body}\n{match.group(4)}"
+
+    new = BLOCK.sub(block, text)
+    write_atomic(results_file, new)
+    return rebuilt
+
+
+def main(argv=None, prog: str = "python -m keras_sac.experiments.results") -> int:
+    p = argparse.ArgumentParser(prog=prog, description="docs/results.md from committed run summaries.")
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("collect", help="write docs/data/<name>.csv/.json from run folders")
+    c.add_argument("root", type=Path, help="a sweep folder, or any folder holding train.py run folders")
+    c.add_argument("--name", required=True, help="the data set's name (docs/data/<name>.csv)")
+    c.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    b = sub.add_parser("build", help="rebuild docs/results.md's results blocks from docs/data/")
+    b.add_argument("--results", type=Path, default=RESULTS_FILE)
+    b.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    b.add_argument("--img-dir", type=Path, default=IMG_DIR)
+    args = p.parse_args(argv)
+    try:
+        if args.command == "collect":
+            for path in collect(args.root, args.name, args.data_dir):
+                print(path)
+        else:
+            names = build(args.results, args.data_dir, args.img_dir)
+            print(f"{args.results}: rebuilt {', '.join(names) if names else 'no block (none marked)'}")
+    except ResultsError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
