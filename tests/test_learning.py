@@ -60,6 +60,9 @@ LEARNING_VARIANTS = {  # each variant's own settings, on the match task's small 
         target_update="hard", target_update_period=20, n_steps=2, entropy_backup=False
     ),
     "tanh_orthogonal_delay_2": dict(activation="tanh", init="orthogonal", policy_delay=2),
+    "tqc": dict(critic_type="quantile", n_quantiles=10, top_quantiles_to_drop_per_net=1, n_critics=3),
+    "simba_adamw": dict(architecture="simba", normalize_observations=True, weight_decay=0.01),
+    "resets": dict(reset_interval=400),  # one reset half-way (update 400 of 700): it must learn again
 }
 
 

@@ -128,8 +128,39 @@ def test_images_are_stored_as_uint8_and_compact_storage_keeps_each_observation_o
     assert plain.buffer.bytes_per_transition() == 2 * frame + action + reward + terminated + episode_end
     assert compact.buffer.bytes_per_transition() == frame + action + reward + terminated + episode_end + valid
     sample = compact.buffer.sample(16, np.random.default_rng(0))
-    # BrightSpot's next observation is a fresh draw: the stored pair must still be the env's own pair
     assert sample.obs["observation"].dtype == np.uint8 and sample.next_obs["observation"].shape == (16, 24, 24, 3)
+
+
+class RecordPairs(gym.Wrapper):
+    """Every (observation, next observation) pair the env itself produced, as bytes."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.pairs, self.last = set(), None
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self.last = np.asarray(obs).tobytes()
+        return obs, info
+
+    def step(self, action):
+        obs, *rest = self.env.step(action)
+        self.pairs.add((self.last, np.asarray(obs).tobytes()))
+        self.last = np.asarray(obs).tobytes()
+        return obs, *rest
+
+
+def test_compact_storage_samples_only_the_envs_own_observation_pairs():
+    # BrightSpot's next observation is a fresh draw, and its 10-step episodes end often: a compact buffer, which
+    # stores each observation once, must still pair each obs with the one the env returned after it, never
+    # with the next episode's first observation.
+    env = RecordPairs(gym.make("BrightSpot-hwc-v0"))
+    agent = KerasSAC(env, seed=0, **IMAGE, optimize_memory_usage=True)
+    agent.learn(60)
+    sample = agent.buffer.sample(64, np.random.default_rng(0))
+    obs, next_obs = sample.obs["observation"], sample.next_obs["observation"]
+    for i in range(64):
+        assert (obs[i].tobytes(), next_obs[i].tobytes()) in env.pairs, i
 
 
 def test_the_shared_encoder_is_trained_by_the_critic_loss_only(image_agent):
