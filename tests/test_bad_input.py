@@ -271,12 +271,27 @@ CLI_CASES = {
     "malformed --set": (["--env", "Pendulum-v1", "--set", "gamma"], "--set expects key=value"),
     "missing --config": (["--env", "Pendulum-v1", "--config", "missing.yaml"], "config file 'missing.yaml' does not"),
     "resume: not a run": (["--resume", "."], "is not a train.py run folder"),
+    "resume: missing folder": (
+        ["--resume", "runs/does-not-exist"],
+        "'runs/does-not-exist' does not exist: pass the run folder train.py made",
+    ),
+    "an abbreviation": (
+        ["--env", "Pendulum-v1", "--set", "lr=1e-3"],
+        "unknown config key 'lr': did you mean 'learning_rate'?",
+    ),
+    "a CleanRL name": (["--env", "Pendulum-v1", "--set", "policy_frequency=2"], "did you mean 'policy_delay'?"),
+    "a YAML syntax error": (
+        ["--env", "Pendulum-v1", "--config", "bad.yaml"],
+        "is not valid YAML: could not find expected ':' at line 2: 'batch_size 256' (a setting is "
+        "'key: value', with a space after the colon)",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", CLI_CASES)
 def test_train_bad_input(case, tmp_path):
     args, fragment = CLI_CASES[case]
+    (tmp_path / "bad.yaml").write_text("gamma: 0.99\nbatch_size 256\nlearning_rate: 3.0e-4\n")
     proc = run("train.py", *args, *(["--run-dir", tmp_path / "run"] if "--resume" not in args else []), cwd=tmp_path)
     assert proc.returncode == 2 and fragment in error_line(proc, "train.py")
     assert not (tmp_path / "run").exists()  # nothing half-written

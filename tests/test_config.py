@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from keras_sac.config.settings import ConfigError, RunConfig, SACConfig
@@ -126,3 +128,14 @@ def test_resolve_config_refuses_bad_files_and_a_run_that_never_trains(tmp_path):
 def test_resolve_config_draws_and_records_a_seed_when_none_is_given(tmp_path):
     first, second = resolve_config("Toy-v0", tmp_path), resolve_config("Toy-v0", tmp_path)
     assert isinstance(first.sac["seed"], int) and first.sac["seed"] != second.sac["seed"]
+
+
+def test_an_unknown_key_names_the_few_closest_settings_never_all_of_them():
+    from keras_sac.config.settings import SACConfig, _unknown_key
+
+    known = [f.name for f in dataclasses.fields(SACConfig)]
+    assert str(_unknown_key("bs", known)) == "unknown config key 'bs': did you mean 'batch_size'?"
+    assert str(_unknown_key("q_lr", known)) == "unknown config key 'q_lr': did you mean 'critic_learning_rate'?"
+    assert str(_unknown_key("quantiles", known)) == "unknown config key 'quantiles': did you mean 'n_quantiles'?"
+    nothing = str(_unknown_key("xyzzy", known))
+    assert "did you mean" not in nothing and len(nothing) < 150 and "README.md" in nothing

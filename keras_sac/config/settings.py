@@ -398,11 +398,55 @@ SB3_EQUIVALENTS = {
 }
 
 
+# Abbreviations and other libraries' names (CleanRL's sac_continuous_action.py, SB3) for our settings.
+ALIASES = {
+    "lr": "learning_rate",
+    "learning-rate": "learning_rate",
+    "bs": "batch_size",
+    "batch": "batch_size",
+    "buffer": "buffer_size",
+    "replay_size": "buffer_size",
+    "discount": "gamma",
+    "polyak": "tau",
+    "policy_lr": "actor_learning_rate",
+    "actor_lr": "actor_learning_rate",
+    "q_lr": "critic_learning_rate",
+    "critic_lr": "critic_learning_rate",
+    "alpha_lr": "alpha_learning_rate",
+    "policy_frequency": "policy_delay",
+    "target_network_frequency": "target_update_interval",
+    "autotune": "learn_alpha",
+    "alpha": "init_alpha",
+    "ent_coef_init": "init_alpha",
+    "utd": "gradient_steps",
+    "utd_ratio": "gradient_steps",
+    "num_envs": "n_envs",
+    "n_step": "n_steps",
+    "steps": "total_timesteps",
+    "timesteps": "total_timesteps",
+    "eval_every": "eval_freq",
+    "num_critics": "n_critics",
+    "hidden_sizes": "net_arch",
+    "layer_norm": "critic_layer_norm",
+    "dropout": "critic_dropout",
+}
+
+
 def _unknown_key(key: str, known: list[str]) -> ConfigError:
+    """One line: an SB3 argument's equivalent, an alias's name, or the few closest names (never all of them)."""
     if key in SB3_EQUIVALENTS:
         return ConfigError(f"unknown config key '{key}': {SB3_EQUIVALENTS[key]}")
-    close = difflib.get_close_matches(key, known, n=1)
-    hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(sorted(known))}"
+    if ALIASES.get(key.lower()) in known:
+        return ConfigError(f"unknown config key '{key}': did you mean '{ALIASES[key.lower()]}'?")
+    ratio = {k: difflib.SequenceMatcher(None, key, k).ratio() for k in known}
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+    close = [k for k in close if ratio[k] >= ratio[close[0]] - 0.1]  # the best, and those nearly as close
+    if not close:  # a part of a name: 'quantiles' -> n_quantiles, top_quantiles_to_drop_per_net
+        close = [k for k in known if key.lower() in k][:3]
+    if close:
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}?"
+    else:
+        hint = "see the settings tables in README.md (the fields of keras_sac.SACConfig and RunConfig)"
     return ConfigError(f"unknown config key '{key}': {hint}")
 
 

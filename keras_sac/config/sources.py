@@ -42,13 +42,31 @@ def read_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
+    text = path.read_text()
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {yaml_error(exc, text)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {str(path)!r} must be a mapping of key: value lines")
     return data
+
+
+def yaml_error(exc: yaml.YAMLError, text: str) -> str:
+    """A YAML error as one line: what went wrong, where (line and column, 1-based) and that line's text."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is None:
+        return problem
+    lines = text.splitlines()
+    # a scanner error often points just past the line at fault (the next key's start): show the last non-empty
+    # line at or before the mark
+    row = min(mark.line, len(lines) - 1)
+    while row > 0 and (not lines[row].strip() or (mark.column == 0 and row == mark.line)):
+        row -= 1
+    where = f"line {row + 1}" + (f", column {mark.column + 1}" if row == mark.line else "")
+    hint = " (a setting is 'key: value', with a space after the colon)" if ":" not in lines[row] else ""
+    return f"{problem} at {where}: {lines[row].strip()!r}{hint}"
 
 
 def parse_overrides(pairs: list[str]) -> dict:

@@ -50,7 +50,8 @@ class Run:
         self.folder = Path(folder)
         metrics = self.folder / METRICS_FILE
         if not self.folder.is_dir():
-            raise PlotError(f"'{folder}' is not a folder: pass train.py run folders")
+            what = "is not a folder" if self.folder.exists() else "does not exist"
+            raise PlotError(f"'{folder}' {what}: pass train.py run folders")
         if not metrics.is_file():
             raise PlotError(
                 f"'{folder}' has no {METRICS_FILE}: not a train.py run folder, or it has not logged a "

@@ -52,6 +52,8 @@ class ReportError(ValueError):
 def collect(sweep_dir: Path) -> list[dict]:
     """One record per trial folder: env, config label, values, seed, status, steps and evaluations."""
     if not sweep_dir.is_dir() or not (sweep_dir / MANIFEST_FILE).is_file():
+        if not sweep_dir.exists():
+            raise ReportError(f"'{sweep_dir}' does not exist: pass the folder sweep.py made (its --sweep-dir)")
         raise ReportError(f"'{sweep_dir}' is not a sweep folder (no {MANIFEST_FILE}): pass the folder sweep.py made")
     trials = []
     for folder in trial_folders(sweep_dir):

@@ -142,6 +142,11 @@ def finished_run(run_dir: Path) -> int | None:
 def read_run_config(run_dir: Path, total_timesteps: int | None = None) -> ResolvedConfig:
     """The resolved config of an existing run folder (for --resume); `total_timesteps` may extend it."""
     if not (run_dir / RUN_FILE).is_file() or not (run_dir / CONFIG_FILE).is_file():
+        if not run_dir.exists():
+            raise ConfigError(
+                f"'{run_dir}' does not exist: pass the run folder train.py made (it prints it, e.g. "
+                f"runs/<env>-<date>), or leave out --resume to start a new run"
+            )
         raise ConfigError(f"'{run_dir}' is not a train.py run folder ({RUN_FILE} or {CONFIG_FILE} is missing)")
     try:
         record = json.loads((run_dir / RUN_FILE).read_text())

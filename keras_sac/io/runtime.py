@@ -28,7 +28,10 @@ class _FilePolicy:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         if not self.path.is_file():
-            raise FileNotFoundError(f"no exported policy at '{self.path}'")
+            raise FileNotFoundError(
+                f"no exported policy at '{self.path}': the file does not exist (write one with "
+                f"KerasSAC.export(path, format='tflite' or 'onnx'))"
+            )
         try:
             self.metadata = json.loads(Path(f"{self.path}.json").read_text())
         except (OSError, ValueError):
