@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_sac import build
-from keras_sac.callbacks import as_callback
+from keras_sac.callbacks import with_metrics_log
 from keras_sac.config.settings import SACConfig, draw_seed, make_sac_config
 from keras_sac.core import spaces
 from keras_sac.core.distributions import TanhGaussian, numpy_action
@@ -39,10 +39,14 @@ class KerasSAC:
     """Soft Actor-Critic with learned temperature (Haarnoja et al. 2018, arXiv 1812.05905).
 
     Args:
-        env: a Gymnasium env with bounded Box actions and Box observations (flat vectors, or uint8 images:
+        env: (after SB3's policy name, if given: "MlpPolicy", "CnnPolicy" or "MultiInputPolicy", checked against
+            the observation space; keras_sac picks its networks from that space either way)
+            a Gymnasium env with bounded Box actions and Box observations (flat vectors, or uint8 images:
             see spaces.py) or a Dict of them, or a registered env id; with
             `n_envs` > 1, copies are made from its id, or pass a `gymnasium.vector.VectorEnv` built with
             same-step autoreset (then n_envs is its num_envs).
+        tensorboard_log: a folder: every `learn` writes its metrics there (TensorBoard and metrics.csv, as
+            train.py; see `learn`'s `tb_log_name`).
         actor_torso, critic_torso, features_extractor, replay_buffer_class: your own parts in place of
             keras_sac's (their contract: `keras_sac.core.parts.Parts`); pass them again to `load`.
         **hyperparameters: fields of `SACConfig` (Stable-Baselines3 names); unknown keys are refused.
@@ -53,13 +57,15 @@ class KerasSAC:
     def __init__(
         self,
         env: gym.Env | gym.vector.VectorEnv | str,
-        *,
+        *sb3_env,
         actor_torso=None,
         critic_torso=None,
         features_extractor=None,
         replay_buffer_class=None,
+        tensorboard_log: str | Path | None = None,
         **hyperparameters,
     ):
+        env, policy = build.split_policy_name(env, sb3_env)  # SB3's KerasSAC("MlpPolicy", env, ...)
         if isinstance(env, gym.vector.VectorEnv):
             check_vector_env(env)
             if hyperparameters.setdefault("n_envs", env.num_envs) != env.num_envs:
@@ -72,10 +78,12 @@ class KerasSAC:
             config = dataclasses.replace(config, seed=draw_seed())
         self.config: SACConfig = config
         self.parts = Parts(actor_torso, critic_torso, features_extractor, replay_buffer_class)
+        self.tensorboard_log = tensorboard_log  # learn() logs there, as train.py logs into its run folder
         build.check_part_settings(config, self.parts)
         env = resolve_env(env, config.pixels)
         self.spec: EnvSpec = env_spec(env, config.image_channels, config.pixels)
         build.check_encoder_settings(config, self.spec)
+        build.check_policy_name(policy, self.spec)
         if config.n_envs > 1 and not isinstance(env, gym.vector.VectorEnv):
             env = make_vector_env(self.spec, config.n_envs, config.vectorization, first=env)
         self.env = env  # the env, or the VectorEnv of n_envs envs, that training steps
@@ -284,7 +292,12 @@ class KerasSAC:
 
     # ------------------------------------------------------------------ training
     def learn(
-        self, total_timesteps: int, callback=None, reset_num_timesteps: bool = True, progress_bar: bool = False
+        self,
+        total_timesteps: int,
+        callback=None,
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+        tb_log_name: str = "SAC",
     ) -> "KerasSAC":
         """Collect experience and train for `total_timesteps` env steps.
 
@@ -297,6 +310,8 @@ class KerasSAC:
                 run (same episode, same counters), as after `load`.
             progress_bar: show a tqdm bar with steps/s, the mean return of the last 100 training episodes
                 and `progress_info` (train.py puts the last evaluation there).
+            tb_log_name: with `tensorboard_log` set on the agent, this call's metrics go to
+                `<tensorboard_log>/<tb_log_name>_<n>` (metrics.csv and TensorBoard; `callbacks.MetricsLogger`).
         Returns:
             self.
         """
@@ -313,7 +328,7 @@ class KerasSAC:
             collector.seeded = True
         end = self.num_timesteps + int(total_timesteps)  # with n_envs > 1, up to n_envs - 1 more are taken
         bar = _progress_bar(self.num_timesteps, end) if progress_bar else None
-        callback = as_callback(callback)
+        callback = with_metrics_log(callback, self.tensorboard_log, tb_log_name, reset_num_timesteps)
         callback.on_training_start(self)
         try:
             while self.num_timesteps < end:

@@ -42,6 +42,39 @@ def zero_obs(obs: ObsSpec):
     return tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), spec)
 
 
+SB3_POLICIES = {"MlpPolicy": "flat vector", "CnnPolicy": "image", "MultiInputPolicy": "Dict"}
+
+
+def split_policy_name(first, rest: tuple):
+    """`KerasSAC(env)` or SB3's `KerasSAC("MlpPolicy", env)` -> (env, policy name or None); anything else is a
+    one-line TypeError."""
+    if not rest:
+        if isinstance(first, str) and first in SB3_POLICIES:
+            raise TypeError(
+                f"KerasSAC({first!r}) needs the env too: KerasSAC({first!r}, env) as in SB3, or KerasSAC(env)"
+            )
+        return first, None
+    if len(rest) == 1 and isinstance(first, str) and first in SB3_POLICIES:
+        return rest[0], first
+    raise TypeError(
+        f"KerasSAC takes the env, optionally after SB3's policy name ({', '.join(SB3_POLICIES)}), then "
+        f"settings by keyword: KerasSAC(env, learning_rate=1e-3); got {1 + len(rest)} positional arguments"
+    )
+
+
+def check_policy_name(policy: str | None, spec: EnvSpec) -> None:
+    """SB3's policy name must fit the observation space, as SB3 checks it; keras_sac's networks follow the space."""
+    if policy is None:
+        return
+    kind = "Dict" if spec.obs.is_dict else "flat vector" if spec.obs.flat else "image"
+    if SB3_POLICIES[policy] != kind:
+        fit = next(name for name, k in SB3_POLICIES.items() if k == kind)
+        raise ConfigError(
+            f"{policy} is for {SB3_POLICIES[policy]} observations, and env {spec.env_id or ''} observes "
+            f"{spec.obs.describe()}: pass {fit}, or leave the policy name out"
+        )
+
+
 def check_encoder_settings(cfg: SACConfig, spec: EnvSpec) -> None:
     """Image settings on an env without images would be accepted and ignored: refuse them instead."""
     if cfg.normalize_observations and not spec.obs.flat:

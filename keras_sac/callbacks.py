@@ -15,6 +15,7 @@ from these (training.py).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -245,3 +246,79 @@ class StopTrainingOnRewardThreshold(Callback):
                 )
             return False
         return True
+
+
+def with_metrics_log(callback, tensorboard_log: str | Path | None, tb_log_name: str, new_run: bool) -> Callback:
+    """`callback` as one Callback, with a MetricsLogger appended when `tensorboard_log` is set, writing to
+    `<tensorboard_log>/<tb_log_name>_<n>` as SB3 names its runs: the next n for a new run, the latest n (or 1)
+    when `learn(..., reset_num_timesteps=False)` continues one."""
+    if tensorboard_log is None:
+        return as_callback(callback)
+    root = Path(tensorboard_log)
+    taken = [
+        int(p.name.rpartition("_")[2]) for p in root.glob(f"{tb_log_name}_*") if p.name.rpartition("_")[2].isdigit()
+    ]
+    n = max(taken, default=0) + (1 if new_run or not taken else 0)
+    logger = MetricsLogger(root / f"{tb_log_name}_{n}")
+    listed = [] if callback is None else list(callback) if isinstance(callback, (list, tuple)) else [callback]
+    return as_callback([*listed, logger])
+
+
+class MetricsLogger(Callback):
+    """The agent's metrics as train.py writes them: every `log_interval` env steps a row of `metrics.csv` and the
+    same scalars in TensorBoard (`tb/`), names as in train.py (`train/critic_loss`, `rollout/episode_return`,
+    `eval/mean_return`, ...). `KerasSAC(env, tensorboard_log=DIR)` adds one to every `learn`, in
+    `DIR/<tb_log_name>_<n>` as SB3 names its runs.
+
+    Args:
+        folder: where metrics.csv and tb/ go (made if missing; a folder with a metrics.csv is continued).
+        log_interval: env steps between rows.
+        evaluation: an EvalCallback listed before this one: each evaluation's `eval/...` values join the row
+            of its step.
+        logger: an open `io.logger.RunLogger` to write to instead of `folder` (train.py's, which trims a
+            resumed run's rows).
+    """
+
+    def __init__(self, folder: str | Path | None = None, log_interval: int = 1000, evaluation=None, logger=None):
+        if (folder is None) == (logger is None):
+            raise ValueError("MetricsLogger writes to a folder or to a given logger: pass one of them")
+        if int(log_interval) < 1:
+            raise ValueError(f"log_interval must be an integer >= 1, got {log_interval!r}")
+        self.folder, self.log_interval, self.evaluation = folder, int(log_interval), evaluation
+        self.logger, self._owned = logger, logger is None
+        self._start = self._clock = time.perf_counter()
+        self._clock_step = 0
+        if logger is not None:  # a resumed run's clock goes on from its last row
+            earlier = logger.rows[-1].get("time/elapsed_s", 0.0) if logger.rows else 0.0
+            self._start -= earlier
+
+    def on_training_start(self, agent) -> None:
+        if self.logger is None:  # here, not at import: RunLogger writes TensorBoard files (TensorFlow)
+            from keras_sac.io.logger import RunLogger, columns
+
+            assert self.folder is not None  # __init__: a folder or a logger
+            folder = Path(self.folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            self.logger = RunLogger(folder, columns=columns(agent.config.n_critics))
+        self._clock, self._clock_step = time.perf_counter(), agent.num_timesteps
+
+    def on_step(self, agent) -> bool:
+        step, row = agent.num_timesteps, {}
+        if self.due(agent, self.log_interval):
+            now = time.perf_counter()
+            row = {
+                **agent.metrics(),
+                "time/elapsed_s": now - self._start,
+                "time/steps_per_second": (step - self._clock_step) / max(now - self._clock, 1e-9),
+            }
+        if self.evaluation is not None and self.evaluation.evaluated_at == step:
+            row.update(self.evaluation.last_metrics)
+        if row:
+            self.logger.log(step, row)
+            self._clock, self._clock_step = time.perf_counter(), step  # evaluation time is not training speed
+        return True
+
+    def on_training_end(self, agent) -> None:
+        if self._owned and self.logger is not None:
+            self.logger.close()
+            self.logger = None

@@ -144,3 +144,45 @@ def test_callbacks_see_each_steps_actions_rewards_ends_and_infos_as_sb3_locals(n
     np.testing.assert_allclose(sorted(returns), sorted(list(agent.episode_returns)[:n_envs]), rtol=1e-6)
     if n_envs == 2:
         assert all(isinstance(info, dict) for info in recorder.steps[-1]["infos"])
+
+
+def test_tensorboard_log_writes_train_py_s_metrics_in_a_folder_per_run_as_sb3_names_them(tmp_path):
+    import csv
+
+    import tensorflow as tf
+
+    from keras_sac.io.logger import columns
+
+    agent = KerasSAC("Pendulum-v1", seed=0, **SMALL, tensorboard_log=tmp_path / "tb")
+    agent.learn(2_100, tb_log_name="SAC")
+    agent.learn(1_000, tb_log_name="SAC", reset_num_timesteps=False)  # continues SAC_1
+    agent.learn(1_000, tb_log_name="SAC")  # a new run: SAC_2
+    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == ["SAC_1", "SAC_2"]
+    with open(tmp_path / "tb" / "SAC_1" / "metrics.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    assert tuple(reader.fieldnames) == columns(2)  # train.py's columns, in its order
+    assert [int(float(r["step"])) for r in rows] == [1000, 2000, 3000]
+    assert float(rows[-1]["train/critic_loss"]) > 0 and rows[-1]["rollout/episode_return"]
+    events = list((tmp_path / "tb" / "SAC_1" / "tb").glob("events.out.tfevents.*"))
+    tags = {
+        v.tag for e in events for record in tf.compat.v1.train.summary_iterator(str(e)) for v in record.summary.value
+    }
+    assert {"train/critic_loss", "train/alpha", "rollout/episode_return", "time/steps_per_second"} <= tags
+
+
+def test_sb3_s_positional_policy_name_is_accepted_and_checked_against_the_observations():
+    from keras_sac.config.settings import ConfigError
+
+    agent = KerasSAC("MlpPolicy", "Pendulum-v1", seed=0, **SMALL)
+    assert agent.spec.env_id == "Pendulum-v1"
+    with pytest.raises(
+        ConfigError,
+        match=r"CnnPolicy is for image observations, and env Pendulum-v1 observes \(3,\) "
+        r"float32: pass MlpPolicy, or leave the policy name out",
+    ):
+        KerasSAC("CnnPolicy", "Pendulum-v1", seed=0, **SMALL)
+    with pytest.raises(TypeError, match=r"KerasSAC\('MlpPolicy'\) needs the env too"):
+        KerasSAC("MlpPolicy")
+    with pytest.raises(TypeError, match="got 3 positional arguments"):
+        KerasSAC("Pendulum-v1", 3, 4)

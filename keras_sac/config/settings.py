@@ -389,8 +389,7 @@ SB3_EQUIVALENTS = {
     "init_alpha: 0.1, a number 0.2 is learn_alpha: false with init_alpha: 0.2",
     "policy_kwargs": "set the networks with net_arch: [256, 256] (or actor_arch, critic_arch), activation, init "
     "and n_critics",
-    "policy": "KerasSAC takes no policy argument: its MLP tanh-Gaussian policy is SB3's MlpPolicy",
-    "tensorboard_log": "train.py writes TensorBoard files into each run folder's tb/ (tensorboard --logdir runs)",
+    "policy": "pass SB3's policy name first, as SB3 does: KerasSAC('MlpPolicy', env) (or leave it out: KerasSAC(env))",
     "verbose": "train.py prints evaluations and a progress bar; the Python API takes learn(progress_bar=True)",
     "device": "TensorFlow places ops itself (CPU here); set CUDA_VISIBLE_DEVICES=-1 to keep it off a GPU",
     "action_noise": "SAC explores through its stochastic policy; keras_sac has no added action noise",

@@ -18,7 +18,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from keras_sac.agent import KerasSAC, TrainingDivergedError
-from keras_sac.callbacks import Callback, CheckpointCallback, EvalCallback
+from keras_sac.callbacks import Callback, CheckpointCallback, EvalCallback, MetricsLogger
 from keras_sac.config.settings import RunConfig, to_dict
 from keras_sac.config.sources import ResolvedConfig
 from keras_sac.envs.make import EnvError, make_env
@@ -65,35 +65,6 @@ class _SignalStop(Callback):
 
     def on_step(self, agent) -> bool:
         return not self.stop.received
-
-
-class _MetricsLog(Callback):
-    """A metrics row every `log_interval` steps, and at each evaluation (its eval/... values in the row)."""
-
-    def __init__(self, logger: RunLogger, log_interval: int, evaluation: EvalCallback):
-        self.logger, self.log_interval, self.evaluation = logger, log_interval, evaluation
-        earlier = logger.rows[-1].get("time/elapsed_s", 0.0) if logger.rows else 0.0
-        self._start = time.perf_counter() - earlier
-        self._clock, self._clock_step = time.perf_counter(), None
-
-    def on_training_start(self, agent) -> None:
-        self._clock, self._clock_step = time.perf_counter(), agent.num_timesteps
-
-    def on_step(self, agent) -> bool:
-        step, row = agent.num_timesteps, {}
-        if self.due(agent, self.log_interval):
-            now = time.perf_counter()
-            row = {
-                **agent.metrics(),
-                "time/elapsed_s": now - self._start,
-                "time/steps_per_second": (step - self._clock_step) / (now - self._clock),
-            }
-        if self.evaluation.evaluated_at == step:
-            row.update(self.evaluation.last_metrics)
-        if row:
-            self.logger.log(step, row)
-            self._clock, self._clock_step = time.perf_counter(), step  # evaluation time is not training speed
-        return True
 
 
 class _ReportEvaluations(Callback):
@@ -214,7 +185,7 @@ def train(
             reporter = [_ReportEvaluations(evaluation, on_evaluation)] if on_evaluation else []  # a sweep's
             monitor = [
                 evaluation,
-                _MetricsLog(logger, run.log_interval, evaluation),
+                MetricsLogger(logger=logger, log_interval=run.log_interval, evaluation=evaluation),
                 saver,
                 *reporter,
                 *extra_callbacks(run, run_dir, config, seed, say),
