@@ -125,6 +125,13 @@ def as_callback(callback) -> Callback:
     )
 
 
+def echo(line: str) -> None:
+    """Print a line above any tqdm progress bar on screen (and plainly where there is none)."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(line)
+
+
 class EvalCallback(Callback):
     """Evaluate the deterministic policy every `eval_freq` env steps on its own env, as SB3's EvalCallback.
 
@@ -137,7 +144,8 @@ class EvalCallback(Callback):
         best_model_save_path: if given, each new best mean return exports the policy (SavedModel) there.
         callback_on_new_best: called (on_step) after each new best; its False stops training.
         final_step: also evaluate once the run reaches this many env steps (train.py's last row).
-        say: prints a line per evaluation (None: silent).
+        say: prints a line per evaluation (None: silent); the default writes through `learn`'s progress bar
+            when one is shown (tqdm's write, which keeps the bar below the line), else prints plainly.
     After each evaluation: `evaluations` [(step, mean, std)], `best_mean_reward`, `last_episodes`,
     `last_metrics` (eval/... keys) and `evaluated_at` (the step).
     """
@@ -151,7 +159,7 @@ class EvalCallback(Callback):
         best_model_save_path: str | Path | None = None,
         callback_on_new_best: Callback | None = None,
         final_step: int | None = None,
-        say: Callable[[str], None] | None = print,
+        say: Callable[[str], None] | None = echo,
     ):
         if isinstance(eval_env, str):
             eval_env = make_env(eval_env)
@@ -229,7 +237,7 @@ class StopTrainingOnRewardThreshold(Callback):
     """Stop once an evaluation's mean return reaches `reward_threshold`: give it to an EvalCallback as
     `callback_on_new_best` (as in SB3), or list it after one as `StopTrainingOnRewardThreshold(t, eval_callback)`."""
 
-    def __init__(self, reward_threshold: float, parent: EvalCallback | None = None, say=print):
+    def __init__(self, reward_threshold: float, parent: EvalCallback | None = None, say=echo):
         self.reward_threshold, self.parent, self.say = float(reward_threshold), parent, say
 
     def on_step(self, agent) -> bool:

@@ -186,3 +186,15 @@ def test_sb3_s_positional_policy_name_is_accepted_and_checked_against_the_observ
         KerasSAC("MlpPolicy")
     with pytest.raises(TypeError, match="got 3 positional arguments"):
         KerasSAC("Pendulum-v1", 3, 4)
+
+
+def test_evaluation_lines_are_written_through_the_progress_bar(monkeypatch):
+    # tqdm.write clears the bar, prints the line on its own and redraws the bar below it; a plain print glued
+    # the line onto the bar ('...7991/8000 [00:55<00:00, ...]eval @ 8000 steps: ...').
+    from tqdm.auto import tqdm
+
+    written = []
+    monkeypatch.setattr(tqdm, "write", classmethod(lambda cls, line, *a, **k: written.append(line)))
+    agent = KerasSAC(make_match_env(), seed=0, **SMALL)
+    agent.learn(120, callback=EvalCallback(make_match_env(), eval_freq=60, n_eval_episodes=1), progress_bar=True)
+    assert [line.split(":")[0] for line in written] == ["eval @ 60 steps", "eval @ 120 steps"]
