@@ -240,6 +240,15 @@ def build_optimizers(cfg: SACConfig, nets: Networks, log_alpha: tf.Variable):
     the actor's and critics' are AdamW (same slots and names, so checkpoints keep their layout); the
     temperature is never decayed toward 1."""
 
+    for setting in ("actor_learning_rate", "critic_learning_rate", "alpha_learning_rate"):
+        spec = getattr(cfg, setting)
+        if isinstance(spec, dict) and "steps" not in spec:
+            raise ConfigError(
+                f"{setting}: a {spec['schedule']} schedule without steps runs over the whole run, whose "
+                f"length the agent does not know: give steps (its optimizer's updates from start to "
+                f"end), or train with train.py, which fills them in"
+            )
+
     def adam(rate, name, variables, weight_decay=0.0):
         rate = build_schedule(cfg.learning_rate if rate is None else rate, cfg.learning_rate)
         if weight_decay > 0:

@@ -220,7 +220,14 @@ def test_an_unversioned_id_with_env_kwargs_trains_the_latest_version_and_prints_
     from keras_sac import KerasSAC
 
     assert KerasSAC.load(run_dir).env.unwrapped.g == 5.0  # the checkpoint re-makes the same env
-    hint = proc.stdout.strip().splitlines()[-1].split("evaluate with: ")[1]
+    last = proc.stdout.strip().splitlines()
+    # the closing lines name the policy and how to evaluate it, the plots just written, and TensorBoard
+    assert (
+        last[-2] == f"plots: {Path('runs') / run_dir.name / 'learning_curve.png'}  "
+        f"{Path('runs') / run_dir.name / 'diagnostics.png'}"
+    )
+    assert last[-1] == "TensorBoard: tensorboard --logdir runs"
+    hint = last[-3].split("evaluate with: ")[1]
     assert hint.split()[0] != "python"  # `python` would not be this virtualenv's in that shell
     again = subprocess.run(
         f"{hint} --episodes 1", shell=True, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env

@@ -139,3 +139,27 @@ def test_an_unknown_key_names_the_few_closest_settings_never_all_of_them():
     assert str(_unknown_key("quantiles", known)) == "unknown config key 'quantiles': did you mean 'n_quantiles'?"
     nothing = str(_unknown_key("xyzzy", known))
     assert "did you mean" not in nothing and len(nothing) < 150 and "README.md" in nothing
+
+
+def test_a_schedule_without_steps_runs_over_the_whole_run_in_train_py_and_is_refused_by_the_bare_agent():
+    from keras_sac import KerasSAC
+    from keras_sac.config.sources import CONFIGS_DIR
+
+    resolved = resolve_config(
+        "Pendulum-v1",
+        CONFIGS_DIR,
+        None,
+        {
+            "critic_learning_rate": "{schedule: linear, end: 1.0e-5}",
+            "policy_delay": "2",
+            "gradient_steps": "2",
+            "actor_learning_rate": "{schedule: cosine, warmup_steps: 100}",
+        },
+        total_timesteps=20_000,
+    )
+    # (20,000 - 100 learning_starts) env steps, 2 critic updates each; the actor steps every 2nd: 19,900 updates,
+    # of which its warm-up takes 100
+    assert resolved.sac["critic_learning_rate"] == {"schedule": "linear", "end": 1e-5, "steps": 39_800}
+    assert resolved.sac["actor_learning_rate"] == {"schedule": "cosine", "warmup_steps": 100, "steps": 19_800}
+    with pytest.raises(ConfigError, match="critic_learning_rate: a linear schedule without steps runs over the whole"):
+        KerasSAC("Pendulum-v1", critic_learning_rate={"schedule": "linear", "end": 1e-5})

@@ -203,6 +203,10 @@ def main(argv=None, prog: str = "train.py") -> int:
             f"at step {summary['best_eval_step']}"
         )
     print(f"policy: {run_dir / 'policy'}   evaluate with: {command('evaluate.py')} {run_dir}")
+    plots = [run_dir / name for name in ("learning_curve.png", "diagnostics.png") if (run_dir / name).is_file()]
+    if plots:
+        print(f"plots: {'  '.join(str(p) for p in plots)}")
+    print(f"TensorBoard: tensorboard --logdir {run_dir.parent}")
     return {None: 0, "SIGINT": 130, "SIGTERM": 143}[summary["stopped_by"]]
 
 

@@ -4,6 +4,7 @@ lowest precedence first and validated (config.py) before anything runs; and --en
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -91,6 +92,25 @@ class ResolvedConfig:
     env_kwargs: dict = dataclasses.field(default_factory=dict)  # gym.make keyword arguments
 
 
+RATES = {"actor_learning_rate": "actor", "critic_learning_rate": "critic", "alpha_learning_rate": "alpha"}
+
+
+def fill_schedule_steps(sac: SACConfig, total_timesteps: int) -> SACConfig:
+    """A linear or cosine schedule without `steps` runs over the whole run: its optimizer's updates in
+    `total_timesteps` env steps (after learning_starts and its warm-up; the actor's and temperature's
+    optimizers step once per policy_delay critic updates). Written into the config, so a resumed run keeps
+    the same curve."""
+    phases = math.ceil(max(total_timesteps - sac.learning_starts, 0) / (sac.train_freq * sac.n_envs))
+    updates = {"critic": phases * sac.gradient_steps}
+    updates["actor"] = updates["alpha"] = max(1, updates["critic"] // sac.policy_delay)
+    filled: dict[str, Any] = {}
+    for name, optimizer in RATES.items():
+        spec = getattr(sac, name)
+        if isinstance(spec, dict) and "steps" not in spec:
+            filled[name] = {**spec, "steps": max(1, updates[optimizer] - spec.get("warmup_steps", 0))}
+    return dataclasses.replace(sac, **filled) if filled else sac
+
+
 def resolve_config(
     env_id: str,
     configs_dir: Path,
@@ -120,6 +140,7 @@ def resolve_config(
         sources.append("flags")
     sac, run_values = split_known(values)
     sac_config, run = make_sac_config(**sac), RunConfig(**run_values)  # validate both now, before any run
+    sac_config = fill_schedule_steps(sac_config, run.total_timesteps)
     if sac_config.seed is None:  # draw it here, so the run folder records it before training starts
         sac_config = dataclasses.replace(sac_config, seed=draw_seed())
     if sac_config.learning_starts >= run.total_timesteps:

@@ -16,7 +16,9 @@ _KEYS = {
     "cosine": {"start", "end", "steps", "warmup_steps"},
     "exponential": {"start", "steps", "decay_rate", "warmup_steps"},
 }
-_REQUIRED = {"linear": {"end", "steps"}, "cosine": {"steps"}, "exponential": {"steps", "decay_rate"}}
+# linear and cosine schedules may leave `steps` out: train.py then fills in the updates of the whole run
+# (`sources.fill_schedule_steps`), as SB3's schedules run over the whole training.
+_REQUIRED = {"linear": {"end"}, "cosine": set(), "exponential": {"steps", "decay_rate"}}
 
 
 def check_schedule(name: str, spec: Mapping[str, Any], error: type[Exception] | None = None) -> dict:

@@ -27,7 +27,7 @@ def build_schedule(spec: float | Mapping[str, Any], default_start: float):
     if not isinstance(spec, Mapping):
         return float(spec)
     start = spec.get("start", default_start)
-    steps = spec["steps"]
+    steps = spec["steps"]  # (train.py fills it in where a config left it out: config/sources.py)
     if spec["schedule"] == "linear":
         schedule = keras.optimizers.schedules.PolynomialDecay(start, steps, spec["end"], power=1.0)
     elif spec["schedule"] == "cosine":
