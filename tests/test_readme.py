@@ -44,3 +44,13 @@ def test_every_sac_setting_is_documented_in_the_readme_tables():
     names = {name for cell in first_cells for name in re.findall(r"`([a-z_0-9]+)`", cell)}
     missing = [f.name for f in dataclasses.fields(SACConfig) if f.name not in names]
     assert not missing, f"add to the README's hyperparameter tables: {missing}"
+
+
+def test_the_exported_policy_snippet_prints_no_tensorflow_start_up_lines(tmp_path):
+    snippet = next(s for s in SNIPPETS if "tf.saved_model.load" in s)
+    make = "from keras_sac import KerasSAC\nKerasSAC('InvertedPendulum-v5', seed=0).export('pendulum_policy')\n"
+    subprocess.run([sys.executable, "-c", make], cwd=tmp_path, check=True, capture_output=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr == "", proc.stderr  # no I0000/E0000 cuInit lines
+    assert '"env_id": "InvertedPendulum-v5"' in proc.stdout.replace("'", '"')
