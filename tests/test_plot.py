@@ -118,7 +118,8 @@ def test_cli_errors_are_one_line(tmp_path):
     for args, fragment in (
         ([tmp_path / "empty"], "has no metrics.csv: not a train.py run folder"),
         ([tmp_path / "header_only"], "holds no rows yet"),
-        ([tmp_path / "missing"], "is not a folder"),
+        ([tmp_path / "missing"], "missing' does not exist: pass train.py run folders"),
+        ([tmp_path / "ok" / "metrics.csv"], "metrics.csv' is not a folder"),
         ([fake, fake, "--labels", "a"], "--labels gave 1 labels for 2 run folders"),
     ):
         proc = subprocess.run(
@@ -133,5 +134,5 @@ def test_cli_errors_are_one_line(tmp_path):
 
 
 def test_plot_error_names_folder(tmp_path):
-    with pytest.raises(PlotError, match="nowhere' is not a folder"):
+    with pytest.raises(PlotError, match="nowhere' does not exist"):
         plot_runs([tmp_path / "nowhere"])
