@@ -12,27 +12,23 @@ import numpy as np
 import tensorflow as tf
 
 from keras_sac import build
-from keras_sac.callbacks import with_metrics_log
+from keras_sac.callbacks import progress_bar_for, with_metrics_log
 from keras_sac.config.settings import SACConfig, draw_seed, make_sac_config
 from keras_sac.core import spaces
 from keras_sac.core.distributions import TanhGaussian, numpy_action
 from keras_sac.core.networks import ActorSnapshot
 from keras_sac.core.parts import Parts
+from keras_sac.core.sde import EnvNoise
 from keras_sac.core.signatures import minibatch_signature, obs_signature
 from keras_sac.core.spaces import Batch, EnvSpec, action_affine, to_env_action
-from keras_sac.core.update import FAILURES, SACUpdate, metric_values, polyak_update
+from keras_sac.core.update import SACUpdate, TrainingDivergedError, metric_values, polyak_update
 from keras_sac.data.buffer import pack, packed_width, unpack
 from keras_sac.data.collection import Collector, check_vector_env, make_vector_env
 from keras_sac.envs.make import env_spec, resolve_env
 from keras_sac.io import checkpoint
-from keras_sac.io.export import export_policy, policy_metadata
-from keras_sac.io.export_formats import FORMATS, export_file
+from keras_sac.io.export_formats import export_agent
 
 __all__ = ["KerasSAC", "TrainingDivergedError", "polyak_update"]
-
-
-class TrainingDivergedError(RuntimeError):
-    """A loss or one of its gradients became NaN or inf; the message names it and the step."""
 
 
 class KerasSAC:
@@ -116,17 +112,10 @@ class KerasSAC:
         self.predict_rng = np.random.default_rng([cfg.seed, 1])  # predict's own noise: training never reads it
         self.buffer, self._reward_env = build.make_buffer(cfg, spec, self.env, self.parts.replay_buffer_class)
         self._action_center, self._action_scale = action_affine(spec.action_low, spec.action_high)
-        # gSDE: env i's noise matrix is sigma * sde_noise[i], sde_noise ~ N(0, I) drawn at its episode starts
-        # and every sde_sample_freq vector steps; sigma is read at each step, so the noise follows the
-        # learned scale.
+        self.sde = None  # gSDE's noise matrices in the env (core/sde.py)
         if cfg.use_sde:
-            arch = cfg.actor_arch or cfg.net_arch
-            self.sde_noise = tf.Variable(
-                tf.zeros((cfg.n_envs, arch[-1], spec.action_dim)), trainable=False, name="sde_noise"
-            )
-            self._resample_sde_noise = tf.function(
-                self._draw_sde_noise, input_signature=[tf.TensorSpec([cfg.n_envs], tf.bool)]
-            )
+            width = (cfg.actor_arch or cfg.net_arch)[-1]
+            self.sde = EnvNoise(cfg.n_envs, width, spec.action_dim, self.tf_rng, cfg.sde_sample_freq)
         self._update = SACUpdate(
             cfg,
             self.actor,
@@ -184,25 +173,10 @@ class KerasSAC:
         return self._run_update(self._compiled_train_step, obs, actions, rewards, next_obs, terminated, discounts)
 
     def _run_update(self, compiled, *args):
-        """Call a compiled update: the one path by which training changes the weights. A NaN/inf loss or
-        gradient (caught by `_apply` before its optimizer step) becomes TrainingDivergedError."""
+        """Call a compiled update: the one path by which training changes the weights (a NaN/inf loss or
+        gradient raises TrainingDivergedError: `SACUpdate.call`)."""
         self._actor_version += 1  # predict re-reads the actor, even if the update fails half-way
-        try:
-            result = compiled(*args)
-            failure = 0 if self._update.failure is None else int(self._update.failure.numpy())
-            if failure:  # XLA's record of a non-finite update (update.py)
-                raise TrainingDivergedError(
-                    f"training diverged at step {self.num_timesteps}: {FAILURES[failure - 1]} (NaN or inf)"
-                )
-            return result
-        except tf.errors.InvalidArgumentError as exc:
-            message = next((line for line in str(exc).splitlines() if "keras_sac:" in line), None)
-            if message is None:
-                raise
-            what = message.split("keras_sac:")[1].split(":")[0].strip()
-            raise TrainingDivergedError(
-                f"training diverged at step {self.num_timesteps}: {what} (NaN or inf)"
-            ) from None
+        return self._update.call(compiled, args, self.num_timesteps)
 
     def _train_step(self, *batch) -> dict:
         return self._update.step(Batch(*batch))
@@ -238,16 +212,15 @@ class KerasSAC:
     def _sample_action(self, obs):
         """One draw from pi(.|obs) per row, in [-1, 1]: independent noise, or with gSDE (obs: one row per env)
         each env's current noise matrix."""
-        if self.config.use_sde:
-            mean, _, features = self.actor.with_features(obs)
-            noise = tf.exp(self.actor.sde_log_std) * self.sde_noise  # (n_envs, features, action_dim)
-            return tf.tanh(mean + tf.einsum("nf,nfa->na", features, noise))
+        if self.sde is not None:
+            return self.sde.action(self.actor, obs)
         return self.policy(obs).sample_and_log_prob(self.tf_rng.make_seeds(1)[:, 0])[0]
 
-    def _draw_sde_noise(self, envs):
-        """New gSDE noise matrices for the envs where `envs` (n_envs,) is True."""
-        fresh = tf.random.stateless_normal(tf.shape(self.sde_noise), self.tf_rng.make_seeds(1)[:, 0])
-        self.sde_noise.assign(tf.where(envs[:, None, None], fresh, self.sde_noise))
+    @property
+    def sde_noise(self) -> tf.Variable:
+        """gSDE's env noise matrices (n_envs, features, action_dim); only with use_sde."""
+        assert self.sde is not None, "sde_noise exists with use_sde only"
+        return self.sde.noise
 
     # ------------------------------------------------------------------ acting
     def _to_env_action(self, actions: np.ndarray) -> np.ndarray:
@@ -327,7 +300,7 @@ class KerasSAC:
             self._start_episodes(seed=None if collector.seeded else cfg.seed)
             collector.seeded = True
         end = self.num_timesteps + int(total_timesteps)  # with n_envs > 1, up to n_envs - 1 more are taken
-        bar = _progress_bar(self.num_timesteps, end) if progress_bar else None
+        bar = progress_bar_for(self.num_timesteps, end) if progress_bar else None
         callback = with_metrics_log(callback, self.tensorboard_log, tb_log_name, reset_num_timesteps)
         callback.on_training_start(self)
         try:
@@ -383,8 +356,8 @@ class KerasSAC:
         self.collector.reset(seed)
         self._observed(self.collector.obs)
         self.collector.next_action = None
-        if self.config.use_sde:
-            self._compiled("_resample_sde_noise")(tf.ones(self.config.n_envs, tf.bool))
+        if self.sde is not None:
+            self.sde.resample(np.ones(self.config.n_envs, bool))
 
     def _collect(self) -> np.ndarray:
         """One vector step (n_envs env steps) with the policy's actions; returns which envs' episodes ended."""
@@ -398,10 +371,8 @@ class KerasSAC:
         ended = self.collector.step(actions, self._to_env_action(actions), self.num_timesteps)
         self._observed(self.collector.obs)
         self.num_timesteps += cfg.n_envs
-        if cfg.use_sde:  # new noise at every sde_sample_freq-th vector step, and for envs starting an episode
-            every = cfg.sde_sample_freq > 0 and (self.num_timesteps // cfg.n_envs) % cfg.sde_sample_freq == 0
-            if every or ended.any():
-                self._compiled("_resample_sde_noise")(tf.constant(np.ones_like(ended) if every else ended))
+        if self.sde is not None:
+            self.sde.after_step(self.num_timesteps // cfg.n_envs, ended)
         return ended
 
     def _observed(self, obs) -> None:
@@ -428,19 +399,13 @@ class KerasSAC:
 
     def metrics(self) -> dict[str, float]:
         """The latest update's metrics and the recent episode statistics, as Python floats."""
-        out = metric_values(self.last_metrics)
-        out.update(
-            {
-                "train/target_entropy": self.target_entropy,
-                "train/n_updates": float(self.n_updates.numpy()),
-                "train/learning_rate": float(self.critic_optimizer.learning_rate),  # this step's, if scheduled
-                "time/episodes": float(self.num_episodes),
-            }
-        )
-        if self.episode_returns:
-            out["rollout/episode_return"] = float(np.mean(self.episode_returns))
-            out["rollout/episode_length"] = float(np.mean(self.episode_lengths))
-        return out
+        return {
+            **metric_values(self.last_metrics),
+            "train/target_entropy": self.target_entropy,
+            "train/n_updates": float(self.n_updates.numpy()),
+            "train/learning_rate": float(self.critic_optimizer.learning_rate),  # this step's, if scheduled
+            **self.collector.episode_metrics(),
+        }
 
     def close(self) -> None:
         """Close the training env(s) (with async vectorization: stop their subprocesses)."""
@@ -481,14 +446,4 @@ class KerasSAC:
             "onnx" (one file with the deterministic action, plus `<file>.json`; `export_formats.py`; load
             with `keras_sac.io.runtime.load_policy`, which needs no TensorFlow).
         """
-        if format not in FORMATS:
-            raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
-        if format == "savedmodel":
-            return export_policy(self, path)
-        return export_file(self, path, format, policy_metadata(self))
-
-
-def _progress_bar(start: int, end: int):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=end, initial=start, unit="step", dynamic_ncols=True, smoothing=0.05)
+        return export_agent(self, path, format)

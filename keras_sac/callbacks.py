@@ -125,6 +125,13 @@ def as_callback(callback) -> Callback:
     )
 
 
+def progress_bar_for(start: int, end: int):
+    """`learn`'s tqdm bar over env steps (its lines and `echo`'s share the screen)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=end, initial=start, unit="step", dynamic_ncols=True, smoothing=0.05)
+
+
 def echo(line: str) -> None:
     """Print a line above any tqdm progress bar on screen (and plainly where there is none)."""
     from tqdm.auto import tqdm

@@ -21,6 +21,10 @@ from keras_sac.core.encoders import augment
 from keras_sac.core.spaces import Batch
 
 
+class TrainingDivergedError(RuntimeError):
+    """A loss or one of its gradients became NaN or inf; the message names it and the step."""
+
+
 def polyak_update(online: list, target: list, tau: float) -> None:
     """target <- tau * online + (1 - tau) * target, in place, as graph `assign` ops (no host round trip)."""
     for w, w_target in zip(online, target, strict=True):
@@ -91,6 +95,23 @@ class SACUpdate:
         if c.policy_delay > 1:  # the actor's metrics between its updates: those of its last update
             names = ["train/actor_loss", "train/entropy", *(["train/alpha_loss"] if c.learn_alpha else [])]
             self.held = {k: tf.Variable(0.0, trainable=False, name=k.replace("/", "_")) for k in names}
+
+    def call(self, compiled, args: tuple, step: int):
+        """Run a compiled function of these updates; a NaN/inf loss or gradient (caught by `_apply` before its
+        optimizer step: check_numerics in a graph, `failure` under XLA) becomes TrainingDivergedError naming
+        it and the env `step`."""
+        try:
+            result = compiled(*args)
+        except tf.errors.InvalidArgumentError as exc:
+            message = next((line for line in str(exc).splitlines() if "keras_sac:" in line), None)
+            if message is None:
+                raise
+            what = message.split("keras_sac:")[1].split(":")[0].strip()
+            raise TrainingDivergedError(f"training diverged at step {step}: {what} (NaN or inf)") from None
+        failure = 0 if self.failure is None else int(self.failure.numpy())
+        if failure:  # XLA's record of a non-finite update
+            raise TrainingDivergedError(f"training diverged at step {step}: {FAILURES[failure - 1]} (NaN or inf)")
+        return result
 
     def policy(self, obs, training=False) -> TanhGaussian:
         """pi(.|obs); with gSDE, samples share one noise matrix per seed (one per update, as SB3's reset_noise)."""

@@ -183,6 +183,14 @@ class Collector:
             self.obs = final_obs
         return ended
 
+    def episode_metrics(self) -> dict[str, float]:
+        """time/episodes, and the mean return and length of the last 100 training episodes (once there are any)."""
+        out = {"time/episodes": float(self.num_episodes)}
+        if self.episode_returns:
+            out["rollout/episode_return"] = float(np.mean(self.episode_returns))
+            out["rollout/episode_length"] = float(np.mean(self.episode_lengths))
+        return out
+
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """(JSON, arrays) for a checkpoint: counters, recent episodes and, for a single MuJoCo or
         classic-control env, the episode in progress exactly (`envs/state.py`). A VectorEnv's episodes in

@@ -25,6 +25,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 from keras_sac.core.distributions import policy_action
 from keras_sac.core.signatures import obs_signature
 from keras_sac.core.spaces import action_affine
+from keras_sac.io.export import export_policy, policy_metadata
 from keras_sac.io.files import write_atomic
 from keras_sac.io.startup import parked_stderr
 
@@ -118,3 +119,12 @@ def export_file(agent, path: str | Path, fmt: str, metadata: dict) -> Path:
 
 def metadata_path(path: Path) -> Path:
     return Path(f"{path}.json")
+
+
+def export_agent(agent, path: str | Path, format: str = "savedmodel") -> Path:
+    """`KerasSAC.export`: a SavedModel folder (`export.py`), or one TFLite or ONNX file with its metadata."""
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if format == "savedmodel":
+        return export_policy(agent, path)
+    return export_file(agent, path, format, policy_metadata(agent))
