@@ -222,3 +222,8 @@ def test_results_are_collected_from_run_folders_and_rebuilt_into_their_block(tmp
     assert "| CrossQ | 2,764 |\n" in text and "![published_Hopper](img/screen/published_Hopper.png)" in text
     assert (tmp_path / "img" / "screen" / "published_Hopper.png").stat().st_size > 10_000
     assert build(results, data, tmp_path / "img") == ["screen"] and results.read_text() == text  # idempotent
+    results.write_text("<!-- results: screen steps=50000,100000 -->\n<!-- end results -->\n")
+    build(results, data, tmp_path / "img")
+    assert (
+        "| | 50k | 100k |" in results.read_text() and "| ours: `tqc` | **300** [300, 300] (3) |" in results.read_text()
+    )

@@ -120,7 +120,8 @@ def plot_beside_published(trials: list[dict], beside: dict, out: Path, pyplot, s
     plt, images = pyplot(), []
     for env_id, env in beside.items():
         fig, ax = plt.subplots(figsize=(8, 4.5))
-        for label in env["ours"] or sorted({t["label"] for t in trials if t["env_id"] == env_id}):
+        ours_max = max((s for t in trials if t["env_id"] == env_id for s, _ in t["evaluations"]), default=0)
+        for label in sorted({t["label"] for t in trials if t["env_id"] == env_id}):
             runs = [
                 t["evaluations"] for t in trials if t["env_id"] == env_id and t["label"] == label and t["evaluations"]
             ]
@@ -133,15 +134,18 @@ def plot_beside_published(trials: list[dict], beside: dict, out: Path, pyplot, s
             ax.fill_between(steps, np.nanmin(grid, axis=0), np.nanmax(grid, axis=0), color=line.get_color(), alpha=0.2)
         markers = "osD^v<>PX*"
         for i, (method, by_step) in enumerate(env["published"].items()):
-            xs = sorted(by_step)
+            xs = [x for x in sorted(by_step) if x <= 1.05 * max(ours_max, min(by_step))]  # where our runs reach
             ax.scatter(
                 xs,
                 [by_step[x] for x in xs],
                 marker=markers[i % len(markers)],
-                s=28,
+                s=30,
+                color="none",  # hollow grey markers: published points never share a colour with our curves
+                edgecolors=str(0.15 + 0.5 * i / max(1, len(env["published"]) - 1)),
                 label=f"{method} (published)",
                 zorder=3,
             )
+        ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:,.0f}k")
         ax.set_xlabel("env steps")
         ax.set_ylabel("evaluation return")
         ax.set_title(f"{env_id}: our evaluation curves and published returns")

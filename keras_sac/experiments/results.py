@@ -8,9 +8,10 @@
 `<name>.csv`, every evaluation of every run (env, config, seed, step, return), and `<name>.json`, per run its
 config, wall-clock, steps and the commit it ran at. Checkpoints are never copied.
 
-`build` rewrites each block of docs/results.md that starts with `<!-- results: NAME -->` and ends with
-`<!-- end results -->` from `docs/data/NAME.csv`: per env, each config's IQM and 95% CI at 100k / 300k / 1M
-steps beside the published figures (the sweep report's table, `published.py`), and a figure per env in
+`build` rewrites each block of docs/results.md that starts with `<!-- results: NAME -->` (or
+`<!-- results: NAME steps=50000,100000 -->` for other columns) and ends with `<!-- end results -->` from
+`docs/data/NAME.csv`: per env, each config's IQM and 95% CI at 100k / 300k / 1M steps beside the published
+figures (the sweep report's table, `published.py`), and a figure per env in
 docs/img/results/. Everything else in the file is left as written; one block per data set is one figure per
 claim.
 """
@@ -43,7 +44,10 @@ DATA_DIR, RESULTS_FILE, IMG_DIR = (
     ROOT / "docs" / "results.md",
     ROOT / "docs" / "img" / "results",
 )
-BLOCK = re.compile(r"(<!-- results: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- end results -->)", re.S)
+BLOCK = re.compile(
+    r"(<!-- results: (?P<name>[\w.-]+)(?: steps=(?P<steps>[\d,]+))? -->\n)(?P<body>.*?)(?P<end><!-- end results -->)",
+    re.S,
+)
 COLUMNS = ("env", "config", "seed", "step", "return")
 
 
@@ -88,12 +92,15 @@ def _commit_of(record: dict) -> str | None:
     return record.get("commit")  # (run folders written before keras_sac recorded it have none)
 
 
-def collect(root: Path, name: str, data_dir: Path = DATA_DIR) -> list[Path]:
-    """Write data_dir/<name>.csv and .json from the run folders below `root`."""
+def collect(root: Path, name: str, data_dir: Path = DATA_DIR, commit: str | None = None) -> list[Path]:
+    """Write data_dir/<name>.csv and .json from the run folders below `root`. `commit`: the code's commit for
+    runs whose run.json does not record one (started before keras_sac recorded it)."""
     folders = run_folders(root)
     if not folders:
         raise ResultsError(f"no train.py run folder (run.json and metrics.csv) at or below '{root}'")
     runs = [describe(f, root) for f in folders]
+    for r in runs:
+        r["commit"] = r["commit"] or commit
     data_dir.mkdir(parents=True, exist_ok=True)
     lines = [",".join(COLUMNS)]
     for r in runs:
@@ -164,6 +171,8 @@ def build(results_file: Path = RESULTS_FILE, data_dir: Path = DATA_DIR, img_dir:
         trials = read_data(name, data_dir)
         total = max(step for t in trials for step, _ in t["evaluations"])
         steps = tuple(sorted({*(s for s in STEPS if s <= 1.05 * total), total}))
+        if match["steps"]:  # the block names its own columns, e.g. steps=50000,100000
+            steps = tuple(int(s) for s in match["steps"].split(",") if s)
         beside = beside_published(trials, published, steps)
         out = img_dir / name
         out.mkdir(parents=True, exist_ok=True)
@@ -172,7 +181,7 @@ def build(results_file: Path = RESULTS_FILE, data_dir: Path = DATA_DIR, img_dir:
         rel = [p.relative_to(results_file.parent) for p in images]
         body = "\n".join([*lines, *(f"![{p.stem}]({p.as_posix()})" for p in rel), ""])
         rebuilt.append(name)
-        return f"{match.group(1)}{body}\n{match.group(4)}"
+        return f"{match.group(1)}{body}\n{match['end']}"
 
     new = BLOCK.sub(block, text)
     write_atomic(results_file, new)
@@ -186,6 +195,7 @@ def main(argv=None, prog: str = "python -m keras_sac.experiments.results") -> in
     c.add_argument("root", type=Path, help="a sweep folder, or any folder holding train.py run folders")
     c.add_argument("--name", required=True, help="the data set's name (docs/data/<name>.csv)")
     c.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    c.add_argument("--commit", help="the commit runs ran at, where their run.json does not say (older runs)")
     b = sub.add_parser("build", help="rebuild docs/results.md's results blocks from docs/data/")
     b.add_argument("--results", type=Path, default=RESULTS_FILE)
     b.add_argument("--data-dir", type=Path, default=DATA_DIR)
@@ -193,7 +203,7 @@ def main(argv=None, prog: str = "python -m keras_sac.experiments.results") -> in
     args = p.parse_args(argv)
     try:
         if args.command == "collect":
-            for path in collect(args.root, args.name, args.data_dir):
+            for path in collect(args.root, args.name, args.data_dir, args.commit):
                 print(path)
         else:
             names = build(args.results, args.data_dir, args.img_dir)
