@@ -161,17 +161,21 @@ def build_networks(cfg: SACConfig, spec: EnvSpec, parts: Parts = Parts()) -> Net
         normalizer = ObsNormalizer(spec.obs_dim, cfg.normalize_clip, cfg.normalize_epsilon, name="obs_normalizer")
     try:
         critic_torso = (lambda: parts.make("critic_torso")) if parts.critic_torso is not None else None
-        critics = Critics(
-            cfg.n_critics,
-            critic_arch,
-            critic_options,
-            dtype=dtype,
-            encoder=encoder("encoder"),
-            normalizer=normalizer,
-            n_quantiles=n_quantiles,
-            torso_factory=critic_torso,
-            name="critics",
-        )
+
+        def make_critics(name: str) -> Critics:  # the online critics and their targets alike
+            return Critics(
+                cfg.n_critics,
+                critic_arch,
+                critic_options,
+                dtype=dtype,
+                encoder=encoder("encoder"),
+                normalizer=normalizer,
+                n_quantiles=n_quantiles,
+                torso_factory=critic_torso,
+                name=name,
+            )
+
+        critics = make_critics("critics")
         # A shared encoder is the critics', read by the actor without gradient (SAC-AE, Yarats et al. 2019,
         # sec. 6; DrQ): the actor's loss would otherwise pull the features towards what the current policy
         # likes, and one encoder costs half the convolutions of two.
@@ -200,17 +204,7 @@ def build_networks(cfg: SACConfig, spec: EnvSpec, parts: Parts = Parts()) -> Net
             actor(obs0), critics(obs0, act0)
         target_critics = None
         if cfg.target_update != "none":
-            target_critics = Critics(
-                cfg.n_critics,
-                critic_arch,
-                critic_options,
-                dtype=dtype,
-                encoder=encoder("encoder"),
-                normalizer=normalizer,
-                n_quantiles=n_quantiles,
-                torso_factory=critic_torso,
-                name="target_critics",
-            )
+            target_critics = make_critics("target_critics")
             target_critics(obs0, act0)
             polyak_update(critics.own_variables, target_critics.own_variables, tau=1.0)
     except EncoderError as exc:  # e.g. an image too small for the encoder's strides
