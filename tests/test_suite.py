@@ -175,7 +175,7 @@ def test_the_suite_command_reproduces_its_table_from_scratch_and_resumes(tmp_pat
                 if r.split(",")[column] and int(float(r.split(",")[step_column])) == 400
             ]
         assert len(finals) == 2
-        assert hopper["ours"][label][400]["iqm"] == pytest.approx(np.mean(finals))  # two seeds: IQM = mean
+        assert hopper["ours"][label]["400"]["iqm"] == pytest.approx(np.mean(finals))  # (JSON keys are text)
     md = (root / "report.md").read_text()
     assert "## Beside published figures" in md and "| CrossQ | – | 2,764 | 2,644 | 2,467 |" in md
     assert (root / "published_Hopper.png").stat().st_size > 10_000
