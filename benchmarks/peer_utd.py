@@ -1,6 +1,6 @@
 """Gradient updates per second of SBX's SAC, DroQ-style SAC and CrossQ at a given update-to-data ratio.
 
-Run in a virtualenv with SBX installed (see ../shared/bench/peer_speed.py for its set-up), not the project's:
+Run in a virtualenv with SBX installed (see benchmarks/peer_speed.py for its set-up), not the project's:
     python benchmarks/peer_utd.py sac 20      # variant, gradient steps per training call
 
 Fills the replay buffer with 1,010 HalfCheetah-v5 steps, then times `model.train(gradient_steps=k,

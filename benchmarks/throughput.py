@@ -6,7 +6,7 @@
     python benchmarks/throughput.py --vector --repeats 1          # steps/s vs n_envs, sync and async
 
 Every figure is the median of `--repeats` fresh processes (no warm caches shared between repeats).
-Training speed is measured exactly as ../shared/bench/peer_speed.py measures the peers: SB3 defaults
+Training speed is measured exactly as benchmarks/peer_speed.py measures the peers: SB3 defaults
 (256x256 networks, batch 256, one gradient step per env step) with learning_starts=1000, env steps per
 second between step 2000 and the last step. With --peers, each repeat runs ours, then SB3, then SBX, so
 the ratios compare runs made under the same machine load. Three settings are compared: the defaults (one
@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PEER_SCRIPT = ROOT.parent / "shared" / "bench" / "peer_speed.py"
+PEER_SCRIPT = ROOT / "benchmarks" / "peer_speed.py"  # the peers' driver, kept beside this harness
 
 
 # ----------------------------------------------------------------------------------- measurements (child)

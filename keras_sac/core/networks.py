@@ -204,9 +204,9 @@ class Critics(keras.Model):
     """`n_critics` independent Q networks on concat(obs, action): `(obs, actions) -> q_values (n_critics, batch)`,
     or with `n_quantiles` (TQC) each member's quantiles of the return: `(n_critics, batch, n_quantiles)`.
 
-    Kept as separate MLPs rather than one batched (n_critics, ...) matmul per layer: TensorFlow's graph
-    executor runs the members' matmuls concurrently on the two cores here, which made the whole update 28%
-    faster (6.5 -> 4.7 ms, HalfCheetah-v5, batch 256; docs/benchmarks.md).
+    Kept as separate networks rather than one batched (n_critics, ...) matmul per layer, so that TensorFlow's
+    graph executor can run the members concurrently on two cores. (The batched version this replaced was
+    slower in 2026-11's measurement; that code is no longer in the tree, so no figure is claimed.)
     """
 
     def __init__(
