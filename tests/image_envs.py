@@ -26,7 +26,14 @@ class BrightSpot(gym.Env):
             shape = (SIZE, SIZE, 3) if layout == "hwc" else (3, SIZE, SIZE)
             self.observation_space = gym.spaces.Box(0, 255, shape, np.uint8)
 
-    # x and the step count in one array: keras_sac's checkpoints restore an episode in progress from `state`
+    # x and the step count in one array, which is all the episode's state: keras_sac's checkpoints save and restore
+    # an episode in progress through the two methods below (envs/state.py's protocol)
+    def get_episode_state(self) -> dict:
+        return {"state": self.state}
+
+    def set_episode_state(self, state: dict) -> None:
+        self.state = state["state"].copy()
+
     @property
     def x(self) -> float:
         return float(self.state[0])

@@ -4,6 +4,7 @@ import errno
 import json
 import warnings
 
+import gymnasium as gym
 import numpy as np
 import pytest
 from conftest import SMALL
@@ -37,6 +38,9 @@ def assert_same_agent(a, b):
         ("Pendulum-v1", {}),
         ("InvertedPendulum-v5", {}),
         ("HalfCheetah-v5", {}),
+        # Ant and Humanoid read derived MuJoCo quantities (contact forces) in their rewards: every MjData array
+        pytest.param("Ant-v5", {}, marks=pytest.mark.slow),
+        pytest.param("Humanoid-v5", {}, marks=pytest.mark.slow),
         # compact buffer across episode ends, fused phases, and an action already drawn when saved
         ("InvertedPendulum-v5", dict(optimize_memory_usage=True, train_freq=3, gradient_steps=2)),
     ],
@@ -180,3 +184,57 @@ def test_a_failed_save_over_an_existing_one_keeps_it_and_leaves_no_debris(tmp_pa
         agent.save(tmp_path / "a")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
     assert KerasSAC.load(tmp_path / "a").num_timesteps == 50
+
+
+class Drifter(gym.Env):
+    """x moves by the action plus a hidden drift that changes every step; `state` holds x only, so restoring
+    `state` alone would be partial. With `protocol`, the env saves both through envs/state.py's protocol."""
+
+    observation_space = gym.spaces.Box(-10, 10, (1,), np.float32)
+    action_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+
+    def __init__(self, protocol: bool = False):
+        self.protocol = protocol
+        if protocol:
+            self.get_episode_state = lambda: {"x": self.state, "drift": np.array(self.drift)}
+            self.set_episode_state = lambda s: (
+                setattr(self, "state", s["x"].copy()),
+                setattr(self, "drift", float(s["drift"])),
+            )
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.state, self.drift = np.zeros(1), 0.0
+        return self.state.astype(np.float32), {}
+
+    def step(self, action):
+        self.drift += float(self.np_random.normal()) * 0.1
+        self.state = np.clip(self.state + 0.1 * np.asarray(action, np.float64) + self.drift, -10, 10)
+        return self.state.astype(np.float32), -abs(float(self.state[0])), False, False, {}
+
+
+def drifter(protocol: bool) -> gym.Env:
+    return gym.wrappers.TimeLimit(Drifter(protocol), max_episode_steps=100)
+
+
+def test_an_env_with_state_beyond_its_state_attribute_is_not_restored_in_part(tmp_path):
+    agent = KerasSAC(drifter(False), seed=1, **FAST)
+    agent.learn(55)
+    agent.save(tmp_path / "a")
+    with pytest.warns(UserWarning, match="mid-episode state of env Drifter cannot be saved .* new episode"):
+        resumed = KerasSAC.load(tmp_path / "a", env=drifter(False))
+    assert resumed.collector.obs is None  # a new episode, not x restored without its drift
+
+
+def test_an_env_with_the_episode_state_protocol_resumes_exactly(tmp_path):
+    agent = KerasSAC(drifter(True), seed=1, **FAST)
+    agent.learn(55)
+    agent.save(tmp_path / "a")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resumed = KerasSAC.load(tmp_path / "a", env=drifter(True))
+    assert resumed.collector.episode_length[0] == agent.collector.episode_length[0] == 55
+    assert resumed.env.unwrapped.drift == agent.env.unwrapped.drift != 0.0
+    agent.learn(30, reset_num_timesteps=False)
+    resumed.learn(30, reset_num_timesteps=False)
+    np.testing.assert_array_equal(agent.collector.obs, resumed.collector.obs)  # the same trajectory

@@ -240,8 +240,9 @@ class Collector:
             else:
                 env = self.env.spec.id if self.env.spec is not None else type(self.env.unwrapped).__name__
                 why = (
-                    f"the mid-episode state of env {env} cannot be saved (only MuJoCo and classic-control envs "
-                    f"can, observed through their own observations rather than frames)"
+                    f"the mid-episode state of env {env} cannot be saved (MuJoCo and classic-control envs can, "
+                    f"observed through their own observations, and envs with get_episode_state/set_episode_state: "
+                    f"keras_sac/envs/state.py)"
                 )
                 what = "a new episode"
             warnings.warn(f"{why}: training continues with {what}", stacklevel=4)

@@ -33,8 +33,15 @@ class PointGoalEnv(gym.Env):
             {"observation": square, "achieved_goal": square, "desired_goal": square}
         )
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-        # position and goal, in one array: keras_sac's checkpoints restore an episode in progress from `state`
+        # position and goal, in one array: all of an episode's state, which checkpoints save and restore through
+        # the episode-state protocol below (envs/state.py)
         self.state = np.zeros(4, np.float32)
+
+    def get_episode_state(self) -> dict[str, np.ndarray]:
+        return {"state": self.state}
+
+    def set_episode_state(self, state: dict[str, np.ndarray]) -> None:
+        self.state = np.asarray(state["state"], np.float32).copy()
 
     @property
     def position(self) -> np.ndarray:

@@ -1,9 +1,16 @@
 """Saving and restoring an env in the middle of an episode, as plain arrays and JSON (no pickle).
 
 Exact resume needs the env exactly where it was: its physics, its random generator and the time-limit
-counter. Supported: MuJoCo envs and envs whose unwrapped object keeps its dynamic state in an ndarray
-attribute `state` (Gymnasium's classic-control envs such as Pendulum-v1). For any other env `capture`
-returns None and a resumed run starts a new episode.
+counter. Restored exactly, and only these: MuJoCo envs (their `MjData`), Gymnasium's classic-control envs
+(their ndarray `state`, which is all their dynamic state), and any env whose unwrapped object implements the
+protocol below. For any other env `capture` returns None and a resumed run starts a new episode (the loader
+says so in one warning): an env with hidden state beyond what keras_sac can see would otherwise be restored
+only in part, and silently diverge.
+
+The protocol, for your own env (its random generator and time limit are saved by keras_sac):
+
+    def get_episode_state(self) -> dict[str, np.ndarray]: ...   # everything the next step depends on
+    def set_episode_state(self, state: dict[str, np.ndarray]) -> None: ...
 
 For MuJoCo the integration state (`mjSTATE_INTEGRATION`: time, qpos, qvel, act, warm-start...) is not
 enough: after `mj_step` the derived quantities (body positions, contact forces) are one substep stale, and
@@ -18,6 +25,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+CLASSIC_CONTROL = "gymnasium.envs.classic_control"  # their `state` ndarray is all of their dynamic state
 
 
 def _mujoco():
@@ -70,7 +79,10 @@ def capture(env: gym.Env) -> tuple[dict, dict[str, np.ndarray]] | None:
         arrays["env_mujoco_state"] = physics
         arrays.update({f"env_mjdata.{name}": value.copy() for name, value in _mjdata_arrays(inner.data)})
         kind = "mujoco"
-    elif isinstance(getattr(inner, "state", None), np.ndarray):
+    elif callable(getattr(inner, "get_episode_state", None)) and callable(getattr(inner, "set_episode_state", None)):
+        arrays.update({f"env_episode.{k}": np.array(v, copy=True) for k, v in inner.get_episode_state().items()})
+        kind = "protocol"
+    elif type(inner).__module__.startswith(CLASSIC_CONTROL) and isinstance(getattr(inner, "state", None), np.ndarray):
         arrays["env_state"] = inner.state.copy()
         kind = "state_attribute"
     else:
@@ -95,7 +107,10 @@ def restore(env: gym.Env, state: dict, arrays: dict[str, np.ndarray]) -> None:
             saved = arrays.get(f"env_mjdata.{name}")
             if saved is not None and saved.shape == target.shape:  # contact-sized arrays vary; mj_step remakes them
                 target[...] = saved
-    else:
+    elif state["kind"] == "protocol":
+        prefix = "env_episode."
+        inner.set_episode_state({k[len(prefix) :]: v.copy() for k, v in arrays.items() if k.startswith(prefix)})
+    else:  # "state_attribute" (checkpoints of keras_sac before the protocol also wrote it for other envs)
         inner.state = arrays["env_state"].copy()
     limit = _time_limit(env)
     if limit is not None and state["elapsed_steps"] is not None:
