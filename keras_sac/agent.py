@@ -340,8 +340,8 @@ class KerasSAC:
             self._compiled("_compiled_update_and_act"), minibatches, self.collector.obs
         )
         self.collector.next_action = actions.numpy()
-        if cfg.reset_interval is not None and int(self.n_updates.numpy()) % cfg.reset_interval == 0:
-            self._reset_networks(int(self.n_updates.numpy()) // cfg.reset_interval)
+        if cfg.reset_interval is not None and (updates := int(self.n_updates.numpy())) % cfg.reset_interval == 0:
+            self._reset_networks(updates // cfg.reset_interval)
 
     def _reset_networks(self, count: int) -> None:
         """reset_interval: fresh actor and critics, the buffer kept (`build.reset_networks`). The action just
