@@ -21,7 +21,7 @@ from keras_sac.core.parts import Parts
 from keras_sac.core.sde import EnvNoise
 from keras_sac.core.signatures import minibatch_signature, obs_signature
 from keras_sac.core.spaces import Batch, EnvSpec, action_affine, to_env_action
-from keras_sac.core.update import SACUpdate, TrainingDivergedError, metric_values, polyak_update
+from keras_sac.core.update import SACUpdate, TrainingDivergedError, UpdateMetrics, metric_values, polyak_update
 from keras_sac.data.buffer import pack, packed_width, unpack
 from keras_sac.data.collection import Collector, check_vector_env, make_vector_env
 from keras_sac.envs.make import env_spec, resolve_env
@@ -85,6 +85,7 @@ class KerasSAC:
         self.env = env  # the env, or the VectorEnv of n_envs envs, that training steps
         self.num_timesteps = 0  # env steps: n_envs per vector step
         self.last_metrics: dict = {}
+        self.update_metrics = UpdateMetrics()  # each training phase's metrics, for their mean
         self.progress_info: dict[str, str] = {}  # extra fields shown beside learn()'s progress bar
         # predict's NumPy copy of the actor, valid while _snapshot_version == _actor_version. What changes the
         # actor's weights bumps _actor_version: _run_update (every update) and actor_changed (load, users).
@@ -188,18 +189,21 @@ class KerasSAC:
             observations: a `Batch` of such arrays, images uint8). The updates
         run in a graph loop, and the action for `current_obs` is drawn from the updated policy in the same
         call, saving the second call per env step (~0.4 ms, mostly dispatch, against a ~5 ms step).
-        Returns (metrics of the last update, actions (n_envs, action_dim) in [-1, 1]).
+        Returns (the updates' mean metrics, actions (n_envs, action_dim) in [-1, 1]).
         """
         if self.spec.obs.flat:
             minibatches = unpack(
                 minibatches, self.spec.obs_dim, self.spec.action_dim
             )  # each (gradient_steps, batch, ...)
         metrics = self._update.step(tf.nest.map_structure(lambda x: x[0], minibatches))
-        if self.config.gradient_steps > 1:
-            for i in tf.range(1, self.config.gradient_steps):  # autograph: a tf.while_loop
+        n = self.config.gradient_steps  # (no := here: autograph cannot convert it)
+        if n > 1:
+            for i in tf.range(1, n):  # autograph: a tf.while_loop
                 if self._update.failure is not None and self._update.failure > 0:
                     break  # XLA: an update was not finite; the agent raises after this call
-                metrics = self._update.step(tf.nest.map_structure(lambda x: x[i], minibatches))
+                step = self._update.step(tf.nest.map_structure(lambda x: x[i], minibatches))
+                metrics = tf.nest.map_structure(tf.add, metrics, step)
+            metrics = tf.nest.map_structure(lambda total: total / n, metrics)
         return metrics, self._sample_action(current_obs)
 
     def _compiled(self, name: str):
@@ -340,6 +344,7 @@ class KerasSAC:
             self._compiled("_compiled_update_and_act"), minibatches, self.collector.obs
         )
         self.collector.next_action = actions.numpy()
+        self.update_metrics.add(self.last_metrics)
         if cfg.reset_interval is not None and (updates := int(self.n_updates.numpy())) % cfg.reset_interval == 0:
             self._reset_networks(updates // cfg.reset_interval)
 
@@ -383,24 +388,15 @@ class KerasSAC:
             self.actor_changed()  # predict's snapshot holds the statistics
 
     # Training-episode statistics, kept by the collector.
-    @property
-    def num_episodes(self) -> int:
-        """Training episodes finished over the agent's whole life."""
-        return self.collector.num_episodes
-
-    @property
-    def episode_returns(self):
-        """Returns of the last 100 training episodes."""
-        return self.collector.episode_returns
-
-    @property
-    def episode_lengths(self):
-        return self.collector.episode_lengths
+    num_episodes = property(lambda self: self.collector.num_episodes, doc="Training episodes over the agent's life.")
+    episode_returns = property(lambda self: self.collector.episode_returns, doc="The last 100 training returns.")
+    episode_lengths = property(lambda self: self.collector.episode_lengths, doc="The last 100 training lengths.")
 
     def metrics(self) -> dict[str, float]:
-        """The latest update's metrics and the recent episode statistics, as Python floats."""
+        """The recent episode statistics and the update metrics (train/...) as Python floats: the mean over the
+        updates since `update_metrics` was last cleared (a MetricsLogger clears it at each row), else the last."""
         return {
-            **metric_values(self.last_metrics),
+            **(self.update_metrics.mean() or metric_values(self.last_metrics)),
             "train/target_entropy": self.target_entropy,
             "train/n_updates": float(self.n_updates.numpy()),
             "train/learning_rate": float(self.critic_optimizer.learning_rate),  # this step's, if scheduled

@@ -282,8 +282,10 @@ def with_metrics_log(callback, tensorboard_log: str | Path | None, tb_log_name: 
 class MetricsLogger(Callback):
     """The agent's metrics as train.py writes them: every `log_interval` env steps a row of `metrics.csv` and the
     same scalars in TensorBoard (`tb/`), names as in train.py (`train/critic_loss`, `rollout/episode_return`,
-    `eval/mean_return`, ...). `KerasSAC(env, tensorboard_log=DIR)` adds one to every `learn`, in
-    `DIR/<tb_log_name>_<n>` as SB3 names its runs.
+    `eval/mean_return`, ...); the train/ values are each the mean over the updates since the row before, as
+    SB3 averages over gradient steps. Every training episode's end step, return and length go to `episodes.csv`.
+    `KerasSAC(env, tensorboard_log=DIR)` adds one to every `learn`, in `DIR/<tb_log_name>_<n>` as SB3 names its
+    runs.
 
     Args:
         folder: where metrics.csv and tb/ go (made if missing; a folder with a metrics.csv is continued).
@@ -319,6 +321,8 @@ class MetricsLogger(Callback):
 
     def on_step(self, agent) -> bool:
         step, row = agent.num_timesteps, {}
+        for episode_return, length in agent.collector.just_ended:
+            self.logger.log_episode(step, episode_return, length)
         if self.due(agent, self.log_interval):
             now = time.perf_counter()
             row = {
@@ -326,6 +330,7 @@ class MetricsLogger(Callback):
                 "time/elapsed_s": now - self._start,
                 "time/steps_per_second": (step - self._clock_step) / max(now - self._clock, 1e-9),
             }
+            agent.update_metrics.clear()  # the next row's train/ values: the mean over the updates until then
         if self.evaluation is not None and self.evaluation.evaluated_at == step:
             row.update(self.evaluation.last_metrics)
         if row:

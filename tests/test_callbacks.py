@@ -6,6 +6,7 @@ from conftest import SMALL, make_match_env
 
 from keras_sac import KerasSAC, LoadedPolicy
 from keras_sac.callbacks import Callback, CheckpointCallback, EvalCallback, StopTrainingOnRewardThreshold, as_callback
+from keras_sac.core.update import metric_values
 
 
 class Recording(Callback):
@@ -169,6 +170,41 @@ def test_tensorboard_log_writes_train_py_s_metrics_in_a_folder_per_run_as_sb3_na
         v.tag for e in events for record in tf.compat.v1.train.summary_iterator(str(e)) for v in record.summary.value
     }
     assert {"train/critic_loss", "train/alpha", "rollout/episode_return", "time/steps_per_second"} <= tags
+
+
+class PhaseMetrics(Callback):
+    """Each training phase's metrics, read before the logger after it in the list clears them."""
+
+    def __init__(self):
+        self.phases = []
+
+    def on_step(self, agent):
+        if len(agent.update_metrics):
+            self.phases.append((agent.num_timesteps, metric_values(agent.last_metrics)))
+        return True
+
+
+def test_a_logged_row_holds_the_mean_over_its_updates_and_episodes_csv_every_training_episode(tmp_path):
+    from keras_sac.callbacks import MetricsLogger
+    from keras_sac.io.run_files import read_metrics
+
+    recorder = PhaseMetrics()
+    agent = KerasSAC(make_match_env(max_episode_steps=7), seed=0, **SMALL)
+    agent.learn(700, callback=[recorder, MetricsLogger(tmp_path, log_interval=100)])
+    rows = read_metrics(tmp_path / "metrics.csv")
+    assert [int(r["step"]) for r in rows] == list(range(100, 701, 100))
+    for row in rows[1:]:  # (phases are recorded at most once per step: each row's own, after the one before)
+        window = [m for step, m in recorder.phases if row["step"] - 100 < step <= row["step"]]
+        assert len(window) == 100 and len({m["train/critic_loss"] for m in window}) > 1
+        for key in ("train/critic_loss", "train/actor_loss", "train/alpha", "train/entropy", "train/mean_q_2"):
+            expected = np.mean([m[key] for m in window])
+            assert row[key] == pytest.approx(expected, rel=1e-5), key  # not the last update's value
+            assert row[key] != pytest.approx(window[-1][key], rel=1e-7), key
+    episodes = read_metrics(tmp_path / "episodes.csv")
+    assert len(episodes) == agent.num_episodes == 100  # 700 steps of 7-step episodes
+    assert [int(e["step"]) for e in episodes] == list(range(7, 701, 7))  # each at the step it ended
+    assert all(e["length"] == 7 for e in episodes)
+    np.testing.assert_allclose([e["return"] for e in episodes], list(agent.episode_returns), rtol=1e-5)
 
 
 def test_sb3_s_positional_policy_name_is_accepted_and_checked_against_the_observations():

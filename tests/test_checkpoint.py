@@ -55,10 +55,13 @@ def test_save_load_then_learn_is_bit_identical_to_never_stopping(tmp_path, env_i
     np.testing.assert_array_equal(
         resumed.collector.next_action, agent.collector.next_action
     )  # drawn by the last phase, saved
+    assert len(agent.update_metrics) > 0  # no logger cleared them: the next row's mean goes on from here
     agent.learn(60, reset_num_timesteps=False)
     resumed.learn(60, reset_num_timesteps=False)
     assert_same_agent(agent, resumed)
     np.testing.assert_array_equal(agent.collector.obs, resumed.collector.obs)
+    assert len(resumed.update_metrics) == len(agent.update_metrics)
+    assert resumed.metrics() == pytest.approx(agent.metrics(), rel=1e-9)
 
 
 def test_save_without_buffer(tmp_path):

@@ -76,3 +76,49 @@ def test_a_torn_last_tensorboard_record_does_not_stop_a_resume(tmp_path):
     events.write_bytes(events.read_bytes()[:-7])  # a kill in the middle of the last record
     log_steps(tmp_path, [300], resume_at=200)
     assert [p[0] for p in tensorboard_points(tmp_path / "tb")] == [100, 200, 300]
+
+
+def test_a_resume_trims_episodes_csv_to_its_checkpoint_like_metrics_csv(tmp_path):
+    logger = RunLogger(tmp_path)
+    for step in (40, 90, 150, 260):
+        logger.log_episode(step, step / 10, 50)
+    logger.log(200, {"rollout/episode_return": 1.0})  # flushes the episodes so far
+    logger.close()  # and closing the rest
+    assert [e["step"] for e in read_metrics(tmp_path / "episodes.csv")] == [40, 90, 150, 260]
+    logger = RunLogger(tmp_path, resume_at=150)  # the episodes after the checkpoint end again
+    logger.log_episode(210, 7.5, 60)
+    logger.close()
+    episodes = read_metrics(tmp_path / "episodes.csv")
+    assert episodes == [
+        {"step": 40, "return": 4.0, "length": 50},
+        {"step": 90, "return": 9.0, "length": 50},
+        {"step": 150, "return": 15.0, "length": 50},
+        {"step": 210, "return": 7.5, "length": 60},
+    ]
+
+
+def test_update_metrics_average_phases_and_fold_past_their_cap_into_the_same_mean():
+    import numpy as np
+    import pytest
+
+    from keras_sac.core.update import UpdateMetrics
+
+    rng = np.random.default_rng(0)
+    phases = [{"train/critic_loss": rng.normal(), "train/mean_q_per_critic": rng.normal(size=2)} for _ in range(11)]
+    folded, whole = UpdateMetrics(cap=4), UpdateMetrics(cap=100)
+    for phase in phases:
+        folded.add(phase)
+        whole.add(phase)
+    assert len(folded) == len(whole) == 11 and len(folded._phases) < 4
+    expected = np.mean([p["train/critic_loss"] for p in phases])
+    q = np.mean([p["train/mean_q_per_critic"] for p in phases], axis=0)
+    for metrics in (folded.mean(), whole.mean()):
+        assert metrics["train/critic_loss"] == pytest.approx(expected, rel=1e-12)
+        assert [metrics["train/mean_q_1"], metrics["train/mean_q_2"]] == pytest.approx(q.tolist(), rel=1e-12)
+    restored = UpdateMetrics()  # a checkpoint's copy goes on averaging as the original does
+    restored.restore(whole.state())
+    restored.add(phases[0])
+    whole.add(phases[0])
+    assert restored.mean() == pytest.approx(whole.mean(), rel=1e-12) and len(restored) == 12
+    whole.clear()
+    assert whole.mean() == {} and len(whole) == 0

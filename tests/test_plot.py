@@ -71,6 +71,61 @@ def test_single_run_draws_curve_and_diagnostics(tmp_path):
     assert len(critics) == 3
 
 
+def drawn_figures(monkeypatch):
+    """The figures plot_runs draws, kept open: {file name: figure}."""
+    import keras_sac.experiments.plot as plot
+
+    figures = {}
+
+    def keep(fig, path):
+        figures[path.name] = fig
+        return path
+
+    monkeypatch.setattr(plot, "_save", keep)
+    return figures
+
+
+def legend_texts(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_the_learning_curve_draws_each_training_episode_at_its_end_step_and_their_moving_average(tmp_path, monkeypatch):
+    run = fake_run(tmp_path / "run")
+    episodes = [(step, float(step) / 10, 20) for step in range(20, 20_001, 20)]  # 1,000 episodes
+    with open(run / "episodes.csv", "w", newline="") as f:
+        csv.writer(f).writerows([("step", "return", "length"), *episodes])
+    figures = drawn_figures(monkeypatch)
+    plot_runs([run])
+    ax = figures["learning_curve.png"].axes[0]
+    points, average = ax.lines[:2]
+    np.testing.assert_array_equal(points.get_xdata(), [e[0] for e in episodes])
+    np.testing.assert_array_equal(points.get_ydata(), [e[1] for e in episodes])
+    np.testing.assert_allclose(average.get_ydata(), moving_average(np.array([e[1] for e in episodes]), 50))
+    assert legend_texts(ax)[:2] == ["training episode (at its end step)", "training, moving average over 50 episodes"]
+
+
+def test_without_episodes_csv_the_logged_mean_is_one_line_named_for_what_it_is(tmp_path, monkeypatch):
+    run = fake_run(tmp_path / "run")  # a run logged before episodes.csv existed
+    figures = drawn_figures(monkeypatch)
+    plot_runs([run])
+    ax = figures["learning_curve.png"].axes[0]
+    assert legend_texts(ax)[0] == "training, mean of the last 100 episodes (logged)"
+    assert len([line for line in ax.lines if line.get_label().startswith("training")]) == 1
+
+
+@pytest.mark.parametrize("rows, smoothed", [(20, False), (60, True)])
+def test_diagnostics_smooth_only_runs_with_enough_rows_and_say_what_is_drawn(tmp_path, monkeypatch, rows, smoothed):
+    run = fake_run(tmp_path / "run", steps=range(1000, 1000 * (rows + 1), 1000), config={"log_interval": 1000})
+    figures = drawn_figures(monkeypatch)
+    plot_runs([run])
+    fig = figures["diagnostics.png"]
+    critic_loss = fig.axes[0]
+    assert len(critic_loss.lines) == (2 if smoothed else 1)
+    title = fig._suptitle.get_text()
+    assert "the mean over the updates of each 1000 steps" in title
+    assert ("moving average of 3 rows" in title) == smoothed
+
+
 def test_variants_and_seeds_grouped(tmp_path):
     runs = [fake_run(tmp_path / f"sac-{s}", seed=s) for s in (0, 1, 2)]
     runs += [

@@ -129,6 +129,15 @@ def test_deterministic_kill_and_resume_equals_the_uninterrupted_run(tmp_path):
     resumed, summary_resumed = assert_run_is_complete_and_consistent(killed, total)
     assert_same_agent(whole, resumed)  # every weight, Adam slot, RNG state and buffer row, bit for bit
     assert summary_whole["evaluations"] == summary_resumed["evaluations"]
+    # the logged rows too: each train/ value the mean over the same updates (the checkpoint holds the
+    # updates since the row before it), and every training episode once, at its step
+    train = [
+        {k: v for k, v in r.items() if k.startswith("train/")} for r in read_metrics(uninterrupted / "metrics.csv")
+    ]
+    assert train == [
+        {k: v for k, v in r.items() if k.startswith("train/")} for r in read_metrics(killed / "metrics.csv")
+    ]
+    assert (uninterrupted / "episodes.csv").read_text() == (killed / "episodes.csv").read_text()
 
 
 def kill_and_resume_until_done(run_dir, total, kills, seed):

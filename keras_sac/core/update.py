@@ -288,6 +288,53 @@ def metric_values(metrics: dict) -> dict[str, float]:
     return out
 
 
+class UpdateMetrics:
+    """The update metrics of the training phases since the last `clear()`, averaged when read (as SB3 averages
+    its logged values over gradient steps). Adding keeps the phase's tensors (a list append, no conversion on
+    the training path); reading stacks them once per key. Past `cap` phases the list is folded into its mean.
+    """
+
+    def __init__(self, cap: int = 4096):
+        self.cap = cap
+        self._phases: list[dict] = []  # each phase's metrics: tensors, or an earlier fold's float arrays
+        self._weights: list[int] = []  # phases each entry stands for
+
+    def add(self, metrics: dict) -> None:
+        self._phases.append(metrics)
+        self._weights.append(1)
+        if len(self._phases) >= self.cap:
+            self.restore(self.state())
+
+    def __len__(self) -> int:
+        return sum(self._weights)
+
+    def _means(self) -> dict[str, np.ndarray]:
+        weights = np.asarray(self._weights, np.float64)
+        return {
+            key: np.tensordot(weights, np.stack([np.asarray(p[key], np.float64) for p in self._phases]), 1)
+            / weights.sum()
+            for key in (self._phases[0] if self._phases else {})
+        }
+
+    def mean(self) -> dict[str, float]:
+        """metric_values of the phases' weighted mean ({} if none was added since the last clear)."""
+        return metric_values(self._means())
+
+    def clear(self) -> None:
+        self._phases, self._weights = [], []
+
+    def state(self) -> dict:
+        """{"phases": n, "mean": {key: float or list}} (JSON) for a checkpoint: a resumed run's next row
+        averages the same updates as the uninterrupted run's."""
+        return {"phases": len(self), "mean": {k: v.tolist() for k, v in self._means().items()}}
+
+    def restore(self, state: dict) -> None:
+        self.clear()
+        if state["phases"]:
+            self._phases = [{k: np.asarray(v, np.float64) for k, v in state["mean"].items()}]
+            self._weights = [int(state["phases"])]
+
+
 FAILURES = [
     f"{loss} {what}"
     for loss in ("critic loss", "actor loss", "alpha loss")

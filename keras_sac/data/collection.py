@@ -106,7 +106,8 @@ class Collector:
     obs: the observations the next step acts on, an internal batch of n_envs rows (spaces.py: (n_envs, obs_dim)
     float32, or {key: (n_envs, *shape)}); None until `reset`.
     Episode statistics: `num_episodes` over the agent's life, the last 100 returns and lengths, and the
-    running return and length of each env's current episode.
+    running return and length of each env's current episode, and `just_ended`: (return, length) of each
+    episode the last step ended (empty after most steps; `callbacks.MetricsLogger` writes them).
     """
 
     def __init__(self, env, n_envs: int, buffer, obs_spec: spaces.ObsSpec):
@@ -120,6 +121,7 @@ class Collector:
         self.episode_lengths: collections.deque = collections.deque(maxlen=100)
         self.episode_return = np.zeros(n_envs)
         self.episode_length = np.zeros(n_envs, np.int64)
+        self.just_ended: list[tuple[float, int]] = []  # (return, length) of the episodes the last step ended
 
     def reset(self, seed: int | None) -> None:
         """New episodes in every env (env i seeded seed + i when a seed is given, as Gymnasium does)."""
@@ -170,8 +172,10 @@ class Collector:
         self.last_step = (env_actions, rewards, terminated, truncated, info, next_obs)  # callbacks' locals
         self.episode_return += rewards
         self.episode_length += 1
+        self.just_ended = []
         for i in np.flatnonzero(ended):
             self.num_episodes += 1
+            self.just_ended.append((float(self.episode_return[i]), int(self.episode_length[i])))
             self.episode_returns.append(float(self.episode_return[i]))
             self.episode_lengths.append(int(self.episode_length[i]))
             self.episode_return[i], self.episode_length[i] = 0.0, 0

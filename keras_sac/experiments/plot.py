@@ -3,9 +3,10 @@
     python -m keras_sac.experiments.plot runs/HalfCheetah-v5-20261123-120000            # (or keras-sac-plot ...)
     python -m keras_sac.experiments.plot runs/hc-sac-s* runs/hc-redq-s* --out plots/
 
-One run folder gives `learning_curve.png` (episode return of training with its moving average, and the
-deterministic evaluations) and `diagnostics.png` (critic and actor loss, alpha, the mean Q of each critic,
-the policy's entropy against its target, the alpha loss; each raw and smoothed). Several give, per env,
+One run folder gives `learning_curve.png` (each training episode's return at the step it ended, with a moving
+average over episodes, and the deterministic evaluations) and `diagnostics.png` (critic and actor loss, alpha,
+the mean Q of each critic, the policy's entropy against its target, the alpha loss: each logged point the mean
+over the updates of one log interval, with a moving average once there are enough points). Several give, per env,
 `compare_<env>.png`: evaluation return as the mean across the seeds of each config with a band of one
 standard deviation (min-max for two seeds), the configs labelled by what differs between them.
 train.py draws the single-run figures at the end of every run. Reads only files: no TensorFlow.
@@ -24,7 +25,7 @@ import yaml
 
 from keras_sac.config.settings import RunConfig, SACConfig
 from keras_sac.io.policy_files import POLICY_SUBDIR, PolicyError, read_metadata
-from keras_sac.io.run_files import CONFIG_FILE, METRICS_FILE, PLOT_FILE, RUN_FILE, read_metrics
+from keras_sac.io.run_files import CONFIG_FILE, EPISODES_FILE, METRICS_FILE, PLOT_FILE, RUN_FILE, read_metrics
 
 DIAGNOSTICS_FILE = "diagnostics.png"
 NOT_CONFIG = {
@@ -58,6 +59,8 @@ class Run:
                 f"row yet (rows come every log_interval steps)"
             )
         self.rows = [r for r in read_metrics(metrics) if "step" in r]
+        episodes = self.folder / EPISODES_FILE  # (runs before keras_sac wrote it: the logged mean of 100)
+        self.episodes = [r for r in read_metrics(episodes) if "return" in r] if episodes.is_file() else None
         if not self.rows:
             raise PlotError(f"'{metrics}' holds no rows yet: plot it after its first log_interval steps")
         try:
@@ -116,21 +119,31 @@ def _smooth_window(n: int, smooth: int | None) -> int:
     return smooth if smooth else max(1, n // 20)
 
 
+MIN_SMOOTHED_POINTS = 40  # fewer logged points than this are drawn as they are: a moving average would hide them
+
+
 def plot_learning_curve(run: Run, out: Path, smooth: int | None = None) -> Path:
-    """(a) Training episode return (raw and moving average) and evaluation return (mean +- std) vs steps."""
+    """(a) Each training episode's return at the step it ended, with a moving average over episodes, and the
+    deterministic evaluations (mean +- std over their episodes) vs env steps."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    steps, returns = run.series("rollout/episode_return")
-    if len(steps):
-        window = _smooth_window(len(steps), smooth)
-        ax.plot(steps, returns, color="tab:blue", alpha=0.3, lw=1, label="training (mean of last 100 episodes)")
-        ax.plot(
-            steps,
-            moving_average(returns, window),
-            color="tab:blue",
-            lw=2,
-            label=f"training, moving average of {window} rows",
-        )
+    if run.episodes:
+        steps = np.asarray([e["step"] for e in run.episodes])
+        returns = np.asarray([e["return"] for e in run.episodes])
+        window = smooth or int(np.clip(len(returns) // 20, 1, 100))
+        ax.plot(steps, returns, ".", color="tab:blue", alpha=0.35, ms=3, label="training episode (at its end step)")
+        if window > 1:
+            ax.plot(
+                steps,
+                moving_average(returns, window),
+                color="tab:blue",
+                lw=2,
+                label=f"training, moving average over {window} episodes",
+            )
+    else:
+        steps, returns = run.series("rollout/episode_return")
+        if len(steps):
+            ax.plot(steps, returns, color="tab:blue", lw=2, label="training, mean of the last 100 episodes (logged)")
     steps, means = run.series("eval/mean_return")
     if len(steps):
         _, stds = run.series("eval/std_return")
@@ -152,7 +165,8 @@ def plot_learning_curve(run: Run, out: Path, smooth: int | None = None) -> Path:
 
 
 def plot_diagnostics(run: Run, out: Path, smooth: int | None = None) -> Path:
-    """(b) The update's diagnostics, each raw (thin) and smoothed (thick)."""
+    """(b) The update's diagnostics as logged (each row the mean over the updates since the row before), with
+    a moving average (thick) once a run has MIN_SMOOTHED_POINTS rows."""
     plt = _pyplot()
     fig, axes = plt.subplots(2, 3, figsize=(14, 7.5))
     critics = sorted((k for k in run.rows[-1] if k.startswith("train/mean_q_")), key=lambda k: int(k.rsplit("_", 1)[1]))
@@ -183,10 +197,12 @@ def plot_diagnostics(run: Run, out: Path, smooth: int | None = None) -> Path:
             if key == "train/target_entropy":
                 ax.plot(steps, values, "--", color="black", lw=1.2, label=label)
                 continue
+            window = _smooth_window(len(values), smooth) if smooth or len(values) >= MIN_SMOOTHED_POINTS else 1
+            if window == 1:
+                ax.plot(steps, values, color=color, lw=1.5, label=label)
+                continue
             ax.plot(steps, values, color=color, alpha=0.3, lw=0.8)
-            ax.plot(
-                steps, moving_average(values, _smooth_window(len(values), smooth)), color=color, lw=1.8, label=label
-            )
+            ax.plot(steps, moving_average(values, window), color=color, lw=1.8, label=label)
         if title.startswith("policy entropy") and drawn and not len(run.series("train/target_entropy")[0]):
             target = run.target_entropy()  # runs logged before the column existed
             if target is not None:
@@ -199,10 +215,12 @@ def plot_diagnostics(run: Run, out: Path, smooth: int | None = None) -> Path:
             ax.legend(fontsize=7, loc="best")
         if not drawn:
             ax.text(0.5, 0.5, "not logged in this run", ha="center", va="center", transform=ax.transAxes, color="gray")
-    fig.suptitle(
-        f"SAC training diagnostics, {run.env_id} (thin: logged every log_interval steps; thick: moving average)",
-        fontsize=11,
-    )
+    interval = run.config.get("log_interval")
+    every = f"the mean over the updates of each {interval} steps" if interval else "the mean over each log interval"
+    rows = len(run.rows)
+    smoothed = smooth or rows >= MIN_SMOOTHED_POINTS
+    how = f"thin: {every}; thick: moving average of {_smooth_window(rows, smooth)} rows" if smoothed else every
+    fig.suptitle(f"SAC training diagnostics, {run.env_id} ({how})", fontsize=11)
     return _save(fig, out / DIAGNOSTICS_FILE)
 
 
@@ -309,7 +327,12 @@ def main(argv=None) -> int:
         "runs", nargs="+", help="train.py run folders; several: compared per env, seeds of one config averaged"
     )
     p.add_argument("--out", help="output folder (default: the run folder for one run, ./plots for several)")
-    p.add_argument("--smooth", type=int, help="moving-average window in logged rows (default: 1/20 of the run)")
+    p.add_argument(
+        "--smooth",
+        type=int,
+        help="moving-average window: episodes in the learning curve, logged rows in the diagnostics "
+        "(default: 1/20 of them; diagnostics of fewer than 40 rows are not smoothed)",
+    )
     p.add_argument("--labels", help="comma-separated label per run folder (default: the config values that differ)")
     args = p.parse_args(argv)
     if args.smooth is not None and args.smooth < 1:

@@ -126,6 +126,7 @@ def runtime_state(agent) -> tuple[dict, dict[str, np.ndarray]]:
         "num_timesteps": agent.num_timesteps,
         "np_rng": agent.np_rng.bit_generator.state,
         "predict_rng": agent.predict_rng.bit_generator.state,
+        "update_metrics": agent.update_metrics.state(),  # the updates since the last logged row
         **episodes,
     }
     return state, arrays
@@ -137,6 +138,7 @@ def restore_runtime_state(agent, state: dict, arrays: dict[str, np.ndarray]) -> 
     agent.np_rng.bit_generator.state = state["np_rng"]
     if "predict_rng" in state:  # (checkpoints from keras_sac before it was saved still load)
         agent.predict_rng.bit_generator.state = state["predict_rng"]
+    agent.update_metrics.restore(state.get("update_metrics", {"phases": 0}))
     agent.collector.restore(state, arrays, agent.num_timesteps)
     buffer_arrays = {k[len("buffer.") :]: v for k, v in arrays.items() if k.startswith("buffer.")}
     if buffer_arrays:

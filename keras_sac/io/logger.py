@@ -14,7 +14,13 @@ from pathlib import Path
 import tensorflow as tf
 
 from keras_sac.io.files import fsync_tree, replace_dir, staging_dir, write_atomic
-from keras_sac.io.run_files import _as_floats, read_metrics  # noqa: F401  (read_metrics: re-exported)
+from keras_sac.io.run_files import (
+    EPISODE_COLUMNS,
+    EPISODES_FILE,
+    METRICS_FILE,
+    _as_floats,
+    read_metrics,  # noqa: F401  (re-exported)
+)
 
 TRAIN_KEYS = (
     "train/critic_loss",
@@ -48,7 +54,8 @@ def columns(n_critics: int) -> tuple[str, ...]:
 
 
 class RunLogger:
-    """Appends rows to `metrics.csv` and writes the same scalars to TensorBoard under `tb/`.
+    """Appends rows to `metrics.csv` and writes the same scalars to TensorBoard under `tb/`; each training
+    episode's (end step, return, length) goes to `episodes.csv` (flushed with each metrics row).
 
     `resume_at=N` continues a run from its checkpoint at step N: rows and TensorBoard points after N
     (logged after that checkpoint, so about to be logged again) are dropped, so neither has duplicated or
@@ -63,13 +70,15 @@ class RunLogger:
         columns: tuple[str, ...] = COLUMNS,
         hparams: dict | None = None,
     ):
-        self.csv_path = run_dir / "metrics.csv"
+        self.csv_path, episodes_path = run_dir / METRICS_FILE, run_dir / EPISODES_FILE
         self.columns = columns
         tb_dir = run_dir / "tb"
         self.rows: list[dict[str, float]] = []  # rows of earlier sessions of this run, for the caller
         if resume_at is not None:
             if self.csv_path.exists():
                 self.rows = _trim_csv(self.csv_path, resume_at, columns)
+            if episodes_path.exists():
+                _trim_csv(episodes_path, resume_at, EPISODE_COLUMNS)
             if tb_dir.is_dir():
                 _trim_tensorboard(tb_dir, resume_at)
         new = not self.csv_path.exists()
@@ -77,6 +86,11 @@ class RunLogger:
         self._csv = csv.DictWriter(self._file, fieldnames=columns, extrasaction="ignore")
         if new:
             self._csv.writeheader()
+        new = not episodes_path.exists()
+        self._episodes_file = open(episodes_path, "a", newline="")
+        self._episodes = csv.writer(self._episodes_file)
+        if new:
+            self._episodes.writerow(EPISODE_COLUMNS)
         self._tb = tf.summary.create_file_writer(str(tb_dir))
         if hparams is not None and resume_at is None:  # TensorBoard's HParams view: the run's config
             from tensorboard.plugins.hparams import api as hp
@@ -88,13 +102,19 @@ class RunLogger:
     def log(self, step: int, metrics: dict[str, float]) -> None:
         self._csv.writerow({"step": step, **{k: _fmt(v) for k, v in metrics.items()}})
         self._file.flush()
+        self._episodes_file.flush()
         with self._tb.as_default(step=step):
             for key, value in metrics.items():
                 tf.summary.scalar(key, value)
         self._tb.flush()
 
+    def log_episode(self, step: int, episode_return: float, length: int) -> None:
+        """A training episode that ended at env step `step` (buffered: written out with the next row)."""
+        self._episodes.writerow((step, _fmt(episode_return), length))
+
     def close(self) -> None:
         self._file.close()
+        self._episodes_file.close()
         self._tb.close()
 
 

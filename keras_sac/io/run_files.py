@@ -23,6 +23,8 @@ from keras_sac.io.files import write_atomic
 RECORDED_PACKAGES = ("tensorflow", "keras", "tensorflow-probability", "gymnasium", "mujoco", "numpy")
 
 CONFIG_FILE, RUN_FILE, SUMMARY_FILE, METRICS_FILE = "config.yaml", "run.json", "summary.json", "metrics.csv"
+EPISODES_FILE = "episodes.csv"  # one row per training episode: the step it ended at, its return and length
+EPISODE_COLUMNS = ("step", "return", "length")
 CHECKPOINTS_DIR, POLICY_DIR, PLOT_FILE, VIDEOS_DIR = "checkpoints", "policy", "learning_curve.png", "videos"
 
 
