@@ -51,7 +51,35 @@ def test_wheel_holds_package_configs_and_commands(tmp_path):
         assert f"keras_sac/configs/{config.relative_to(configs)}" in names
     for name, target in COMMANDS.items():
         assert f"{name} = {target}" in entry_points
-    assert "Requires-Dist: tensorflow==2.21.0" in metadata and "Requires-Dist: ai-edge-litert" in metadata
+    requires = [line.partition(": ")[2] for line in metadata.splitlines() if line.startswith("Requires-Dist: ")]
+    core = [r for r in requires if ";" not in r]
+    assert core == pins("requirements/core.txt")  # the slim install: train, evaluate, plot, SavedModel
+    for extra in ("pixels", "video", "export", "sweep"):
+        assert f"Provides-Extra: {extra}" in metadata
+        marker = f'; extra == "{extra}"'
+        assert sorted(r.removesuffix(marker) for r in requires if r.endswith(marker)) == sorted(
+            pins(f"requirements/{extra}.txt")
+        )
+    extras = {r.partition(";")[0].strip() for r in requires if r.endswith('extra == "all"')}
+    assert extras == {p for e in ("pixels", "video", "export", "sweep") for p in pins(f"requirements/{e}.txt")}
+
+
+def pins(path: str) -> list[str]:
+    """The requirement lines of a requirements file, following its -r includes."""
+    out = []
+    for line in (ROOT / path).read_text().splitlines():
+        line = line.partition("#")[0].strip()
+        if line.startswith("-r "):
+            out += pins(str(Path(path).parent / line[3:].strip()))
+        elif line:
+            out.append(line)
+    return out
+
+
+def test_requirements_txt_locks_the_core_and_every_extra():
+    # The README's set-up commands install requirements.txt: everything a test or a README step uses.
+    files = ["core", "pixels", "video", "export", "sweep"]
+    assert pins("requirements.txt") == [p for f in files for p in pins(f"requirements/{f}.txt")]
 
 
 def test_console_commands_resolve_and_run():

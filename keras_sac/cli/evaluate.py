@@ -18,6 +18,7 @@ from pathlib import Path
 from keras_sac.cli.common import note, setup_warnings
 from keras_sac.config.settings import ConfigError
 from keras_sac.config.sources import parse_env_kwargs
+from keras_sac.extras import MissingExtra
 
 
 def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
@@ -71,7 +72,7 @@ def main(argv=None, prog: str = "evaluate.py") -> int:
             check_renders(env_id)
             check_video_dir(args.video)
             env.close()  # the episodes run in the recording env instead
-    except (PolicyError, EnvError, ConfigError, VideoError) as exc:
+    except (PolicyError, EnvError, ConfigError, VideoError, MissingExtra) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
 

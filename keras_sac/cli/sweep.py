@@ -34,6 +34,7 @@ from keras_sac.cli.common import note, setup_warnings
 from keras_sac.config.settings import ConfigError
 from keras_sac.config.sources import CONFIGS_DIR, parse_overrides
 from keras_sac.experiments.sweep_plan import Plan, check_sweep_dir, load_suite, parse_grid, parse_seeds, validate
+from keras_sac.extras import MissingExtra, require
 
 
 def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
@@ -205,6 +206,7 @@ def main(argv=None, prog: str = "sweep.py") -> int:
     setup_warnings(prog)
     command = [prog, *(sys.argv[1:] if argv is None else argv)]
     try:
+        require("sweep", "sweeps (Ray Tune, Optuna)")
         plan = make_plan(args, prog)
         sweep_dir = args.sweep_dir or Path("sweeps") / time.strftime("%Y%m%d-%H%M%S")
         check_sweep_dir(sweep_dir, plan)
@@ -214,7 +216,7 @@ def main(argv=None, prog: str = "sweep.py") -> int:
                 f"--threads-per-trial {args.threads_per_trial} is more than this machine's {os.cpu_count()} cores"
             )
         code = run(plan, args, sweep_dir, command)
-    except (ConfigError, EnvError) as exc:
+    except (ConfigError, EnvError, MissingExtra) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     if code is None:  # a finished sweep: nothing runs, nothing is rewritten
@@ -224,7 +226,7 @@ def main(argv=None, prog: str = "sweep.py") -> int:
     try:
         written = write_report(sweep_dir)
         print(f"report: {written[0]}")
-    except ReportError as exc:
+    except (ReportError, MissingExtra) as exc:
         print(f"{prog}: no report: {exc}", file=sys.stderr)
     return code
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from keras_sac.cli.common import command, note, setup_warnings
 from keras_sac.config.settings import ConfigError
 from keras_sac.config.sources import CONFIGS_DIR, ResolvedConfig, parse_env_kwargs, parse_overrides, resolve_config
+from keras_sac.extras import MissingExtra
 
 
 def parse_args(argv=None, prog: str | None = None) -> argparse.Namespace:
@@ -158,7 +159,7 @@ def main(argv=None, prog: str = "train.py") -> int:
 
     try:
         prepared = prepare(args, prog)
-    except (ConfigError, EnvError, FileExistsError, VideoError) as exc:
+    except (ConfigError, EnvError, FileExistsError, VideoError, MissingExtra) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     if prepared is None:

@@ -16,6 +16,7 @@ from keras_sac.config.values import check_pixels
 from keras_sac.core.spaces import EnvSpec, ObsError, obs_spec
 from keras_sac.envs import goal
 from keras_sac.envs.remote import RemoteEnv, is_mujoco_env, renders_with_mujoco
+from keras_sac.extras import require
 
 _in_env_worker = False  # True inside an env child process (make_worker_env): render in-process there
 
@@ -72,6 +73,7 @@ def make_env(env_id: str, pixels: dict | None = None, **kwargs) -> gym.Env:
     goal.register()
     _route_mujoco_warnings()
     if pixels is not None:
+        require("pixels", "pixels (observing an env through its frames)")
         if not _in_env_worker and renders_with_mujoco(env_id):  # never in a process with TensorFlow
             return make_remote_env(env_id, pixels, kwargs)
         kwargs = {**kwargs, "render_mode": "rgb_array"}
@@ -149,6 +151,7 @@ def pixel_env(env: gym.Env, pixels: dict) -> gym.Env:
     """
     from gymnasium.wrappers import AddRenderObservation, FrameStackObservation, GrayscaleObservation, ResizeObservation
 
+    require("pixels", "pixels (observing an env through its frames)")
     pixels = check_pixels(pixels, EnvError)
     name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
     if env.render_mode != "rgb_array":
@@ -168,8 +171,6 @@ def pixel_env(env: gym.Env, pixels: dict) -> gym.Env:
             warnings.simplefilter("ignore")  # Gymnasium's render-mode notes: the check below is ours
             env = AddRenderObservation(env, render_only=True)
         env = ResizeObservation(env, tuple(pixels["size"]))
-    except gym.error.DependencyNotInstalled as exc:
-        raise EnvError(f"pixels for env '{name}' needs a package that is not installed: {exc}") from None
     except (TypeError, AttributeError):  # a render() that returns None or something without a shape
         raise cannot_render from None
     if pixels["grayscale"]:

@@ -12,6 +12,8 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+from keras_sac.extras import require
+
 
 class VideoError(ValueError):
     """A video cannot be recorded (a folder that cannot be written, an env that cannot render)."""
@@ -21,6 +23,7 @@ class FrameWriter:
     """Frames -> an H.264 mp4 at `path`, written beside it and renamed into place when complete."""
 
     def __init__(self, path: str, fps: float):
+        require("video", "videos (--video, video_freq, record_video)")
         import imageio.v2 as imageio
 
         self.path = Path(path)

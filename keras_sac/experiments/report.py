@@ -41,6 +41,7 @@ from keras_sac.experiments.sweep_plan import (
     trial_status,
 )
 from keras_sac.experiments.sweep_trial import scores
+from keras_sac.extras import MissingExtra
 from keras_sac.io.files import write_atomic
 from keras_sac.io.run_files import METRICS_FILE, read_metrics
 
@@ -273,7 +274,7 @@ def main(argv=None, prog: str = "python -m keras_sac.experiments.report") -> int
     args = p.parse_args(argv)
     try:
         written = write_report(args.sweep_dir, args.out)
-    except ReportError as exc:
+    except (ReportError, MissingExtra) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     for path in written:

@@ -8,12 +8,15 @@ import warnings
 
 import numpy as np
 
+from keras_sac.extras import require
+
 REPS = 2000  # bootstrap resamples (rliable's default is 50,000; 2,000 gives CIs stable to ~1% here in a second)
 CI = 0.95
 
 
 def _estimates(scores: dict, func, seed: int):
     """rliable's interval estimates, reproducible (a seeded RandomState; arch's notice about it is silenced)."""
+    require("sweep", "IQMs and bootstrap CIs", ("rliable",))
     from rliable import library as rly
 
     with warnings.catch_warnings():

@@ -20,6 +20,7 @@ from keras_sac.envs.make import make_remote_env
 from keras_sac.envs.recording import VideoError
 from keras_sac.envs.remote import env_creator
 from keras_sac.evaluation import evaluate_policy
+from keras_sac.extras import require
 
 DEFAULT_FPS = 30
 
@@ -39,7 +40,9 @@ def check_video_dir(folder: str | Path) -> Path:
 
 
 def check_renders(env_id: str) -> None:
-    """Refuse, before any process starts, an env whose registration says it cannot render rgb_array."""
+    """Refuse, before any process starts, an env whose registration says it cannot render rgb_array, and
+    videos without keras_sac[video] installed."""
+    require("video", "videos (--video, video_freq)")
     modes = (getattr(env_creator(env_id), "metadata", None) or {}).get("render_modes")
     if modes is not None and "rgb_array" not in modes:
         raise VideoError(

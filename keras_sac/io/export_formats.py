@@ -25,6 +25,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 from keras_sac.core.distributions import policy_action
 from keras_sac.core.signatures import obs_signature
 from keras_sac.core.spaces import action_affine
+from keras_sac.extras import require
 from keras_sac.io.export import export_policy, policy_metadata
 from keras_sac.io.files import write_atomic
 from keras_sac.io.startup import parked_stderr
@@ -127,4 +128,6 @@ def export_agent(agent, path: str | Path, format: str = "savedmodel") -> Path:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     if format == "savedmodel":
         return export_policy(agent, path)
+    if format == "onnx":  # (TFLite's converter is TensorFlow's own)
+        require("export", "export(format='onnx')", ("tf2onnx", "onnx"))
     return export_file(agent, path, format, policy_metadata(agent))

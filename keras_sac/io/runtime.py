@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_sac.core.spaces import BOX_KEY, EnvSpec, as_batch
+from keras_sac.extras import require
 
 __all__ = ["load_policy", "TFLitePolicy", "ONNXPolicy"]
 
@@ -59,6 +60,7 @@ class TFLitePolicy(_FilePolicy):
 
     def __init__(self, path: str | Path, num_threads: int = 1):
         super().__init__(path)
+        require("export", "a .tflite policy (LiteRT)", ("ai_edge_litert",))
         from ai_edge_litert.interpreter import Interpreter
 
         self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
@@ -79,6 +81,7 @@ class ONNXPolicy(_FilePolicy):
 
     def __init__(self, path: str | Path):
         super().__init__(path)
+        require("export", "an .onnx policy (onnxruntime)", ("onnxruntime",))
         import onnxruntime
 
         self.session = onnxruntime.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
