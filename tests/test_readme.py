@@ -30,15 +30,34 @@ def test_the_readme_snippets_run_in_order_as_written(tmp_path):
         assert proc.returncode == 0, f"snippet {index}:\n{snippet}\n{proc.stderr[-3000:]}"
 
 
-def test_every_sac_setting_is_documented_in_the_readme_tables():
+def test_every_setting_is_documented_in_the_settings_tables_of_docs():
     import dataclasses
 
-    from keras_sac.config.settings import SACConfig
+    from keras_sac.config.settings import RunConfig, SACConfig
 
-    first_cells = re.findall(r"^\| (`[^|]*) \|", README, flags=re.M)  # "`a`" or "`a`, `b`" in a table's key column
+    pages = "".join((ROOT / "docs" / page).read_text() for page in ("configuration.md", "observations.md"))
+    first_cells = re.findall(r"^\| (`[^|]*) \|", pages, flags=re.M)  # "`a`" or "`a`, `b`" in a table's key column
     names = {name for cell in first_cells for name in re.findall(r"`([a-z_0-9]+)`", cell)}
-    missing = [f.name for f in dataclasses.fields(SACConfig) if f.name not in names]
-    assert not missing, f"add to the README's hyperparameter tables: {missing}"
+    missing = [f.name for cls in (SACConfig, RunConfig) for f in dataclasses.fields(cls) if f.name not in names]
+    assert not missing, f"add to the settings tables of docs/configuration.md: {missing}"
+
+
+def test_the_readme_links_resolve():
+    # every relative link to a file exists, and every #anchor names a heading of its page (GitHub's slugs)
+    def slugs(text):
+        headings = re.findall(r"^#+ (.+)$", text, flags=re.M)
+        return {re.sub(r"[^a-z0-9 _-]", "", h.lower()).replace(" ", "-") for h in headings}
+
+    pages = [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if target.startswith(("http://", "https://")):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.exists(), f"{page.name}: link to {target}: no such file"
+            if anchor and linked.suffix == ".md":
+                assert anchor in slugs(linked.read_text()), f"{page.name}: link to {target}: no such heading"
 
 
 def test_the_exported_policy_snippet_prints_no_tensorflow_start_up_lines(tmp_path):

@@ -23,7 +23,7 @@ class FrameWriter:
     """Frames -> an H.264 mp4 at `path`, written beside it and renamed into place when complete."""
 
     def __init__(self, path: str, fps: float):
-        require("video", "videos (--video, video_freq, record_video)")
+        require("video", "videos (--video, video_freq, record_episodes)")
         import imageio.v2 as imageio
 
         self.path = Path(path)
