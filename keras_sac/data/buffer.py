@@ -315,8 +315,8 @@ class ReplayBuffer:
             keep = min(size, self.capacity)
             rows = {name: np.roll(arrays[name], -oldest, axis=0)[size - keep :] for name in targets}
             size = keep
-            pos = size - 1 if self.optimize_memory_usage else size
-            if self.optimize_memory_usage:
+            pos = max(size - 1, 0) if self.optimize_memory_usage else size
+            if self.optimize_memory_usage and size:  # (an empty buffer has no newest row)
                 rows["valid"] = rows["valid"].copy()
                 rows["valid"][-1] = False  # the newest row only holds the last transition's next_obs
         for name, target in targets.items():

@@ -82,6 +82,7 @@ class HerReplayBuffer(ReplayBuffer):
         self.ep_start = np.zeros(capacity, np.int64)
         self.ep_length = np.zeros(capacity, np.int64)
         self._episode_start = 0  # row of the episode being written
+        self._episode_steps = 0  # its transitions so far
         self._finished = 0  # rows of finished, not overwritten episodes: the ones sample() draws from
 
     def _named_arrays(self) -> dict[str, np.ndarray]:
@@ -95,11 +96,14 @@ class HerReplayBuffer(ReplayBuffer):
         # A new episode after an episode end, or where obs does not continue the last row (a reset that ended
         # no episode, e.g. a new learn(): the unfinished episode then stays out of the sample).
         if self.size == 0 or self.episode_ends[last] or not _same_obs(self.next_obs[last], obs):
-            self._episode_start = i
+            self._episode_start, self._episode_steps = i, 0
         super().add(obs, action, reward, next_obs, terminated, truncated)
         self.ep_start[i], self.ep_length[i] = self._episode_start, 0
-        if terminated or truncated:
-            length = (i - self._episode_start) % self.capacity + 1
+        self._episode_steps += 1
+        # An episode longer than the ring has overwritten its own beginning: like any episode the ring has
+        # begun to overwrite, it stays out of the sample.
+        if (terminated or truncated) and self._episode_steps <= self.capacity:
+            length = self._episode_steps
             self.ep_length[self._rows(self._episode_start, length)] = length
             self._finished += length
 
@@ -148,14 +152,22 @@ class HerReplayBuffer(ReplayBuffer):
             obs, self.actions[idx], rewards, next_obs, self.terminated[idx], np.full(batch_size, self.gamma, np.float32)
         )
 
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return {**super().state_arrays(), "episode_steps": np.array([self._episode_steps], np.int64)}
+
     def restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         same_capacity = int(arrays["position"][1]) == self.capacity
+        arrays = dict(arrays)
+        steps = arrays.pop("episode_steps", None)  # (checkpoints before it was saved: counted from the rows)
         super().restore_arrays(arrays)
         if not same_capacity:  # rows moved: work the episodes out again from the episode ends
             self._rebuild_episodes()
         self._finished = int((self.ep_length[: self.size] > 0).sum())
         last = (self.pos - 1) % self.capacity
-        self._episode_start = int(self.ep_start[last]) if self.size and not self.episode_ends[last] else self.pos
+        going = self.size and not self.episode_ends[last]  # an episode in progress
+        self._episode_start = int(self.ep_start[last]) if going else self.pos
+        counted = (last - self._episode_start) % self.capacity + 1 if going else 0
+        self._episode_steps = int(steps[0]) if steps is not None and same_capacity else counted
 
     def _rebuild_episodes(self) -> None:
         """ep_start/ep_length from the rows as restore_arrays leaves them (oldest first, from row 0)."""
