@@ -100,8 +100,21 @@ def test_the_learning_curve_draws_each_training_episode_at_its_end_step_and_thei
     points, average = ax.lines[:2]
     np.testing.assert_array_equal(points.get_xdata(), [e[0] for e in episodes])
     np.testing.assert_array_equal(points.get_ydata(), [e[1] for e in episodes])
+    # the mean of the episodes that ended in the last 1,000 steps (a twentieth of the run): the last 50 here
     np.testing.assert_allclose(average.get_ydata(), moving_average(np.array([e[1] for e in episodes]), 50))
-    assert legend_texts(ax)[:2] == ["training episode (at its end step)", "training, moving average over 50 episodes"]
+    assert legend_texts(ax)[:2] == [
+        "training episode (at its end step)",
+        "training, mean of the episodes that ended in the last 1,000 steps",
+    ]
+
+
+def test_the_window_average_spans_env_steps_not_a_count_of_episodes():
+    from keras_sac.experiments.plot import window_average
+
+    steps = np.array([10, 20, 30, 1030, 2030])  # three short episodes, then two 1000-step ones
+    returns = np.array([1.0, 2.0, 3.0, 1000.0, 1000.0])
+    np.testing.assert_allclose(window_average(steps, returns, 1000), [1.0, 1.5, 2.0, 1000.0, 1000.0])
+    np.testing.assert_allclose(window_average(steps, returns, 1015), [1.0, 1.5, 2.0, 335.0, 1000.0])
 
 
 def test_without_episodes_csv_the_logged_mean_is_one_line_named_for_what_it_is(tmp_path, monkeypatch):

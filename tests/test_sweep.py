@@ -410,6 +410,8 @@ def test_an_optuna_search_samples_prunes_survives_its_driver_and_reports(tmp_pat
         *TINY[2:],
         "--total-timesteps",
         "900",
+        "--max-concurrent",
+        "1",  # one trial at a time: which trials ASHA stops is then fixed by the searcher's seed
         "--sweep-dir",
         "s",
     ]
@@ -440,8 +442,16 @@ def test_an_optuna_search_samples_prunes_survives_its_driver_and_reports(tmp_pat
         assert info["values"]["tau"] in ("0.005", "0.01", "0.02")
         status = trial_status(folder)
         assert status in ("finished", "pruned")
+        summary = json.loads((folder / "summary.json").read_text())
         if status == "finished":  # a run that reached its total is complete, whatever the scheduler said
             assert (folder / "policy" / "saved_model.pb").is_file() and not (folder / "pruned.json").exists()
+            assert summary["num_timesteps"] == 900
+        else:  # stopped at a rung (ASHA's grace period is a ninth of the budget: 100 steps), not resumed
+            assert (folder / "pruned.json").is_file() and summary["stopped_by"] == "pruned"
+            assert summary["num_timesteps"] < 900
+    statuses = [trial_status(f) for f in folders]
+    # trials arrive one by one: each later one below the best so far at a rung is stopped there
+    assert statuses.count("pruned") >= 1 and statuses.count("finished") >= 1, statuses
     report = (tmp_path / "s" / "report.md").read_text()
     assert "Searched with Optuna and ASHA for the highest `auc`" in report
     again = sweep(args, tmp_path)

@@ -3,8 +3,8 @@
     python -m keras_sac.experiments.plot runs/HalfCheetah-v5-20261123-120000            # (or keras-sac-plot ...)
     python -m keras_sac.experiments.plot runs/hc-sac-s* runs/hc-redq-s* --out plots/
 
-One run folder gives `learning_curve.png` (each training episode's return at the step it ended, with a moving
-average over episodes, and the deterministic evaluations) and `diagnostics.png` (critic and actor loss, alpha,
+One run folder gives `learning_curve.png` (each training episode's return at the step it ended, with the mean
+of the episodes that ended in the last 1/20 of the run's steps, and the deterministic evaluations) and `diagnostics.png` (critic and actor loss, alpha,
 the mean Q of each critic, the policy's entropy against its target, the alpha loss: each logged point the mean
 over the updates of one log interval, with a moving average once there are enough points). Several give, per env,
 `compare_<env>.png`: evaluation return as the mean across the seeds of each config with a band of one
@@ -106,6 +106,16 @@ def moving_average(values: np.ndarray, window: int) -> np.ndarray:
     return (sums[idx] - sums[lo]) / (idx - lo)
 
 
+def window_average(steps: np.ndarray, values: np.ndarray, span: int) -> np.ndarray:
+    """At each point, the mean of the values whose step is in (step - span, step]: a moving average over
+    episodes whose window is a stretch of env steps, so a run of long episodes is not averaged with the
+    short ones long before it (an episode-count window lags by as many episodes)."""
+    sums = np.cumsum(np.insert(values.astype(np.float64), 0, 0.0))
+    hi = np.arange(1, len(values) + 1)
+    lo = np.searchsorted(steps, steps - span, side="right")
+    return (sums[hi] - sums[lo]) / (hi - lo)
+
+
 def _pyplot():
     import matplotlib
 
@@ -123,23 +133,26 @@ MIN_SMOOTHED_POINTS = 40  # fewer logged points than this are drawn as they are:
 
 
 def plot_learning_curve(run: Run, out: Path, smooth: int | None = None) -> Path:
-    """(a) Each training episode's return at the step it ended, with a moving average over episodes, and the
-    deterministic evaluations (mean +- std over their episodes) vs env steps."""
+    """(a) Each training episode's return at the step it ended, with the mean of the episodes in a window of
+    env steps (`window_average`), and the deterministic evaluations (mean +- std over their episodes)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     if run.episodes:
         steps = np.asarray([e["step"] for e in run.episodes])
         returns = np.asarray([e["return"] for e in run.episodes])
-        window = smooth or int(np.clip(len(returns) // 20, 1, 100))
-        ax.plot(steps, returns, ".", color="tab:blue", alpha=0.35, ms=3, label="training episode (at its end step)")
-        if window > 1:
-            ax.plot(
-                steps,
-                moving_average(returns, window),
-                color="tab:blue",
-                lw=2,
-                label=f"training, moving average over {window} episodes",
-            )
+        interval = run.config.get("log_interval")
+        total = int(run.config.get("total_timesteps") or steps[-1])  # the run's length, as planned
+        span = smooth * interval if smooth and interval else max(total // 20, 1)
+        ax.plot(
+            steps, returns, ".", color="tab:blue", alpha=0.5, ms=4, zorder=3, label="training episode (at its end step)"
+        )
+        ax.plot(
+            steps,
+            window_average(steps, returns, span),
+            color="tab:blue",
+            lw=2,
+            label=f"training, mean of the episodes that ended in the last {span:,} steps",
+        )
     else:
         steps, returns = run.series("rollout/episode_return")
         if len(steps):
@@ -330,8 +343,8 @@ def main(argv=None) -> int:
     p.add_argument(
         "--smooth",
         type=int,
-        help="moving-average window: episodes in the learning curve, logged rows in the diagnostics "
-        "(default: 1/20 of them; diagnostics of fewer than 40 rows are not smoothed)",
+        help="moving-average window in logged rows (the learning curve: the env steps of N rows); default: "
+        "1/20 of the run (diagnostics of fewer than 40 rows are not smoothed)",
     )
     p.add_argument("--labels", help="comma-separated label per run folder (default: the config values that differ)")
     args = p.parse_args(argv)
