@@ -4,9 +4,10 @@
     python -m keras_sac.experiments.plot runs/hc-sac-s* runs/hc-redq-s* --out plots/
 
 One run folder gives `learning_curve.png` (each training episode's return at the step it ended, with the mean
-of the episodes that ended in the last 1/20 of the run's steps, and the deterministic evaluations) and `diagnostics.png` (critic and actor loss, alpha,
-the mean Q of each critic, the policy's entropy against its target, the alpha loss: each logged point the mean
-over the updates of one log interval, with a moving average once there are enough points). Several give, per env,
+of the episodes that ended in the last 1/20 of the run's steps, and the deterministic evaluations) and
+`diagnostics.png` (critic and actor loss, alpha, the mean Q of each critic, the policy's entropy against its
+target, the alpha loss: each logged point the mean over the updates of one log interval, with a moving average
+once there are enough points). Several give, per env,
 `compare_<env>.png`: evaluation return as the mean across the seeds of each config with a band of one
 standard deviation (min-max for two seeds), the configs labelled by what differs between them.
 train.py draws the single-run figures at the end of every run. Reads only files: no TensorFlow.

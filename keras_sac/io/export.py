@@ -31,6 +31,7 @@ from keras_sac.core.signatures import obs_signature
 from keras_sac.core.spaces import ObsSpec, action_affine
 from keras_sac.io.files import fsync_tree, replace_dir, staging_dir
 from keras_sac.io.policy_files import METADATA_FILE, PolicyError, find_policy, spec_from_metadata
+from keras_sac.io.startup import quiet_tensorflow_logs
 
 __all__ = ["LoadedPolicy", "PolicyError", "export_policy", "policy_metadata"]
 
@@ -131,9 +132,10 @@ def export_policy(agent, path: str | Path) -> Path:
     )
     tmp = staging_dir(path)
     try:
-        tf.saved_model.save(
-            module, str(tmp), signatures={"serving_default": module.action, "sample_action": module.sample_action}
-        )
+        with quiet_tensorflow_logs():
+            tf.saved_model.save(
+                module, str(tmp), signatures={"serving_default": module.action, "sample_action": module.sample_action}
+            )
         (tmp / METADATA_FILE).parent.mkdir(exist_ok=True)
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
         fsync_tree(tmp)  # durable before it replaces the previous policy, as checkpoints are

@@ -28,7 +28,7 @@ from keras_sac.core.spaces import action_affine
 from keras_sac.extras import require
 from keras_sac.io.export import export_policy, policy_metadata
 from keras_sac.io.files import write_atomic
-from keras_sac.io.startup import parked_stderr
+from keras_sac.io.startup import parked_stderr, quiet_tensorflow_logs
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 ONNX_OPSET = 17
@@ -66,7 +66,7 @@ def to_tflite(fn) -> bytes:
     converter = tf.lite.TFLiteConverter.from_concrete_functions([named.get_concrete_function()], tf.Module())
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
-        with parked_stderr():  # MLIR's diagnostics: the exception carries them, summarised below
+        with parked_stderr(), quiet_tensorflow_logs():  # MLIR's diagnostics: the exception carries them
             return converter.convert()
     except Exception as exc:  # the converter raises ConverterError (or others) with MLIR's diagnostics
         raise ExportError(f"TFLite conversion failed: {_converter_cause(str(exc))}") from None
@@ -77,7 +77,7 @@ def to_onnx(fn) -> bytes:
     import tf2onnx
 
     try:
-        with parked_stderr():
+        with parked_stderr(), quiet_tensorflow_logs():
             model, _ = tf2onnx.convert.from_function(fn, input_signature=fn.input_signature, opset=ONNX_OPSET)
     except Exception as exc:
         raise ExportError(f"ONNX conversion failed: {_converter_cause(str(exc))}") from None

@@ -65,6 +65,21 @@ def quiet_tensorflow_startup():
             raise
 
 
+@contextlib.contextmanager
+def quiet_tensorflow_logs():
+    """Inside the block, TensorFlow's Python INFO lines (`INFO:tensorflow:Assets written to: ...`, which
+    tf.saved_model.save prints for every save) are not shown; warnings and errors still are."""
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _restore(saved: int) -> None:
     sys.stderr.flush()
     os.dup2(saved, 2)
