@@ -23,6 +23,7 @@ import numpy as np
 
 from keras_sac.envs.make import make_env
 from keras_sac.evaluation import Episodes, evaluate_policy
+from keras_sac.extras import installed
 from keras_sac.io.checkpoint import RollingCheckpoints
 
 __all__ = [
@@ -125,18 +126,24 @@ def as_callback(callback) -> Callback:
     )
 
 
+def _tqdm():
+    """tqdm's widget bar in Jupyter where ipywidgets is installed, else its text bar (tqdm.auto would warn
+    'IProgress not found' in a notebook without ipywidgets, at every import)."""
+    if installed("ipywidgets"):
+        from tqdm.auto import tqdm
+    else:
+        from tqdm.std import tqdm
+    return tqdm
+
+
 def progress_bar_for(start: int, end: int):
     """`learn`'s tqdm bar over env steps (its lines and `echo`'s share the screen)."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=end, initial=start, unit="step", dynamic_ncols=True, smoothing=0.05)
+    return _tqdm()(total=end, initial=start, unit="step", dynamic_ncols=True, smoothing=0.05)
 
 
 def echo(line: str) -> None:
     """Print a line above any tqdm progress bar on screen (and plainly where there is none)."""
-    from tqdm.auto import tqdm
-
-    tqdm.write(line)
+    _tqdm().write(line)
 
 
 class EvalCallback(Callback):

@@ -226,8 +226,9 @@ def test_sb3_s_positional_policy_name_is_accepted_and_checked_against_the_observ
 
 def test_evaluation_lines_are_written_through_the_progress_bar(monkeypatch):
     # tqdm.write clears the bar, prints the line on its own and redraws the bar below it; a plain print glued
-    # the line onto the bar ('...7991/8000 [00:55<00:00, ...]eval @ 8000 steps: ...').
-    from tqdm.auto import tqdm
+    # the line onto the bar ('...7991/8000 [00:55<00:00, ...]eval @ 8000 steps: ...'). (tqdm's text bar: the
+    # widget bar is used only in Jupyter with ipywidgets installed.)
+    from tqdm.std import tqdm
 
     written = []
     monkeypatch.setattr(tqdm, "write", classmethod(lambda cls, line, *a, **k: written.append(line)))
