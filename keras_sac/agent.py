@@ -393,8 +393,8 @@ class KerasSAC:
     episode_lengths = property(lambda self: self.collector.episode_lengths, doc="The last 100 training lengths.")
 
     def metrics(self) -> dict[str, float]:
-        """The recent episode statistics and the update metrics (train/...) as Python floats: the mean over the
-        updates since `update_metrics` was last cleared (a MetricsLogger clears it at each row), else the last."""
+        """The recent episode statistics and the update metrics (train/...) as Python floats: with a MetricsLogger
+        attached, the mean over the updates since its last row (`update_metrics`); else the last update's."""
         return {
             **(self.update_metrics.mean() or metric_values(self.last_metrics)),
             "train/target_entropy": self.target_entropy,

@@ -325,6 +325,7 @@ class MetricsLogger(Callback):
             folder.mkdir(parents=True, exist_ok=True)
             self.logger = RunLogger(folder, columns=columns(agent.config.n_critics))
         self._clock, self._clock_step = time.perf_counter(), agent.num_timesteps
+        agent.update_metrics.active = True  # each row's train/ values: the mean over its updates
 
     def on_step(self, agent) -> bool:
         step, row = agent.num_timesteps, {}

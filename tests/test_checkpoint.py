@@ -48,14 +48,16 @@ def assert_same_agent(a, b):
 def test_save_load_then_learn_is_bit_identical_to_never_stopping(tmp_path, env_id, extra):
     # Saved mid-episode: the env's physics, time-limit counter and RNG must come back too.
     agent = KerasSAC(env_id, seed=1, **FAST, **extra)
+    agent.update_metrics.active = True  # as a MetricsLogger sets it: the updates since its last row are saved
     agent.learn(75 if not extra else 78)  # mid-episode; 78: a training phase just drew the next action
     agent.save(tmp_path / "a")
     resumed = KerasSAC.load(tmp_path / "a")
+    resumed.update_metrics.active = True
     assert resumed.collector.episode_length[0] == agent.collector.episode_length[0] > 0
     np.testing.assert_array_equal(
         resumed.collector.next_action, agent.collector.next_action
     )  # drawn by the last phase, saved
-    assert len(agent.update_metrics) > 0  # no logger cleared them: the next row's mean goes on from here
+    assert len(agent.update_metrics) > 0  # no row cleared them: the next row's mean goes on from here
     agent.learn(60, reset_num_timesteps=False)
     resumed.learn(60, reset_num_timesteps=False)
     assert_same_agent(agent, resumed)

@@ -106,6 +106,10 @@ def test_update_metrics_average_phases_and_fold_past_their_cap_into_the_same_mea
     rng = np.random.default_rng(0)
     phases = [{"train/critic_loss": rng.normal(), "train/mean_q_per_critic": rng.normal(size=2)} for _ in range(11)]
     folded, whole = UpdateMetrics(cap=4), UpdateMetrics(cap=100)
+    idle = UpdateMetrics()  # inactive (no logger asked): adding keeps nothing
+    idle.add({"train/critic_loss": 1.0})
+    assert len(idle) == 0 and idle.mean() == {}
+    folded.active = whole.active = True
     for phase in phases:
         folded.add(phase)
         whole.add(phase)
@@ -116,6 +120,7 @@ def test_update_metrics_average_phases_and_fold_past_their_cap_into_the_same_mea
         assert metrics["train/critic_loss"] == pytest.approx(expected, rel=1e-12)
         assert [metrics["train/mean_q_1"], metrics["train/mean_q_2"]] == pytest.approx(q.tolist(), rel=1e-12)
     restored = UpdateMetrics()  # a checkpoint's copy goes on averaging as the original does
+    restored.active = True
     restored.restore(whole.state())
     restored.add(phases[0])
     whole.add(phases[0])

@@ -291,15 +291,20 @@ def metric_values(metrics: dict) -> dict[str, float]:
 class UpdateMetrics:
     """The update metrics of the training phases since the last `clear()`, averaged when read (as SB3 averages
     its logged values over gradient steps). Adding keeps the phase's tensors (a list append, no conversion on
-    the training path); reading stacks them once per key. Past `cap` phases the list is folded into its mean.
+    the training path); reading converts them once. Past `cap` phases the list is folded into its mean.
+
+    Inactive until a metrics logger asks for it (`active = True`): reading costs ~7 tensor conversions per
+    phase, which a `learn()` that logs nothing should not pay.
     """
 
     def __init__(self, cap: int = 4096):
-        self.cap = cap
+        self.cap, self.active = cap, False
         self._phases: list[dict] = []  # each phase's metrics: tensors, or an earlier fold's float arrays
         self._weights: list[int] = []  # phases each entry stands for
 
     def add(self, metrics: dict) -> None:
+        if not self.active:
+            return
         self._phases.append(metrics)
         self._weights.append(1)
         if len(self._phases) >= self.cap:
@@ -311,8 +316,8 @@ class UpdateMetrics:
     def _means(self) -> dict[str, np.ndarray]:
         weights = np.asarray(self._weights, np.float64)
         return {
-            key: np.tensordot(weights, np.stack([np.asarray(p[key], np.float64) for p in self._phases]), 1)
-            / weights.sum()
+            # (.numpy() per tensor, then one array: 3x faster than np.asarray on each tensor)
+            key: np.tensordot(weights, np.array([_numpy(p[key]) for p in self._phases], np.float64), 1) / weights.sum()
             for key in (self._phases[0] if self._phases else {})
         }
 
@@ -333,6 +338,10 @@ class UpdateMetrics:
         if state["phases"]:
             self._phases = [{k: np.asarray(v, np.float64) for k, v in state["mean"].items()}]
             self._weights = [int(state["phases"])]
+
+
+def _numpy(value):
+    return value.numpy() if hasattr(value, "numpy") else value
 
 
 FAILURES = [
