@@ -86,6 +86,10 @@ def test_an_unregistered_env_cannot_be_copied():
         (dict(n_envs=0), "n_envs"),
         (dict(vectorization="threads"), "vectorization"),
         (dict(n_envs=4, buffer_size=3, batch_size=2), r"buffer_size \(3\) is split between the n_envs \(4\)"),
+        (  # a stack of 4 frames stored once per row reads 3 rows back, and its next_obs is the row after
+            dict(n_envs=2, buffer_size=9, batch_size=2, optimize_memory_usage=True, pixels={"frame_stack": 4}),
+            r"each needs at least 5 row\(s\) to hold one transition",
+        ),
     ],
 )
 def test_bad_vector_settings_are_one_line_errors(values, message):

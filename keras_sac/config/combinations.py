@@ -34,10 +34,14 @@ def check_combinations(c: SACConfig) -> None:
             "critic_batch_renorm scores (s, a) and (s', a') jointly in the online critics (CrossQ) and "
             "has no target critics: set target_update: none"
         )
-    if c.buffer_size < c.n_envs * (2 if c.optimize_memory_usage else 1):
+    # rows one env's ring needs to hold a transition: compact storage keeps its next_obs in the row after,
+    # and a stack of k frames stored once per row reads the k - 1 rows before it too
+    stack = (c.pixels or {}).get("frame_stack", 1) if c.optimize_memory_usage else 1
+    rows = stack + 1 if c.optimize_memory_usage else 1
+    if c.buffer_size < c.n_envs * rows:
         raise ConfigError(
             f"buffer_size ({c.buffer_size}) is split between the n_envs ({c.n_envs}) envs, and each needs at "
-            f"least {2 if c.optimize_memory_usage else 1} row(s): raise buffer_size"
+            f"least {rows} row(s) to hold one transition: raise buffer_size"
         )
     if c.replay_buffer == "her" and (c.optimize_memory_usage or c.n_steps > 1):
         raise ConfigError(

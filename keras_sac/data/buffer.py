@@ -137,6 +137,8 @@ class ReplayBuffer:
         self.optimize_memory_usage = bool(optimize_memory_usage)
         if frame_stack > 1 and not self.optimize_memory_usage:
             raise ValueError("frame_stack storage needs optimize_memory_usage")
+        if frame_stack > 1 and self.capacity < frame_stack + 1:  # a stack reads k - 1 rows back, next_obs 1 on
+            raise ValueError(f"{frame_stack}-frame stacks stored once per row need at least {frame_stack + 1} rows")
         self.frame_stack = int(frame_stack)
         self.obs = _obs_storage(capacity, obs_dim, frame_stack)
         self.actions = np.zeros((capacity, action_dim), np.float32)
