@@ -28,13 +28,14 @@ def test_soft_td_target_uses_the_backup_entropy_bonus_discount_and_terminated_ma
         rewards=tf.constant([1.0, 2.0]),
         terminated=tf.constant([0.0, 1.0]),
         next_q=min_backup(NEXT_Q[:2]),
-        next_log_prob=tf.constant([-1.0, 0.5]),
+        next_log_prob=tf.constant([-2.0, 0.5]),
         alpha=0.2,
         discounts=tf.constant([0.9, 0.9]),
     )
-    # column 0: 1 + 0.9 * (min(3, 4) - 0.2 * -1) = 1 + 0.9 * 3.2 = 3.88
+    # column 0: 1 + 0.9 * (min(3, 4) - 0.2 * -2) = 1 + 0.9 * 3.4 = 4.06 (a log-prob of -1 would not tell
+    # alpha * log_prob from alpha / log_prob: mutation testing found that)
     # column 1: terminated, so just the reward 2
-    np.testing.assert_allclose(y.numpy(), [3.88, 2.0], rtol=1e-6)
+    np.testing.assert_allclose(y.numpy(), [4.06, 2.0], rtol=1e-6)
 
 
 def test_soft_td_target_without_entropy_bonus_and_with_n_step_discounts():
