@@ -107,6 +107,27 @@ def test_reinforce_loss_baseline_is_leave_one_out_and_its_gradient_is_the_score_
     assert info["train/entropy"].numpy() == pytest.approx(2.0)
 
 
+def test_reinforce_baselines_leave_one_out_per_state_with_three_samples_of_two_states():
+    # alpha 0, so f = -q. Rows sample-major: q = (1, 2 | 4, 5 | 7, 11), samples k = 0, 1, 2 of states 0 and 1.
+    # State 0: f = (-1, -4, -7), sum -12, baselines ((-12 + 1) / 2, (-12 + 4) / 2, (-12 + 7) / 2) = (-5.5, -4, -2.5),
+    # advantages (4.5, 0, -4.5). State 1: f = (-2, -5, -11), sum -18, baselines (-8, -6.5, -3.5), advantages
+    # (6, 1.5, -7.5). log_prob (-1, -2 | -3, -1 | -2, -3): surrogate (-4.5 - 12 + 0 - 1.5 + 9 + 22.5) / 6 = 2.25.
+    # (K = 3 and two states: with K = 2 dividing and multiplying by K - 1 agree, and with one state a baseline
+    # summed over every row looks per-state: mutation testing found both.)
+    log_prob = tf.Variable([-1.0, -2.0, -3.0, -1.0, -2.0, -3.0])
+    q = tf.constant([1.0, 2.0, 4.0, 5.0, 7.0, 11.0])
+    with tf.GradientTape() as tape:
+        loss, info = reinforce_actor_loss(log_prob, q, alpha=0.0, num_samples=3)
+    assert loss.numpy() == pytest.approx(2.25)
+    np.testing.assert_allclose(tape.gradient(loss, log_prob).numpy(), np.array([4.5, 6, 0, 1.5, -4.5, -7.5]) / 6)
+    assert info["train/actor_loss"].numpy() == pytest.approx(-5.0)
+
+
+def test_mean_over_atoms_is_per_transition_over_critics_and_quantiles():
+    q_values = tf.constant([[[1.0, 3.0], [10.0, 20.0]], [[5.0, 7.0], [0.0, 2.0]]])  # 2 critics x 2 transitions x 2
+    np.testing.assert_allclose(mean_over_atoms(q_values).numpy(), [4.0, 8.0])  # (1+3+5+7)/4, (10+20+0+2)/4
+
+
 # TQC: 2 critics x 1 transition x 3 quantiles each.
 NEXT_QUANTILES = tf.constant([[[1.0, 4.0, 9.0]], [[2.0, 3.0, 7.0]]])
 
@@ -143,6 +164,9 @@ def test_quantile_huber_loss_against_hand_numbers():
     # d/d theta_0: -(0.25 * 0.5 + 0.25 * 1) / 4 (both deltas pull it up; the second past kappa, slope 1)
     # d/d theta_1: -(-0.25 * 0.5 + 0.75 * 1) / 4
     np.testing.assert_allclose(tape.gradient(loss, quantiles).numpy(), [[[-0.375 / 4, -0.625 / 4]]])
+    # kappa 2, one quantile (level 1/2) and one atom 3 away: past kappa, huber = 2 * (3 - 0.5 * 2) = 4, weight 1/2
+    wide, _ = quantile_huber_loss(tf.constant([[[0.0]]]), tf.constant([[3.0]]), kappa=2.0)
+    assert wide.numpy() == pytest.approx(2.0)
 
 
 def test_quantile_huber_loss_pulls_each_quantile_to_its_level_of_the_targets():
