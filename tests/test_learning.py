@@ -27,7 +27,8 @@ def test_reach_hold_defeats_the_myopic_policy_and_rewards_planning():
     # step (what maximises the next reward) swings past it and off the track; a controller that brakes holds it.
     assert scripted_return(greedy) < 5.0
     assert scripted_return(braking) > 40.0
-    assert scripted_return(lambda obs: np.random.default_rng(0).uniform(-1, 1, 1)) < 5.0
+    rng = np.random.default_rng(0)  # (one generator for the whole run: a new one per step repeats one action)
+    assert scripted_return(lambda obs: rng.uniform(-1, 1, 1).astype(np.float32)) < 5.0
 
 
 REACH = dict(net_arch=(64, 64), batch_size=64, learning_starts=200, learning_rate=1e-3)  # gamma: SAC's 0.99

@@ -36,8 +36,7 @@ def check_combinations(c: SACConfig) -> None:
         )
     # rows one env's ring needs to hold a transition: compact storage keeps its next_obs in the row after,
     # and a stack of k frames stored once per row reads the k - 1 rows before it too
-    stack = (c.pixels or {}).get("frame_stack", 1) if c.optimize_memory_usage else 1
-    rows = stack + 1 if c.optimize_memory_usage else 1
+    rows = (c.pixels or {}).get("frame_stack", 1) + 1 if c.optimize_memory_usage else 1
     if c.buffer_size < c.n_envs * rows:
         raise ConfigError(
             f"buffer_size ({c.buffer_size}) is split between the n_envs ({c.n_envs}) envs, and each needs at "

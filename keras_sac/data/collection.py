@@ -172,12 +172,14 @@ class Collector:
         self.last_step = (env_actions, rewards, terminated, truncated, info, next_obs)  # callbacks' locals
         self.episode_return += rewards
         self.episode_length += 1
-        self.just_ended = []
+        if self.just_ended:
+            self.just_ended = []  # (a new list only after a step that ended episodes)
         for i in np.flatnonzero(ended):
+            episode = (float(self.episode_return[i]), int(self.episode_length[i]))
             self.num_episodes += 1
-            self.just_ended.append((float(self.episode_return[i]), int(self.episode_length[i])))
-            self.episode_returns.append(float(self.episode_return[i]))
-            self.episode_lengths.append(int(self.episode_length[i]))
+            self.just_ended.append(episode)
+            self.episode_returns.append(episode[0])
+            self.episode_lengths.append(episode[1])
             self.episode_return[i], self.episode_length[i] = 0.0, 0
         if self.vector:
             self.obs = next_obs  # ended envs were reset by the vector env: their first observations

@@ -18,6 +18,7 @@ from keras_sac.envs import goal
 from keras_sac.envs.remote import RemoteEnv, is_mujoco_env, renders_with_mujoco
 from keras_sac.extras import require
 
+PIXELS = "pixels (observing an env through its frames)"  # what needs the [pixels] extra
 _in_env_worker = False  # True inside an env child process (make_worker_env): render in-process there
 
 
@@ -73,8 +74,8 @@ def make_env(env_id: str, pixels: dict | None = None, **kwargs) -> gym.Env:
     goal.register()
     _route_mujoco_warnings()
     if pixels is not None:
-        require("pixels", "pixels (observing an env through its frames)")
         if not _in_env_worker and renders_with_mujoco(env_id):  # never in a process with TensorFlow
+            require("pixels", PIXELS)  # here, not in the child (pixel_env checks every other path)
             return make_remote_env(env_id, pixels, kwargs)
         kwargs = {**kwargs, "render_mode": "rgb_array"}
     try:
@@ -151,7 +152,7 @@ def pixel_env(env: gym.Env, pixels: dict) -> gym.Env:
     """
     from gymnasium.wrappers import AddRenderObservation, FrameStackObservation, GrayscaleObservation, ResizeObservation
 
-    require("pixels", "pixels (observing an env through its frames)")
+    require("pixels", PIXELS)
     pixels = check_pixels(pixels, EnvError)
     name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
     if env.render_mode != "rgb_array":

@@ -97,16 +97,6 @@ class Run:
         return np.asarray(steps), np.asarray(values)
 
 
-def moving_average(values: np.ndarray, window: int) -> np.ndarray:
-    """Trailing mean over up to `window` points (shorter at the start), same length as `values`."""
-    if len(values) == 0:
-        return values
-    sums = np.cumsum(np.insert(values.astype(np.float64), 0, 0.0))
-    idx = np.arange(1, len(values) + 1)
-    lo = np.maximum(idx - window, 0)
-    return (sums[idx] - sums[lo]) / (idx - lo)
-
-
 def window_average(steps: np.ndarray, values: np.ndarray, span: int) -> np.ndarray:
     """At each point, the mean of the values whose step is in (step - span, step]: a moving average over
     episodes whose window is a stretch of env steps, so a run of long episodes is not averaged with the
@@ -115,6 +105,11 @@ def window_average(steps: np.ndarray, values: np.ndarray, span: int) -> np.ndarr
     hi = np.arange(1, len(values) + 1)
     lo = np.searchsorted(steps, steps - span, side="right")
     return (sums[hi] - sums[lo]) / (hi - lo)
+
+
+def moving_average(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing mean over up to `window` points (shorter at the start), same length as `values`."""
+    return window_average(np.arange(len(values)), values, window)
 
 
 def _pyplot():
