@@ -75,6 +75,8 @@ def update_of(config: dict, actor, critics) -> SACUpdate:
 class FixedCritics:
     """Two identical fixed critics, Q(s, a) = -sum((a - 0.5)^2): the best action is 0.5 everywhere."""
 
+    trainable_variables: list = []  # nothing to learn
+
     def __call__(self, obs, actions, training=False, seed=None):
         q = -tf.reduce_sum(tf.square(actions - 0.5), axis=-1)
         return tf.stack([q, q])

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from keras_sac.config.settings import SACConfig
 from keras_sac.core import losses
+from keras_sac.core.adam import AdamStep
 from keras_sac.core.distributions import TanhGaussian, TanhGSDE
 from keras_sac.core.encoders import augment
 from keras_sac.core.spaces import Batch
@@ -60,7 +61,11 @@ class SACUpdate:
         self.obs_spec = obs_spec
         self.actor, self.critics, self.target_critics = actor, critics, target_critics
         self.log_alpha, self.target_entropy = log_alpha, target_entropy
-        self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer = optimizers
+        actor_optimizer, critic_optimizer, alpha_optimizer = optimizers
+        # Keras' Adam arithmetic with its per-step scalars computed once per optimizer, not once per variable
+        self.actor_step = AdamStep(actor_optimizer, actor.learned_variables)
+        self.critic_step = AdamStep(critic_optimizer, critics.trainable_variables)
+        self.alpha_step = AdamStep(alpha_optimizer, [log_alpha])
         self.n_updates, self.rng = n_updates, rng
         self.quantile = c.critic_type == "quantile"
         backups: dict[str, Callable[..., Any]] = {
@@ -181,7 +186,7 @@ class SACUpdate:
             target_q = self._target(b, next_q, next_log_prob, target_alpha, seeds)
             with tf.GradientTape() as tape:
                 loss, info = self.critic_loss(self.critics(b.obs, b.actions, seed=seeds.get("drop_online")), target_q)
-        self._apply(self.critic_optimizer, tape, loss, self.critics.trainable_variables, "critic loss")
+        self._apply(self.critic_step, tape, loss, "critic loss")
         return info
 
     def _target(self, b: Batch, next_q_values, next_log_prob, alpha, seeds):
@@ -212,11 +217,11 @@ class SACUpdate:
                 actions, log_prob = pi.sample_detached_and_log_prob(seeds["actor"])
                 q = tf.stop_gradient(self.actor_q(self.critics(obs_k, actions, seed=drop)))
                 loss, info = losses.reinforce_actor_loss(log_prob, q, alpha, k)
-        self._apply(self.actor_optimizer, tape, loss, self.actor.learned_variables, "actor loss")
+        self._apply(self.actor_step, tape, loss, "actor loss")
         if c.learn_alpha:
             with tf.GradientTape() as tape:
                 loss, alpha_info = losses.alpha_loss(self.log_alpha, log_prob, self.target_entropy)
-            self._apply(self.alpha_optimizer, tape, loss, [self.log_alpha], "alpha loss")
+            self._apply(self.alpha_step, tape, loss, "alpha loss")
             info.update(alpha_info)
         return info
 
@@ -249,7 +254,7 @@ class SACUpdate:
             polyak_update(online, target, c.tau)
 
     # ------------------------------------------------------------------ optimizer steps
-    def _apply(self, optimizer, tape, loss, variables, name: str) -> None:
+    def _apply(self, step: AdamStep, tape, loss, name: str) -> None:
         """One optimizer step, unless the loss or a gradient is NaN/inf: then training stops before it.
 
         A finite loss can still have a non-finite gradient (e.g. through sqrt or log at 0), which Adam would
@@ -258,13 +263,17 @@ class SACUpdate:
         it and the step is skipped (see __init__)."""
         if self.failure is None:
             with tf.control_dependencies([tf.debugging.check_numerics(loss, f"keras_sac: {name} is not finite")]):
-                grads = [
-                    tf.debugging.check_numerics(g, f"keras_sac: {name} gradient is not finite")
-                    for g in tape.gradient(loss, variables)
-                ]
-            optimizer.apply_gradients(zip(grads, variables))
+                grads = tape.gradient(loss, step.variables)
+            # One check over all gradients, not one per tensor: the sum of their entries is NaN or inf whenever
+            # any entry is (a sum of finite entries overflows only past float32's 3.4e38, where a run has
+            # diverged by any measure); a reduction is vectorised, check_numerics walks every entry.
+            total = tf.add_n([tf.reduce_sum(g) for g in grads if g is not None])
+            with tf.control_dependencies(
+                [tf.debugging.check_numerics(total, f"keras_sac: {name} gradient is not finite")]
+            ):
+                step.apply(grads)
             return
-        grads = tape.gradient(loss, variables)
+        grads = tape.gradient(loss, step.variables)
         loss_code, grad_code = (
             FAILURES.index(f"{name} {what}") + 1 for what in ("is not finite", "gradient is not finite")
         )
@@ -272,7 +281,7 @@ class SACUpdate:
         code = tf.where(tf.reduce_all(tf.math.is_finite(loss)), tf.where(finite_grads, 0, grad_code), loss_code)
         self.failure.assign(tf.where(self.failure > 0, self.failure, code))
         if self.failure == 0:  # autograph: a tf.cond
-            optimizer.apply_gradients(zip(grads, variables))
+            step.apply(grads)
 
 
 def metric_values(metrics: dict) -> dict[str, float]:

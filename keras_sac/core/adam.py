@@ -1,0 +1,79 @@
+"""Keras' Adam and AdamW steps with their per-step scalars computed once (issue #29: fewer ops per update).
+
+Keras 3's `Adam.update_step` runs once per variable and recomputes, for each, the step count's cast, both beta
+powers, the bias-corrected rate and the learning rate's cast: about ten scalar ops per variable, 42 `Pow` ops in
+the default agent's update for 21 variables. `AdamStep` computes those scalars once per optimizer step and then
+does, per variable, exactly Keras' element-wise arithmetic in Keras' order, so its results are bit for bit those
+of `optimizer.apply` (tests/test_adam.py holds it to that, for Adam, AdamW and a scheduled rate).
+
+It updates the optimizer's own slot variables (`_momentums`, `_velocities`, `iterations`): checkpoints, network
+resets and `optimizer.variables` see the same state as before, under the same names.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+class AdamStep:
+    """`apply(grads)` = `optimizer.apply(grads, variables)` for a built Keras Adam or AdamW, with fewer ops.
+
+    Refuses what it does not reproduce (AMSGrad, gradient clipping, EMA, accumulation, loss scaling): the agent
+    builds none of them, and a silent difference from Keras would be a different optimizer.
+    """
+
+    def __init__(self, optimizer: keras.optimizers.Optimizer, variables):
+        unsupported = {
+            "amsgrad": getattr(optimizer, "amsgrad", False),
+            "clipnorm": optimizer.clipnorm,
+            "clipvalue": optimizer.clipvalue,
+            "global_clipnorm": optimizer.global_clipnorm,
+            "use_ema": optimizer.use_ema,
+            "gradient_accumulation_steps": optimizer.gradient_accumulation_steps,
+            "loss_scale_factor": optimizer.loss_scale_factor,
+        }
+        if not isinstance(optimizer, keras.optimizers.Adam) or any(unsupported.values()):
+            used = [k for k, v in unsupported.items() if v]
+            raise ValueError(f"AdamStep reproduces plain Keras Adam/AdamW only; got {type(optimizer).__name__} {used}")
+        self.optimizer = optimizer
+        self.variables = list(variables)
+        slots = [optimizer._get_variable_index(v) for v in self.variables]
+        self.momentums = [optimizer._momentums[i] for i in slots]
+        self.velocities = [optimizer._velocities[i] for i in slots]
+        # The tf.Variables under the Keras ones: their assign_add/assign_sub are single ops (a Keras variable's
+        # are a read, an add and an assign), as Keras' TensorFlow optimizer uses them.
+        self._weights, self._m, self._v = (
+            [_tf_variable(x) for x in xs] for xs in (self.variables, self.momentums, self.velocities)
+        )
+        self._iterations = _tf_variable(optimizer.iterations)
+        decay = optimizer.weight_decay  # AdamW (Keras' base optimizer decays before the Adam step)
+        self.decayed = [decay is not None and optimizer._use_weight_decay(v) for v in self.variables]
+
+    def apply(self, grads) -> None:
+        """One step on `grads` (one per variable, in the order given at construction); a None gradient leaves
+        its variable alone, as Keras does."""
+        opt = self.optimizer
+        dtype = tf.float32
+        lr = tf.cast(opt.learning_rate, dtype)  # a schedule's value at this step (Keras reads it at `iterations`)
+        step = tf.cast(opt.iterations + 1, dtype)
+        beta_1_power = tf.pow(tf.cast(opt.beta_1, dtype), step)
+        beta_2_power = tf.pow(tf.cast(opt.beta_2, dtype), step)
+        alpha = lr * tf.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        slots = zip(grads, self._weights, self._m, self._v, self.decayed, strict=True)
+        pairs = [(g, w, m, v, d) for g, w, m, v, d in slots if g is not None]
+        if any(d for *_, d in pairs):
+            wd = tf.cast(opt.weight_decay, dtype)
+            for _, w, _, _, d in pairs:
+                if d:
+                    w.assign(w - w * wd * lr)
+        for g, w, m, v, _ in pairs:
+            g = tf.cast(g, w.dtype)
+            m.assign_add((g - m) * (1 - opt.beta_1))
+            v.assign_add((tf.square(g) - v) * (1 - opt.beta_2))
+            w.assign_sub((m * alpha) / (tf.sqrt(v) + opt.epsilon))
+        self._iterations.assign_add(1)
+
+
+def _tf_variable(variable) -> tf.Variable:
+    return variable.value if isinstance(variable, keras.Variable) else variable

@@ -1,0 +1,77 @@
+"""core/adam.py's AdamStep against Keras' own optimizer: bit for bit the same weights and slots after each step."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_sac.core.adam import AdamStep
+from keras_sac.core.schedules import build_schedule
+
+SHAPES = [(3, 4), (4,), (1,)]
+
+
+def make_variables():
+    rng = np.random.default_rng(0)
+    return [tf.Variable(rng.normal(size=shape).astype(np.float32), name=f"w{i}") for i, shape in enumerate(SHAPES)]
+
+
+def gradients(step: int):
+    rng = np.random.default_rng(100 + step)
+    # Mixed scales, so the moments, the bias correction and epsilon all matter.
+    return [tf.constant(rng.normal(size=shape).astype(np.float32) * 10.0 ** rng.integers(-4, 2)) for shape in SHAPES]
+
+
+OPTIMIZERS = {
+    "adam": lambda: keras.optimizers.Adam(3e-4),
+    "adam beta1 0.5": lambda: keras.optimizers.Adam(1e-3, beta_1=0.5),
+    "adamw": lambda: keras.optimizers.AdamW(1e-3, weight_decay=0.1),
+    "scheduled rate with warm-up": lambda: keras.optimizers.Adam(
+        build_schedule({"schedule": "cosine", "steps": 7, "warmup_steps": 3}, 1e-3)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_adam_step_matches_keras_apply_bit_for_bit(name):
+    keras_vars, our_vars = make_variables(), make_variables()
+    keras_opt, our_opt = OPTIMIZERS[name](), OPTIMIZERS[name]()
+    keras_opt.build(keras_vars)
+    our_opt.build(our_vars)
+    step = AdamStep(our_opt, our_vars)
+    keras_apply = tf.function(lambda grads: keras_opt.apply(grads, keras_vars))
+    our_apply = tf.function(step.apply)
+    for i in range(12):
+        grads = gradients(i)
+        keras_apply(grads)
+        our_apply(grads)
+        for ours, theirs in zip(our_opt.variables, keras_opt.variables, strict=True):
+            np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=f"{ours.path} after step {i}")
+    assert int(our_opt.iterations.numpy()) == 12
+    # The weights moved (a step that did nothing would also "match" an optimizer that did nothing).
+    assert not np.array_equal(our_vars[0].numpy(), make_variables()[0].numpy())
+
+
+def test_a_none_gradient_leaves_its_variable_and_slots_alone_as_keras_does():
+    variables = make_variables()
+    opt = keras.optimizers.Adam(1e-2)
+    opt.build(variables)
+    step = AdamStep(opt, variables)
+    grads = gradients(0)
+    step.apply([grads[0], None, grads[2]])
+    assert np.any(step.momentums[0].numpy()) and np.any(step.velocities[2].numpy())
+    assert not np.any(step.momentums[1].numpy()) and not np.any(step.velocities[1].numpy())
+    assert not np.array_equal(variables[0].numpy(), make_variables()[0].numpy())
+    np.testing.assert_array_equal(variables[1].numpy(), make_variables()[1].numpy())
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [keras.optimizers.Adam(amsgrad=True), keras.optimizers.Adam(clipnorm=1.0), keras.optimizers.SGD()],
+    ids=["amsgrad", "clipnorm", "sgd"],
+)
+def test_what_it_does_not_reproduce_is_refused(optimizer):
+    variables = make_variables()
+    optimizer.build(variables)
+    with pytest.raises(ValueError, match="plain Keras Adam/AdamW only"):
+        AdamStep(optimizer, variables)
