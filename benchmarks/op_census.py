@@ -1,12 +1,24 @@
-"""Ops in the default agent's compiled training phase, by type (issue #29's census, and an A/B check that a
-change leaves the default update's graph alone).
+"""Ops in the default agent's compiled training phase, by type and by part, and where its time goes (issue #29's
+census; also an A/B check that a change leaves the default update's graph alone).
 
     python benchmarks/op_census.py                       # HalfCheetah-v5 defaults, one gradient step
-    python benchmarks/op_census.py --env Hopper-v5 --set critic_type=quantile --json census.json
+    python benchmarks/op_census.py --time                # ... and time per part, one TensorFlow thread
+    python benchmarks/op_census.py --tree ../other-checkout --time --json before.json   # another commit's agent
+    python benchmarks/op_census.py --env Hopper-v5 --set critic_type=quantile
 
-Counts `node.op` over the concrete function's graph and every function in its library (the update's
-tf.cond branches and loops are library functions). Two trees give the same counts and the same sorted
-list of (op, data inputs' ops) when their default graphs are op for op the same.
+Three counts of the phase (one update plus the next action):
+- graph: `node.op` over the traced concrete function and every function in its library;
+- executed: the same after Grappler's rewrites (constant folding, pruning, function inlining), which is the graph
+  the executor runs once per call (placement-dependent fusions such as MatMul+BiasAdd+Relu -> _FusedMatMul
+  happen later, so matmul counts there are upper bounds);
+- with --time, per call: the ops TensorFlow's profiler traces (host_tracer_level 3, every op the executor
+  marks as a kernel launch) and their time, summed per part, beside the call's wall time without the profiler.
+  One TensorFlow thread, so op times add up to the call's; the wall time they leave is the executor's own work:
+  scheduling, the small ops it runs inline without a trace, and the call's entry and exit.
+
+Parts: matmul (MatMul, _FusedMatMul, BatchMatMul), optimizer (ops under an `*_adam` or `*_adam_step` scope),
+checks (CheckNumerics and the `finite_check` scope), target update (`target_update` scope), other (forward and
+backward element-wise ops, losses, sampling, reads, shapes, control).
 """
 
 from __future__ import annotations
@@ -14,29 +26,142 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
+import re
+import statistics
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+PARTS = ("matmul", "optimizer", "checks", "target update", "other")
+MATMULS = {"MatMul", "_FusedMatMul", "BatchMatMulV2", "BatchMatMulV3"}
 
 
-def census(env_id: str, settings: dict) -> dict:
+def part(name: str, op: str) -> str:
+    if op in MATMULS:
+        return "matmul"
+    if re.search(r"_adam(_step)?(_\d+)?/", name):
+        return "optimizer"
+    if op == "CheckNumerics" or "finite_check" in name:
+        return "checks"
+    if "target_update" in name:
+        return "target update"
+    return "other"
+
+
+def _agent(env_id: str, settings: dict):
     from keras_sac.io.startup import quiet_tensorflow_startup
 
     with quiet_tensorflow_startup():
         from keras_sac import KerasSAC
 
-    agent = KerasSAC(env_id, seed=0, **settings)
-    graph = agent._compiled("_compiled_update_and_act").graph.as_graph_def()
-    nodes = list(graph.node) + [n for f in graph.library.function for n in f.node_def]
-    counts = collections.Counter(n.op for n in nodes)
+    agent = KerasSAC(env_id, seed=0, batch_size=256, buffer_size=10_000, learning_starts=300, **settings)
+    agent.learn(400)  # real transitions in the buffer, the phase traced and run
+    return agent
+
+
+def _count(nodes) -> dict:
+    by_op = collections.Counter(n.op for n in nodes)
+    by_part = collections.Counter(part(n.name, n.op) for n in nodes)
+    return {"nodes": len(nodes), "parts": {p: by_part[p] for p in PARTS}, "ops": dict(by_op.most_common())}
+
+
+def graph_census(function) -> dict:
+    graph = function.graph.as_graph_def()
+    return _count(list(graph.node) + [n for f in graph.library.function for n in f.node_def])
+
+
+def executed_census(function) -> dict:
+    """The phase's graph after Grappler's default passes, kept alive by its outputs and stateful ops."""
+    from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
+    from tensorflow.python.grappler import tf_optimizer
+
+    meta = meta_graph_pb2.MetaGraphDef()
+    meta.graph_def.CopyFrom(function.graph.as_graph_def())
+    fetch = meta.collection_def["train_op"].node_list.value
+    fetch.extend(t.name for t in function.graph.outputs)
+    fetch.extend(op.name for op in function.graph.get_operations() if op._is_stateful)
+    optimized = tf_optimizer.OptimizeGraph(config_pb2.ConfigProto(), meta)
+    return _count(list(optimized.node) + [n for f in optimized.library.function for n in f.node_def])
+
+
+def timed_census(agent, calls: int) -> dict:
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    from keras_sac.data.buffer import pack
+
+    phase = agent._compiled("_compiled_update_and_act")
+    minibatch = pack(agent.buffer.sample(256, np.random.default_rng(0)))[None]
+    obs = agent.collector.obs
+    for _ in range(30):
+        phase(minibatch, obs)
+    walls = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        phase(minibatch, obs)[1].numpy()
+        walls.append(time.perf_counter() - start)
+    with tempfile.TemporaryDirectory() as logdir:
+        options = tf.profiler.experimental.ProfilerOptions(host_tracer_level=3, python_tracer_level=0)
+        tf.profiler.experimental.start(logdir, options=options)
+        for _ in range(calls):
+            phase(minibatch, obs)[1].numpy()
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(next(Path(logdir).rglob("*.xplane.pb")).read_bytes())
+    count: collections.Counter = collections.Counter()
+    micros: collections.Counter = collections.Counter()
+    op_micros: collections.Counter = collections.Counter()
+    for plane in space.planes:
+        names = plane.event_metadata
+        for line in plane.lines:
+            for event in line.events:
+                label = names[event.metadata_id].name  # "node name:OpType" for an op
+                node, _, op = label.rpartition(":")
+                if not node or "::" in label or not op.isidentifier():
+                    continue
+                count[part(node, op)] += 1
+                micros[part(node, op)] += event.duration_ps / 1e6
+                op_micros[op] += event.duration_ps / 1e6
+    wall_us = statistics.median(walls) * 1e6
+    traced_us = sum(micros.values()) / calls
     return {
-        "env": env_id,
-        "settings": settings,
-        "nodes": len(nodes),
-        "functions": len(graph.library.function),
-        "ops": dict(counts.most_common()),
+        "calls": calls,
+        "wall_us": wall_us,
+        "traced_ops_per_call": sum(count.values()) / calls,
+        "parts": {p: {"ops": count[p] / calls, "us": micros[p] / calls} for p in PARTS},
+        "untraced_us": wall_us - traced_us,
+        "top_ops_us": {op: us / calls for op, us in op_micros.most_common(12)},
     }
+
+
+def census(env_id: str, settings: dict, time_it: bool = False, calls: int = 200) -> dict:
+    agent = _agent(env_id, settings)
+    phase = agent._compiled("_compiled_update_and_act")
+    result = {"env": env_id, "settings": settings, "graph": graph_census(phase), "executed": executed_census(phase)}
+    if time_it:
+        result["time"] = timed_census(agent, calls)
+    return result
+
+
+def report(result: dict) -> str:
+    g, e = result["graph"], result["executed"]
+    lines = [f"{g['nodes']} nodes in the graph, {e['nodes']} after Grappler", "", "part | graph | executed"]
+    lines += [f"{p} | {g['parts'][p]} | {e['parts'][p]}" for p in PARTS]
+    if "time" in result:
+        t = result["time"]
+        lines += ["", f"wall {t['wall_us']:.0f} us per call (median of {t['calls']}), one TensorFlow thread"]
+        lines += ["part | traced ops | us | share of wall"]
+        lines += [
+            f"{p} | {t['parts'][p]['ops']:.1f} | {t['parts'][p]['us']:.0f} | {t['parts'][p]['us'] / t['wall_us']:.1%}"
+            for p in PARTS
+        ]
+        lines.append(f"untraced (executor) | | {t['untraced_us']:.0f} | {t['untraced_us'] / t['wall_us']:.1%}")
+    lines += ["", "executed ops by type:"] + [f"{n:6d}  {op}" for op, n in list(e["ops"].items())[:25]]
+    return "\n".join(lines)
 
 
 def main(argv=None) -> None:
@@ -50,15 +175,19 @@ def main(argv=None) -> None:
         metavar="KEY=VALUE",
         help="a KerasSAC setting (YAML value), e.g. gradient_steps=5",
     )
+    p.add_argument("--time", action="store_true", help="also time the parts (one TensorFlow thread)")
+    p.add_argument("--calls", type=int, default=200)
+    p.add_argument("--tree", type=Path, default=ROOT, help="the checkout whose keras_sac to count (default: this)")
     p.add_argument("--json", type=Path, help="also write the census here")
     args = p.parse_args(argv)
     import yaml
 
+    if args.time:  # before TensorFlow starts: per-op times then add up to the call's
+        os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    sys.path.insert(0, str(args.tree.resolve()))
     settings = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.settings)}
-    result = census(args.env, settings)
-    print(f"{result['nodes']} nodes in the graph and {result['functions']} library functions")
-    for op, n in result["ops"].items():
-        print(f"{n:6d}  {op}")
+    result = census(args.env, settings, args.time, args.calls)
+    print(report(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
 

@@ -32,7 +32,8 @@ def __getattr__(name):
         if "tensorflow" not in sys.modules:
             from keras_sac.io.startup import quiet_tensorflow_startup
 
-            with quiet_tensorflow_startup():
+            # TensorFlow is imported but not started: KerasSAC sizes its thread pools first (core/threads.py)
+            with quiet_tensorflow_startup(first_op=False):
                 return getattr(importlib.import_module(_EXPORTS[name]), name)
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'keras_sac' has no attribute {name!r}")

@@ -21,12 +21,14 @@ from keras_sac.core.parts import Parts
 from keras_sac.core.sde import EnvNoise
 from keras_sac.core.signatures import minibatch_signature, obs_signature
 from keras_sac.core.spaces import Batch, EnvSpec, action_affine, to_env_action
+from keras_sac.core.threads import configure_threads
 from keras_sac.core.update import SACUpdate, TrainingDivergedError, UpdateMetrics, metric_values, polyak_update
 from keras_sac.data.buffer import pack, packed_width, unpack
 from keras_sac.data.collection import Collector, check_vector_env, make_vector_env
 from keras_sac.envs.make import env_spec, resolve_env
 from keras_sac.io import checkpoint
 from keras_sac.io.export_formats import export_agent
+from keras_sac.io.startup import quiet_first_op
 
 __all__ = ["KerasSAC", "TrainingDivergedError", "polyak_update"]
 
@@ -73,6 +75,8 @@ class KerasSAC:
         if config.seed is None:  # record the seed actually used, so every run can be repeated
             config = dataclasses.replace(config, seed=draw_seed())
         self.config: SACConfig = config
+        configure_threads(config.threads, config.use_xla)  # before TensorFlow's first op (core/threads.py)
+        quiet_first_op()
         self.parts = Parts(actor_torso, critic_torso, features_extractor, replay_buffer_class)
         self.tensorboard_log = tensorboard_log  # learn() logs there, as train.py logs into its run folder
         build.check_part_settings(config, self.parts)

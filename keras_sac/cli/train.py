@@ -168,7 +168,7 @@ def main(argv=None, prog: str = "train.py") -> int:
 
     from keras_sac.io.startup import quiet_tensorflow_startup
 
-    with quiet_tensorflow_startup():
+    with quiet_tensorflow_startup(first_op=False):  # the agent starts TensorFlow, its thread pools sized
         from keras_sac.experiments.training import RunFailed, train
         from keras_sac.io.checkpoint import CheckpointError
         from keras_sac.io.export_formats import ExportError

@@ -35,6 +35,13 @@ def arch_ok(t) -> bool:
     return len(t) > 0 and all(w > 0 for w in t)
 
 
+def threads_ok(value) -> bool:
+    if value in ("auto", "tensorflow"):
+        return True
+    parts = str(value).split(",")
+    return len(parts) == 2 and all(p.strip().isdigit() and int(p) >= 1 for p in parts)
+
+
 def check(rule: Callable[[Any], bool], expected: str) -> dict:
     return {"rule": rule, "expected": expected}
 

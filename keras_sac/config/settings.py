@@ -20,6 +20,7 @@ from keras_sac.config.fields import (
     non_negative,
     one_of,
     positive,
+    threads_ok,
     unit_open_closed,
     validate,
 )
@@ -273,6 +274,14 @@ class SACConfig:
         "nothing (docs/benchmarks.md). Under xla, dropout masks come from XLA's ThreeFry generator instead "
         "of Philox (the same distribution, other draws).",
         one_of(COMPILE_MODES),
+    )
+    threads: str = field(
+        "auto",
+        "TensorFlow's thread pools, set by the first agent of a process (core/threads.py): 'auto' (a graph-mode "
+        "update gets one thread per op and the executor every core, so the critics run side by side; XLA keeps "
+        "TensorFlow's layout), 'tensorflow' (TensorFlow's default: every core in both pools) or 'INTRA,INTER' "
+        "such as '1,2'. TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS, when set, win.",
+        check(threads_ok, "'auto', 'tensorflow' or two positive integers 'INTRA,INTER' such as '1,2'"),
     )
     optimize_memory_usage: bool = field(
         False,

@@ -53,26 +53,27 @@ class AdamStep:
     def apply(self, grads) -> None:
         """One step on `grads` (one per variable, in the order given at construction); a None gradient leaves
         its variable alone, as Keras does."""
-        opt = self.optimizer
-        dtype = tf.float32
-        lr = tf.cast(opt.learning_rate, dtype)  # a schedule's value at this step (Keras reads it at `iterations`)
-        step = tf.cast(opt.iterations + 1, dtype)
-        beta_1_power = tf.pow(tf.cast(opt.beta_1, dtype), step)
-        beta_2_power = tf.pow(tf.cast(opt.beta_2, dtype), step)
-        alpha = lr * tf.sqrt(1 - beta_2_power) / (1 - beta_1_power)
-        slots = zip(grads, self._weights, self._m, self._v, self.decayed, strict=True)
-        pairs = [(g, w, m, v, d) for g, w, m, v, d in slots if g is not None]
-        if any(d for *_, d in pairs):
-            wd = tf.cast(opt.weight_decay, dtype)
-            for _, w, _, _, d in pairs:
-                if d:
-                    w.assign(w - w * wd * lr)
-        for g, w, m, v, _ in pairs:
-            g = tf.cast(g, w.dtype)
-            m.assign_add((g - m) * (1 - opt.beta_1))
-            v.assign_add((tf.square(g) - v) * (1 - opt.beta_2))
-            w.assign_sub((m * alpha) / (tf.sqrt(v) + opt.epsilon))
-        self._iterations.assign_add(1)
+        with tf.name_scope(f"{self.optimizer.name}_step"):  # (op_census.py attributes ops by scope)
+            opt = self.optimizer
+            dtype = tf.float32
+            lr = tf.cast(opt.learning_rate, dtype)  # a schedule's value at this step (Keras reads it at `iterations`)
+            step = tf.cast(opt.iterations + 1, dtype)
+            beta_1_power = tf.pow(tf.cast(opt.beta_1, dtype), step)
+            beta_2_power = tf.pow(tf.cast(opt.beta_2, dtype), step)
+            alpha = lr * tf.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+            slots = zip(grads, self._weights, self._m, self._v, self.decayed, strict=True)
+            pairs = [(g, w, m, v, d) for g, w, m, v, d in slots if g is not None]
+            if any(d for *_, d in pairs):
+                wd = tf.cast(opt.weight_decay, dtype)
+                for _, w, _, _, d in pairs:
+                    if d:
+                        w.assign(w - w * wd * lr)
+            for g, w, m, v, _ in pairs:
+                g = tf.cast(g, w.dtype)
+                m.assign_add((g - m) * (1 - opt.beta_1))
+                v.assign_add((tf.square(g) - v) * (1 - opt.beta_2))
+                w.assign_sub((m * alpha) / (tf.sqrt(v) + opt.epsilon))
+            self._iterations.assign_add(1)
 
 
 def _tf_variable(variable) -> tf.Variable:

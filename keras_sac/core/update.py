@@ -28,8 +28,9 @@ class TrainingDivergedError(RuntimeError):
 
 def polyak_update(online: list, target: list, tau: float) -> None:
     """target <- tau * online + (1 - tau) * target, in place, as graph `assign` ops (no host round trip)."""
-    for w, w_target in zip(online, target, strict=True):
-        w_target.assign(tau * w + (1.0 - tau) * w_target)
+    with tf.name_scope("target_update"):
+        for w, w_target in zip(online, target, strict=True):
+            w_target.assign(tau * w + (1.0 - tau) * w_target)
 
 
 class SACUpdate:
@@ -267,10 +268,10 @@ class SACUpdate:
             # One check over all gradients, not one per tensor: the sum of their entries is NaN or inf whenever
             # any entry is (a sum of finite entries overflows only past float32's 3.4e38, where a run has
             # diverged by any measure); a reduction is vectorised, check_numerics walks every entry.
-            total = tf.add_n([tf.reduce_sum(g) for g in grads if g is not None])
-            with tf.control_dependencies(
-                [tf.debugging.check_numerics(total, f"keras_sac: {name} gradient is not finite")]
-            ):
+            with tf.name_scope("finite_check"):
+                total = tf.add_n([tf.reduce_sum(g) for g in grads if g is not None])
+                finite = tf.debugging.check_numerics(total, f"keras_sac: {name} gradient is not finite")
+            with tf.control_dependencies([finite]):
                 step.apply(grads)
             return
         grads = tape.gradient(loss, step.variables)

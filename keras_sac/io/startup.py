@@ -50,19 +50,37 @@ def _parked():
 
 
 @contextlib.contextmanager
-def quiet_tensorflow_startup():
+def quiet_tensorflow_startup(first_op: bool = True):
     """Inside the block, stderr (the file descriptor, so C++ writes too) goes to a temporary file, replayed
-    only if the block (or TensorFlow's first op) fails."""
+    only if the block (or TensorFlow's first op) fails.
+
+    first_op=False leaves TensorFlow unstarted (its thread pools can still be sized: core/threads.py); whoever
+    starts it then calls `quiet_first_op` (KerasSAC does, after sizing them)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _parked() as parked:
         try:
             yield
-            import tensorflow as tf
-
-            tf.constant(0.0) + 1.0  # the first op triggers the last batch of start-up lines
+            if first_op:
+                _first_op()
         except BaseException:
             parked.replay()
             raise
+
+
+def quiet_first_op() -> None:
+    """TensorFlow's first op with stderr parked (a no-op op, and silent, once TensorFlow has started)."""
+    with _parked() as parked:
+        try:
+            _first_op()
+        except BaseException:
+            parked.replay()
+            raise
+
+
+def _first_op() -> None:
+    import tensorflow as tf
+
+    tf.constant(0.0) + 1.0  # the first op triggers the last batch of start-up lines
 
 
 @contextlib.contextmanager
