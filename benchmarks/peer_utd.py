@@ -1,4 +1,4 @@
-"""Gradient updates per second of SBX's SAC, DroQ-style SAC and CrossQ at a given update-to-data ratio.
+"""Gradient updates per second of SBX's SAC, DroQ-style SAC, CrossQ and TQC at a given update-to-data ratio.
 
 Run in a virtualenv with SBX installed (see benchmarks/peer_speed.py for its set-up), not the project's:
     python benchmarks/peer_utd.py sac 20      # variant, gradient steps per training call
@@ -18,6 +18,7 @@ VARIANTS = {  # the same networks and settings as throughput.py's keras_sac side
     "sac": ("SAC", {}),
     "droq": ("SAC", {"policy_kwargs": {"dropout_rate": 0.01, "layer_norm": True}}),
     "crossq": ("CrossQ", {"policy_kwargs": {"net_arch": {"pi": [256, 256], "qf": [512, 512]}}}),
+    "tqc": ("TQC", {"top_quantiles_to_drop_per_net": 2, "policy_kwargs": {"n_quantiles": 25, "n_critics": 2}}),
 }
 
 

@@ -108,6 +108,8 @@ UTD_VARIANTS = {  # keras_sac settings matching benchmarks/peer_utd.py's SBX one
         "actor_arch": [256, 256],
         "critic_arch": [512, 512],
     },
+    # TQC as sb3-contrib and SBX default it (and benchmarks/screening/tqc.yaml): 2 critics x 25 quantiles, top 2 dropped
+    "tqc": {"critic_type": "quantile", "n_quantiles": 25, "top_quantiles_to_drop_per_net": 2},
 }
 
 
@@ -137,10 +139,10 @@ def measure_utd(variant: str, gradient_steps: int, compile_mode: str = "auto") -
     return {"updates_per_s": calls * gradient_steps / (time.perf_counter() - start)}
 
 
-def run_utd(repeats: int, peers: str | None, rows: list[str] | None = None) -> None:
+def run_utd(repeats: int, peers: str | None, rows: list[str] | None = None, graph: bool = True) -> None:
     """keras_sac as shipped (compile_mode auto), keras_sac in graph mode (the path before compile_mode; measured
     where auto picks XLA) and SBX, alternating, per variant and update-to-data ratio; medians of `repeats`
-    fresh processes each. rows: "variant:k" strings, default all."""
+    fresh processes each. rows: "variant:k" strings, default all. graph=False skips the graph-mode column."""
     sys.path.insert(0, str(ROOT))
     from keras_sac.config.settings import SACConfig  # no TensorFlow in this parent process
 
@@ -164,7 +166,7 @@ def run_utd(repeats: int, peers: str | None, rows: list[str] | None = None) -> N
         runs = {"auto": [], "graph": [], "SBX": []}
         for _ in range(repeats):
             runs["auto"].append(run_child("utd", variant, k, "auto")["updates_per_s"])
-            if xla:
+            if xla and graph:
                 runs["graph"].append(run_child("utd", variant, k, "graph")["updates_per_s"])
             if peers:
                 out = subprocess.run(
@@ -477,6 +479,11 @@ def main(argv=None) -> int:
         "and CrossQ settings instead (with --peers: next to SBX's)",
     )
     p.add_argument(
+        "--no-graph",
+        action="store_true",
+        help="--utd: skip the graph-mode column where auto picks XLA (halves the run)",
+    )
+    p.add_argument(
         "--utd-rows",
         nargs="+",
         metavar="VARIANT:K",
@@ -499,7 +506,7 @@ def main(argv=None) -> int:
         run_scaling(args.repeats)
         return 0
     if args.utd:
-        run_utd(args.repeats, args.peers, args.utd_rows)
+        run_utd(args.repeats, args.peers, args.utd_rows, graph=not args.no_graph)
         return 0
     if args.vector:
         run_vector(args.repeats, args.steps)

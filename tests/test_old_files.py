@@ -20,8 +20,13 @@ def test_a_checkpoint_written_by_0_3_0_loads_acts_as_it_did_and_trains_on():
     assert agent.num_timesteps == EXPECTED["num_timesteps"]
     np.testing.assert_allclose(agent.predict(OBS, deterministic=True)[0], ACTIONS, rtol=0, atol=1e-6)
     assert agent.buffer.size == EXPECTED["num_timesteps"]  # the replay buffer came back too
+    # 0.3.0 saved Keras' Adam slots; the update's AdamStep (core/adam.py) steps those same variables on.
+    step = agent._update.critic_step
+    updates = int(step.optimizer.iterations.numpy())
+    assert updates > 0 and np.any(step.momentums[0].numpy()) and np.any(step.velocities[0].numpy())
     agent.learn(40, reset_num_timesteps=False)
     assert agent.num_timesteps == EXPECTED["num_timesteps"] + 40
+    assert int(step.optimizer.iterations.numpy()) == updates + 40
 
 
 def test_a_savedmodel_policy_exported_by_0_3_0_loads_and_acts_as_it_did():
