@@ -40,7 +40,13 @@ def _quiet_tf():
     sys.path.insert(0, str(ROOT))
     from keras_sac.io.startup import quiet_tensorflow_startup
 
-    with quiet_tensorflow_startup():
+    # first_op=False (where the tree has it): the agent sizes TensorFlow's thread pools before it starts, as in
+    # a user's process (keras_sac/core/threads.py); a tree from before that parameter starts TensorFlow here.
+    try:
+        quiet = quiet_tensorflow_startup(first_op=False)
+    except TypeError:
+        quiet = quiet_tensorflow_startup()
+    with quiet:
         import tensorflow as tf  # noqa: F401
 
         import keras_sac.agent  # noqa: F401
