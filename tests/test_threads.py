@@ -58,3 +58,15 @@ def pools(settings: dict, env: dict) -> list:
 def test_the_first_agent_of_a_process_sizes_tensorflows_pools_unless_the_environment_did():
     assert pools({"threads": "3,1"}, {}) == [3, 1]  # set before TensorFlow's first op, even via `import keras_sac`
     assert pools({"threads": "3,1"}, {"TF_NUM_INTRAOP_THREADS": "2"}) == [0, 0]  # 0: TensorFlow's own choice
+
+
+def test_a_named_layout_that_can_no_longer_apply_is_reported_not_silently_dropped(monkeypatch):
+    import tensorflow as tf
+
+    for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    from keras_sac.core.threads import configure_threads
+
+    tf.constant(0.0) + 1.0  # TensorFlow has started in this (pytest's) process
+    with pytest.warns(UserWarning, match=r"threads='7,5' not applied: TensorFlow already runs in this process"):
+        assert configure_threads("7,5", use_xla=False) is None

@@ -16,6 +16,7 @@ process sets them; later agents, and processes where TF_NUM_INTRAOP_THREADS / TF
 from __future__ import annotations
 
 import os
+import warnings
 
 import tensorflow as tf
 
@@ -47,5 +48,16 @@ def configure_threads(setting, use_xla: bool) -> tuple[int, int] | None:
         tf.config.threading.set_intra_op_parallelism_threads(layout[0])
         tf.config.threading.set_inter_op_parallelism_threads(layout[1])
     except RuntimeError:  # TensorFlow has already started: its pools are fixed for this process
+        current = (
+            tf.config.threading.get_intra_op_parallelism_threads(),
+            tf.config.threading.get_inter_op_parallelism_threads(),
+        )
+        if setting != "auto" and current != layout:  # asked for by name: say it did not happen
+            warnings.warn(
+                f"threads={setting!r} not applied: TensorFlow already runs in this process with its pools "
+                f"sized {current[0]},{current[1]} (0: its default); give threads to the process's first agent, "
+                f"or set TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS before Python starts",
+                stacklevel=3,
+            )
         return None
     return layout
