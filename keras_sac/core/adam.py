@@ -39,13 +39,11 @@ class AdamStep:
         self.optimizer = optimizer
         self.variables = list(variables)
         slots = [optimizer._get_variable_index(v) for v in self.variables]
-        self.momentums = [optimizer._momentums[i] for i in slots]
-        self.velocities = [optimizer._velocities[i] for i in slots]
-        # The tf.Variables under the Keras ones: their assign_add/assign_sub are single ops (a Keras variable's
-        # are a read, an add and an assign), as Keras' TensorFlow optimizer uses them.
-        self._weights, self._m, self._v = (
-            [_tf_variable(x) for x in xs] for xs in (self.variables, self.momentums, self.velocities)
-        )
+        # The tf.Variables under the Keras ones (the optimizer's slots and the weights): their assign_add/assign_sub
+        # are single ops (a Keras variable's are a read, an add and an assign), as Keras' TensorFlow optimizer uses.
+        self.momentums = [_tf_variable(optimizer._momentums[i]) for i in slots]
+        self.velocities = [_tf_variable(optimizer._velocities[i]) for i in slots]
+        self._weights = [_tf_variable(v) for v in self.variables]
         self._iterations = _tf_variable(optimizer.iterations)
         decay = optimizer.weight_decay  # AdamW (Keras' base optimizer decays before the Adam step)
         self.decayed = [decay is not None and optimizer._use_weight_decay(v) for v in self.variables]
@@ -61,7 +59,7 @@ class AdamStep:
             beta_1_power = tf.pow(tf.cast(opt.beta_1, dtype), step)
             beta_2_power = tf.pow(tf.cast(opt.beta_2, dtype), step)
             alpha = lr * tf.sqrt(1 - beta_2_power) / (1 - beta_1_power)
-            slots = zip(grads, self._weights, self._m, self._v, self.decayed, strict=True)
+            slots = zip(grads, self._weights, self.momentums, self.velocities, self.decayed, strict=True)
             pairs = [(g, w, m, v, d) for g, w, m, v, d in slots if g is not None]
             if any(d for *_, d in pairs):
                 wd = tf.cast(opt.weight_decay, dtype)

@@ -69,12 +69,8 @@ def quiet_tensorflow_startup(first_op: bool = True):
 
 def quiet_first_op() -> None:
     """TensorFlow's first op with stderr parked (a no-op op, and silent, once TensorFlow has started)."""
-    with _parked() as parked:
-        try:
-            _first_op()
-        except BaseException:
-            parked.replay()
-            raise
+    with quiet_tensorflow_startup():
+        pass
 
 
 def _first_op() -> None:
