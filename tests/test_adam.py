@@ -1,4 +1,5 @@
-"""core/adam.py's AdamStep against Keras' own optimizer: bit for bit the same weights and slots after each step."""
+"""core/adam.py's AdamStep against Keras' own optimizer: bit for bit the same weights and slots after each step, given
+the betas as float32 (as TensorFlow's fused kernel takes them)."""
 
 import keras
 import numpy as np
@@ -8,7 +9,7 @@ import tensorflow as tf
 from keras_sac.core.adam import AdamStep
 from keras_sac.core.schedules import build_schedule
 
-SHAPES = [(3, 4), (4,), (1,)]
+SHAPES = [(3, 4), (4,), (1,), (64, 256)]  # the last one large enough for the kernel's vectorised, sharded loop
 
 
 def make_variables():
@@ -36,6 +37,9 @@ OPTIMIZERS = {
 def test_adam_step_matches_keras_apply_bit_for_bit(name):
     keras_vars, our_vars = make_variables(), make_variables()
     keras_opt, our_opt = OPTIMIZERS[name](), OPTIMIZERS[name]()
+    # The fused kernel computes 1 - beta in float32, from beta rounded to float32 (1 - 0.999f = 0.00099998713);
+    # Keras computes it in Python's double and rounds after (0.001f). Give Keras the betas the kernel sees.
+    keras_opt.beta_1, keras_opt.beta_2 = float(np.float32(keras_opt.beta_1)), float(np.float32(keras_opt.beta_2))
     keras_opt.build(keras_vars)
     our_opt.build(our_vars)
     step = AdamStep(our_opt, our_vars)
@@ -58,7 +62,7 @@ def test_a_none_gradient_leaves_its_variable_and_slots_alone_as_keras_does():
     opt.build(variables)
     step = AdamStep(opt, variables)
     grads = gradients(0)
-    step.apply([grads[0], None, grads[2]])
+    step.apply([grads[0], None, *grads[2:]])
     assert np.any(step.momentums[0].numpy()) and np.any(step.velocities[2].numpy())
     assert not np.any(step.momentums[1].numpy()) and not np.any(step.velocities[1].numpy())
     assert not np.array_equal(variables[0].numpy(), make_variables()[0].numpy())

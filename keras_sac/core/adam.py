@@ -1,10 +1,19 @@
-"""Keras' Adam and AdamW steps with their per-step scalars computed once (issue #29: fewer ops per update).
+"""Keras' Adam and AdamW as TensorFlow's fused Adam kernel, one op per variable (issue #29: fewer ops per update).
 
 Keras 3's `Adam.update_step` runs once per variable and recomputes, for each, the step count's cast, both beta
-powers, the bias-corrected rate and the learning rate's cast: about ten scalar ops per variable, 42 `Pow` ops in
-the default agent's update for 21 variables. `AdamStep` computes those scalars once per optimizer step and then
-does, per variable, exactly Keras' element-wise arithmetic in Keras' order, so its results are bit for bit those
-of `optimizer.apply` (tests/test_adam.py holds it to that, for Adam, AdamW and a scheduled rate).
+powers, the bias-corrected rate and the learning rate's cast, then updates the two moments and the weight in about
+fifteen element-wise ops: 441 of the 1,184 ops the default agent's update executes. `AdamStep` computes the
+per-step scalars once per optimizer and hands each variable to `ResourceApplyAdam`, TensorFlow's own kernel for
+Adam (the one tf.keras 2 used), which does the same arithmetic in the same order in one pass:
+
+    m += (g - m) * (1 - beta_1);  v += (g^2 - v) * (1 - beta_2)
+    w -= (m * lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)) / (sqrt(v) + epsilon)
+
+The one difference from Keras is where `1 - beta` is rounded: the kernel takes beta as float32 and subtracts in
+float32 (1 - 0.999f = 0.00099998713), Keras subtracts in Python's double and rounds the result (0.001f). Given the
+betas rounded to float32, Keras' steps and these are bit for bit the same (tests/test_adam.py); with 0.999 itself,
+the second moment's rate is 1.3e-5 of itself smaller (tf.keras 2's Adam, which used this kernel, rounded the same
+way). Steps are deterministic, so a `--deterministic` run still resumes bit for bit.
 
 It updates the optimizer's own slot variables (`_momentums`, `_velocities`, `iterations`): checkpoints, network
 resets and `optimizer.variables` see the same state as before, under the same names.
@@ -17,7 +26,7 @@ import tensorflow as tf
 
 
 class AdamStep:
-    """`apply(grads)` = `optimizer.apply(grads, variables)` for a built Keras Adam or AdamW, with fewer ops.
+    """`apply(grads)` = `optimizer.apply(grads, variables)` for a built Keras Adam or AdamW, one op per variable.
 
     Refuses what it does not reproduce (AMSGrad, gradient clipping, EMA, accumulation, loss scaling): the agent
     builds none of them, and a silent difference from Keras would be a different optimizer.
@@ -58,7 +67,7 @@ class AdamStep:
             step = tf.cast(opt.iterations + 1, dtype)
             beta_1_power = tf.pow(tf.cast(opt.beta_1, dtype), step)
             beta_2_power = tf.pow(tf.cast(opt.beta_2, dtype), step)
-            alpha = lr * tf.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+            beta_1, beta_2, epsilon = (tf.constant(x, dtype) for x in (opt.beta_1, opt.beta_2, opt.epsilon))
             slots = zip(grads, self._weights, self.momentums, self.velocities, self.decayed, strict=True)
             pairs = [(g, w, m, v, d) for g, w, m, v, d in slots if g is not None]
             if any(d for *_, d in pairs):
@@ -67,10 +76,18 @@ class AdamStep:
                     if d:
                         w.assign(w - w * wd * lr)
             for g, w, m, v, _ in pairs:
-                g = tf.cast(g, w.dtype)
-                m.assign_add((g - m) * (1 - opt.beta_1))
-                v.assign_add((tf.square(g) - v) * (1 - opt.beta_2))
-                w.assign_sub((m * alpha) / (tf.sqrt(v) + opt.epsilon))
+                tf.raw_ops.ResourceApplyAdam(
+                    var=w.handle,
+                    m=m.handle,
+                    v=v.handle,
+                    beta1_power=beta_1_power,
+                    beta2_power=beta_2_power,
+                    lr=lr,
+                    beta1=beta_1,
+                    beta2=beta_2,
+                    epsilon=epsilon,
+                    grad=tf.cast(g, w.dtype),
+                )
             self._iterations.assign_add(1)
 
 
