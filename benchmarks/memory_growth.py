@@ -9,9 +9,10 @@ steps (read from metrics.csv) it records RSS and anonymous RSS. The replay buffe
 but page in as they are written, so anonymous RSS grows by the buffer's bytes per transition with every step;
 `other_mb` (anonymous RSS minus the buffer bytes written so far) is everything else, and is what must stay flat
 from `--baseline` on (after learning starts and the update is traced): growth there is tracing, logging or
-TensorBoard holding on to memory. Speed: the median of metrics.csv's
-`time/steps_per_second` rows in the first and the last window of `--every` steps after learning starts (a median,
-so the rows that include an evaluation do not count).
+TensorBoard holding on to memory. Speed, in the first and the last window of `--every` steps after learning
+starts: the median of metrics.csv's `time/steps_per_second` rows (a median, so the rows that include an evaluation
+do not count), and the child's CPU time per env step (user + system from /proc, evaluations included), which other
+work on a shared machine changes far less than it changes wall time.
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ def _status_mb(pid: int) -> dict[str, float] | None:
         return None
     fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
     return {key: int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "RssAnon", "VmHWM") if key in fields}
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15 of stat)
 
 
 def _rows(run_dir: Path) -> list[dict]:
@@ -78,13 +87,13 @@ def run(env_id: str, steps: int, every: int, run_dir: Path, settings: list[str],
     next_mark = every
     while child.poll() is None:
         time.sleep(1.0)
-        status = _status_mb(child.pid)
+        status, cpu = _status_mb(child.pid), _cpu_seconds(child.pid)
         rows = _rows(run_dir)
-        if status is None or not rows:
+        if status is None or cpu is None or not rows:
             continue
         step = int(float(rows[-1]["step"]))
         if step >= next_mark:
-            samples.append({"step": step, **status})
+            samples.append({"step": step, **status, "cpu_s": cpu})
             print(json.dumps(samples[-1]), flush=True)
             next_mark = (step // every + 1) * every
     if child.returncode != 0:
@@ -106,6 +115,10 @@ def run(env_id: str, steps: int, every: int, run_dir: Path, settings: list[str],
         ]
         return statistics.median(values)
 
+    def cpu_ms_per_step(lo: int, hi: int) -> float:
+        a, b = (min(samples, key=lambda s: abs(s["step"] - x)) for x in (lo, hi))
+        return (b["cpu_s"] - a["cpu_s"]) / max(1, b["step"] - a["step"]) * 1e3
+
     first = max(start, every)
     base = next(s for s in samples if s["step"] >= baseline)  # training has started and traced its functions
     return {
@@ -120,6 +133,8 @@ def run(env_id: str, steps: int, every: int, run_dir: Path, settings: list[str],
         "peak_rss_mb": max(s["VmHWM"] for s in samples),
         "steps_per_s_first": speed(first, first + every),
         "steps_per_s_last": speed(steps - every, steps),
+        "cpu_ms_per_step_first": cpu_ms_per_step(first, first + every),
+        "cpu_ms_per_step_last": cpu_ms_per_step(steps - every, steps),
         "threads": {k: os.environ.get(k, "") for k in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")},
     }
 
