@@ -151,7 +151,7 @@ class KerasSAC:
         )
         self._stochastic_action = tf.function(self._sample_action, input_signature=[obs_spec])
         width = packed_width(spec.obs_dim, spec.action_dim) if spec.obs.flat else 0
-        minibatch_spec = minibatch_signature(spec.obs, spec.action_dim, cfg.gradient_steps, width)
+        minibatch_spec = minibatch_signature(spec.obs, spec.action_dim, cfg.gradient_steps, width, cfg.batch_size)
         # predict's (mean, log_std) where the actor has no NumPy twin (images, Dicts, a user's torso or
         # extractor); NumPy draws the noise, as for the others
         self._policy_moments = tf.function(lambda obs: self.actor(obs), input_signature=[obs_spec])

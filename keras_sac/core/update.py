@@ -249,8 +249,8 @@ class SACUpdate:
         if c.target_update == "hard":
             if self.n_updates % c.target_update_period == 0:  # autograph: a tf.cond
                 polyak_update(online, target, 1.0)
-        # A tf.cond even for interval 1: the default graph then stays op for op the one keras_sac ran before
-        # the variants existed (docs/benchmarks.md compares the two).
+        elif c.target_update_interval == 1:  # every update (the default): no tf.cond, whose branches cost ~35 ops
+            polyak_update(online, target, c.tau)
         elif self.n_updates % c.target_update_interval == 0:
             polyak_update(online, target, c.tau)
 
