@@ -379,6 +379,7 @@ def test_gsde_update_shares_one_noise_matrix_and_trains_the_noise_scale():
         (dict(gradient_steps=2), True),
         (dict(critic_dropout=0.01), True),
         (dict(critic_batch_renorm=True, target_update="none"), True),
+        (dict(critic_type="quantile"), True),
         (dict(n_critics=5, target_backup="redq"), False),
         (dict(compile_mode="graph", gradient_steps=20, critic_dropout=0.01), False),
         (dict(compile_mode="xla"), True),

@@ -269,9 +269,9 @@ class SACConfig:
         "auto",
         "How the training update is compiled: 'graph' (tf.function; TensorFlow's executor runs independent "
         "ops, such as the critics' matmuls, concurrently), 'xla' (jit_compile=True: XLA fuses the whole "
-        "training phase, fewer and larger kernels) or 'auto': xla when gradient_steps > 1 or the critics use "
-        "dropout or batch renorm (DroQ, CrossQ), graph for plain SAC at one gradient step, where XLA gained "
-        "nothing (docs/benchmarks.md). Under xla, dropout masks come from XLA's ThreeFry generator instead "
+        "training phase, fewer and larger kernels) or 'auto': xla when gradient_steps > 1, the critics use "
+        "dropout or batch renorm (DroQ, CrossQ) or output quantiles (TQC), graph for plain SAC at one gradient "
+        "step, where XLA was slower (docs/benchmarks.md). Under xla, dropout masks come from XLA's ThreeFry generator instead "
         "of Philox (the same distribution, other draws).",
         one_of(COMPILE_MODES),
     )
@@ -381,7 +381,12 @@ class SACConfig:
     @property
     def use_xla(self) -> bool:
         """Whether the training update is compiled by XLA (compile_mode, with 'auto' resolved)."""
-        heavier = self.gradient_steps > 1 or self.critic_dropout > 0 or self.critic_batch_renorm
+        heavier = (
+            self.gradient_steps > 1
+            or self.critic_dropout > 0
+            or self.critic_batch_renorm
+            or self.critic_type == "quantile"
+        )
         return self.compile_mode == "xla" or (self.compile_mode == "auto" and heavier)
 
 
