@@ -39,6 +39,7 @@ def build_schedule(spec: float | Mapping[str, Any], default_start: float):
     return schedule
 
 
+@keras.saving.register_keras_serializable("keras_sac")
 class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
     """0 -> `start` linearly over `warmup_steps` updates, then `schedule` from its own step 0."""
 
@@ -51,4 +52,10 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
         return ops.where(step < self.warmup_steps, warm, self.schedule(ops.maximum(step - self.warmup_steps, 0.0)))
 
     def get_config(self):
-        return {"schedule": self.schedule.get_config(), "warmup_steps": self.warmup_steps, "start": self.start}
+        schedule = keras.optimizers.schedules.serialize(self.schedule)
+        return {"schedule": schedule, "warmup_steps": self.warmup_steps, "start": self.start}
+
+    @classmethod
+    def from_config(cls, config):
+        schedule = keras.optimizers.schedules.deserialize(config["schedule"])
+        return cls(schedule, config["warmup_steps"], config["start"])
