@@ -1,12 +1,16 @@
 """Shared fixtures: a tiny continuous-control env whose optimum is known, and small agent settings."""
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+if "mutmut" in sys.modules:  # a mutation run (docs/testing.md): let Keras read the trampolines' signatures
+    from mutmut_signatures import pytest_collection_finish, pytest_runtest_setup  # noqa: F401
 
 # Small networks and batches: the tests check behaviour, not scale.
 SMALL = dict(net_arch=(32, 32), batch_size=32, buffer_size=10_000, learning_starts=50)
