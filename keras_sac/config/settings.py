@@ -271,8 +271,8 @@ class SACConfig:
         "ops, such as the critics' matmuls, concurrently), 'xla' (jit_compile=True: XLA fuses the whole "
         "training phase, fewer and larger kernels) or 'auto': xla when gradient_steps > 1, the critics use "
         "dropout or batch renorm (DroQ, CrossQ) or output quantiles (TQC), graph for plain SAC at one gradient "
-        "step, where XLA was slower (docs/benchmarks.md). Under xla, dropout masks come from XLA's ThreeFry generator instead "
-        "of Philox (the same distribution, other draws).",
+        "step, where XLA was slower (docs/benchmarks.md). Under xla, dropout masks come from XLA's ThreeFry "
+        "generator instead of Philox (the same distribution, other draws).",
         one_of(COMPILE_MODES),
     )
     threads: str = field(

@@ -65,9 +65,8 @@ class AdamStep:
             dtype = tf.float32
             lr = tf.cast(opt.learning_rate, dtype)  # a schedule's value at this step (Keras reads it at `iterations`)
             step = tf.cast(opt.iterations + 1, dtype)
-            beta_1_power = tf.pow(tf.cast(opt.beta_1, dtype), step)
-            beta_2_power = tf.pow(tf.cast(opt.beta_2, dtype), step)
             beta_1, beta_2, epsilon = (tf.constant(x, dtype) for x in (opt.beta_1, opt.beta_2, opt.epsilon))
+            beta_1_power, beta_2_power = tf.pow(beta_1, step), tf.pow(beta_2, step)
             slots = zip(grads, self._weights, self.momentums, self.velocities, self.decayed, strict=True)
             pairs = [(g, w, m, v, d) for g, w, m, v, d in slots if g is not None]
             if any(d for *_, d in pairs):

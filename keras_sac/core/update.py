@@ -249,9 +249,8 @@ class SACUpdate:
         if c.target_update == "hard":
             if self.n_updates % c.target_update_period == 0:  # autograph: a tf.cond
                 polyak_update(online, target, 1.0)
-        elif c.target_update_interval == 1:  # every update (the default): no tf.cond, whose branches cost ~35 ops
-            polyak_update(online, target, c.tau)
-        elif self.n_updates % c.target_update_interval == 0:
+        # Interval 1 (the default) is a Python True, so autograph adds no tf.cond (its branches cost ~35 ops)
+        elif c.target_update_interval == 1 or self.n_updates % c.target_update_interval == 0:
             polyak_update(online, target, c.tau)
 
     # ------------------------------------------------------------------ optimizer steps
