@@ -71,13 +71,26 @@ def test_a_none_gradient_leaves_its_variable_and_slots_alone_as_keras_does():
     np.testing.assert_array_equal(variables[1].numpy(), make_variables()[1].numpy())
 
 
-@pytest.mark.parametrize(
-    "optimizer",
-    [keras.optimizers.Adam(amsgrad=True), keras.optimizers.Adam(clipnorm=1.0), keras.optimizers.SGD()],
-    ids=["amsgrad", "clipnorm", "sgd"],
-)
-def test_what_it_does_not_reproduce_is_refused(optimizer):
+REFUSED = {  # each setting AdamStep does not reproduce, and what its refusal must name
+    "amsgrad": (keras.optimizers.Adam, dict(amsgrad=True)),
+    "clipnorm": (keras.optimizers.Adam, dict(clipnorm=1.0)),
+    "clipvalue": (keras.optimizers.AdamW, dict(clipvalue=1.0)),
+    "global_clipnorm": (keras.optimizers.Adam, dict(global_clipnorm=1.0)),
+    "use_ema": (keras.optimizers.Adam, dict(use_ema=True)),
+    "gradient_accumulation_steps": (keras.optimizers.Adam, dict(gradient_accumulation_steps=2)),
+    "loss_scale_factor": (keras.optimizers.Adam, dict(loss_scale_factor=8.0)),
+    "SGD": (keras.optimizers.SGD, {}),
+}
+
+
+@pytest.mark.parametrize("named", list(REFUSED))
+def test_what_it_does_not_reproduce_is_refused_by_name(named):
+    cls, kwargs = REFUSED[named]
+    optimizer = cls(**kwargs)
     variables = make_variables()
     optimizer.build(variables)
-    with pytest.raises(ValueError, match="plain Keras Adam/AdamW only"):
+    with pytest.raises(ValueError, match="plain Keras Adam/AdamW only") as refusal:
         AdamStep(optimizer, variables)
+    # the refusal names the class and exactly the offending setting (mutmut: renamed keys survived without this)
+    shown = f"got {cls.__name__} {[named] if kwargs else []}"
+    assert str(refusal.value).endswith(shown), (str(refusal.value), shown)

@@ -54,11 +54,13 @@ REACH_VARIANTS = {
             adam_beta1=0.5,
             batch_renorm_warmup=1000,
         ),
-        4000,
+        8000,  # at 4000, 3 of 7 seeds had not yet found the target (CI: seed 0 at 1.1); at 8000 all 6 tried >= 38
     ),
     "gsde": (dict(use_sde=True, log_std_init=-1.0), 4000),  # SB3's -3 explores too little to find the target
     "simba_adamw": (dict(architecture="simba", weight_decay=0.01), 4000),
-    "resets": (dict(reset_interval=1000), 4000),  # resets at updates 1000, 2000 and 3000: it must learn again
+    # resets at updates 2000 and 4000 (env steps 2200, 4200), each dropping the return (to 9-43 a thousand steps
+    # on): it must learn again. At interval 1000 the last reset left 800 updates, too few on 1 of 4 seeds
+    "resets": (dict(reset_interval=2000), 6000),
     "tanh_orthogonal_delay_2": (dict(activation="tanh", init="orthogonal", policy_delay=2), 4000),
 }
 FAST = {"sac", "tqc", "hard_targets_n_step_no_entropy_backup", "reinforce"}
