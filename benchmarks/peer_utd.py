@@ -1,4 +1,4 @@
-"""Gradient updates per second of SBX's SAC, DroQ-style SAC, CrossQ and TQC at a given update-to-data ratio.
+"""Gradient updates per second of SBX's SAC, DroQ-style SAC, CrossQ, TQC and SimBa SAC at a given update-to-data ratio.
 
 Run in a virtualenv with SBX installed (see benchmarks/peer_speed.py for its set-up), not the project's:
     python benchmarks/peer_utd.py sac 20      # variant, gradient steps per training call
@@ -14,11 +14,22 @@ import time
 
 import gymnasium as gym
 
-VARIANTS = {  # the same networks and settings as throughput.py's keras_sac side
-    "sac": ("SAC", {}),
-    "droq": ("SAC", {"policy_kwargs": {"dropout_rate": 0.01, "layer_norm": True}}),
-    "crossq": ("CrossQ", {"policy_kwargs": {"net_arch": {"pi": [256, 256], "qf": [512, 512]}}}),
-    "tqc": ("TQC", {"top_quantiles_to_drop_per_net": 2, "policy_kwargs": {"n_quantiles": 25, "n_critics": 2}}),
+VARIANTS = {  # the same networks and settings as throughput.py's keras_sac side: (algorithm, policy, kwargs)
+    "sac": ("SAC", "MlpPolicy", {}),
+    "droq": ("SAC", "MlpPolicy", {"policy_kwargs": {"dropout_rate": 0.01, "layer_norm": True}}),
+    "crossq": ("CrossQ", "MlpPolicy", {"policy_kwargs": {"net_arch": {"pi": [256, 256], "qf": [512, 512]}}}),
+    "tqc": (
+        "TQC",
+        "MlpPolicy",
+        {"top_quantiles_to_drop_per_net": 2, "policy_kwargs": {"n_quantiles": 25, "n_critics": 2}},
+    ),
+    # SBX's SimBa SAC (residual blocks with the 4x inverted bottleneck, optax's AdamW) at the widths of
+    # benchmarks/screening/simba.yaml: the actor one block of 128, the critics two blocks of 128, decay 0.01
+    "simba": (
+        "SAC",
+        "SimbaPolicy",
+        {"policy_kwargs": {"net_arch": {"pi": [128], "qf": [128, 128]}, "optimizer_kwargs": {"weight_decay": 0.01}}},
+    ),
 }
 
 
@@ -26,9 +37,9 @@ def main() -> None:
     variant, k = sys.argv[1], int(sys.argv[2])
     import sbx
 
-    algo, kwargs = VARIANTS[variant]
+    algo, policy, kwargs = VARIANTS[variant]
     model = getattr(sbx, algo)(
-        "MlpPolicy",
+        policy,
         gym.make("HalfCheetah-v5"),
         learning_starts=1000,
         batch_size=256,

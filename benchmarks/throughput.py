@@ -116,6 +116,15 @@ UTD_VARIANTS = {  # keras_sac settings matching benchmarks/peer_utd.py's SBX one
     },
     # TQC as sb3-contrib and SBX default it (and benchmarks/screening/tqc.yaml): 2 critics x 25 quantiles, top 2 dropped
     "tqc": {"critic_type": "quantile", "n_quantiles": 25, "top_quantiles_to_drop_per_net": 2},
+    # SimBa as benchmarks/screening/simba.yaml sizes it (actor one block of 128, critics two of 128, AdamW 0.01);
+    # it also normalises observations with running statistics, which SBX's SimbaPolicy leaves to a wrapper
+    "simba": {
+        "architecture": "simba",
+        "normalize_observations": True,
+        "actor_arch": [128],
+        "critic_arch": [128, 128],
+        "weight_decay": 0.01,
+    },
 }
 
 
