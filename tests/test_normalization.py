@@ -26,12 +26,18 @@ def test_running_statistics_match_numpy():
     np.testing.assert_allclose(norm.numpy_forward()(x), expected, rtol=1e-3, atol=1e-4)
 
 
-def test_clip():
-    norm = ObsNormalizer(1, clip=2.0)
-    norm.update(np.array([[0.0], [2.0]]))  # mean 1, var 1
-    np.testing.assert_allclose(
-        norm(np.array([[100.0], [-100.0], [1.5]], np.float32)).numpy(), [[2.0], [-2.0], [0.5]], atol=1e-4
-    )
+def test_clip_and_a_constant_feature_in_the_graph_and_in_predicts_numpy_copy():
+    # column 0: mean 1, var 1, clipped at +-2 on both sides; column 1 a feature that never varied (var 0:
+    # epsilon alone keeps the scale finite, and the feature at its mean normalises to 0)
+    norm = ObsNormalizer(2, clip=2.0)
+    norm.mean.assign([1.0, 5.0])
+    norm.var.assign([1.0, 0.0])
+    x = np.array([[100.0, 5.0], [-100.0, 5.0], [1.5, 5.0]], np.float32)
+    expected = [[2.0, 0.0], [-2.0, 0.0], [0.5, 0.0]]
+    np.testing.assert_allclose(norm(x).numpy(), expected, atol=1e-4)
+    numpy_copy = norm.numpy_forward()(x)
+    np.testing.assert_allclose(numpy_copy, expected, atol=1e-4)
+    assert numpy_copy.dtype == np.float32  # predict's actor snapshot computes in float32, as the graph does
 
 
 def test_collected_observations_only_and_frozen_in_evaluation():
