@@ -72,8 +72,8 @@ class AdamStep:
             if any(d for *_, d in pairs):
                 wd = tf.cast(opt.weight_decay, dtype)
                 for _, w, _, _, d in pairs:
-                    if d:
-                        w.assign(w - w * wd * lr)
+                    if d:  # Keras' w.assign(w - w * wd * lr), one read and one op fewer (bit for bit the same)
+                        w.assign_sub(w * wd * lr)
             for g, w, m, v, _ in pairs:
                 tf.raw_ops.ResourceApplyAdam(
                     var=w.handle,
