@@ -26,6 +26,28 @@ def test_running_statistics_match_numpy():
     np.testing.assert_allclose(norm.numpy_forward()(x), expected, rtol=1e-3, atol=1e-4)
 
 
+def test_float32_observations_are_folded_in_float64():
+    # collected observations arrive as float32; the statistics are summed in float64 (Chan et al.'s formula,
+    # SB3's count starting at 1e-4), so a float32 batch gives the float64 reference to float64 rounding (summed in
+    # float32, as np.asarray(batch) without the dtype would, every mean differs beyond rtol 1e-12)
+    rng = np.random.default_rng(3)
+    batches = [(50.0 + rng.normal(0.0, 0.3, (n, 3))).astype(np.float32) for n in (64, 7, 200)]
+    norm = ObsNormalizer(3)
+    mean, var, count = np.zeros(3), np.ones(3), 1e-4
+    for b in batches:
+        norm.update(b)
+        b64 = b.astype(np.float64)
+        delta, total = b64.mean(0) - mean, count + len(b)
+        mean, var = (
+            mean + delta * len(b) / total,
+            (var * count + b64.var(0) * len(b) + delta**2 * count * len(b) / total) / total,
+        )
+        count = total
+    np.testing.assert_allclose(norm.mean.numpy(), mean, rtol=1e-12)
+    np.testing.assert_allclose(norm.var.numpy(), var, rtol=1e-9)
+    np.testing.assert_allclose(norm.count.numpy(), count, rtol=1e-12)  # (1e-4 as stored: a float32 constant)
+
+
 def test_clip_and_a_constant_feature_in_the_graph_and_in_predicts_numpy_copy():
     # column 0: mean 1, var 1, clipped at +-2 on both sides; column 1 a feature that never varied (var 0:
     # epsilon alone keeps the scale finite, and the feature at its mean normalises to 0)
