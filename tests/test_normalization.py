@@ -26,6 +26,20 @@ def test_running_statistics_match_numpy():
     np.testing.assert_allclose(norm.numpy_forward()(x), expected, rtol=1e-3, atol=1e-4)
 
 
+def test_a_fresh_normaliser_is_the_identity_with_float64_statistics_no_optimizer_sees():
+    norm = ObsNormalizer(3)
+    stats = {v.name: v for v in norm.weights}
+    assert list(stats) == ["mean", "var", "count"]  # the names checkpoints store them under
+    assert [v.shape for v in stats.values()] == [(3,), (3,), ()]
+    assert all(v.dtype == "float64" for v in stats.values())
+    assert norm.trainable_weights == [] and len(norm.non_trainable_weights) == 3
+    np.testing.assert_array_equal(stats["mean"].numpy(), np.zeros(3))
+    np.testing.assert_array_equal(stats["var"].numpy(), np.ones(3))
+    np.testing.assert_allclose(stats["count"].numpy(), 1e-4, rtol=1e-6)  # SB3's RunningMeanStd starts there
+    x = np.array([[0.5, -3.0, 7.0]], np.float32)
+    np.testing.assert_allclose(norm(x).numpy(), x, rtol=1e-6)
+
+
 def test_float32_observations_are_folded_in_float64():
     # collected observations arrive as float32; the statistics are summed in float64 (Chan et al.'s formula,
     # SB3's count starting at 1e-4), so a float32 batch gives the float64 reference to float64 rounding (summed in
