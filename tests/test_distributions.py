@@ -1,9 +1,10 @@
 """The tanh-Gaussian against an independent float64 computation, and at saturation."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from keras_sac.core.distributions import TanhGaussian, TanhGSDE
+from keras_sac.core.distributions import TanhGaussian, TanhGSDE, numpy_action
 
 
 def reference_log_prob(actions, mean, log_std):
@@ -103,3 +104,17 @@ def test_gsde_draws_one_weight_matrix_for_the_batch_and_scores_it_under_the_per_
     np.testing.assert_allclose(log_prob.numpy(), reference_log_prob_of_draw(u, mean, log_std), rtol=1e-4, atol=1e-4)
     other, _ = TanhGSDE(mean, log_std, features, sigma).sample_and_log_prob(tf.constant([9, 11]))
     assert not np.allclose(other.numpy(), actions.numpy())  # the seed picks the draw
+
+
+def test_predicts_numpy_action_is_tanh_of_mean_or_of_one_float32_draw_per_entry():
+    mean = np.array([[0.3, -2.0], [1.0, 0.0], [0.0, 0.5]], np.float32)
+    log_std = np.array([[-1.0, 0.0], [-0.5, -2.0], [0.2, -1.0]], np.float32)
+    deterministic = numpy_action(mean)
+    assert deterministic.dtype == np.float32
+    np.testing.assert_array_equal(deterministic, np.tanh(mean))
+    sampled = numpy_action(mean, log_std, np.random.default_rng(4))
+    noise = np.random.default_rng(4).standard_normal(mean.shape, dtype=np.float32)  # the same stream
+    assert sampled.dtype == np.float32
+    np.testing.assert_allclose(sampled, np.tanh(mean + np.exp(log_std) * noise), rtol=1e-6)
+    with pytest.raises(ValueError, match="draws a sample from log_std: pass it with rng"):
+        numpy_action(mean, None, np.random.default_rng(4))
