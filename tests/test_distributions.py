@@ -116,5 +116,5 @@ def test_predicts_numpy_action_is_tanh_of_mean_or_of_one_float32_draw_per_entry(
     noise = np.random.default_rng(4).standard_normal(mean.shape, dtype=np.float32)  # the same stream
     assert sampled.dtype == np.float32
     np.testing.assert_allclose(sampled, np.tanh(mean + np.exp(log_std) * noise), rtol=1e-6)
-    with pytest.raises(ValueError, match="draws a sample from log_std: pass it with rng"):
+    with pytest.raises(ValueError, match="^numpy_action draws a sample from log_std: pass it with rng$"):
         numpy_action(mean, None, np.random.default_rng(4))

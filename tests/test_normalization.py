@@ -28,6 +28,7 @@ def test_running_statistics_match_numpy():
 
 def test_a_fresh_normaliser_is_the_identity_with_float64_statistics_no_optimizer_sees():
     norm = ObsNormalizer(3)
+    assert (norm.clip, norm.epsilon) == (10.0, 1e-8)  # SB3's VecNormalize defaults
     stats = {v.name: v for v in norm.weights}
     assert list(stats) == ["mean", "var", "count"]  # the names checkpoints store them under
     assert [v.shape for v in stats.values()] == [(3,), (3,), ()]
