@@ -71,6 +71,18 @@ def test_a_none_gradient_leaves_its_variable_and_slots_alone_as_keras_does():
     np.testing.assert_array_equal(variables[1].numpy(), make_variables()[1].numpy())
 
 
+def test_a_gradient_list_of_another_length_is_refused_not_zipped_short():
+    # one gradient too few would otherwise leave the last variable untrained without a word
+    variables = make_variables()
+    opt = keras.optimizers.Adam(1e-2)
+    opt.build(variables)
+    step = AdamStep(opt, variables)
+    with pytest.raises(ValueError, match="zip"):
+        step.apply(gradients(0)[:-1])
+    with pytest.raises(ValueError, match="zip"):
+        step.apply([*gradients(0), gradients(1)[0]])
+
+
 REFUSED = {  # each setting AdamStep does not reproduce, and what its refusal must name
     "amsgrad": (keras.optimizers.Adam, dict(amsgrad=True)),
     "clipnorm": (keras.optimizers.Adam, dict(clipnorm=1.0)),
