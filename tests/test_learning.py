@@ -54,7 +54,7 @@ REACH_VARIANTS = {
             adam_beta1=0.5,
             batch_renorm_warmup=1000,
         ),
-        8000,  # at 4000, 3 of 7 seeds had not yet found the target (CI: seed 0 at 1.1); at 8000 all 6 tried >= 38
+        8000,  # at 4000, 3 of 6 seeds had not yet found the target (CI: seed 0 at 1.1); at 8000 all 6 reach >= 38
     ),
     "gsde": (dict(use_sde=True, log_std_init=-1.0), 4000),  # SB3's -3 explores too little to find the target
     "simba_adamw": (dict(architecture="simba", weight_decay=0.01), 4000),
