@@ -227,3 +227,28 @@ def test_results_are_collected_from_run_folders_and_rebuilt_into_their_block(tmp
     assert (
         "| | 50k | 100k |" in results.read_text() and "| ours: `tqc` | **300** [300, 300] (3) |" in results.read_text()
     )
+
+
+def test_collect_merge_keeps_earlier_runs_and_replaces_only_the_runs_found_again(tmp_path):
+    from keras_sac.experiments.results import collect, main
+
+    first, second, data = tmp_path / "first", tmp_path / "second", tmp_path / "data"
+    _fake_run(first / "Hopper-v5" / "tqc" / "seed0", "Hopper-v5", {50_000: 300.0, 100_000: 1000.0})
+    _fake_run(first / "Hopper-v5" / "tqc" / "seed1", "Hopper-v5", {50_000: 310.0})  # stopped at 50k then
+    collect(first, "screen", data)
+    # a later session: seed 1 resumed to 100k elsewhere, seed 10 new; seed 0's folder is gone
+    _fake_run(second / "Hopper-v5" / "tqc" / "seed1", "Hopper-v5", {50_000: 310.0, 100_000: 1200.0})
+    _fake_run(second / "Hopper-v5" / "tqc" / "seed10", "Hopper-v5", {100_000: 900.0})
+    assert main(["collect", str(second), "--name", "screen", "--data-dir", str(data), "--merge"]) == 0
+    assert (data / "screen.csv").read_text().splitlines() == [
+        "env,config,seed,step,return",
+        "Hopper-v5,tqc,0,50000,300.00",
+        "Hopper-v5,tqc,0,100000,1000.00",
+        "Hopper-v5,tqc,1,50000,310.00",
+        "Hopper-v5,tqc,1,100000,1200.00",
+        "Hopper-v5,tqc,10,100000,900.00",
+    ]
+    meta = json.loads((data / "screen.json").read_text())
+    assert [r["seed"] for r in meta["runs"]] == [0, 1, 10] and meta["source"] == f"{first}; {second}"
+    collect(second, "screen", data)  # without --merge the data set is what the folder holds, as before
+    assert [r["seed"] for r in json.loads((data / "screen.json").read_text())["runs"]] == [1, 10]

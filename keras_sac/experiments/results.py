@@ -92,9 +92,16 @@ def _commit_of(record: dict) -> str | None:
     return record.get("commit")  # (run folders written before keras_sac recorded it have none)
 
 
-def collect(root: Path, name: str, data_dir: Path = DATA_DIR, commit: str | None = None) -> list[Path]:
+META_KEYS = ("env_id", "label", "seed", "folder", "started", "steps", "wall_seconds", "commit", "machine", "config")
+
+
+def collect(
+    root: Path, name: str, data_dir: Path = DATA_DIR, commit: str | None = None, merge: bool = False
+) -> list[Path]:
     """Write data_dir/<name>.csv and .json from the run folders below `root`. `commit`: the code's commit for
-    runs whose run.json does not record one (started before keras_sac recorded it)."""
+    runs whose run.json does not record one (started before keras_sac recorded it). `merge`: keep the data
+    set's other runs (from earlier collections, whose folders may be gone) and replace only the (env, config,
+    seed) runs found here."""
     folders = run_folders(root)
     if not folders:
         raise ResultsError(f"no train.py run folder (run.json and metrics.csv) at or below '{root}'")
@@ -102,34 +109,25 @@ def collect(root: Path, name: str, data_dir: Path = DATA_DIR, commit: str | None
     for r in runs:
         r["commit"] = r["commit"] or commit
     data_dir.mkdir(parents=True, exist_ok=True)
-    lines = [",".join(COLUMNS)]
-    for r in runs:
-        lines += [f"{r['env_id']},{r['label']},{r['seed']},{step},{value:.2f}" for step, value in r["evaluations"]]
     csv_path, json_path = data_dir / f"{name}.csv", data_dir / f"{name}.json"
+    rows = [(r["env_id"], r["label"], r["seed"], step, value) for r in runs for step, value in r["evaluations"]]
+    meta_runs = [{k: r[k] for k in META_KEYS} for r in runs]
+    sources = [str(root)]
+    if merge and csv_path.is_file() and json_path.is_file():
+        fresh = {(r["env_id"], r["label"], r["seed"]) for r in runs}
+        old = json.loads(json_path.read_text())
+        sources = [*str(old.get("source", "")).split("; "), *sources]
+        meta_runs += [r for r in old["runs"] if (r["env_id"], r["label"], r["seed"]) not in fresh]
+        for line in csv_path.read_text().splitlines()[1:]:
+            env, label, seed, step, value = line.split(",")
+            if (env, label, int(seed)) not in fresh:
+                rows.append((env, label, int(seed), int(step), float(value)))
+    rows.sort(key=lambda row: row[:4])
+    meta_runs.sort(key=lambda r: (r["env_id"], r["label"], r["seed"]))
+    lines = [",".join(COLUMNS)] + [f"{env},{label},{seed},{step},{value:.2f}" for env, label, seed, step, value in rows]
     write_atomic(csv_path, "\n".join(lines) + "\n")
-    meta = {
-        "source": str(root),
-        "collected_at_commit": _git_head(),
-        "runs": [
-            {
-                k: r[k]
-                for k in (
-                    "env_id",
-                    "label",
-                    "seed",
-                    "folder",
-                    "started",
-                    "steps",
-                    "wall_seconds",
-                    "commit",
-                    "machine",
-                    "config",
-                )
-            }
-            for r in runs
-        ],
-    }
-    write_atomic(json_path, json.dumps(meta, indent=1) + "\n")
+    meta = {"source": "; ".join(dict.fromkeys(s for s in sources if s)), "collected_at_commit": _git_head()}
+    write_atomic(json_path, json.dumps({**meta, "runs": meta_runs}, indent=1) + "\n")
     return [csv_path, json_path]
 
 
@@ -196,6 +194,11 @@ def main(argv=None, prog: str = "python -m keras_sac.experiments.results") -> in
     c.add_argument("--name", required=True, help="the data set's name (docs/data/<name>.csv)")
     c.add_argument("--data-dir", type=Path, default=DATA_DIR)
     c.add_argument("--commit", help="the commit runs ran at, where their run.json does not say (older runs)")
+    c.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the data set's other runs and replace only the (env, config, seed) runs found under root",
+    )
     b = sub.add_parser("build", help="rebuild docs/results.md's results blocks from docs/data/")
     b.add_argument("--results", type=Path, default=RESULTS_FILE)
     b.add_argument("--data-dir", type=Path, default=DATA_DIR)
@@ -203,7 +206,7 @@ def main(argv=None, prog: str = "python -m keras_sac.experiments.results") -> in
     args = p.parse_args(argv)
     try:
         if args.command == "collect":
-            for path in collect(args.root, args.name, args.data_dir, args.commit):
+            for path in collect(args.root, args.name, args.data_dir, args.commit, args.merge):
                 print(path)
         else:
             names = build(args.results, args.data_dir, args.img_dir)
