@@ -92,6 +92,11 @@ def _commit_of(record: dict) -> str | None:
     return record.get("commit")  # (run folders written before keras_sac recorded it have none)
 
 
+def _run_key(run: dict) -> tuple:
+    """A run's identity in a data set: (env, config label, seed)."""
+    return run["env_id"], run["label"], run["seed"]
+
+
 META_KEYS = ("env_id", "label", "seed", "folder", "started", "steps", "wall_seconds", "commit", "machine", "config")
 
 
@@ -114,16 +119,16 @@ def collect(
     meta_runs = [{k: r[k] for k in META_KEYS} for r in runs]
     sources = [str(root)]
     if merge and csv_path.is_file() and json_path.is_file():
-        fresh = {(r["env_id"], r["label"], r["seed"]) for r in runs}
+        fresh = {_run_key(r) for r in runs}
         old = json.loads(json_path.read_text())
         sources = [*str(old.get("source", "")).split("; "), *sources]
-        meta_runs += [r for r in old["runs"] if (r["env_id"], r["label"], r["seed"]) not in fresh]
+        meta_runs += [r for r in old["runs"] if _run_key(r) not in fresh]
         for line in csv_path.read_text().splitlines()[1:]:
             env, label, seed, step, value = line.split(",")
             if (env, label, int(seed)) not in fresh:
                 rows.append((env, label, int(seed), int(step), float(value)))
     rows.sort(key=lambda row: row[:4])
-    meta_runs.sort(key=lambda r: (r["env_id"], r["label"], r["seed"]))
+    meta_runs.sort(key=_run_key)
     lines = [",".join(COLUMNS)] + [f"{env},{label},{seed},{step},{value:.2f}" for env, label, seed, step, value in rows]
     write_atomic(csv_path, "\n".join(lines) + "\n")
     meta = {"source": "; ".join(dict.fromkeys(s for s in sources if s)), "collected_at_commit": _git_head()}
