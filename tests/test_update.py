@@ -1,0 +1,152 @@
+"""SACUpdate.step against a reference written out here, gradient by gradient.
+
+The update runs eagerly (the compiled path is the same Python, traced: test_agent checks the two agree), with each
+optimizer step wrapped so the test sees the gradients it is given and the state at that moment. The reference
+uses the networks, the distributions and, for the variants' own formulas, the loss functions (each tested by
+value in test_losses); the wiring between them (which seed, which critics, which alpha, which observations, in
+which order) is written out by hand.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import SMALL
+
+from keras_sac import KerasSAC
+from keras_sac.core import losses
+from keras_sac.core.distributions import TanhGaussian
+from keras_sac.core.spaces import Batch
+
+VARIANTS = {
+    "sac": {},
+    "fixed alpha, no entropy in the target": dict(learn_alpha=False, entropy_backup=False),
+    "redq": dict(n_critics=4, target_backup="redq", redq_subset=2),
+    "reinforce, 3 actor samples": dict(actor_gradient="reinforce", num_actor_samples=3),
+    "tqc": dict(critic_type="quantile", n_quantiles=5, top_quantiles_to_drop_per_net=2, n_critics=3),
+}
+
+
+def make_batch(agent, n=16, seed=0):
+    rng = np.random.default_rng(seed)
+    f = lambda *shape: rng.uniform(-1, 1, shape).astype(np.float32)  # noqa: E731
+    # n-step discounts differ per row, and some rows are terminal: gamma or a shared discount would be caught
+    discounts = (0.9 ** rng.integers(1, 4, n)).astype(np.float32)
+    terminated = (np.arange(n) % 4 == 0).astype(np.float32)
+    return Batch(f(n, 2), f(n, 2), f(n), f(n, 2), terminated, discounts)
+
+
+def grads_of(loss_fn, variables):
+    with tf.GradientTape() as tape:
+        loss, info = loss_fn()
+    return [g.numpy() for g in tape.gradient(loss, variables)], info
+
+
+def assert_grads_close(got, expected, what):
+    assert len(got) == len(expected), what
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(g, e, rtol=2e-4, atol=1e-6, err_msg=what)
+    assert any(np.abs(e).max() > 1e-4 for e in expected), f"{what}: the reference gradient is zero"
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_one_update_is_the_reference_gradient_by_gradient(match_env, name):
+    settings = VARIANTS[name]
+    agent = KerasSAC(match_env, seed=0, gamma=0.9, init_alpha=0.3, tau=0.2, **{**SMALL, **settings})
+    update, c = agent._update, agent.config
+    for w in agent.target_critics.variables:  # targets apart from the online critics, so swapping them shows
+        w.assign(w * 0.5 + 0.1)
+    b = make_batch(agent)
+    obs, actions, rewards, next_obs, terminated, discounts = (tf.constant(x) for x in b)
+    alpha = float(np.exp(agent.log_alpha.numpy()))  # the step's temperature, in all three losses
+    log_alpha_before = agent.log_alpha.numpy().copy()
+    targets_before = [w.numpy().copy() for w in agent.target_critics.variables]
+    # the seeds the update draws: one generator call, in the order next, actor, then REDQ's subset
+    twin_rng = tf.random.Generator.from_state(agent.tf_rng.state.numpy(), agent.tf_rng.algorithm)
+    n_seeds = 3 if c.target_backup == "redq" else 2
+    seeds = twin_rng.make_seeds(n_seeds)
+    next_seed, actor_seed = seeds[:, 0], seeds[:, 1]
+    k = c.num_actor_samples
+    obs_k = tf.tile(obs, [k, 1])  # row j * batch + i: sample j of state i
+
+    def critic_reference():
+        next_a, next_lp = TanhGaussian(*agent.actor(next_obs)).sample_and_log_prob(next_seed)
+        next_q = agent.target_critics(next_obs, next_a)
+        entropy_alpha = alpha if c.entropy_backup else 0.0
+        if c.critic_type == "quantile":
+            atoms = losses.truncated_mixture(next_q, drop_per_net=c.top_quantiles_to_drop_per_net)
+            y = rewards[:, None] + discounts[:, None] * (1 - terminated[:, None]) * (
+                atoms - entropy_alpha * next_lp[:, None]
+            )
+            return grads_of(
+                lambda: losses.quantile_huber_loss(agent.critics(obs, actions), y), agent.critics.trainable_variables
+            )
+        if c.target_backup == "redq":
+            backup = losses.redq_backup(next_q, seeds[:, 2], subset=c.redq_subset)
+        else:
+            backup = tf.reduce_min(next_q, axis=0)
+        y = rewards + discounts * (1 - terminated) * (backup - entropy_alpha * next_lp)
+
+        def loss():
+            q = agent.critics(obs, actions)
+            value = tf.reduce_sum(0.5 * tf.reduce_mean((q - y) ** 2, axis=1))
+            return value, {"train/critic_loss": value, "train/mean_q": tf.reduce_mean(q)}
+
+        return grads_of(loss, agent.critics.trainable_variables)
+
+    actor_log_prob = []
+
+    def actor_reference():
+        def loss():
+            pi = TanhGaussian(*agent.actor(obs_k))
+            if c.actor_gradient == "reinforce":
+                a, lp = pi.sample_detached_and_log_prob(actor_seed)
+            else:
+                a, lp = pi.sample_and_log_prob(actor_seed)
+            q_all = agent.critics(obs_k, a)
+            if c.critic_type == "quantile":
+                q = tf.reduce_mean(q_all, axis=[0, 2])
+            elif c.target_backup == "redq":
+                q = tf.reduce_mean(q_all, axis=0)  # REDQ's actor: the ensemble mean
+            else:
+                q = tf.reduce_min(q_all, axis=0)
+            actor_log_prob.append(lp.numpy())
+            if c.actor_gradient == "reinforce":
+                return losses.reinforce_actor_loss(lp, tf.stop_gradient(q), alpha, k)
+            value = tf.reduce_mean(alpha * lp - q)
+            return value, {"train/actor_loss": value, "train/entropy": -tf.reduce_mean(lp)}
+
+        return grads_of(loss, agent.actor.learned_variables)
+
+    def alpha_reference():
+        lp = actor_log_prob[-1]
+        target = lp + agent.target_entropy
+        value = -np.mean(log_alpha_before * target)
+        return [np.float32(-np.mean(target))], {"train/alpha_loss": value}
+
+    references = {"critic": critic_reference, "actor": actor_reference, "alpha": alpha_reference}
+    seen, expected_metrics = [], {}
+    for role in references:
+        step = getattr(update, f"{role}_step")
+        real_apply = step.apply
+
+        def recording_apply(grads, role=role, real_apply=real_apply):
+            expected, info = references[role]()  # the state as the real step finds it
+            assert_grads_close([np.asarray(g) for g in grads], expected, f"{role} gradient")
+            expected_metrics.update(info)
+            seen.append(role)
+            real_apply(grads)
+
+        step.apply = recording_apply
+
+    metrics = update.step(Batch(obs, actions, rewards, next_obs, terminated, discounts))
+
+    assert seen == (["critic", "actor", "alpha"] if c.learn_alpha else ["critic", "actor"])
+    for key, value in expected_metrics.items():
+        np.testing.assert_allclose(np.asarray(metrics[key]), np.asarray(value), rtol=1e-5, atol=1e-6, err_msg=key)
+    np.testing.assert_allclose(float(metrics["train/alpha"]), alpha, rtol=1e-6)
+    assert int(agent.n_updates.numpy()) == 1
+    np.testing.assert_array_equal(agent.tf_rng.state.numpy(), twin_rng.state.numpy())  # one draw of n seeds
+    for online, target, old in zip(agent.critics.variables, agent.target_critics.variables, targets_before):
+        np.testing.assert_allclose(target.numpy(), 0.2 * online.numpy() + 0.8 * old, rtol=1e-5, atol=1e-7)
+    if not c.learn_alpha:
+        assert agent.log_alpha.numpy() == log_alpha_before
