@@ -1,0 +1,139 @@
+"""The networks' heads by value: the actor's mean and squashed log-std (and gSDE's), the critics' outputs, shapes,
+dropout seeds and variable lists, each against the same arithmetic written out in NumPy."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_sac.core.layers import MLPOptions
+from keras_sac.core.networks import SDE_EPSILON, Actor, ActorSnapshot, Critics, make_torso
+from keras_sac.core.normalization import ObsNormalizer
+from keras_sac.core.simba import SimbaTorso
+
+OBS = np.random.default_rng(0).uniform(-2, 2, (6, 3)).astype(np.float32)
+ACTIONS = np.random.default_rng(1).uniform(-1, 1, (6, 2)).astype(np.float32)
+
+
+def linear(layer, x):
+    return x @ layer.kernel.numpy() + layer.bias.numpy()
+
+
+def fitted_normalizer():
+    normalizer = ObsNormalizer(3)
+    normalizer.update(np.random.default_rng(2).normal(1.0, 3.0, (64, 3)).astype(np.float32))
+    return normalizer
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_actor_mean_and_log_std_are_linear_heads_on_the_trunk_squashed_into_the_bounds(normalize):
+    keras.utils.set_random_seed(0)
+    normalizer = fitted_normalizer() if normalize else None
+    actor = Actor(2, (8, 8), (-5.0, 2.0), normalizer=normalizer)
+    mean, log_std = actor(OBS)
+    x = normalizer.numpy_forward()(OBS) if normalize else OBS
+    h = actor.trunk(x).numpy()
+    np.testing.assert_allclose(mean.numpy(), linear(actor.mean_head, h), rtol=1e-5, atol=1e-6)
+    unit = np.tanh(linear(actor.log_std_head, h))
+    np.testing.assert_allclose(log_std.numpy(), -5.0 + 0.5 * 7.0 * (unit + 1.0), rtol=1e-5, atol=1e-6)
+    assert mean.dtype == log_std.dtype == tf.float32 and mean.shape == (6, 2)
+    # the squash reaches the bounds and only them: a saturated head gives low for -inf and high for +inf
+    actor.log_std_head.bias.assign([-50.0, 50.0])
+    actor.log_std_head.kernel.assign(np.zeros_like(actor.log_std_head.kernel.numpy()))
+    np.testing.assert_allclose(actor(OBS)[1].numpy(), np.tile([-5.0, 2.0], (6, 1)), atol=1e-6)
+    np.testing.assert_allclose(ActorSnapshot(actor).mode(OBS), np.tanh(mean.numpy()), rtol=1e-5, atol=1e-6)
+    assert ActorSnapshot.supports(actor)
+
+
+def test_head_initialisers_scale_the_actor_by_a_hundredth_and_leave_the_critics_alone():
+    keras.utils.set_random_seed(0)
+    options = MLPOptions(init="orthogonal")
+    actor, critics = Actor(2, (16, 16), (-5.0, 2.0), options), Critics(1, (16, 16), options)
+    actor(OBS), critics(OBS, ACTIONS)
+    for head, gain in ((actor.mean_head, 0.01), (actor.log_std_head, 0.01), (critics.q_0.q, 1.0)):
+        kernel = head.kernel.numpy()  # (16, k): orthonormal columns times the gain
+        np.testing.assert_allclose(kernel.T @ kernel, gain**2 * np.eye(kernel.shape[1]), atol=1e-6 * gain)
+        assert not head.bias.numpy().any()
+
+
+def test_gsde_log_std_is_the_spread_of_features_times_noise_weights_and_carries_no_feature_gradient():
+    keras.utils.set_random_seed(0)
+    actor = Actor(2, (8, 4), (-5.0, 2.0), use_sde=True, log_std_init=-1.5)
+    with tf.GradientTape(persistent=True) as tape:
+        mean, log_std, features = actor.with_features(OBS)
+        total = tf.reduce_sum(log_std)
+    assert not hasattr(actor, "log_std_head")
+    assert actor.sde_log_std.shape == (4, 2) and np.all(actor.sde_log_std.numpy() == -1.5)
+    h = actor.trunk(OBS).numpy()
+    np.testing.assert_allclose(features.numpy(), h, rtol=1e-6)
+    expected = 0.5 * np.log(np.square(h) @ np.exp(2 * actor.sde_log_std.numpy()) + SDE_EPSILON)
+    np.testing.assert_allclose(log_std.numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert SDE_EPSILON == 1e-6
+    # the noise scale trains the noise weights, never the trunk (SB3's learn_features=False)
+    assert all(g is None for g in tape.gradient(total, actor.trunk.trainable_variables))
+    assert tape.gradient(total, actor.sde_log_std) is not None
+    # the NumPy twin draws each row with that spread: log_std comes out the same
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    samples = ActorSnapshot(actor).sample(OBS, rng_a)
+    noise = rng_b.standard_normal(mean.shape, dtype=np.float32)
+    np.testing.assert_allclose(samples, np.tanh(mean.numpy() + np.exp(expected) * noise), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_a_shared_detached_encoder_feeds_the_actor_without_training_with_it(detach):
+    keras.utils.set_random_seed(0)
+    encoder = keras.layers.Dense(5, name="encoder")
+    actor = Actor(2, (8,), (-5.0, 2.0), encoder=encoder, detach_encoder=detach)
+    with tf.GradientTape() as tape:
+        mean, _ = actor(OBS)
+        total = tf.reduce_sum(mean)
+    h = actor.trunk(linear(encoder, OBS)).numpy()
+    np.testing.assert_allclose(mean.numpy(), linear(actor.mean_head, h), rtol=1e-5, atol=1e-6)
+    learned = {id(v) for v in actor.learned_variables}
+    encoder_ids = {id(v) for v in encoder.variables}
+    assert (encoder_ids <= learned) != detach and {id(v) for v in actor.trainable_variables} - encoder_ids <= learned
+    assert (tape.gradient(total, encoder.kernel) is None) == detach
+    assert not ActorSnapshot.supports(actor)  # images or a user's encoder: predict goes through TensorFlow
+
+
+@pytest.mark.parametrize("n_quantiles", [None, 1, 4])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_critics_are_independent_linear_heads_on_obs_and_action_stacked_per_member(n_quantiles, normalize):
+    keras.utils.set_random_seed(0)
+    normalizer = fitted_normalizer() if normalize else None
+    critics = Critics(3, (8, 8), n_quantiles=n_quantiles, normalizer=normalizer)
+    q = critics(OBS, ACTIONS).numpy()
+    x = np.concatenate([normalizer.numpy_forward()(OBS) if normalize else OBS, ACTIONS], axis=1)
+    members = [linear(m.q, m.numpy_forward()(x)) for m in critics.members]  # each member: torso, then head
+    expected = np.stack([m[:, 0] if (n_quantiles or 1) == 1 else m for m in members])
+    assert q.shape == ((3, 6) if (n_quantiles or 1) == 1 else (3, 6, n_quantiles))
+    np.testing.assert_allclose(q, expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(q[0], q[1])  # members are initialised apart
+    assert [m.name for m in critics.members] == ["q_0", "q_1", "q_2"]
+    own = {id(v) for v in critics.own_variables}
+    shared = {id(v) for v in normalizer.variables} if normalize else set()
+    assert own == {id(v) for v in critics.variables} - shared and not own & shared
+
+
+def test_critic_dropout_draws_one_mask_per_member_from_the_seed():
+    keras.utils.set_random_seed(0)
+    critics = Critics(2, (32, 32), MLPOptions(dropout=0.5))
+    plain = critics(OBS, ACTIONS).numpy()
+    np.testing.assert_array_equal(critics(OBS, ACTIONS).numpy(), plain)  # no seed: no dropout
+    seed = tf.constant([4, 5])
+    dropped = critics(OBS, ACTIONS, seed=seed).numpy()
+    np.testing.assert_array_equal(critics(OBS, ACTIONS, seed=seed).numpy(), dropped)  # a seed fixes the masks
+    assert not np.allclose(dropped, plain)
+    member_seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    x = tf.concat([OBS, ACTIONS], axis=-1)
+    for i, member in enumerate(critics.members):
+        np.testing.assert_allclose(dropped[i], member(x, seed=member_seeds[i]).numpy(), rtol=1e-6)
+
+
+def test_simba_torsos_are_blocks_of_the_first_width():
+    torso = make_torso((64, 64, 64), MLPOptions(architecture="simba", activation="silu"), name="trunk")
+    assert isinstance(torso, SimbaTorso) and torso.name == "trunk"
+    assert (torso.width, torso.blocks, torso.activation) == (64, 3, "silu")
+    critics = Critics(2, (16, 16), MLPOptions(architecture="simba"), n_quantiles=3)
+    assert critics(OBS, ACTIONS).shape == (2, 6, 3)
+    assert all(isinstance(m, SimbaTorso) and m.width == 16 and m.blocks == 2 for m in critics.members)
