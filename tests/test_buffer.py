@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from keras_sac.core.spaces import obs_spec
-from keras_sac.data.buffer import ReplayBuffer, pack, unpack
+from keras_sac.data.buffer import MultiEnvReplayBuffer, ReplayBuffer, pack, packed_width, unpack
 
 
 def fill(buffer, start, n):
@@ -191,6 +191,7 @@ def test_n_step_returns_match_the_hand_worked_episodes(compact, capacity):
             expected_terminated,
         ), f"from reward {first}"
         seen.add(first)
+    assert batch.rewards.dtype == batch.discounts.dtype == np.float32  # what the compiled update takes
     assert len(seen) == len(buffer)  # every stored transition was drawn (and only those)
     assert (1.0 in seen) == (len(buffer) == 7)  # the wrapped buffers lost the oldest
 
@@ -302,3 +303,43 @@ def test_stacks_not_padded_as_frame_stack_observation_are_refused_in_one_line():
     zero_padded = np.stack([np.zeros((8, 8)), np.zeros((8, 8)), np.ones((8, 8))]).astype(np.uint8)
     with pytest.raises(ValueError, match="set optimize_memory_usage: false"):
         buffer.add({"observation": zero_padded}, np.zeros(1), 0.0, {"observation": zero_padded}, False)
+
+
+@pytest.mark.parametrize("obs_dim, action_dim", [(3, 2), (1, 1)])
+def test_packed_width_is_the_width_pack_writes(obs_dim, action_dim):
+    buffer = ReplayBuffer(4, obs_dim, action_dim)
+    buffer.add(np.ones(obs_dim), np.ones(action_dim), 1.0, np.ones(obs_dim), False)
+    packed = pack(buffer.sample(5, np.random.default_rng(0)))
+    assert packed.shape == (5, packed_width(obs_dim, action_dim))
+
+
+@pytest.mark.parametrize("capacity", [1, 10])
+def test_bytes_per_transition_counts_one_row_of_every_stored_array(capacity):
+    # obs and next_obs (3 float32 each), actions (2), reward and terminated (float32), the episode-end flag (bool)
+    plain = ReplayBuffer(capacity, 3, 2)
+    assert plain.bytes_per_transition() == 4 * (3 + 3 + 2 + 1 + 1) + 1
+    several = MultiEnvReplayBuffer(2 * capacity, 3, 2, n_envs=2)
+    assert several.bytes_per_transition() == plain.bytes_per_transition()
+
+
+def test_a_multi_env_buffer_splits_its_capacity_and_refuses_too_few_rows_or_an_empty_sample():
+    assert MultiEnvReplayBuffer(10, 3, 2, n_envs=3).capacity == 9  # 3 rows per env
+    with pytest.raises(
+        ValueError, match=r"^buffer_size \(2\) must be at least n_envs \(3\): each env keeps its own rows$"
+    ):
+        MultiEnvReplayBuffer(2, 3, 2, n_envs=3)
+    with pytest.raises(ValueError, match="^cannot sample from an empty replay buffer$"):
+        MultiEnvReplayBuffer(10, 3, 2, n_envs=2).sample(4, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("saved_envs", [1, 3])
+def test_a_buffer_saved_with_other_n_envs_is_refused_naming_both_counts(saved_envs):
+    saved = ReplayBuffer(8, 3, 2) if saved_envs == 1 else MultiEnvReplayBuffer(9, 3, 2, n_envs=3)
+    step = (np.ones((saved_envs, 3)), np.ones((saved_envs, 2)), np.ones(saved_envs), np.ones((saved_envs, 3)))
+    saved.add_step(*step, np.zeros(saved_envs, bool), np.zeros(saved_envs, bool))
+    message = (
+        f"^the saved buffer holds the rows of {saved_envs} env\\(s\\), this agent has n_envs 2: load it with the "
+        "n_envs it was saved with$"
+    )
+    with pytest.raises(ValueError, match=message):
+        MultiEnvReplayBuffer(8, 3, 2, n_envs=2).restore_arrays(saved.state_arrays())

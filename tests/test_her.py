@@ -8,6 +8,7 @@ from conftest import SMALL
 
 from keras_sac import ConfigError, KerasSAC
 from keras_sac.core.spaces import obs_spec
+from keras_sac.data.buffer import MultiEnvReplayBuffer, ReplayBuffer
 from keras_sac.data.her import HerError, HerReplayBuffer
 from keras_sac.envs.goal import ENV_ID, PointGoalEnv
 
@@ -96,6 +97,9 @@ def test_her_state_is_saved_and_sampling_resumes_exactly():
     fill(buffer, [6, 6, 6, 5])
     fill(buffer, [3], truncate=False, start_episode=4)
     copy = her(capacity=20)
+    # checkpoints name each array: files written by earlier versions load only while the names stay
+    her_names = {"ep_start", "ep_length", "episode_steps"}
+    assert her_names <= set(buffer.state_arrays()) and not her_names & set(ReplayBuffer(4, 2, 2).state_arrays())
     copy.restore_arrays(buffer.state_arrays())
     a, b = buffer.sample(64, np.random.default_rng(5)), copy.sample(64, np.random.default_rng(5))
     for x, y in zip(a, b):
@@ -141,3 +145,11 @@ def test_her_with_several_envs_keeps_one_ring_per_env():
     agent.learn(160)
     assert all(isinstance(p, HerReplayBuffer) for p in agent.buffer.parts)
     assert sum(p.sampleable() for p in agent.buffer.parts) >= 100  # two 50-step episodes per env at least
+
+
+def test_several_envs_sample_the_finished_episodes_of_one_while_the_other_has_none():
+    buffer = MultiEnvReplayBuffer(40, SPEC, 2, n_envs=2, part=lambda *a, **k: her(capacity=20))
+    fill(buffer.parts[0], [4])
+    fill(buffer.parts[1], [3], truncate=False, start_episode=1)  # env 1's episode goes on: nothing to sample
+    batch = buffer.sample(32, np.random.default_rng(0))
+    assert set(batch.obs["observation"][:, 0]) == {0.0}  # env 0's episode only
