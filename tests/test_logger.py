@@ -104,18 +104,28 @@ def test_update_metrics_average_phases_and_fold_past_their_cap_into_the_same_mea
     from keras_sac.core.update import UpdateMetrics
 
     rng = np.random.default_rng(0)
-    phases = [{"train/critic_loss": rng.normal(), "train/mean_q_per_critic": rng.normal(size=2)} for _ in range(11)]
+    # float32, as the update's tensors are: their mean is taken in float64 (float32 sums differ at ~1e-8)
+    phases = [
+        {
+            "train/critic_loss": np.float32(rng.normal()),
+            "train/mean_q_per_critic": rng.normal(size=2).astype(np.float32),
+        }
+        for _ in range(11)
+    ]
     folded, whole = UpdateMetrics(cap=4), UpdateMetrics(cap=100)
     idle = UpdateMetrics()  # inactive (no logger asked): adding keeps nothing
     idle.add({"train/critic_loss": 1.0})
     assert len(idle) == 0 and idle.mean() == {}
     folded.active = whole.active = True
-    for phase in phases:
+    for i, phase in enumerate(phases):
         folded.add(phase)
         whole.add(phase)
-    assert len(folded) == len(whole) == 11 and len(folded._phases) < 4
-    expected = np.mean([p["train/critic_loss"] for p in phases])
-    q = np.mean([p["train/mean_q_per_critic"] for p in phases], axis=0)
+        assert len(folded._phases) < 4, f"phase {i}: the list reached its cap unfolded"
+        if i == 0:  # one phase is its own mean
+            assert whole.mean()["train/critic_loss"] == float(phase["train/critic_loss"])
+    assert len(folded) == len(whole) == 11
+    expected = np.mean([np.float64(p["train/critic_loss"]) for p in phases])
+    q = np.mean([p["train/mean_q_per_critic"].astype(np.float64) for p in phases], axis=0)
     for metrics in (folded.mean(), whole.mean()):
         assert metrics["train/critic_loss"] == pytest.approx(expected, rel=1e-12)
         assert [metrics["train/mean_q_1"], metrics["train/mean_q_2"]] == pytest.approx(q.tolist(), rel=1e-12)
