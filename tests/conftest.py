@@ -10,7 +10,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 if "mutmut" in sys.modules:  # a mutation run (docs/testing.md): let Keras read the trampolines' signatures
-    from mutmut_signatures import pytest_collection_finish, pytest_runtest_setup  # noqa: F401
+    from mutmut_signatures import pytest_collection_finish, pytest_collection_modifyitems, pytest_runtest_setup  # noqa: F401
 
 # Small networks and batches: the tests check behaviour, not scale.
 SMALL = dict(net_arch=(32, 32), batch_size=32, buffer_size=10_000, learning_starts=50)
