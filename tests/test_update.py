@@ -13,6 +13,7 @@ import tensorflow as tf
 from conftest import SMALL
 
 from keras_sac import KerasSAC
+from keras_sac.agent import polyak_update
 from keras_sac.core import losses
 from keras_sac.core.distributions import TanhGaussian
 from keras_sac.core.spaces import Batch
@@ -150,3 +151,20 @@ def test_one_update_is_the_reference_gradient_by_gradient(match_env, name):
         np.testing.assert_allclose(target.numpy(), 0.2 * online.numpy() + 0.8 * old, rtol=1e-5, atol=1e-7)
     if not c.learn_alpha:
         assert agent.log_alpha.numpy() == log_alpha_before
+
+
+def test_polyak_refuses_lists_of_other_lengths():
+    # a target list one short would leave a target critic's layer untrained without a word
+    online, target = [tf.Variable(1.0), tf.Variable(2.0)], [tf.Variable(0.0)]
+    with pytest.raises(ValueError):
+        polyak_update(online, target, 0.5)
+
+
+def test_an_error_that_is_not_a_divergence_check_passes_through_unchanged(match_env):
+    update = KerasSAC(match_env, seed=0, **SMALL)._update
+
+    def failing():
+        raise tf.errors.InvalidArgumentError(None, None, "some other op: shapes differ")
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="^some other op: shapes differ$"):
+        update.call(failing, (), step=7)
