@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from keras_sac.core.layers import MLPOptions
-from keras_sac.core.networks import SDE_EPSILON, Actor, ActorSnapshot, Critics, make_torso
+from keras_sac.core.networks import SDE_EPSILON, Actor, ActorSnapshot, Critics, QNetwork, make_torso
 from keras_sac.core.normalization import ObsNormalizer
 from keras_sac.core.simba import SimbaTorso
 
@@ -17,6 +17,14 @@ ACTIONS = np.random.default_rng(1).uniform(-1, 1, (6, 2)).astype(np.float32)
 
 def linear(layer, x):
     return x @ layer.kernel.numpy() + layer.bias.numpy()
+
+
+def scramble(*models, seed=0):
+    """Every trainable weight drawn afresh, biases too (they start at zero, where `+ b` and `- b` agree)."""
+    rng = np.random.default_rng(seed)
+    for model in models:
+        for w in model.trainable_variables:
+            w.assign(rng.normal(0.0, 0.3, w.shape).astype(np.float32))
 
 
 def fitted_normalizer():
@@ -30,6 +38,8 @@ def test_actor_mean_and_log_std_are_linear_heads_on_the_trunk_squashed_into_the_
     keras.utils.set_random_seed(0)
     normalizer = fitted_normalizer() if normalize else None
     actor = Actor(2, (8, 8), (-5.0, 2.0), normalizer=normalizer)
+    actor(OBS)
+    scramble(actor)
     mean, log_std = actor(OBS)
     x = normalizer.numpy_forward()(OBS) if normalize else OBS
     h = actor.trunk(x).numpy()
@@ -43,6 +53,12 @@ def test_actor_mean_and_log_std_are_linear_heads_on_the_trunk_squashed_into_the_
     np.testing.assert_allclose(actor(OBS)[1].numpy(), np.tile([-5.0, 2.0], (6, 1)), atol=1e-6)
     np.testing.assert_allclose(ActorSnapshot(actor).mode(OBS), np.tanh(mean.numpy()), rtol=1e-5, atol=1e-6)
     assert ActorSnapshot.supports(actor)
+    scramble(actor, seed=1)  # the NumPy twin's draw: tanh(mean + std * noise) with the same noise
+    mean, log_std = actor(OBS)
+    noise = np.random.default_rng(4).standard_normal(mean.shape, dtype=np.float32)
+    expected = np.tanh(mean.numpy() + np.exp(log_std.numpy()) * noise)
+    sample = ActorSnapshot(actor).sample(OBS, np.random.default_rng(4))
+    np.testing.assert_allclose(sample, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_head_initialisers_scale_the_actor_by_a_hundredth_and_leave_the_critics_alone():
@@ -59,11 +75,13 @@ def test_head_initialisers_scale_the_actor_by_a_hundredth_and_leave_the_critics_
 def test_gsde_log_std_is_the_spread_of_features_times_noise_weights_and_carries_no_feature_gradient():
     keras.utils.set_random_seed(0)
     actor = Actor(2, (8, 4), (-5.0, 2.0), use_sde=True, log_std_init=-1.5)
+    actor(OBS)
+    assert actor.sde_log_std.shape == (4, 2) and np.all(actor.sde_log_std.numpy() == -1.5)
+    scramble(actor)
     with tf.GradientTape(persistent=True) as tape:
         mean, log_std, features = actor.with_features(OBS)
         total = tf.reduce_sum(log_std)
     assert not hasattr(actor, "log_std_head")
-    assert actor.sde_log_std.shape == (4, 2) and np.all(actor.sde_log_std.numpy() == -1.5)
     h = actor.trunk(OBS).numpy()
     np.testing.assert_allclose(features.numpy(), h, rtol=1e-6)
     expected = 0.5 * np.log(np.square(h) @ np.exp(2 * actor.sde_log_std.numpy()) + SDE_EPSILON)
@@ -102,6 +120,8 @@ def test_critics_are_independent_linear_heads_on_obs_and_action_stacked_per_memb
     keras.utils.set_random_seed(0)
     normalizer = fitted_normalizer() if normalize else None
     critics = Critics(3, (8, 8), n_quantiles=n_quantiles, normalizer=normalizer)
+    critics(OBS, ACTIONS)
+    scramble(critics)
     q = critics(OBS, ACTIONS).numpy()
     x = np.concatenate([normalizer.numpy_forward()(OBS) if normalize else OBS, ACTIONS], axis=1)
     members = [linear(m.q, m.numpy_forward()(x)) for m in critics.members]  # each member: torso, then head
@@ -134,6 +154,64 @@ def test_simba_torsos_are_blocks_of_the_first_width():
     torso = make_torso((64, 64, 64), MLPOptions(architecture="simba", activation="silu"), name="trunk")
     assert isinstance(torso, SimbaTorso) and torso.name == "trunk"
     assert (torso.width, torso.blocks, torso.activation) == (64, 3, "silu")
-    critics = Critics(2, (16, 16), MLPOptions(architecture="simba"), n_quantiles=3)
+    critics = Critics(2, (16, 16), MLPOptions(architecture="simba", activation="silu"), n_quantiles=3)
     assert critics(OBS, ACTIONS).shape == (2, 6, 3)
-    assert all(isinstance(m, SimbaTorso) and m.width == 16 and m.blocks == 2 for m in critics.members)
+    assert all(
+        isinstance(m, SimbaTorso) and (m.width, m.blocks, m.activation) == (16, 2, "silu") for m in critics.members
+    )
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "simba"])
+def test_checkpoint_paths_name_each_member_and_its_head(architecture):
+    # checkpoints store variables by path: files written by earlier versions load only while these stay
+    critics = Critics(2, (8,), MLPOptions(architecture=architecture), name="critics")
+    critics(OBS, ACTIONS)
+    paths = {v.path for v in critics.variables}
+    assert {f"critics/q_{i}/q/{w}" for i in (0, 1) for w in ("kernel", "bias")} <= paths
+    assert all(p.startswith(("critics/q_0/", "critics/q_1/")) for p in paths)
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "simba"])
+def test_under_mixed_bfloat16_every_layer_computes_in_bfloat16_and_the_outputs_are_float32(architecture):
+    options = MLPOptions(architecture=architecture)
+    critics = Critics(2, (8,), options, dtype="mixed_bfloat16", n_quantiles=3)
+    actor = Actor(2, (8,), (-5.0, 2.0), options, dtype="mixed_bfloat16")
+    q, (mean, log_std) = critics(OBS, ACTIONS), actor(OBS)
+    assert q.dtype == mean.dtype == log_std.dtype == tf.float32
+    for model in (critics, actor):
+        dense = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.Dense)]
+        assert dense and all(layer.compute_dtype == "bfloat16" for layer in dense), model.name
+        assert all(v.dtype == "float32" for v in model.variables)
+
+
+def test_critics_pass_training_to_batch_renorm_and_members_default_to_inference():
+    critics = Critics(1, (8,), MLPOptions(batch_renorm=True, renorm_warmup=0))
+    critics(OBS, ACTIONS)
+    stats = lambda: [v.numpy().copy() for v in critics.non_trainable_variables]  # noqa: E731
+    before = stats()
+    critics(OBS, ACTIONS)
+    critics.q_0(tf.concat([OBS, ACTIONS], -1))  # a member called on its own: running statistics, no update
+    assert all(np.array_equal(a, b) for a, b in zip(before, stats(), strict=True))
+    critics(OBS, ACTIONS, training=True)  # the update's call: batch statistics, and the running ones move
+    assert not all(np.array_equal(a, b) for a, b in zip(before, stats(), strict=True))
+
+
+def test_one_row_gives_one_value_per_critic_and_a_lone_q_network_one_value_per_row():
+    critics = Critics(2, (8,))
+    assert critics(OBS[:1], ACTIONS[:1]).shape == (2, 1)
+    assert QNetwork((8,), MLPOptions())(tf.concat([OBS, ACTIONS], -1)).shape == (6,)
+
+
+@pytest.mark.parametrize("n_quantiles", [None, 3])
+def test_a_users_torso_gets_our_linear_head_per_member(n_quantiles):
+    keras.utils.set_random_seed(0)
+    critics = Critics(2, (8,), torso_factory=lambda: keras.layers.Dense(5, name="torso"), n_quantiles=n_quantiles)
+    critics(OBS, ACTIONS)
+    scramble(critics)
+    q = critics(OBS, ACTIONS).numpy()
+    x = np.concatenate([OBS, ACTIONS], axis=1)
+    for i, member in enumerate(critics.members):
+        expected = linear(member.q, linear(member.torso, x))
+        np.testing.assert_allclose(q[i], expected[:, 0] if n_quantiles is None else expected, rtol=1e-5, atol=1e-6)
+        assert member.name == f"q_{i}"
+    assert q.shape == ((2, 6) if n_quantiles is None else (2, 6, 3))
