@@ -310,8 +310,9 @@ def test_load_refuses_a_mismatched_env(tmp_path, match_env):
 
 
 @pytest.mark.filterwarnings("ignore:the mid-episode state of env MatchEnv")  # toy env: new episode
-def test_mixed_bfloat16_keeps_float32_state_and_learns_finite(tmp_path, match_env):
-    agent = KerasSAC(match_env, seed=0, precision="mixed_bfloat16", **SMALL)
+@pytest.mark.parametrize("normalize", [False, True])  # (the two together once failed to build)
+def test_mixed_bfloat16_keeps_float32_state_and_learns_finite(tmp_path, match_env, normalize):
+    agent = KerasSAC(match_env, seed=0, precision="mixed_bfloat16", normalize_observations=normalize, **SMALL)
     layer = agent.actor.trunk.layers[0]
     assert layer.compute_dtype == "bfloat16" and layer.kernel.dtype == "float32"
     assert all(v.dtype == "float32" for v in agent.critic_optimizer.variables if "iteration" not in v.path)

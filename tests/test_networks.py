@@ -215,3 +215,18 @@ def test_a_users_torso_gets_our_linear_head_per_member(n_quantiles):
         np.testing.assert_allclose(q[i], expected[:, 0] if n_quantiles is None else expected, rtol=1e-5, atol=1e-6)
         assert member.name == f"q_{i}"
     assert q.shape == ((2, 6) if n_quantiles is None else (2, 6, 3))
+
+
+def test_under_mixed_bfloat16_the_normaliser_reads_the_raw_float32_observations():
+    # bfloat16 spaces numbers near 1000 by 4: observations 1000.25 and 1000.5 are one number there, and
+    # normalised with mean 1000 and std 1 they must stay a quarter apart
+    normalizer = ObsNormalizer(3)
+    normalizer.update(np.random.default_rng(0).normal(1000.0, 1.0, (4096, 3)))
+    actor = Actor(2, (8,), (-5.0, 2.0), dtype="mixed_bfloat16", normalizer=normalizer)
+    critics = Critics(2, (8,), dtype="mixed_bfloat16", normalizer=normalizer)
+    obs = np.array([[1000.25] * 3, [1000.5] * 3], np.float32)
+    x = normalizer(obs).numpy()
+    assert abs(x[1, 0] - x[0, 0] - 0.25) < 0.01
+    mean, _ = actor(obs)
+    q = critics(obs, np.zeros((2, 2), np.float32))
+    assert not np.array_equal(mean[0].numpy(), mean[1].numpy()) and q[0, 0] != q[0, 1]

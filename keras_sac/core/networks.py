@@ -19,6 +19,11 @@ from keras_sac.core.distributions import numpy_action
 from keras_sac.core.layers import ACTIVATIONS, MLP, BatchRenorm, MLPOptions, dense  # noqa: F401 (re-exported)
 from keras_sac.core.simba import SimbaTorso
 
+# MODEL_DTYPE: `Actor` and `Critics` give a mixed precision policy to their layers only. The models compute
+# nothing themselves, and a model with the policy would cast its float inputs to bfloat16 on the way in: the raw
+# observations, before the float32 normaliser, rounded to 8 mantissa bits (1000.5 -> 1000), and the critics'
+# concat of normalised float32 observations with bfloat16 actions failed outright.
+
 
 def make_torso(widths: Sequence[int], options: MLPOptions, dtype=None, name: str = "trunk"):
     """The hidden stack the options name: an `MLP` over `widths`, or SimBa's residual torso of
@@ -57,7 +62,8 @@ class Actor(keras.Model):
         torso=None,
         **kwargs,
     ):
-        super().__init__(dtype=dtype, **kwargs)
+        # `dtype` goes to the layers, not to the model (see `MODEL_DTYPE`)
+        super().__init__(**kwargs)
         self.normalizer = normalizer  # normalize_observations: the ObsNormalizer shared with the critics
         # Image/Dict observations: obs -> features first. A detached encoder is the critics' (shared): the
         # actor reads its features without gradient and does not train it (learned_variables leaves it out).
@@ -221,7 +227,7 @@ class Critics(keras.Model):
         torso_factory=None,
         **kwargs,
     ):
-        super().__init__(dtype=dtype, **kwargs)
+        super().__init__(**kwargs)  # `dtype` goes to the members, not to the model (see `MODEL_DTYPE`)
         self.n_critics, self.n_quantiles = n_critics, n_quantiles
         self.normalizer = normalizer  # shared with the actor (and the target critics)
         self.encoder = encoder  # image/Dict observations: one encoder feeds every member
