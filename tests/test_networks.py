@@ -137,14 +137,14 @@ def test_critics_are_independent_linear_heads_on_obs_and_action_stacked_per_memb
 
 def test_critic_dropout_draws_one_mask_per_member_from_the_seed():
     keras.utils.set_random_seed(0)
-    critics = Critics(2, (32, 32), MLPOptions(dropout=0.5))
+    critics = Critics(3, (32, 32), MLPOptions(dropout=0.5))
     plain = critics(OBS, ACTIONS).numpy()
     np.testing.assert_array_equal(critics(OBS, ACTIONS).numpy(), plain)  # no seed: no dropout
     seed = tf.constant([4, 5])
     dropped = critics(OBS, ACTIONS, seed=seed).numpy()
     np.testing.assert_array_equal(critics(OBS, ACTIONS, seed=seed).numpy(), dropped)  # a seed fixes the masks
     assert not np.allclose(dropped, plain)
-    member_seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    member_seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
     x = tf.concat([OBS, ACTIONS], axis=-1)
     for i, member in enumerate(critics.members):
         np.testing.assert_allclose(dropped[i], member(x, seed=member_seeds[i]).numpy(), rtol=1e-6)
@@ -230,3 +230,47 @@ def test_under_mixed_bfloat16_the_normaliser_reads_the_raw_float32_observations(
     mean, _ = actor(obs)
     q = critics(obs, np.zeros((2, 2), np.float32))
     assert not np.array_equal(mean[0].numpy(), mean[1].numpy()) and q[0, 0] != q[0, 1]
+
+
+def test_critics_read_an_encoders_features_beside_the_actions():
+    keras.utils.set_random_seed(0)
+    encoder = keras.layers.Dense(4, name="encoder")
+    critics = Critics(2, (8,), encoder=encoder)
+    critics(OBS, ACTIONS)
+    scramble(critics)
+    q = critics(OBS, ACTIONS).numpy()
+    x = np.concatenate([linear(encoder, OBS), ACTIONS], axis=1)
+    for i, member in enumerate(critics.members):
+        np.testing.assert_allclose(q[i], linear(member.q, member.numpy_forward()(x))[:, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_the_actor_trains_its_own_encoder_unless_told_to_detach_and_takes_a_users_torso():
+    keras.utils.set_random_seed(0)
+    encoder = keras.layers.Dense(4, name="encoder")
+    actor = Actor(2, (8,), (-5.0, 2.0), encoder=encoder, torso=keras.layers.Dense(6, name="trunk"))
+    actor(OBS)
+    scramble(actor)
+    assert {id(v) for v in encoder.variables} <= {id(v) for v in actor.learned_variables}
+    mean, _ = actor(OBS)
+    np.testing.assert_allclose(
+        mean.numpy(), linear(actor.mean_head, linear(actor.trunk, linear(encoder, OBS))), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_actor_checkpoint_paths():
+    actor = Actor(2, (8,), (-5.0, 2.0), name="actor")
+    actor(OBS)
+    paths = {v.path for v in actor.variables}
+    expected = {"actor/trunk/hidden_0/kernel", "actor/mean/kernel", "actor/mean/bias", "actor/log_std/kernel"}
+    assert expected <= paths
+
+
+def test_the_actor_passes_training_to_batch_renorm_and_defaults_to_inference():
+    actor = Actor(2, (8,), (-5.0, 2.0), MLPOptions(batch_renorm=True, renorm_warmup=0))
+    actor(OBS)
+    stats = lambda: [v.numpy().copy() for v in actor.non_trainable_variables]  # noqa: E731
+    before = stats()
+    actor(OBS), actor.with_features(OBS)
+    assert all(np.array_equal(a, b) for a, b in zip(before, stats(), strict=True))
+    actor(OBS, training=True)
+    assert not all(np.array_equal(a, b) for a, b in zip(before, stats(), strict=True))
