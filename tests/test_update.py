@@ -15,7 +15,7 @@ from conftest import SMALL
 from keras_sac import KerasSAC
 from keras_sac.agent import polyak_update
 from keras_sac.core import losses
-from keras_sac.core.distributions import TanhGaussian
+from keras_sac.core.distributions import TanhGaussian, TanhGSDE
 from keras_sac.core.spaces import Batch
 
 VARIANTS = {
@@ -24,6 +24,15 @@ VARIANTS = {
     "redq": dict(n_critics=4, target_backup="redq", redq_subset=2),
     "reinforce, 3 actor samples": dict(actor_gradient="reinforce", num_actor_samples=3),
     "tqc": dict(critic_type="quantile", n_quantiles=5, top_quantiles_to_drop_per_net=2, n_critics=3),
+    "gsde": dict(use_sde=True),
+    "droq, redq": dict(
+        critic_dropout=0.3,
+        critic_layer_norm=True,
+        n_critics=3,
+        target_backup="redq",
+        redq_subset=2,
+        compile_mode="graph",
+    ),
 }
 
 
@@ -63,15 +72,27 @@ def test_one_update_is_the_reference_gradient_by_gradient(match_env, name):
     targets_before = [w.numpy().copy() for w in agent.target_critics.variables]
     # the seeds the update draws: one generator call, in the order next, actor, then REDQ's subset
     twin_rng = tf.random.Generator.from_state(agent.tf_rng.state.numpy(), agent.tf_rng.algorithm)
-    n_seeds = 3 if c.target_backup == "redq" else 2
-    seeds = twin_rng.make_seeds(n_seeds)
-    next_seed, actor_seed = seeds[:, 0], seeds[:, 1]
+    # the seeds the update draws, in one generator call: gSDE's noise matrix (for next and actor actions
+    # alike) or next then actor, then one each for dropout and REDQ's subset
+    names = ["noise"] if c.use_sde else ["next", "actor"]
+    names += (["dropout"] if c.critic_dropout else []) + (["redq"] if c.target_backup == "redq" else [])
+    seeds = dict(zip(names, tf.unstack(twin_rng.make_seeds(len(names)), axis=1)))
+    next_seed, actor_seed = (seeds["noise"], seeds["noise"]) if c.use_sde else (seeds["next"], seeds["actor"])
+    drop_online = drop_target = drop_actor = None  # DroQ: one mask each, split from the dropout seed
+    if c.critic_dropout:
+        drop_online, drop_target, drop_actor = tf.unstack(tf.random.experimental.stateless_split(seeds["dropout"], 3))
     k = c.num_actor_samples
     obs_k = tf.tile(obs, [k, 1])  # row j * batch + i: sample j of state i
 
+    def pi(x):
+        if c.use_sde:  # one noise matrix W for the batch, scaled by the learned sigma
+            mean, log_std, features = agent.actor.with_features(x)
+            return TanhGSDE(mean, log_std, features, tf.exp(agent.actor.sde_log_std))
+        return TanhGaussian(*agent.actor(x))
+
     def critic_reference():
-        next_a, next_lp = TanhGaussian(*agent.actor(next_obs)).sample_and_log_prob(next_seed)
-        next_q = agent.target_critics(next_obs, next_a)
+        next_a, next_lp = pi(next_obs).sample_and_log_prob(next_seed)
+        next_q = agent.target_critics(next_obs, next_a, seed=drop_target)
         entropy_alpha = alpha if c.entropy_backup else 0.0
         if c.critic_type == "quantile":
             atoms = losses.truncated_mixture(next_q, drop_per_net=c.top_quantiles_to_drop_per_net)
@@ -79,16 +100,17 @@ def test_one_update_is_the_reference_gradient_by_gradient(match_env, name):
                 atoms - entropy_alpha * next_lp[:, None]
             )
             return grads_of(
-                lambda: losses.quantile_huber_loss(agent.critics(obs, actions), y), agent.critics.trainable_variables
+                lambda: losses.quantile_huber_loss(agent.critics(obs, actions), y),
+                agent.critics.trainable_variables,
             )
         if c.target_backup == "redq":
-            backup = losses.redq_backup(next_q, seeds[:, 2], subset=c.redq_subset)
+            backup = losses.redq_backup(next_q, seeds["redq"], subset=c.redq_subset)
         else:
             backup = tf.reduce_min(next_q, axis=0)
         y = rewards + discounts * (1 - terminated) * (backup - entropy_alpha * next_lp)
 
         def loss():
-            q = agent.critics(obs, actions)
+            q = agent.critics(obs, actions, seed=drop_online)
             value = tf.reduce_sum(0.5 * tf.reduce_mean((q - y) ** 2, axis=1))
             return value, {"train/critic_loss": value, "train/mean_q": tf.reduce_mean(q)}
 
@@ -98,12 +120,12 @@ def test_one_update_is_the_reference_gradient_by_gradient(match_env, name):
 
     def actor_reference():
         def loss():
-            pi = TanhGaussian(*agent.actor(obs_k))
+            policy = pi(obs_k)
             if c.actor_gradient == "reinforce":
-                a, lp = pi.sample_detached_and_log_prob(actor_seed)
+                a, lp = policy.sample_detached_and_log_prob(actor_seed)
             else:
-                a, lp = pi.sample_and_log_prob(actor_seed)
-            q_all = agent.critics(obs_k, a)
+                a, lp = policy.sample_and_log_prob(actor_seed)
+            q_all = agent.critics(obs_k, a, seed=drop_actor)
             if c.critic_type == "quantile":
                 q = tf.reduce_mean(q_all, axis=[0, 2])
             elif c.target_backup == "redq":
