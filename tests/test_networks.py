@@ -272,5 +272,8 @@ def test_the_actor_passes_training_to_batch_renorm_and_defaults_to_inference():
     before = stats()
     actor(OBS), actor.with_features(OBS)
     assert all(np.array_equal(a, b) for a, b in zip(before, stats(), strict=True))
+    actor.with_features(OBS, training=True)  # gSDE's update reads the features directly
+    moved = stats()
+    assert not all(np.array_equal(a, b) for a, b in zip(before, moved, strict=True))
     actor(OBS, training=True)
-    assert not all(np.array_equal(a, b) for a, b in zip(before, stats(), strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(moved, stats(), strict=True))
