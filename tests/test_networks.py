@@ -7,7 +7,16 @@ import pytest
 import tensorflow as tf
 
 from keras_sac.core.layers import MLPOptions
-from keras_sac.core.networks import SDE_EPSILON, Actor, ActorSnapshot, Critics, QNetwork, make_torso
+from keras_sac.core.networks import (
+    SDE_EPSILON,
+    Actor,
+    ActorSnapshot,
+    Critics,
+    QNetwork,
+    SimbaQNetwork,
+    TorsoQNetwork,
+    make_torso,
+)
 from keras_sac.core.normalization import ObsNormalizer
 from keras_sac.core.simba import SimbaTorso
 
@@ -74,9 +83,10 @@ def test_head_initialisers_scale_the_actor_by_a_hundredth_and_leave_the_critics_
 
 def test_gsde_log_std_is_the_spread_of_features_times_noise_weights_and_carries_no_feature_gradient():
     keras.utils.set_random_seed(0)
-    actor = Actor(2, (8, 4), (-5.0, 2.0), use_sde=True, log_std_init=-1.5)
+    actor = Actor(2, (8, 6, 4), (-5.0, 2.0), use_sde=True, log_std_init=-1.5, name="actor")
     actor(OBS)
     assert actor.sde_log_std.shape == (4, 2) and np.all(actor.sde_log_std.numpy() == -1.5)
+    assert actor.sde_log_std.path == "actor/sde_log_std"  # its checkpoint name
     scramble(actor)
     with tf.GradientTape(persistent=True) as tape:
         mean, log_std, features = actor.with_features(OBS)
@@ -277,3 +287,47 @@ def test_the_actor_passes_training_to_batch_renorm_and_defaults_to_inference():
     assert not all(np.array_equal(a, b) for a, b in zip(before, moved, strict=True))
     actor(OBS, training=True)
     assert not all(np.array_equal(a, b) for a, b in zip(moved, stats(), strict=True))
+
+
+def test_gsde_twin_keeps_the_std_positive_where_the_features_are_all_zero():
+    keras.utils.set_random_seed(0)
+    actor = Actor(2, (8,), (-5.0, 2.0), use_sde=True)
+    actor(OBS)
+    scramble(actor)
+    hidden = actor.trunk.hidden_0
+    hidden.kernel.assign(np.zeros_like(hidden.kernel.numpy()))
+    hidden.bias.assign(np.full(hidden.bias.shape, -1.0, np.float32))  # relu(-1) = 0: every feature is zero
+    mean, log_std = actor(OBS)
+    np.testing.assert_allclose(log_std.numpy(), 0.5 * np.log(SDE_EPSILON), rtol=1e-5)
+    sample = ActorSnapshot(actor).sample(OBS, np.random.default_rng(0))
+    noise = np.random.default_rng(0).standard_normal(mean.shape, dtype=np.float32)
+    np.testing.assert_allclose(sample, np.tanh(mean.numpy() + np.sqrt(SDE_EPSILON) * noise), rtol=1e-4, atol=1e-6)
+
+
+def test_single_critics_output_one_value_per_row_by_default_and_a_users_torso_ones_too():
+    x = tf.concat([OBS, ACTIONS], -1)
+    assert SimbaQNetwork((8,), MLPOptions(architecture="simba"))(x).shape == (6,)
+    torso_critic = TorsoQNetwork(keras.layers.Dense(5), name="q_0")
+    assert torso_critic(x).shape == (6,) and torso_critic(x[:1]).shape == (1,)
+    assert {v.path for v in torso_critic.q.variables} == {"q_0/q/kernel", "q_0/q/bias"}  # its checkpoint names
+
+
+class RecordingTorso(keras.layers.Layer):
+    """A user's float32 torso that keeps the input it was given."""
+
+    def build(self, input_shape):
+        self.dense = keras.layers.Dense(5)
+
+    def call(self, x, training=False):
+        self.seen = x
+        return self.dense(x)
+
+
+def test_under_mixed_bfloat16_a_users_torso_keeps_its_own_precision_and_our_head_computes_in_bfloat16():
+    critics = Critics(2, (8,), dtype="mixed_bfloat16", torso_factory=RecordingTorso)
+    obs = OBS + np.float32(1000.25)  # bfloat16 would round these to multiples of 4
+    q = critics(obs, ACTIONS)
+    assert q.dtype == tf.float32
+    for member in critics.members:
+        assert member.q.compute_dtype == "bfloat16" and member.torso.compute_dtype == "float32"
+        np.testing.assert_array_equal(member.torso.seen.numpy(), np.concatenate([obs, ACTIONS], axis=1))

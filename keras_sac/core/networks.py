@@ -197,7 +197,7 @@ class TorsoQNetwork(keras.layers.Layer):
     """One critic on a user's torso (core/parts.py): `x -> (batch,)` or `(batch, n_outputs)`, float32."""
 
     def __init__(self, torso, n_outputs: int = 1, dtype=None, **kwargs):
-        super().__init__(dtype=dtype, **kwargs)
+        super().__init__(**kwargs)  # `dtype` goes to the head; the user's torso keeps its own (see `MODEL_DTYPE`)
         self.torso, self.n_outputs = torso, n_outputs
         self.q = dense(n_outputs, "default", 1.0, dtype, "q")
 
