@@ -7,15 +7,18 @@ value in test_losses); the wiring between them (which seed, which critics, which
 which order) is written out by hand.
 """
 
+import image_envs  # noqa: F401 (registers BrightSpot)
 import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import SMALL
+from test_observations import IMAGE
 
 from keras_sac import KerasSAC
 from keras_sac.agent import polyak_update
 from keras_sac.core import losses
 from keras_sac.core.distributions import TanhGaussian, TanhGSDE
+from keras_sac.core.encoders import augment
 from keras_sac.core.spaces import Batch
 
 VARIANTS = {
@@ -25,6 +28,7 @@ VARIANTS = {
     "reinforce, 3 actor samples": dict(actor_gradient="reinforce", num_actor_samples=3),
     "tqc": dict(critic_type="quantile", n_quantiles=5, top_quantiles_to_drop_per_net=2, n_critics=3),
     "gsde": dict(use_sde=True),
+    "images, random shift": dict(IMAGE, image_augmentation="random_shift", learning_starts=100),
     "droq, redq": dict(
         critic_dropout=0.3,
         critic_layer_norm=True,
@@ -61,12 +65,19 @@ def assert_grads_close(got, expected, what):
 @pytest.mark.parametrize("name", VARIANTS)
 def test_one_update_is_the_reference_gradient_by_gradient(match_env, name):
     settings = VARIANTS[name]
-    agent = KerasSAC(match_env, seed=0, gamma=0.9, init_alpha=0.3, tau=0.2, **{**SMALL, **settings})
+    images = "image_augmentation" in settings
+    env = "BrightSpot-chw-v0" if images else match_env
+    agent = KerasSAC(env, seed=0, gamma=0.9, init_alpha=0.3, tau=0.2, **{**SMALL, **settings})
     update, c = agent._update, agent.config
     for w in agent.target_critics.variables:  # targets apart from the online critics, so swapping them shows
         w.assign(w * 0.5 + 0.1)
-    b = make_batch(agent)
-    obs, actions, rewards, next_obs, terminated, discounts = (tf.constant(x) for x in b)
+    if images:  # image observations from the env itself, through the buffer (no update before learning_starts)
+        agent.learn(60)
+        b = agent.buffer.sample(16, np.random.default_rng(0))
+        b = b._replace(terminated=(np.arange(16) % 4 == 0).astype(np.float32))
+    else:
+        b = make_batch(agent)
+    obs, actions, rewards, next_obs, terminated, discounts = (tf.nest.map_structure(tf.constant, x) for x in b)
     alpha = float(np.exp(agent.log_alpha.numpy()))  # the step's temperature, in all three losses
     log_alpha_before = agent.log_alpha.numpy().copy()
     targets_before = [w.numpy().copy() for w in agent.target_critics.variables]
@@ -76,13 +87,18 @@ def test_one_update_is_the_reference_gradient_by_gradient(match_env, name):
     # alike) or next then actor, then one each for dropout and REDQ's subset
     names = ["noise"] if c.use_sde else ["next", "actor"]
     names += (["dropout"] if c.critic_dropout else []) + (["redq"] if c.target_backup == "redq" else [])
+    names += ["augment"] if images else []
     seeds = dict(zip(names, tf.unstack(twin_rng.make_seeds(len(names)), axis=1)))
     next_seed, actor_seed = (seeds["noise"], seeds["noise"]) if c.use_sde else (seeds["next"], seeds["actor"])
     drop_online = drop_target = drop_actor = None  # DroQ: one mask each, split from the dropout seed
     if c.critic_dropout:
         drop_online, drop_target, drop_actor = tf.unstack(tf.random.experimental.stateless_split(seeds["dropout"], 3))
+    if images:  # DrQ: one random shift of obs for the critics and the actor, another of next_obs
+        obs_seed, next_obs_seed = tf.unstack(tf.random.experimental.stateless_split(seeds["augment"], 2))
+        obs = augment(obs, agent.spec.obs, c.augmentation_pad, obs_seed)
+        next_obs = augment(next_obs, agent.spec.obs, c.augmentation_pad, next_obs_seed)
     k = c.num_actor_samples
-    obs_k = tf.tile(obs, [k, 1])  # row j * batch + i: sample j of state i
+    obs_k = tf.tile(obs, [k, 1]) if k > 1 else obs  # row j * batch + i: sample j of state i
 
     def pi(x):
         if c.use_sde:  # one noise matrix W for the batch, scaled by the learned sigma
@@ -161,7 +177,7 @@ def test_one_update_is_the_reference_gradient_by_gradient(match_env, name):
 
         step.apply = recording_apply
 
-    metrics = update.step(Batch(obs, actions, rewards, next_obs, terminated, discounts))
+    metrics = update.step(Batch(*(tf.nest.map_structure(tf.constant, x) for x in b)))
 
     assert seen == (["critic", "actor", "alpha"] if c.learn_alpha else ["critic", "actor"])
     for key, value in expected_metrics.items():
