@@ -307,8 +307,9 @@ def test_gsde_twin_keeps_the_std_positive_where_the_features_are_all_zero():
 def test_single_critics_output_one_value_per_row_by_default_and_a_users_torso_ones_too():
     x = tf.concat([OBS, ACTIONS], -1)
     assert SimbaQNetwork((8,), MLPOptions(architecture="simba"))(x).shape == (6,)
-    torso_critic = TorsoQNetwork(keras.layers.Dense(5), name="q_0")
+    torso_critic = TorsoQNetwork(RecordingTorso(), name="q_0")
     assert torso_critic(x).shape == (6,) and torso_critic(x[:1]).shape == (1,)
+    assert torso_critic.torso.training is False  # called alone: inference, as our own torsos default to
     assert {v.path for v in torso_critic.q.variables} == {"q_0/q/kernel", "q_0/q/bias"}  # its checkpoint names
 
 
@@ -319,7 +320,7 @@ class RecordingTorso(keras.layers.Layer):
         self.dense = keras.layers.Dense(5)
 
     def call(self, x, training=False):
-        self.seen = x
+        self.seen, self.training = x, training
         return self.dense(x)
 
 
