@@ -81,7 +81,6 @@ def test_one_update_is_the_reference_gradient_by_gradient(match_env, name):
     alpha = float(np.exp(agent.log_alpha.numpy()))  # the step's temperature, in all three losses
     log_alpha_before = agent.log_alpha.numpy().copy()
     targets_before = [w.numpy().copy() for w in agent.target_critics.variables]
-    # the seeds the update draws: one generator call, in the order next, actor, then REDQ's subset
     twin_rng = tf.random.Generator.from_state(agent.tf_rng.state.numpy(), agent.tf_rng.algorithm)
     # the seeds the update draws, in one generator call: gSDE's noise matrix (for next and actor actions
     # alike) or next then actor, then one each for dropout and REDQ's subset
