@@ -115,19 +115,15 @@ def collect(
         r["commit"] = r["commit"] or commit
     data_dir.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = data_dir / f"{name}.csv", data_dir / f"{name}.json"
-    rows = [(r["env_id"], r["label"], r["seed"], step, value) for r in runs for step, value in r["evaluations"]]
-    meta_runs = [{k: r[k] for k in META_KEYS} for r in runs]
+    evaluated, meta_runs = list(runs), [{k: r[k] for k in META_KEYS} for r in runs]
     sources = [str(root)]
     if merge and csv_path.is_file() and json_path.is_file():
         fresh = {_run_key(r) for r in runs}
         old = json.loads(json_path.read_text())
         sources = [*str(old.get("source", "")).split("; "), *sources]
         meta_runs += [r for r in old["runs"] if _run_key(r) not in fresh]
-        for line in csv_path.read_text().splitlines()[1:]:
-            env, label, seed, step, value = line.split(",")
-            if (env, label, int(seed)) not in fresh:
-                rows.append((env, label, int(seed), int(step), float(value)))
-    rows.sort(key=lambda row: row[:4])
+        evaluated += [t for t in read_data(name, data_dir) if _run_key(t) not in fresh]
+    rows = sorted((*_run_key(r), step, value) for r in evaluated for step, value in r["evaluations"])
     meta_runs.sort(key=_run_key)
     lines = [",".join(COLUMNS)] + [f"{env},{label},{seed},{step},{value:.2f}" for env, label, seed, step, value in rows]
     write_atomic(csv_path, "\n".join(lines) + "\n")
