@@ -36,6 +36,15 @@ def scramble(*models, seed=0):
             w.assign(rng.normal(0.0, 0.3, w.shape).astype(np.float32))
 
 
+def running_stats(model) -> list[np.ndarray]:
+    """Copies of the batch-renorm running statistics (a model's non-trainable variables)."""
+    return [v.numpy().copy() for v in model.non_trainable_variables]
+
+
+def same(before, after) -> bool:
+    return all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+
+
 def fitted_normalizer():
     normalizer = ObsNormalizer(3)
     normalizer.update(np.random.default_rng(2).normal(1.0, 3.0, (64, 3)).astype(np.float32))
@@ -197,13 +206,12 @@ def test_under_mixed_bfloat16_every_layer_computes_in_bfloat16_and_the_outputs_a
 def test_critics_pass_training_to_batch_renorm_and_members_default_to_inference():
     critics = Critics(1, (8,), MLPOptions(batch_renorm=True, renorm_warmup=0))
     critics(OBS, ACTIONS)
-    stats = lambda: [v.numpy().copy() for v in critics.non_trainable_variables]  # noqa: E731
-    before = stats()
+    before = running_stats(critics)
     critics(OBS, ACTIONS)
     critics.q_0(tf.concat([OBS, ACTIONS], -1))  # a member called on its own: running statistics, no update
-    assert all(np.array_equal(a, b) for a, b in zip(before, stats(), strict=True))
+    assert same(before, running_stats(critics))
     critics(OBS, ACTIONS, training=True)  # the update's call: batch statistics, and the running ones move
-    assert not all(np.array_equal(a, b) for a, b in zip(before, stats(), strict=True))
+    assert not same(before, running_stats(critics))
 
 
 def test_one_row_gives_one_value_per_critic_and_a_lone_q_network_one_value_per_row():
@@ -278,15 +286,14 @@ def test_actor_checkpoint_paths():
 def test_the_actor_passes_training_to_batch_renorm_and_defaults_to_inference():
     actor = Actor(2, (8,), (-5.0, 2.0), MLPOptions(batch_renorm=True, renorm_warmup=0))
     actor(OBS)
-    stats = lambda: [v.numpy().copy() for v in actor.non_trainable_variables]  # noqa: E731
-    before = stats()
+    before = running_stats(actor)
     actor(OBS), actor.with_features(OBS)
-    assert all(np.array_equal(a, b) for a, b in zip(before, stats(), strict=True))
+    assert same(before, running_stats(actor))
     actor.with_features(OBS, training=True)  # gSDE's update reads the features directly
-    moved = stats()
-    assert not all(np.array_equal(a, b) for a, b in zip(before, moved, strict=True))
+    moved = running_stats(actor)
+    assert not same(before, moved)
     actor(OBS, training=True)
-    assert not all(np.array_equal(a, b) for a, b in zip(moved, stats(), strict=True))
+    assert not same(moved, running_stats(actor))
 
 
 def test_gsde_twin_keeps_the_std_positive_where_the_features_are_all_zero():

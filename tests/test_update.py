@@ -40,7 +40,7 @@ VARIANTS = {
 }
 
 
-def make_batch(agent, n=16, seed=0):
+def make_batch(n=16, seed=0):
     rng = np.random.default_rng(seed)
     f = lambda *shape: rng.uniform(-1, 1, shape).astype(np.float32)  # noqa: E731
     # n-step discounts differ per row, and some rows are terminal: gamma or a shared discount would be caught
@@ -76,7 +76,7 @@ def test_one_update_is_the_reference_gradient_by_gradient(match_env, name):
         b = agent.buffer.sample(16, np.random.default_rng(0))
         b = b._replace(terminated=(np.arange(16) % 4 == 0).astype(np.float32))
     else:
-        b = make_batch(agent)
+        b = make_batch()
     obs, actions, rewards, next_obs, terminated, discounts = (tf.nest.map_structure(tf.constant, x) for x in b)
     alpha = float(np.exp(agent.log_alpha.numpy()))  # the step's temperature, in all three losses
     log_alpha_before = agent.log_alpha.numpy().copy()
