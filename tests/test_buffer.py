@@ -1,3 +1,5 @@
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -297,12 +299,80 @@ def test_frame_stacks_are_stored_one_frame_per_row_and_read_back_exactly(capacit
             np.testing.assert_array_equal(next_s, added[float(reward_s)][1])
 
 
+def test_a_compact_stack_ring_restored_smaller_keeps_exactly_the_stacks_it_can_still_read():
+    spec = obs_spec(gym.spaces.Box(0, 255, (3, 8, 8), np.uint8), "frames")
+    buffer = ReplayBuffer(10, spec, 1, optimize_memory_usage=True, frame_stack=3)
+    added, frame = {}, 0
+    for episode, length in enumerate([3, 1, 2]):  # rows 0-2 (3: last next_obs), 4 (5), 6-7 (8: newest next_obs)
+        frames = [np.full((8, 8), 100 + episode, np.uint8)] * 3
+        for t in range(length):
+            frame += 1
+            obs, frames = np.stack(frames[-3:]), frames + [np.full((8, 8), frame, np.uint8)]
+            added[frame] = obs, np.stack(frames[-3:])
+            ends = episode < 2 and t == length - 1  # C is still going
+            buffer.add({"observation": obs}, [frame], 0.0, {"observation": added[frame][1]}, ends)
+    smaller = ReplayBuffer(5, spec, 1, optimize_memory_usage=True, frame_stack=3)
+    smaller.restore_arrays(buffer.state_arrays())  # keeps rows 4-8: the one-step episode's two rows, then C's three
+    assert smaller.sampleable() == 3  # that episode's transition (its first row reads no older row) and C's two
+    batch = smaller.sample(300, np.random.default_rng(0))
+    assert set(batch.actions[:, 0].astype(int)) == {4, 5, 6}
+    for obs, action, next_obs in zip(batch.obs["observation"], batch.actions[:, 0], batch.next_obs["observation"]):
+        np.testing.assert_array_equal(obs, added[int(action)][0])
+        np.testing.assert_array_equal(next_obs, added[int(action)][1])
+
+
 def test_stacks_not_padded_as_frame_stack_observation_are_refused_in_one_line():
     spec = obs_spec(gym.spaces.Box(0, 255, (3, 8, 8), np.uint8), "frames")
     buffer = ReplayBuffer(10, spec, 1, optimize_memory_usage=True, frame_stack=3)
     zero_padded = np.stack([np.zeros((8, 8)), np.zeros((8, 8)), np.ones((8, 8))]).astype(np.uint8)
-    with pytest.raises(ValueError, match="set optimize_memory_usage: false"):
+    message = (
+        "^frame stacks do not follow one another as FrameStackObservation's do \\(padding with the reset frame\\): "
+        "set optimize_memory_usage: false to store whole stacks$"
+    )
+    with pytest.raises(ValueError, match=message):
         buffer.add({"observation": zero_padded}, np.zeros(1), 0.0, {"observation": zero_padded}, False)
+
+
+def test_compact_sampling_is_uniform_over_the_valid_rows_however_many_are_redrawn():
+    buffer = ReplayBuffer(20, 1, 1, optimize_memory_usage=True)
+    for i in range(8):  # one-step episodes: every other row holds only an episode's last next_obs
+        buffer.add([i], [0.0], 0.0, [i + 0.5], True)
+    assert buffer.size == 16 and buffer.sampleable() == 8
+    counts = np.bincount(buffer.sample(16000, np.random.default_rng(0)).obs[:, 0].astype(int), minlength=8)
+    assert len(counts) == 8 and np.all(np.abs(counts - 2000) < 250), counts  # half the draws were redrawn
+
+
+def test_a_single_envs_vector_step_stores_what_add_stores():
+    spec = obs_spec(gym.spaces.Box(0, 255, (3, 8, 8), np.uint8), "frames")
+    by_add, by_step = (ReplayBuffer(10, spec, 1, optimize_memory_usage=True, frame_stack=3) for _ in range(2))
+    frames = [np.full((8, 8), f, np.uint8) for f in (7, 7, 7, 8, 9)]
+    for t in range(2):
+        obs, next_obs = {"observation": np.stack(frames[t : t + 3])}, {"observation": np.stack(frames[t + 1 : t + 4])}
+        by_add.add(obs, np.array([t], np.float32), 1.0, next_obs, False)
+        one = {"observation": obs["observation"][None]}, {"observation": next_obs["observation"][None]}
+        by_step.add_step(one[0], np.array([[t]], np.float32), np.ones(1), one[1], np.zeros(1, bool), np.zeros(1, bool))
+    for name, array in by_add.state_arrays().items():
+        np.testing.assert_array_equal(by_step.state_arrays()[name], array, err_msg=name)
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_an_empty_buffer_restored_into_another_capacity_is_a_fresh_buffer(compact):
+    restored, fresh = (ReplayBuffer(6, 2, 1, optimize_memory_usage=compact) for _ in range(2))
+    restored.restore_arrays(ReplayBuffer(9, 2, 1, optimize_memory_usage=compact).state_arrays())
+    for buffer in (restored, fresh):
+        fill(buffer, 0, 9)  # (wraps: a ring one row short would drop its oldest transition sooner)
+    for name, array in fresh.state_arrays().items():
+        np.testing.assert_array_equal(restored.state_arrays()[name], array, err_msg=name)
+
+
+def test_a_buffer_saved_for_other_observations_is_refused_naming_what_it_lacks():
+    saved = ReplayBuffer(4, 3, 2).state_arrays()
+    image = gym.spaces.Box(0, 255, (8, 8, 3), np.uint8)
+    spec = obs_spec(gym.spaces.Dict({"camera": image, "joints": gym.spaces.Box(-1, 1, (2,))}), "robot")
+    lacks = "['next_obs.camera', 'next_obs.joints', 'obs.camera', 'obs.joints']"
+    message = f"^the saved buffer lacks {re.escape(lacks)}: it was saved for other observations$"
+    with pytest.raises(ValueError, match=message):
+        ReplayBuffer(4, spec, 2).restore_arrays(saved)
 
 
 @pytest.mark.parametrize("obs_dim, action_dim", [(3, 2), (1, 1)])

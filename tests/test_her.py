@@ -9,7 +9,7 @@ from conftest import SMALL
 from keras_sac import ConfigError, KerasSAC
 from keras_sac.core.spaces import obs_spec
 from keras_sac.data.buffer import MultiEnvReplayBuffer, ReplayBuffer
-from keras_sac.data.her import HerError, HerReplayBuffer
+from keras_sac.data.her import HerError, HerReplayBuffer, check_goal_env
 from keras_sac.envs.goal import ENV_ID, PointGoalEnv
 
 SPEC = obs_spec(PointGoalEnv().observation_space, "PointGoal")
@@ -153,3 +153,137 @@ def test_several_envs_sample_the_finished_episodes_of_one_while_the_other_has_no
     fill(buffer.parts[1], [3], truncate=False, start_episode=1)  # env 1's episode goes on: nothing to sample
     batch = buffer.sample(32, np.random.default_rng(0))
     assert set(batch.obs["observation"][:, 0]) == {0.0}  # env 0's episode only
+
+
+def test_an_env_her_cannot_relabel_is_refused_in_one_line_naming_why():
+    box = gym.spaces.Box(-1, 1, (2,), np.float32)
+    no_goals = obs_spec(gym.spaces.Dict({"observation": box}), "reach")
+    with pytest.raises(
+        HerError, match=r"^replay_buffer: her needs .* \(env 'reach' observes .*\): use replay_buffer: uniform$"
+    ):
+        check_goal_env(no_goals, sparse_reward, "reach")
+    other_shapes = obs_spec(gym.spaces.Dict({"achieved_goal": box, "desired_goal": gym.spaces.Box(-1, 1, (3,))}), "x")
+    message = (
+        r"^env 'x': achieved_goal \(2,\) and desired_goal \(3,\) differ in shape, so one cannot stand for the other$"
+    )
+    with pytest.raises(HerError, match=message):
+        check_goal_env(other_shapes, sparse_reward, "x")
+    goals_only = obs_spec(gym.spaces.Dict({"achieved_goal": box, "desired_goal": box}), "y")
+    check_goal_env(goals_only, sparse_reward, "y")  # the two goals are all HER needs
+    message = "^env 'y' has no compute_reward\\(achieved_goal, desired_goal, info\\) method, which HER needs"
+    with pytest.raises(HerError, match=message):
+        check_goal_env(goals_only, None, "y")
+
+
+@pytest.mark.parametrize("options", [dict(optimize_memory_usage=True), dict(n_steps=2)])
+def test_the_her_buffer_itself_refuses_compact_storage_and_n_step_sums(options):
+    message = "^replay_buffer: her stores plain one-step transitions: set optimize_memory_usage: false and n_steps: 1$"
+    with pytest.raises(HerError, match=message):
+        HerReplayBuffer(10, SPEC, 2, sparse_reward, **options)
+    HerReplayBuffer(10, SPEC, 2, sparse_reward, optimize_memory_usage=False, n_steps=1)  # the one-step ring is fine
+
+
+def test_defaults_are_sb3s_and_the_ring_gets_the_other_options():
+    buffer = HerReplayBuffer(50, SPEC, 2, sparse_reward, gamma=0.9)
+    assert buffer.her_ratio == 0.8 and buffer.strategy == "future"  # n_sampled_goal 4, as SB3
+    fill(buffer, [3])
+    discounts = buffer.sample(16, np.random.default_rng(0)).discounts
+    assert discounts.dtype == np.float32 and np.all(discounts == np.float32(0.9))
+
+
+def test_flags_are_stored_as_given_and_an_add_without_truncated_goes_on():
+    buffer = her()
+    buffer.add(goal_obs(0, 0, 9.0), np.zeros(2), -1.0, goal_obs(1, 0, 9.0), False)  # `truncated` left out
+    assert buffer.sampleable() == 0
+    buffer.add(goal_obs(1, 0, 9.0), np.zeros(2), -1.0, goal_obs(2, 0, 9.0), True)  # terminated
+    fill(buffer, [2], start_episode=1)  # truncated
+    batch = buffer.sample(400, np.random.default_rng(0))
+    episode, step = batch.obs["observation"].T
+    np.testing.assert_array_equal(batch.terminated, (episode == 0) & (step == 1))  # the truncated end bootstraps
+
+
+def test_an_episode_as_long_as_the_ring_is_sampled_and_a_longer_one_is_not():
+    exact, longer = her(capacity=6), her(capacity=6)
+    fill(exact, [6])
+    fill(longer, [7])
+    assert exact.sampleable() == 6 and longer.sampleable() == 0
+
+
+def continue_episode(buffer, episode, first_step, last_step):
+    """Steps first_step..last_step of an open episode, the last one truncated."""
+    for t in range(first_step, last_step + 1):
+        buffer.add(goal_obs(t, episode, 9.0), np.zeros(2), -1.0, goal_obs(t + 1, episode, 9.0), False, t == last_step)
+
+
+@pytest.mark.parametrize("capacity", [20, 50])
+@pytest.mark.parametrize("saved_steps", [True, False])
+def test_an_episode_open_at_a_save_goes_on_after_the_restore(capacity, saved_steps):
+    buffer = her(capacity=20)
+    fill(buffer, [6, 1, 6])  # (a one-step episode counts too)
+    fill(buffer, [3], truncate=False, start_episode=3)
+    arrays = buffer.state_arrays()
+    if not saved_steps:  # files written before the step count was saved: counted from the rows
+        del arrays["episode_steps"]
+    copy = her(capacity=capacity)
+    copy.restore_arrays(arrays)
+    assert copy.sampleable() == buffer.sampleable() == 13
+    for b in (buffer, copy):
+        continue_episode(b, 3, 3, 4)
+    assert copy.sampleable() == buffer.sampleable() == 18
+    for name, array in buffer.state_arrays().items():  # (16 rows: the same layout in either capacity)
+        np.testing.assert_array_equal(copy.state_arrays()[name], array, err_msg=name)
+
+
+def test_an_open_episode_longer_than_the_ring_stays_out_of_the_sample_after_a_restore():
+    buffer = her(capacity=8)
+    fill(buffer, [3])
+    fill(buffer, [10], truncate=False, start_episode=1)  # 10 steps in 8 rows: it overwrote its own beginning
+    copy = her(capacity=8)
+    copy.restore_arrays(buffer.state_arrays())
+    for b in (buffer, copy):
+        continue_episode(b, 1, 10, 10)
+        assert b.sampleable() == 0
+        fill(b, [2], start_episode=2)
+        assert b.sampleable() == 2
+
+
+def test_sampling_is_uniform_over_the_finished_rows_however_many_are_redrawn():
+    buffer = her(capacity=100)
+    fill(buffer, [4, 4])
+    fill(buffer, [80], truncate=False, start_episode=2)  # 80 of 88 rows are an episode in progress
+    batch = buffer.sample(16000, np.random.default_rng(0))
+    episode, step = batch.obs["observation"].T.astype(int)
+    counts = np.bincount(4 * episode + step, minlength=8)
+    assert len(counts) == 8 and np.all(np.abs(counts - 2000) < 250), counts
+
+
+@pytest.mark.parametrize("strategy", ["future", "episode"])
+def test_each_relabelled_transition_draws_its_own_goal(strategy):
+    buffer = her(strategy=strategy)
+    fill(buffer, [7])
+    batch = buffer.sample(2000, np.random.default_rng(0))
+    first = (batch.obs["observation"][:, 1] == 0) & (batch.obs["desired_goal"][:, 0] != 9.0)
+    goal_steps = set(batch.obs["desired_goal"][first, 1].astype(int))
+    assert goal_steps == set(range(1, 8))  # from a step-0 transition every step of its episode is a goal
+
+
+def test_compute_reward_gets_one_info_dict_per_relabelled_transition():
+    seen = []
+
+    def reward(achieved, desired, info):
+        seen.append((len(achieved), info))
+        return sparse_reward(achieved, desired, info)
+
+    buffer = HerReplayBuffer(50, SPEC, 2, reward)
+    fill(buffer, [5])
+    buffer.sample(64, np.random.default_rng(0))
+    ((n, info),) = seen
+    assert isinstance(info, np.ndarray) and info.shape == (n,) and all(i == {} for i in info)
+
+
+def test_several_envs_sample_the_one_finished_transition_of_the_second_env():
+    buffer = MultiEnvReplayBuffer(40, SPEC, 2, n_envs=2, part=lambda *a, **k: her(capacity=20))
+    fill(buffer.parts[0], [3], truncate=False)  # env 0: nothing finished
+    fill(buffer.parts[1], [1], start_episode=1)  # env 1: one finished one-step episode
+    batch = buffer.sample(8, np.random.default_rng(0))
+    assert set(batch.obs["observation"][:, 0]) == {1.0}

@@ -209,29 +209,43 @@ def test_compact_frame_stacks_read_back_each_transitions_own_stacks_across_wraps
     spec = obs_spec(gym.spaces.Box(0, 255, (k, *FRAME), np.uint8), "frames", "first")
     buffer = ReplayBuffer(capacity, spec, 1, optimize_memory_usage=True, frame_stack=k)
     added: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # transition id (its action) -> (obs, next_obs)
-    frames = [np.full(FRAME, 0, np.uint8)]
+    # The reference layout: transition id -> the oldest row its stacks read (its obs row minus the earlier
+    # frames of its episode, at most k - 1); an episode end leaves one row for the last next_obs.
+    reads_from: dict[int, int] = {}
+    next_row, step, newest, oldest = 0, 0, 0, 0
+    # (a first frame of zeros would match the unwritten rows before it, and the buffer would count its stack
+    # as continuing them: the same frames, read back from one row more than needed)
+    frames = [np.full(FRAME, 255, np.uint8)]
     count = 0
     for op in ops:
-        if isinstance(op, int):  # restore into another capacity
+        if isinstance(op, int):  # restore into another capacity: the newest `op` rows stay
             restored = ReplayBuffer(op, spec, 1, optimize_memory_usage=True, frame_stack=k)
             restored.restore_arrays(buffer.state_arrays())
             buffer = restored
+            capacity = op
+        else:
+            count += 1
+            obs = stack_of(frames, k)
+            frames.append(np.full(FRAME, count % 256, np.uint8))
+            next_obs = stack_of(frames, k)
+            buffer.add({"observation": obs}, np.array([count], np.float32), 0.0, {"observation": next_obs}, op == "end")
+            added[count] = (obs, next_obs)
+            if op == "end":
+                frames = [np.full(FRAME, (count + 128) % 256, np.uint8)]  # the next episode's reset frame
+            reads_from[count], newest = next_row - min(step, k - 1), next_row + 1  # (newest: its next_obs row)
+            next_row, step = (next_row + 2, 0) if op == "end" else (next_row + 1, step + 1)
+        oldest = max(oldest, newest - capacity + 1)  # the ring holds the newest `capacity` rows
+        held = {t for t, first in reads_from.items() if first >= oldest}
+        assert buffer.sampleable() == len(held)
+        if not held:
             continue
-        count += 1
-        obs = stack_of(frames, k)
-        frames.append(np.full(FRAME, count % 256, np.uint8))
-        next_obs = stack_of(frames, k)
-        buffer.add({"observation": obs}, np.array([count], np.float32), 0.0, {"observation": next_obs}, op == "end")
-        added[count] = (obs, next_obs)
-        if op == "end":
-            frames = [np.full(FRAME, (count + 128) % 256, np.uint8)]  # the next episode's reset frame
-        batch = buffer.sample(20, np.random.default_rng(count))
-        for j in range(20):
-            obs_j, next_j = added[int(batch.actions[j, 0])]
-            np.testing.assert_array_equal(batch.obs["observation"][j], obs_j)
-            np.testing.assert_array_equal(batch.next_obs["observation"][j], next_j)
-        newest = max(int(a) for a in buffer.sample(50 * capacity, np.random.default_rng(0)).actions[:, 0])
-        assert newest == count  # the transition just added is always held
+        everything = buffer.sample(100 * capacity, np.random.default_rng(count))
+        assert set(everything.actions[:, 0].astype(int)) == held  # exactly the transitions whose rows it holds
+        assert isinstance(op, int) or count in held  # the transition just added is always held
+        for j in range(len(everything.actions)):
+            obs_j, next_j = added[int(everything.actions[j, 0])]
+            np.testing.assert_array_equal(everything.obs["observation"][j], obs_j)
+            np.testing.assert_array_equal(everything.next_obs["observation"][j], next_j)
 
 
 GOAL_SPEC = obs_spec(
