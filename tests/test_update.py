@@ -25,6 +25,7 @@ VARIANTS = {
     "sac": {},
     "fixed alpha, no entropy in the target": dict(learn_alpha=False, entropy_backup=False),
     "redq": dict(n_critics=4, target_backup="redq", redq_subset=2),
+    "mean backup, 3 critics": dict(n_critics=3, target_backup="mean"),
     "reinforce, 3 actor samples": dict(actor_gradient="reinforce", num_actor_samples=3),
     "tqc": dict(critic_type="quantile", n_quantiles=5, top_quantiles_to_drop_per_net=2, n_critics=3),
     "gsde": dict(use_sde=True),
@@ -145,6 +146,8 @@ def test_one_update_is_the_reference_gradient_by_gradient(match_env, name):
             )
         if c.target_backup == "redq":
             backup = losses.redq_backup(next_q, seeds["redq"], subset=c.redq_subset)
+        elif c.target_backup == "mean":
+            backup = tf.reduce_mean(next_q, axis=0)
         else:
             backup = tf.reduce_min(next_q, axis=0)
         y = rewards + discounts * (1 - terminated) * (backup - entropy_alpha * next_lp)
