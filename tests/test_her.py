@@ -234,17 +234,29 @@ def test_an_episode_open_at_a_save_goes_on_after_the_restore(capacity, saved_ste
         np.testing.assert_array_equal(copy.state_arrays()[name], array, err_msg=name)
 
 
-def test_an_open_episode_longer_than_the_ring_stays_out_of_the_sample_after_a_restore():
+def her_with_an_open_long_episode():
+    """Episode 0 (3 steps), then episode 1 still open after 10 steps in 8 rows: it overwrote its own beginning."""
     buffer = her(capacity=8)
     fill(buffer, [3])
-    fill(buffer, [10], truncate=False, start_episode=1)  # 10 steps in 8 rows: it overwrote its own beginning
-    copy = her(capacity=8)
+    fill(buffer, [10], truncate=False, start_episode=1)
+    return buffer
+
+
+def test_an_open_episode_longer_than_the_ring_stays_out_of_the_sample_after_a_restore():
+    buffer, copy = her_with_an_open_long_episode(), her(capacity=8)
     copy.restore_arrays(buffer.state_arrays())
     for b in (buffer, copy):
         continue_episode(b, 1, 10, 10)
         assert b.sampleable() == 0
         fill(b, [2], start_episode=2)
         assert b.sampleable() == 2
+    # In a larger ring the steps it holds (2-9) are the episode, as if it had begun there: 9 rows once it ends
+    larger = her(capacity=50)
+    larger.restore_arrays(her_with_an_open_long_episode().state_arrays())
+    continue_episode(larger, 1, 10, 10)
+    assert larger.sampleable() == 9
+    batch = larger.sample(500, np.random.default_rng(0))
+    assert set(batch.obs["observation"][:, 1].astype(int)) == set(range(2, 11))
 
 
 def test_sampling_is_uniform_over_the_finished_rows_however_many_are_redrawn():
