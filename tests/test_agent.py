@@ -356,31 +356,44 @@ def test_the_td_target_comes_from_the_target_critics(match_env):
         np.testing.assert_array_equal(w.numpy(), before)  # no Polyak step before the interval
 
 
+def nan_gradient(loss, values):
+    zero = tf.reduce_mean(values) - tf.stop_gradient(tf.reduce_mean(values))
+    return loss + tf.sqrt(zero)  # the value stays finite; d sqrt(z)/dz at z = 0 is inf
+
+
+FAULTS = {  # what fails -> (the loss function it is put into, the loss with the fault)
+    "critic loss gradient": ("critic_loss", lambda loss, values: nan_gradient(loss, values)),
+    "critic loss": ("critic_loss", lambda loss, values: loss + tf.math.log(0.0 * tf.reduce_mean(values))),
+    "actor loss": ("actor_loss", lambda loss, values: loss * np.inf),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize("compile_mode, gradient_steps", [("graph", 1), ("xla", 3)])
-def test_a_non_finite_gradient_stops_training_before_the_optimizer_step(
-    match_env, monkeypatch, compile_mode, gradient_steps
+def test_a_non_finite_loss_or_gradient_stops_training_before_its_optimizer_step(
+    match_env, monkeypatch, compile_mode, gradient_steps, fault
 ):
-    # graph mode: check_numerics raises; XLA compiles it away, so there the update records the failure, skips
-    # the optimizer step and the rest of the fused phase (3 steps: the first fails), and the agent raises
-    # after the call.
-    real_loss = losses_module.critic_loss
+    # graph mode: check_numerics raises; XLA compiles it away, so there the update records the first failure,
+    # skips that optimizer step and every one after it in the fused phase (3 steps: the first fails), and the
+    # agent raises after the call, naming it.
+    function, faulty = FAULTS[fault]
+    real_loss = getattr(losses_module, function)
 
-    def loss_with_nan_gradient(q_values, target_q):
-        loss, info = real_loss(q_values, target_q)
-        zero = tf.reduce_mean(q_values) - tf.stop_gradient(tf.reduce_mean(q_values))
-        return loss + tf.sqrt(zero), info  # the value stays finite; d sqrt(z)/dz at z = 0 is inf
+    def loss_with_fault(values, *args):
+        loss, info = real_loss(values, *args)
+        return faulty(loss, values), info
 
-    monkeypatch.setattr(losses_module, "critic_loss", loss_with_nan_gradient)  # read when the update traces
+    monkeypatch.setattr(losses_module, function, loss_with_fault)  # read when the update traces
     agent = KerasSAC(match_env, seed=0, compile_mode=compile_mode, gradient_steps=gradient_steps, **SMALL)
-    critics_before = [w.numpy().copy() for w in agent.critics.variables + agent.target_critics.variables]
+    kept = agent.actor.variables + ([] if function == "actor_loss" else agent.critics.variables)
+    kept += agent.target_critics.variables if function == "critic_loss" else []
+    before = [w.numpy().copy() for w in kept]
     with pytest.raises(
-        TrainingDivergedError,
-        match=r"^training diverged at step 51: critic loss gradient is not "
-        r"finite \(NaN or inf\)$",
+        TrainingDivergedError, match=rf"^training diverged at step 51: {fault} is not finite \(NaN or inf\)$"
     ):
         agent.learn(200)
-    for w, before in zip(agent.critics.variables + agent.target_critics.variables, critics_before, strict=True):
-        np.testing.assert_array_equal(w.numpy(), before)
+    for w, value in zip(kept, before, strict=True):
+        np.testing.assert_array_equal(w.numpy(), value)
 
 
 def test_a_second_learn_call_continues_the_env_random_stream(match_env):
