@@ -184,6 +184,8 @@ def test_crossq_has_no_target_critics_and_batch_renorm_tracks_the_joint_batch(ma
     agent.train_step(*batch)
     obs, next_obs = batch[0], batch[3]
     assert float(renorm.steps.numpy()) == 1.0  # one joint pass per update, not two
+    # the actor's batch renorm learns from the actor's own pass only (not from sampling the next actions)
+    assert float(agent.actor.trunk.renorm_in.steps.numpy()) == 1.0
     # the running mean (from 0, momentum 0.99) moved 1% of the way to the joint (s, a) + (s', a') batch's mean:
     # its 2 observation columns are those of obs and next_obs together (next actions are drawn inside the update)
     joint = np.concatenate([obs, next_obs]).mean(axis=0)
