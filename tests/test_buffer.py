@@ -32,6 +32,26 @@ def test_sample_returns_consistent_rows_from_the_filled_part_only():
     np.testing.assert_array_equal(batch.terminated, (batch.rewards % 2 == 0).astype(np.float32))
 
 
+def test_settings_it_cannot_store_are_refused_naming_the_fix():
+    spec = obs_spec(gym.spaces.Box(0, 255, (2, 8, 8), np.uint8), "frames")
+    with pytest.raises(ValueError, match="^frame_stack storage needs optimize_memory_usage$"):
+        ReplayBuffer(10, spec, 1, frame_stack=2)
+    for k in (2, 3):
+        with pytest.raises(ValueError, match=f"^{k}-frame stacks stored once per row need at least {k + 1} rows$"):
+            ReplayBuffer(k, spec, 1, optimize_memory_usage=True, frame_stack=k)
+        ReplayBuffer(k + 1, spec, 1, optimize_memory_usage=True, frame_stack=k)  # k + 1 rows are enough
+    message = r"^optimize_memory_usage needs buffer_size >= 2 \(a transition takes two rows\)$"
+    with pytest.raises(ValueError, match=message):
+        ReplayBuffer(1, 3, 1, optimize_memory_usage=True)
+
+
+def test_flat_observations_given_by_their_spec_are_one_float32_array_and_gamma_defaults_to_sb3s():
+    buffer = ReplayBuffer(4, obs_spec(gym.spaces.Box(-1, 1, (3,), np.float64), "vector"), 2)
+    assert buffer.obs.shape == buffer.next_obs.shape == (4, 3) and buffer.obs.dtype == np.float32
+    buffer.add(np.ones(3), np.zeros(2), 1.0, np.ones(3), False)
+    np.testing.assert_array_equal(buffer.sample(3, np.random.default_rng(0)).discounts, np.float32(0.99))
+
+
 def test_empty_buffer_refuses_to_sample():
     with pytest.raises(ValueError, match="empty replay buffer"):
         ReplayBuffer(4, 1, 1).sample(2, np.random.default_rng(0))
@@ -319,6 +339,19 @@ def test_a_compact_stack_ring_restored_smaller_keeps_exactly_the_stacks_it_can_s
     for obs, action, next_obs in zip(batch.obs["observation"], batch.actions[:, 0], batch.next_obs["observation"]):
         np.testing.assert_array_equal(obs, added[int(action)][0])
         np.testing.assert_array_equal(next_obs, added[int(action)][1])
+
+
+def test_two_frame_stacks_restored_smaller_drop_the_first_kept_row_when_it_reads_a_dropped_one():
+    spec = obs_spec(gym.spaces.Box(0, 255, (2, 8, 8), np.uint8), "frames")
+    buffer = ReplayBuffer(10, spec, 1, optimize_memory_usage=True, frame_stack=2)
+    stack = lambda *frames: {"observation": np.stack([np.full((8, 8), f, np.uint8) for f in frames])}  # noqa: E731
+    buffer.add(stack(9, 9), [0], 0.0, stack(9, 1), True)  # a one-step episode: rows 0 and 1
+    for t, (a, b, c) in enumerate([(10, 10, 11), (10, 11, 12), (11, 12, 13)], start=1):  # rows 2-4, newest 5
+        buffer.add(stack(a, b), [t], 0.0, stack(b, c), False)
+    smaller = ReplayBuffer(3, spec, 1, optimize_memory_usage=True, frame_stack=2)
+    smaller.restore_arrays(buffer.state_arrays())  # rows 3-5: row 3's stack reads row 2, which is not kept
+    assert smaller.sampleable() == 1
+    assert set(smaller.sample(50, np.random.default_rng(0)).actions[:, 0].astype(int)) == {3}
 
 
 def test_stacks_not_padded_as_frame_stack_observation_are_refused_in_one_line():
