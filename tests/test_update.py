@@ -41,6 +41,7 @@ VARIANTS = {
     # CrossQ with dropout: (s, a) and (s', a') through the batch-renormalised online critics as one batch, one
     # dropout mask for the joint pass (in batch renorm's warm-up, so the output reads the batch's own statistics)
     # (compile_mode graph, here and above: auto compiles dropout with XLA's threefry, which this eager step cannot run)
+    "no target critics": dict(target_update="none"),  # the TD target bootstraps from the online critics
     "crossq, dropout": dict(critic_batch_renorm=True, target_update="none", critic_dropout=0.3, compile_mode="graph"),
 }
 
@@ -74,8 +75,8 @@ def test_one_update_is_the_reference_gradient_by_gradient(match_env, name):
     env = "BrightSpot-chw-v0" if images else match_env
     agent = KerasSAC(env, seed=0, gamma=0.9, init_alpha=0.3, tau=0.2, **{**SMALL, **settings})
     update, c = agent._update, agent.config
-    crossq = agent.target_critics is None
-    for w in [] if crossq else agent.target_critics.variables:  # targets apart from the online critics, so
+    crossq, targets = c.critic_batch_renorm, agent.target_critics
+    for w in [] if targets is None else targets.variables:  # targets apart from the online critics, so
         w.assign(w * 0.5 + 0.1)  # swapping them shows
     if images:  # image observations from the env itself, through the buffer (no update before learning_starts)
         agent.learn(60)
@@ -86,7 +87,7 @@ def test_one_update_is_the_reference_gradient_by_gradient(match_env, name):
     obs, actions, rewards, next_obs, terminated, discounts = (tf.nest.map_structure(tf.constant, x) for x in b)
     alpha = float(np.exp(agent.log_alpha.numpy()))  # the step's temperature, in all three losses
     log_alpha_before = agent.log_alpha.numpy().copy()
-    targets_before = [] if crossq else [w.numpy().copy() for w in agent.target_critics.variables]
+    targets_before = [] if targets is None else [w.numpy().copy() for w in targets.variables]
     twin_rng = tf.random.Generator.from_state(agent.tf_rng.state.numpy(), agent.tf_rng.algorithm)
     # the seeds the update draws, in one generator call: gSDE's noise matrix (for next and actor actions
     # alike) or next then actor, then one each for dropout and REDQ's subset
@@ -133,7 +134,7 @@ def test_one_update_is_the_reference_gradient_by_gradient(match_env, name):
         if crossq:
             return crossq_critic_reference()
         next_a, next_lp = pi(next_obs).sample_and_log_prob(next_seed)
-        next_q = agent.target_critics(next_obs, next_a, seed=drop_target)
+        next_q = (agent.critics if targets is None else targets)(next_obs, next_a, seed=drop_target)
         entropy_alpha = alpha if c.entropy_backup else 0.0
         if c.critic_type == "quantile":
             atoms = losses.truncated_mixture(next_q, drop_per_net=c.top_quantiles_to_drop_per_net)
@@ -212,8 +213,8 @@ def test_one_update_is_the_reference_gradient_by_gradient(match_env, name):
     np.testing.assert_allclose(float(metrics["train/alpha"]), alpha, rtol=1e-6)
     assert int(agent.n_updates.numpy()) == 1
     np.testing.assert_array_equal(agent.tf_rng.state.numpy(), twin_rng.state.numpy())  # one draw of n seeds
-    if not crossq:  # (CrossQ has no target critics)
-        for online, target, old in zip(agent.critics.variables, agent.target_critics.variables, targets_before):
+    if targets is not None:
+        for online, target, old in zip(agent.critics.variables, targets.variables, targets_before):
             np.testing.assert_allclose(target.numpy(), 0.2 * online.numpy() + 0.8 * old, rtol=1e-5, atol=1e-7)
     if not c.learn_alpha:
         assert agent.log_alpha.numpy() == log_alpha_before
