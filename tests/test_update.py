@@ -27,6 +27,9 @@ VARIANTS = {
     "redq": dict(n_critics=4, target_backup="redq", redq_subset=2),
     "mean backup, 3 critics": dict(n_critics=3, target_backup="mean"),
     "reinforce, 3 actor samples": dict(actor_gradient="reinforce", num_actor_samples=3),
+    "reinforce, 2 actor samples, dropout": dict(
+        actor_gradient="reinforce", num_actor_samples=2, critic_dropout=0.3, compile_mode="graph"
+    ),
     "tqc": dict(critic_type="quantile", n_quantiles=5, top_quantiles_to_drop_per_net=2, n_critics=3),
     "gsde": dict(use_sde=True),
     "images, random shift": dict(IMAGE, image_augmentation="random_shift", learning_starts=100),

@@ -194,6 +194,12 @@ def test_crossq_has_no_target_critics_and_batch_renorm_tracks_the_joint_batch(ma
     assert SACConfig(**VARIANTS["crossq"]).adam_beta1 == agent.critic_optimizer.beta_1 == 0.5
 
 
+def test_gsde_with_actor_batch_renorm_trains_the_renorm_in_the_actors_pass_only(match_env):
+    agent = KerasSAC(match_env, seed=0, **SMALL, use_sde=True, actor_batch_renorm=True)
+    agent.train_step(*batch_of(agent))
+    assert float(agent.actor.trunk.renorm_in.steps.numpy()) == 1.0  # not from sampling the next actions
+
+
 def test_dropout_is_seeded_and_off_without_a_seed(match_env):
     agent = KerasSAC(match_env, seed=0, **SMALL, **VARIANTS["droq"], compile_mode="graph")  # Philox: runs eagerly
     obs, actions = batch_of(agent)[:2]
