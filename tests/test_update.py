@@ -42,10 +42,10 @@ VARIANTS = {
         redq_subset=2,
         compile_mode="graph",
     ),
+    "no target critics": dict(target_update="none"),  # the TD target bootstraps from the online critics
     # CrossQ with dropout: (s, a) and (s', a') through the batch-renormalised online critics as one batch, one
     # dropout mask for the joint pass (in batch renorm's warm-up, so the output reads the batch's own statistics)
     # (compile_mode graph, here and above: auto compiles dropout with XLA's threefry, which this eager step cannot run)
-    "no target critics": dict(target_update="none"),  # the TD target bootstraps from the online critics
     "crossq, dropout": dict(critic_batch_renorm=True, target_update="none", critic_dropout=0.3, compile_mode="graph"),
 }
 
@@ -63,6 +63,12 @@ def grads_of(loss_fn, variables):
     with tf.GradientTape() as tape:
         loss, info = loss_fn()
     return [g.numpy() for g in tape.gradient(loss, variables)], info
+
+
+def squared_td_loss(q, y):
+    """SAC's critic loss written out: the sum over critics of half the mean squared TD error, and its metrics."""
+    value = tf.reduce_sum(0.5 * tf.reduce_mean((q - y) ** 2, axis=1))
+    return value, {"train/critic_loss": value, "train/mean_q": tf.reduce_mean(q)}
 
 
 def assert_grads_close(got, expected, what):
@@ -127,8 +133,7 @@ def test_one_update_is_the_reference_gradient_by_gradient(match_env, name):
             )
             q, next_q = tf.split(joint, 2, axis=1)
             y = rewards + discounts * (1 - terminated) * (tf.reduce_min(tf.stop_gradient(next_q), 0) - alpha * next_lp)
-            value = tf.reduce_sum(0.5 * tf.reduce_mean((q - y) ** 2, axis=1))
-            return value, {"train/critic_loss": value, "train/mean_q": tf.reduce_mean(q)}
+            return squared_td_loss(q, y)
 
         grads = grads_of(loss, agent.critics.trainable_variables)
         for v, value in zip(agent.critics.non_trainable_variables, statistics, strict=True):
@@ -158,12 +163,9 @@ def test_one_update_is_the_reference_gradient_by_gradient(match_env, name):
             backup = tf.reduce_min(next_q, axis=0)
         y = rewards + discounts * (1 - terminated) * (backup - entropy_alpha * next_lp)
 
-        def loss():
-            q = agent.critics(obs, actions, seed=drop_online)
-            value = tf.reduce_sum(0.5 * tf.reduce_mean((q - y) ** 2, axis=1))
-            return value, {"train/critic_loss": value, "train/mean_q": tf.reduce_mean(q)}
-
-        return grads_of(loss, agent.critics.trainable_variables)
+        return grads_of(
+            lambda: squared_td_loss(agent.critics(obs, actions, seed=drop_online), y), agent.critics.trainable_variables
+        )
 
     actor_log_prob = []
 
