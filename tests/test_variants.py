@@ -162,18 +162,22 @@ def test_hard_targets_copy_every_period_and_hold_in_between(match_env):
         np.testing.assert_array_equal(t, online.numpy())
 
 
-def test_policy_delay_updates_the_actor_and_alpha_every_kth_critic_update(match_env):
-    agent = KerasSAC(match_env, seed=0, policy_delay=3, **SMALL)
-    changed = []
+@pytest.mark.parametrize("learn_alpha", [True, False], ids=["learned alpha", "fixed alpha"])
+def test_policy_delay_updates_the_actor_and_alpha_every_kth_critic_update(match_env, learn_alpha):
+    agent = KerasSAC(match_env, seed=0, policy_delay=3, learn_alpha=learn_alpha, **SMALL)
+    changed, held = [], []
     for i in range(6):
         actor, alpha = [v.numpy().copy() for v in agent.actor.variables], float(agent.log_alpha.numpy())
         critic = agent.critics.variables[0].numpy().copy()
         metrics = agent.train_step(*batch_of(agent, seed=i))
         assert not np.array_equal(agent.critics.variables[0].numpy(), critic)  # critics: every update
         changed.append(not np.array_equal(agent.actor.variables[0].numpy(), actor[0]))
-        assert changed[-1] == (float(agent.log_alpha.numpy()) != alpha)
-        assert np.isfinite(float(metrics["train/actor_loss"]))
+        assert (float(agent.log_alpha.numpy()) != alpha) == (changed[-1] and learn_alpha)
+        assert ("train/alpha_loss" in metrics) == learn_alpha
+        held.append(float(metrics["train/actor_loss"]))
     assert changed == [True, False, False, True, False, False]
+    # between its updates the actor's metrics are those of its last update, held
+    assert held[0] == held[1] == held[2] != held[3] == held[4] == held[5]
 
 
 def test_crossq_has_no_target_critics_and_batch_renorm_tracks_the_joint_batch(match_env):
