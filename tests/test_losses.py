@@ -167,6 +167,12 @@ def test_quantile_huber_loss_against_hand_numbers():
     # kappa 2, one quantile (level 1/2) and one atom 3 away: past kappa, huber = 2 * (3 - 0.5 * 2) = 4, weight 1/2
     wide, _ = quantile_huber_loss(tf.constant([[[0.0]]]), tf.constant([[3.0]]), kappa=2.0)
     assert wide.numpy() == pytest.approx(2.0)
+    # two critics, two transitions: the mean Q per critic is over its transitions and quantiles, one per critic
+    two = tf.constant([[[0.0, 1.0], [2.0, 3.0]], [[4.0, 6.0], [8.0, 10.0]]])
+    _, info = quantile_huber_loss(two, tf.zeros((2, 3)))
+    assert info["train/mean_q_per_critic"].shape == (2,)
+    np.testing.assert_allclose(info["train/mean_q_per_critic"].numpy(), [1.5, 7.0])
+    assert info["train/mean_q"].numpy() == pytest.approx(4.25)
 
 
 def test_quantile_huber_loss_pulls_each_quantile_to_its_level_of_the_targets():
