@@ -16,6 +16,10 @@ Three counts of the phase (one update plus the next action):
   One TensorFlow thread, so op times add up to the call's; the profiled call's time they leave is the executor's
   own work: scheduling, the small ops it runs inline without a trace, and the call's entry and exit (all
   slowed by the profiler; the unprofiled wall time is printed beside).
+- with --time, the floor on two cores: the executed graph as a DAG whose nodes weigh their traced time plus the
+  executor's measured cost per node (untraced time / executed nodes), its work W and critical path P. No
+  scheduler runs this graph on two cores in less than max(W / 2, P); `--wall` times the call in TensorFlow's
+  own thread layout (run it without --time and without TF_NUM_* set: the agent's `auto` layout), to set beside.
 
 Parts: matmul (MatMul, _FusedMatMul, BatchMatMul), optimizer (ops under an `*_adam` or `*_adam_step` scope),
 checks (CheckNumerics and the `finite_check` scope), target update (`target_update` scope), other (forward and
@@ -55,7 +59,7 @@ def part(name: str, op: str) -> str:
 def _agent(env_id: str, settings: dict):
     from keras_sac.io.startup import quiet_tensorflow_startup
 
-    with quiet_tensorflow_startup():
+    with quiet_tensorflow_startup(first_op=False):  # the agent starts TensorFlow, its thread pools sized first
         from keras_sac import KerasSAC
 
     agent = KerasSAC(env_id, seed=0, batch_size=256, buffer_size=10_000, learning_starts=300, **settings)
@@ -74,8 +78,8 @@ def graph_census(function) -> dict:
     return _count(list(graph.node) + [n for f in graph.library.function for n in f.node_def])
 
 
-def executed_census(function) -> dict:
-    """The phase's graph after Grappler's default passes, kept alive by its outputs and stateful ops."""
+def executed_graph(function):
+    """The phase's GraphDef after Grappler's default passes, kept alive by its outputs and stateful ops."""
     from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
     from tensorflow.python.grappler import tf_optimizer
 
@@ -84,14 +88,62 @@ def executed_census(function) -> dict:
     fetch = meta.collection_def["train_op"].node_list.value
     fetch.extend(t.name for t in function.graph.outputs)
     fetch.extend(op.name for op in function.graph.get_operations() if op._is_stateful)
-    optimized = tf_optimizer.OptimizeGraph(config_pb2.ConfigProto(), meta)
+    return tf_optimizer.OptimizeGraph(config_pb2.ConfigProto(), meta)
+
+
+def executed_census(function) -> dict:
+    optimized = executed_graph(function)
     return _count(list(optimized.node) + [n for f in optimized.library.function for n in f.node_def])
 
 
-def timed_census(agent, calls: int) -> dict:
+def critical_path(nodes: dict[str, tuple[str, list[str]]], weight: dict[str, float], per_node: float) -> dict:
+    """Longest path through a DAG {name: (op, input names)} where node n costs weight.get(n, 0) + per_node;
+    inputs outside `nodes` are ignored. Returns its cost, node count, matmul cost, and the total work."""
+    finish: dict[str, float] = {}
+    came_from: dict[str, str | None] = {}
+    for name in _topological(nodes):
+        inputs = [i for i in nodes[name][1] if i in nodes]
+        before = max(inputs, key=finish.__getitem__, default=None)
+        came_from[name] = before
+        finish[name] = weight.get(name, 0.0) + per_node + (finish[before] if before else 0.0)
+    end = max(finish, key=finish.__getitem__)
+    path = [end]
+    while came_from[path[-1]] is not None:
+        path.append(came_from[path[-1]])  # type: ignore[arg-type]
+    return {
+        "us": finish[end],
+        "nodes": len(path),
+        "matmul_us": sum(weight.get(n, 0.0) for n in path if nodes[n][0] in MATMULS),
+        "work_us": sum(weight.get(n, 0.0) for n in nodes) + per_node * len(nodes),
+    }
+
+
+def _topological(nodes: dict[str, tuple[str, list[str]]]) -> list[str]:
+    order: list[str] = []
+    done: set[str] = set()
+    for root in nodes:
+        stack = [(root, iter(nodes[root][1]))]
+        while stack:
+            name, inputs = stack[-1]
+            nxt = next((i for i in inputs if i in nodes and i not in done), None)
+            if nxt is None:
+                stack.pop()
+                if name not in done:
+                    done.add(name)
+                    order.append(name)
+            elif all(nxt != s[0] for s in stack):  # a cycle would be a broken graph; skip the back edge
+                stack.append((nxt, iter(nodes[nxt][1])))
+    return order
+
+
+def _dag(graph_def) -> dict[str, tuple[str, list[str]]]:
+    """{node name: (op, names of its data and control inputs)} of a flat GraphDef."""
+    return {n.name: (n.op, [i.lstrip("^").split(":")[0] for i in n.input]) for n in graph_def.node}
+
+
+def wall_per_call(agent, calls: int) -> list[float]:
+    """Seconds per call of the training phase on one fixed minibatch, after 30 warm-up calls."""
     import numpy as np
-    import tensorflow as tf
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
     from keras_sac.data.buffer import pack
 
@@ -105,6 +157,20 @@ def timed_census(agent, calls: int) -> dict:
         start = time.perf_counter()
         phase(minibatch, obs)[1].numpy()
         walls.append(time.perf_counter() - start)
+    return walls
+
+
+def timed_census(agent, calls: int) -> dict:
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    from keras_sac.data.buffer import pack
+
+    phase = agent._compiled("_compiled_update_and_act")
+    minibatch = pack(agent.buffer.sample(256, np.random.default_rng(0)))[None]
+    obs = agent.collector.obs
+    walls = wall_per_call(agent, calls)
     with tempfile.TemporaryDirectory() as logdir:
         options = tf.profiler.experimental.ProfilerOptions(host_tracer_level=3, python_tracer_level=0)
         tf.profiler.experimental.start(logdir, options=options)
@@ -119,6 +185,7 @@ def timed_census(agent, calls: int) -> dict:
     count: collections.Counter = collections.Counter()
     micros: collections.Counter = collections.Counter()
     op_micros: collections.Counter = collections.Counter()
+    node_micros: collections.Counter = collections.Counter()
     for plane in space.planes:
         names = plane.event_metadata
         for line in plane.lines:
@@ -130,8 +197,12 @@ def timed_census(agent, calls: int) -> dict:
                 count[part(node, op)] += 1
                 micros[part(node, op)] += event.duration_ps / 1e6
                 op_micros[op] += event.duration_ps / 1e6
+                node_micros[node] += event.duration_ps / 1e6
     profiled_us = sum(profiled) / calls * 1e6  # a mean, as the parts' times are sums over the calls
     traced_us = sum(micros.values()) / calls
+    dag = _dag(executed_graph(phase))
+    per_node = max(0.0, profiled_us - traced_us) / len(dag)
+    path = critical_path(dag, {n: us / calls for n, us in node_micros.items()}, per_node)
     return {
         "calls": calls,
         "wall_us": statistics.median(walls) * 1e6,
@@ -140,15 +211,28 @@ def timed_census(agent, calls: int) -> dict:
         "parts": {p: {"ops": count[p] / calls, "us": micros[p] / calls} for p in PARTS},
         "untraced_us": profiled_us - traced_us,
         "top_ops_us": {op: us / calls for op, us in op_micros.most_common(12)},
+        "critical_path": {**path, "per_node_us": per_node, "two_core_floor_us": max(path["work_us"] / 2, path["us"])},
     }
 
 
-def census(env_id: str, settings: dict, time_it: bool = False, calls: int = 200) -> dict:
+def census(env_id: str, settings: dict, time_it: bool = False, calls: int = 200, wall: bool = False) -> dict:
     agent = _agent(env_id, settings)
     phase = agent._compiled("_compiled_update_and_act")
     result = {"env": env_id, "settings": settings, "graph": graph_census(phase), "executed": executed_census(phase)}
     if time_it:
         result["time"] = timed_census(agent, calls)
+    if wall:
+        import tensorflow as tf
+
+        threads = (
+            tf.config.threading.get_intra_op_parallelism_threads(),
+            tf.config.threading.get_inter_op_parallelism_threads(),
+        )
+        result["wall"] = {
+            "threads": threads,
+            "calls": calls,
+            "us": statistics.median(wall_per_call(agent, calls)) * 1e6,
+        }
     return result
 
 
@@ -166,6 +250,19 @@ def report(result: dict) -> str:
             for p in PARTS
         ]
         lines.append(f"untraced (executor) | | {t['untraced_us']:.0f} | {t['untraced_us'] / wall:.1%}")
+        cp = t["critical_path"]
+        lines += [
+            "",
+            f"as a DAG (traced time per node + {cp['per_node_us']:.1f} us of executor per node): work "
+            f"{cp['work_us']:.0f} us, critical path {cp['us']:.0f} us ({cp['nodes']} nodes, {cp['matmul_us']:.0f} us "
+            f"of matmuls); two-core floor max(work / 2, path) = {cp['two_core_floor_us']:.0f} us (profiled times)",
+        ]
+    if "wall" in result:
+        intra, inter = result["wall"]["threads"]
+        lines.append(
+            f"wall {result['wall']['us']:.0f} us per call (median of {result['wall']['calls']}), threads intra "
+            f"{intra} / inter {inter} (0: TensorFlow's default)"
+        )
     lines += ["", "executed ops by type:"] + [f"{n:6d}  {op}" for op, n in list(e["ops"].items())[:25]]
     return "\n".join(lines)
 
@@ -182,6 +279,7 @@ def main(argv=None) -> None:
         help="a KerasSAC setting (YAML value), e.g. gradient_steps=5",
     )
     p.add_argument("--time", action="store_true", help="also time the parts (one TensorFlow thread)")
+    p.add_argument("--wall", action="store_true", help="time the call in this process's thread layout (no profiler)")
     p.add_argument("--calls", type=int, default=200)
     p.add_argument("--tree", type=Path, default=ROOT, help="the checkout whose keras_sac to count (default: this)")
     p.add_argument("--json", type=Path, help="also write the census here")
@@ -192,7 +290,9 @@ def main(argv=None) -> None:
         os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = "1"
     sys.path.insert(0, str(args.tree.resolve()))
     settings = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.settings)}
-    result = census(args.env, settings, args.time, args.calls)
+    if args.time and args.wall:
+        p.error("--wall times the thread layout --time replaces with one thread: run them separately")
+    result = census(args.env, settings, args.time, args.calls, args.wall)
     print(report(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

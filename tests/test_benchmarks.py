@@ -1,0 +1,41 @@
+"""The arithmetic of the benchmark scripts whose figures docs/benchmarks.md quotes."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import op_census  # noqa: E402
+
+
+def test_critical_path_takes_the_longest_chain_and_counts_every_node_once():
+    # a -> b -> d and a -> c -> d, with a control input (^) and an input from outside the graph (ignored)
+    nodes = {
+        "d": ("AddV2", ["b", "c"]),
+        "b": ("MatMul", ["a", "outside"]),
+        "c": ("Relu", ["^a"]),
+        "a": ("Placeholder", []),
+    }
+    dag = {n: (op, [i.lstrip("^") for i in ins]) for n, (op, ins) in nodes.items()}
+    path = op_census.critical_path(dag, {"a": 1.0, "b": 5.0, "c": 2.0, "d": 1.0}, per_node=0.5)
+    assert path["us"] == pytest.approx(1.0 + 5.0 + 1.0 + 3 * 0.5)  # a, b, d
+    assert path["nodes"] == 3
+    assert path["matmul_us"] == pytest.approx(5.0)  # b only
+    assert path["work_us"] == pytest.approx(9.0 + 4 * 0.5)
+
+
+def test_critical_path_follows_the_other_branch_when_it_is_longer():
+    dag = {"a": ("Const", []), "b": ("MatMul", ["a"]), "c": ("Relu", ["a"]), "d": ("AddV2", ["b", "c"])}
+    path = op_census.critical_path(dag, {"b": 1.0, "c": 4.0}, per_node=0.5)
+    assert (path["us"], path["nodes"], path["matmul_us"]) == (4.0 + 3 * 0.5, 3, 0.0)  # a, c, d
+
+
+def test_dag_reads_data_and_control_inputs_by_node_name():
+    from tensorflow.core.framework import graph_pb2
+
+    graph = graph_pb2.GraphDef()
+    graph.node.add(name="x", op="Placeholder")
+    graph.node.add(name="y", op="Split", input=["x"])
+    graph.node.add(name="z", op="AddV2", input=["y:1", "^x"])
+    assert op_census._dag(graph) == {"x": ("Placeholder", []), "y": ("Split", ["x"]), "z": ("AddV2", ["y", "x"])}
