@@ -18,7 +18,8 @@ Three counts of the phase (one update plus the next action):
   slowed by the profiler; the unprofiled wall time is printed beside).
 - with --time, the floor on two cores: the executed graph as a DAG whose nodes weigh their traced time plus the
   executor's measured cost per node (untraced time / executed nodes), its work W and critical path P. No
-  scheduler runs this graph on two cores in less than max(W / 2, P); `--wall` times the call in TensorFlow's
+  scheduler runs this graph on two cores in less than max(W / 2, P), and a greedy one (longest path first)
+  shows what a plain list scheduler gets; `--wall` times the call in TensorFlow's
   own thread layout (run it without --time and without TF_NUM_* set: the agent's `auto` layout), to set beside.
 
 Parts: matmul (MatMul, _FusedMatMul, BatchMatMul), optimizer (ops under an `*_adam` or `*_adam_step` scope),
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import heapq
 import json
 import os
 import re
@@ -118,6 +120,37 @@ def critical_path(nodes: dict[str, tuple[str, list[str]]], weight: dict[str, flo
     }
 
 
+def list_schedule(
+    nodes: dict[str, tuple[str, list[str]]], weight: dict[str, float], per_node: float, processors: int
+) -> float:
+    """Makespan of a greedy schedule of the DAG on `processors` identical processors: whenever one is idle it
+    takes the ready node with the longest path to the end (a good schedule, not always the best)."""
+    succ: dict[str, list[str]] = {n: [] for n in nodes}
+    waiting = dict.fromkeys(nodes, 0)
+    for name, (_, inputs) in nodes.items():
+        for i in set(inputs) & nodes.keys():
+            succ[i].append(name)
+            waiting[name] += 1
+    cost = {n: weight.get(n, 0.0) + per_node for n in nodes}
+    to_end: dict[str, float] = {}
+    for name in reversed(_topological(nodes)):
+        to_end[name] = cost[name] + max((to_end[s] for s in succ[name]), default=0.0)
+    ready = [(-to_end[n], n) for n in nodes if waiting[n] == 0]
+    heapq.heapify(ready)
+    running: list[tuple[float, str]] = []
+    now = 0.0
+    while ready or running:
+        while ready and len(running) < processors:
+            _, name = heapq.heappop(ready)
+            heapq.heappush(running, (now + cost[name], name))
+        now, name = heapq.heappop(running)
+        for s in succ[name]:
+            waiting[s] -= 1
+            if waiting[s] == 0:
+                heapq.heappush(ready, (-to_end[s], s))
+    return now
+
+
 def _topological(nodes: dict[str, tuple[str, list[str]]]) -> list[str]:
     order: list[str] = []
     done: set[str] = set()
@@ -202,7 +235,9 @@ def timed_census(agent, calls: int) -> dict:
     traced_us = sum(micros.values()) / calls
     dag = _dag(executed_graph(phase))
     per_node = max(0.0, profiled_us - traced_us) / len(dag)
-    path = critical_path(dag, {n: us / calls for n, us in node_micros.items()}, per_node)
+    weights = {n: us / calls for n, us in node_micros.items()}
+    path = critical_path(dag, weights, per_node)
+    path["two_processor_schedule_us"] = list_schedule(dag, weights, per_node, 2)
     return {
         "calls": calls,
         "wall_us": statistics.median(walls) * 1e6,
@@ -255,7 +290,8 @@ def report(result: dict) -> str:
             "",
             f"as a DAG (traced time per node + {cp['per_node_us']:.1f} us of executor per node): work "
             f"{cp['work_us']:.0f} us, critical path {cp['us']:.0f} us ({cp['nodes']} nodes, {cp['matmul_us']:.0f} us "
-            f"of matmuls); two-core floor max(work / 2, path) = {cp['two_core_floor_us']:.0f} us (profiled times)",
+            f"of matmuls); two-core floor max(work / 2, path) = {cp['two_core_floor_us']:.0f} us; a greedy "
+            f"longest-path-first schedule on two processors: {cp['two_processor_schedule_us']:.0f} us (profiled times)",
         ]
     if "wall" in result:
         intra, inter = result["wall"]["threads"]

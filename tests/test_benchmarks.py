@@ -39,3 +39,32 @@ def test_dag_reads_data_and_control_inputs_by_node_name():
     graph.node.add(name="y", op="Split", input=["x"])
     graph.node.add(name="z", op="AddV2", input=["y:1", "^x"])
     assert op_census._dag(graph) == {"x": ("Placeholder", []), "y": ("Split", ["x"]), "z": ("AddV2", ["y", "x"])}
+
+
+def test_list_schedule_runs_independent_chains_side_by_side_and_waits_for_inputs():
+    # two chains of two nodes (a1 -> a2, b1 -> b2) joined by j; every node costs 1 + 0.5
+    dag = {
+        "a1": ("MatMul", []),
+        "a2": ("MatMul", ["a1"]),
+        "b1": ("MatMul", []),
+        "b2": ("MatMul", ["b1"]),
+        "j": ("AddV2", ["a2", "b2"]),
+    }
+    weight = dict.fromkeys(dag, 1.0)
+    assert op_census.list_schedule(dag, weight, 0.5, processors=1) == pytest.approx(5 * 1.5)
+    assert op_census.list_schedule(dag, weight, 0.5, processors=2) == pytest.approx(3 * 1.5)
+    assert op_census.list_schedule(dag, weight, 0.5, processors=4) == pytest.approx(3 * 1.5)  # the path bounds it
+
+
+def test_list_schedule_starts_the_longer_branch_first():
+    # after s, three nodes are ready for two processors: the head of a 3-node chain and two single nodes. Taking
+    # the chain's head first ends at 4; taking the two single nodes first would end at 5.
+    dag = {
+        "s": ("Const", []),
+        "x": ("Relu", ["s"]),
+        "y": ("Relu", ["s"]),
+        "l1": ("MatMul", ["s"]),
+        "l2": ("MatMul", ["l1"]),
+        "l3": ("MatMul", ["l2"]),
+    }
+    assert op_census.list_schedule(dag, dict.fromkeys(dag, 1.0), 0.0, processors=2) == pytest.approx(4.0)
