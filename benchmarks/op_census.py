@@ -3,6 +3,7 @@ census; also an A/B check that a change leaves the default update's graph alone)
 
     python benchmarks/op_census.py                       # HalfCheetah-v5 defaults, one gradient step
     python benchmarks/op_census.py --time                # ... and time per part, one TensorFlow thread
+    python benchmarks/op_census.py --wall                # ... or the call's wall time in the agent's thread layout
     python benchmarks/op_census.py --tree ../other-checkout --time --json before.json   # another commit's agent
     python benchmarks/op_census.py --env Hopper-v5 --set critic_type=quantile
 
@@ -19,8 +20,9 @@ Three counts of the phase (one update plus the next action):
 - with --time, the floor on two cores: the executed graph as a DAG whose nodes weigh their traced time plus the
   executor's measured cost per node (untraced time / executed nodes), its work W and critical path P. No
   scheduler runs this graph on two cores in less than max(W / 2, P), and a greedy one (longest path first)
-  shows what a plain list scheduler gets; `--wall` times the call in TensorFlow's
-  own thread layout (run it without --time and without TF_NUM_* set: the agent's `auto` layout), to set beside.
+  shows what a plain list scheduler gets;
+- with --wall, the call's wall time in the process's own thread layout, to set beside that floor (run it
+  without --time and without TF_NUM_* set, and the agent applies its `auto` layout).
 
 Parts: matmul (MatMul, _FusedMatMul, BatchMatMul), optimizer (ops under an `*_adam` or `*_adam_step` scope),
 checks (CheckNumerics and the `finite_check` scope), target update (`target_update` scope), other (forward and
