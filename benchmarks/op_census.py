@@ -176,16 +176,20 @@ def _dag(graph_def) -> dict[str, tuple[str, list[str]]]:
     return {n.name: (n.op, [i.lstrip("^").split(":")[0] for i in n.input]) for n in graph_def.node}
 
 
-def wall_per_call(agent, calls: int) -> list[float]:
-    """Seconds per call of the training phase on one fixed minibatch, after 30 warm-up calls."""
+def phase_inputs(agent):
+    """The training phase `learn` calls once per env step (one update + the next action) and one fixed packed
+    minibatch and observation for it."""
     import numpy as np
 
     from keras_sac.data.buffer import pack
 
     phase = agent._compiled("_compiled_update_and_act")
-    minibatch = pack(agent.buffer.sample(256, np.random.default_rng(0)))[None]
-    obs = agent.collector.obs
-    for _ in range(30):
+    return phase, pack(agent.buffer.sample(256, np.random.default_rng(0)))[None], agent.collector.obs
+
+
+def time_calls(phase, minibatch, obs, calls: int, warmup: int = 0) -> list[float]:
+    """Seconds per call, each waited for, after `warmup` untimed calls."""
+    for _ in range(warmup):
         phase(minibatch, obs)
     walls = []
     for _ in range(calls):
@@ -195,25 +199,21 @@ def wall_per_call(agent, calls: int) -> list[float]:
     return walls
 
 
+def wall_per_call(agent, calls: int) -> list[float]:
+    """Seconds per call of the training phase on one fixed minibatch, after 30 warm-up calls."""
+    return time_calls(*phase_inputs(agent), calls, warmup=30)
+
+
 def timed_census(agent, calls: int) -> dict:
-    import numpy as np
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    from keras_sac.data.buffer import pack
-
-    phase = agent._compiled("_compiled_update_and_act")
-    minibatch = pack(agent.buffer.sample(256, np.random.default_rng(0)))[None]
-    obs = agent.collector.obs
-    walls = wall_per_call(agent, calls)
+    phase, minibatch, obs = phase_inputs(agent)
+    walls = time_calls(phase, minibatch, obs, calls, warmup=30)
     with tempfile.TemporaryDirectory() as logdir:
         options = tf.profiler.experimental.ProfilerOptions(host_tracer_level=3, python_tracer_level=0)
         tf.profiler.experimental.start(logdir, options=options)
-        profiled = []
-        for _ in range(calls):
-            start = time.perf_counter()
-            phase(minibatch, obs)[1].numpy()
-            profiled.append(time.perf_counter() - start)
+        profiled = time_calls(phase, minibatch, obs, calls)
         tf.profiler.experimental.stop()
         space = xplane_pb2.XSpace()
         space.ParseFromString(next(Path(logdir).rglob("*.xplane.pb")).read_bytes())
