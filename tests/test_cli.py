@@ -341,7 +341,7 @@ def test_a_preset_and_variant_settings_from_the_command_line_reach_the_agent(tmp
     assert_one_line_error(proc, "redq_subset (2) must be between 1 and n_critics (1)")
 
 
-def test_tqc_simba_adamw_and_resets_from_the_command_line(tmp_path):
+def test_tqc_simba_adamw_resets_and_gradient_clipping_from_the_command_line(tmp_path):
     proc = run(
         "train.py",
         "--env",
@@ -365,10 +365,18 @@ def test_tqc_simba_adamw_and_resets_from_the_command_line(tmp_path):
         "weight_decay=0.01",
         "--set",
         "reset_interval=50",
+        "--set",
+        "max_grad_norm=10",
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+    import csv
+
     from keras_sac import KerasSAC
+
+    with open(tmp_path / "run" / "metrics.csv", newline="") as f:
+        last = list(csv.DictReader(f))[-1]  # the norms before clipping, logged beside the losses
+    assert float(last["train/critic_grad_norm"]) > 0 and float(last["train/actor_grad_norm"]) > 0
 
     agent = KerasSAC.load(tmp_path / "run")
     assert agent.critics.members[0].__class__.__name__ == "SimbaQNetwork"
@@ -382,6 +390,7 @@ def test_tqc_simba_adamw_and_resets_from_the_command_line(tmp_path):
         (["critic_type=quantile", "target_backup=redq", "n_critics=5"], "target_backup: redq combines scalar critics"),
         (["reset_interval=0"], "reset_interval = 0 is out of range"),
         (["weight_decay=-1"], "weight_decay = -1.0 is out of range: expected a number >= 0"),
+        (["max_grad_norm=0"], "max_grad_norm = 0.0 is out of range: expected a number > 0"),
     ]:
         proc = run(
             "train.py",

@@ -15,7 +15,7 @@ from keras_sac.config.settings import ConfigError, SACConfig
 from keras_sac.core.losses import mean_backup, mean_over_atoms, min_backup, quantile_huber_loss
 from keras_sac.core.networks import MLP, Actor, ActorSnapshot, MLPOptions
 from keras_sac.core.simba import SimbaTorso
-from keras_sac.core.update import SACUpdate
+from keras_sac.core.update import SACUpdate, metric_values
 
 
 def all_variables(agent) -> list:
@@ -35,6 +35,7 @@ VARIANTS = {
         critic_arch=(64, 64),
         batch_renorm_warmup=20,
         gradient_steps=2,
+        max_grad_norm=1.0,  # with policy_delay: the actor's norm is held between its updates like its loss
     ),
     "reinforce": dict(actor_gradient="reinforce", num_actor_samples=4),
     "hard_targets_n_step": dict(target_update="hard", target_update_period=10, n_steps=3, entropy_backup=False),
@@ -330,6 +331,7 @@ def test_learning_rate_schedules_follow_their_optimizers_steps_and_resume(match_
             "reset_interval restarts the optimizers",
         ),
         (dict(weight_decay=-0.1), "weight_decay = -0.1 is out of range: expected a number >= 0"),
+        (dict(max_grad_norm=0), r"max_grad_norm = 0.0 is out of range: expected a number > 0 \(or null"),
     ],
 )
 def test_bad_variant_settings_are_one_line_errors(values, message):
@@ -461,6 +463,48 @@ def test_weight_decay_shrinks_the_actor_and_critic_weights_decoupled_from_adams_
     # where |g| is near eps: allow a few such elements, not a missing or coupled decay (which moves them all).
     close = [np.isclose(d.numpy() - p.numpy(), -3e-4 * 0.5 * w, rtol=1e-3, atol=2e-7) for d, p, w in pairs]
     assert np.mean(np.concatenate([c.ravel() for c in close])) > 0.99
+
+
+def test_clip_scales_the_gradients_to_the_global_norm_and_reports_the_norm_before():
+    grads = [tf.constant([3.0, 0.0]), None, tf.constant([[4.0]])]
+    clipped, info = SACUpdate._clip(grads, 1.0, "critic loss")
+    np.testing.assert_allclose(clipped[0].numpy(), [0.6, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(clipped[2].numpy(), [[0.8]], rtol=1e-6)
+    assert clipped[1] is None and float(info["train/critic_grad_norm"]) == pytest.approx(5.0)
+    kept, info = SACUpdate._clip(grads, 10.0, "actor loss")  # under the limit: unchanged
+    np.testing.assert_array_equal(kept[2].numpy(), [[4.0]])
+    assert set(info) == {"train/actor_grad_norm"}
+    assert SACUpdate._clip(grads, None, "actor loss") == (grads, {})
+
+
+def test_max_grad_norm_clips_the_actor_and_critic_steps_and_logs_their_norms_before_clipping(match_env):
+    agents = {
+        clip: KerasSAC(match_env, seed=0, **SMALL, max_grad_norm=clip, learning_rate=1e-3) for clip in (None, 1e9, 1e-9)
+    }
+    batch = batch_of(agents[None], seed=3)
+    start = [
+        v.numpy().copy() for v in agents[None].critics.trainable_variables + agents[None].actor.trainable_variables
+    ]
+    metrics = {clip: metric_values(agent.train_step(*batch)) for clip, agent in agents.items()}
+    moved = {
+        clip: np.concatenate(
+            [
+                np.abs(v.numpy() - w).ravel()
+                for v, w in zip(agent.critics.trainable_variables + agent.actor.trainable_variables, start, strict=True)
+            ]
+        )
+        for clip, agent in agents.items()
+    }
+    assert "train/critic_grad_norm" not in metrics[None]
+    # a limit above the norm changes nothing, bit for bit (the scale is exactly 1)
+    np.testing.assert_array_equal(moved[1e9], moved[None])
+    # Adam's first step is lr * g / (|g| + eps): lr for a plain gradient, ~lr * |g| / eps for one clipped to 1e-9
+    assert np.median(moved[None]) > 0.5e-3 and moved[1e-9].max() < 0.05e-3
+    # both report the norm before clipping (after it, it would be 1e-9); the actor's loss is taken on the
+    # critics just updated, which differ between the two by one (clipped or not) step
+    critic, actor = (np.array([metrics[c][f"train/{k}_grad_norm"] for c in (1e9, 1e-9)]) for k in ("critic", "actor"))
+    assert critic[0] == pytest.approx(critic[1], rel=1e-5) and actor[0] == pytest.approx(actor[1], rel=1e-2)
+    assert min(critic.min(), actor.min()) > 1e-3
 
 
 def test_simba_torso_is_embedding_residual_blocks_and_a_final_layer_norm():

@@ -77,6 +77,12 @@ class SACConfig:
         "Loshchilov & Hutter 2019; SimBa and BRO use 1e-2); 0: plain Adam.",
         check(non_negative, "a number >= 0"),
     )
+    max_grad_norm: float | None = field(
+        None,
+        "Clip the critics' gradients, and the actor's, to this global L2 norm before their optimizer steps "
+        "(each network's own norm; the temperature's is not clipped). None: no clipping, as SB3's SAC.",
+        check(positive, "a number > 0 (or null: no clipping)"),
+    )
     reset_interval: int | None = field(
         None,
         "Gradient steps between resets of the actor and critics (Nikishin et al. 2022; BRO, SR-SAC): fresh "

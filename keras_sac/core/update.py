@@ -99,7 +99,12 @@ class SACUpdate:
         # optimizer step or target update runs; the agent reads it after each call and stops training.
         self.failure = tf.Variable(0, dtype=tf.int32, trainable=False, name="failure") if c.use_xla else None
         if c.policy_delay > 1:  # the actor's metrics between its updates: those of its last update
-            names = ["train/actor_loss", "train/entropy", *(["train/alpha_loss"] if c.learn_alpha else [])]
+            names = [
+                "train/actor_loss",
+                "train/entropy",
+                *(["train/alpha_loss"] if c.learn_alpha else []),
+                *(["train/actor_grad_norm"] if c.max_grad_norm is not None else []),
+            ]
             self.held = {k: tf.Variable(0.0, trainable=False, name=k.replace("/", "_")) for k in names}
 
     def call(self, compiled, args: tuple, step: int):
@@ -187,7 +192,7 @@ class SACUpdate:
             target_q = self._target(b, next_q, next_log_prob, target_alpha, seeds)
             with tf.GradientTape() as tape:
                 loss, info = self.critic_loss(self.critics(b.obs, b.actions, seed=seeds.get("drop_online")), target_q)
-        self._apply(self.critic_step, tape, loss, "critic loss")
+        info.update(self._apply(self.critic_step, tape, loss, "critic loss"))
         return info
 
     def _target(self, b: Batch, next_q_values, next_log_prob, alpha, seeds):
@@ -218,11 +223,11 @@ class SACUpdate:
                 actions, log_prob = pi.sample_detached_and_log_prob(seeds["actor"])
                 q = tf.stop_gradient(self.actor_q(self.critics(obs_k, actions, seed=drop)))
                 loss, info = losses.reinforce_actor_loss(log_prob, q, alpha, k)
-        self._apply(self.actor_step, tape, loss, "actor loss")
+        info.update(self._apply(self.actor_step, tape, loss, "actor loss"))
         if c.learn_alpha:
             with tf.GradientTape() as tape:
                 loss, alpha_info = losses.alpha_loss(self.log_alpha, log_prob, self.target_entropy)
-            self._apply(self.alpha_step, tape, loss, "alpha loss")
+            self._apply(self.alpha_step, tape, loss, "alpha loss", clip=False)
             info.update(alpha_info)
         return info
 
@@ -254,13 +259,17 @@ class SACUpdate:
             polyak_update(online, target, c.tau)
 
     # ------------------------------------------------------------------ optimizer steps
-    def _apply(self, step: AdamStep, tape, loss, name: str) -> None:
+    def _apply(self, step: AdamStep, tape, loss, name: str, clip: bool = True) -> dict:
         """One optimizer step, unless the loss or a gradient is NaN/inf: then training stops before it.
 
         A finite loss can still have a non-finite gradient (e.g. through sqrt or log at 0), which Adam would
         spread into every weight it touches. In graph mode check_numerics raises, naming it (the agent turns
         that into TrainingDivergedError); under XLA, where check_numerics is compiled away, `failure` records
-        it and the step is skipped (see __init__)."""
+        it and the step is skipped (see __init__).
+
+        With max_grad_norm (and `clip`), the gradients are scaled down to that global norm first, and the
+        norm before clipping is returned as `train/<network>_grad_norm`; otherwise {} (no op is added)."""
+        max_norm = self.config.max_grad_norm if clip else None
         if self.failure is None:
             with tf.control_dependencies([tf.debugging.check_numerics(loss, f"keras_sac: {name} is not finite")]):
                 grads = tape.gradient(loss, step.variables)
@@ -270,9 +279,10 @@ class SACUpdate:
             with tf.name_scope("finite_check"):
                 total = tf.add_n([tf.reduce_sum(g) for g in grads if g is not None])
                 finite = tf.debugging.check_numerics(total, f"keras_sac: {name} gradient is not finite")
+            grads, info = self._clip(grads, max_norm, name)
             with tf.control_dependencies([finite]):
                 step.apply(grads)
-            return
+            return info
         grads = tape.gradient(loss, step.variables)
         loss_code, grad_code = (
             FAILURES.index(f"{name} {what}") + 1 for what in ("is not finite", "gradient is not finite")
@@ -280,8 +290,19 @@ class SACUpdate:
         finite_grads = tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g in grads]))
         code = tf.where(tf.reduce_all(tf.math.is_finite(loss)), tf.where(finite_grads, 0, grad_code), loss_code)
         self.failure.assign(tf.where(self.failure > 0, self.failure, code))
+        grads, info = self._clip(grads, max_norm, name)
         if self.failure == 0:  # autograph: a tf.cond
             step.apply(grads)
+        return info
+
+    @staticmethod
+    def _clip(grads: list, max_norm: float | None, name: str) -> tuple[list, dict]:
+        """(grads scaled to global L2 norm <= max_norm, {"train/<net>_grad_norm": the norm before}), or the
+        grads unchanged and {} when max_norm is None."""
+        if max_norm is None:
+            return grads, {}
+        clipped, norm = tf.clip_by_global_norm(grads, max_norm)
+        return clipped, {f"train/{name.split()[0]}_grad_norm": norm}
 
 
 def metric_values(metrics: dict) -> dict[str, float]:
