@@ -323,9 +323,7 @@ class MetricsLogger(Callback):
             assert self.folder is not None  # __init__: a folder or a logger
             folder = Path(self.folder)
             folder.mkdir(parents=True, exist_ok=True)
-            self.logger = RunLogger(
-                folder, columns=columns(agent.config.n_critics, agent.config.max_grad_norm is not None)
-            )
+            self.logger = RunLogger(folder, columns=columns(agent.config))
         self._clock, self._clock_step = time.perf_counter(), agent.num_timesteps
         agent.update_metrics.active = True  # each row's train/ values: the mean over its updates
 

@@ -162,7 +162,7 @@ def test_tensorboard_log_writes_train_py_s_metrics_in_a_folder_per_run_as_sb3_na
     with open(tmp_path / "tb" / "SAC_1" / "metrics.csv", newline="") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
-    assert tuple(reader.fieldnames) == columns(2)  # train.py's columns, in its order
+    assert tuple(reader.fieldnames) == columns(agent.config)  # train.py's columns, in its order
     assert [int(float(r["step"])) for r in rows] == [1000, 2000, 3000]
     assert float(rows[-1]["train/critic_loss"]) > 0 and rows[-1]["rollout/episode_return"]
     events = list((tmp_path / "tb" / "SAC_1" / "tb").glob("events.out.tfevents.*"))

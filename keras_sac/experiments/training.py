@@ -163,7 +163,7 @@ def train(
     logger = RunLogger(
         run_dir,
         resume_at=agent.num_timesteps if resume else None,
-        columns=columns(agent.config.n_critics, agent.config.max_grad_norm is not None),
+        columns=columns(agent.config),
         hparams={"env_id": config.env_id, **dataclasses.asdict(agent.config), **to_dict(run)},
     )
     start = time.perf_counter()

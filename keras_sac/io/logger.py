@@ -48,11 +48,11 @@ COLUMNS = (
 )
 
 
-def columns(n_critics: int, grad_norms: bool = False) -> tuple[str, ...]:
-    """metrics.csv's columns for an agent with `n_critics` critics (each one's mean Q: train/mean_q_1, ...),
-    and with `grad_norms` (max_grad_norm set) the critics' and the actor's gradient norms before clipping."""
-    norms = ("train/critic_grad_norm", "train/actor_grad_norm") if grad_norms else ()
-    return (*COLUMNS, *(f"train/mean_q_{i + 1}" for i in range(n_critics)), *norms)
+def columns(config) -> tuple[str, ...]:
+    """metrics.csv's columns for an agent's SACConfig: each critic's mean Q (train/mean_q_1, ...) and, with
+    max_grad_norm set, the critics' and the actor's gradient norms before clipping."""
+    norms = ("train/critic_grad_norm", "train/actor_grad_norm") if config.max_grad_norm is not None else ()
+    return (*COLUMNS, *(f"train/mean_q_{i + 1}" for i in range(config.n_critics)), *norms)
 
 
 class RunLogger:
