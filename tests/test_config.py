@@ -112,6 +112,23 @@ def test_resolve_config_precedence(tmp_path):
     assert r.run.total_timesteps == 3000 and r.sac["seed"] == 7  # flags over everything
 
 
+def test_env_kwargs_come_from_config_files_and_set_merged_key_by_key_under_env_kwargs_flag(tmp_path):
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "Toy-v0.yaml").write_text("gamma: 0.9\nenv_kwargs: {a: 1, b: 1, c: 1}\n")
+    preset = tmp_path / "preset.yaml"
+    preset.write_text("env_kwargs:\n  b: 2\n  c: 2\n")
+    r = resolve_config("Toy-v0", configs, str(preset), {"env_kwargs": "{c: 3}"}, {"d": 4})
+    assert r.env_kwargs == {"a": 1, "b": 2, "c": 3, "d": 4} and r.sac["gamma"] == 0.9
+    assert resolve_config("Toy-v0", configs, None, None, {"a": 5}).env_kwargs == {"a": 5, "b": 1, "c": 1}
+    assert resolve_config("Toy-v0", tmp_path).env_kwargs == {}  # no file names any
+    preset.write_text("env_kwargs: [use_contact_forces, false]\n")
+    with pytest.raises(ConfigError, match=r"preset.yaml'?: env_kwargs must be a mapping of gym.make keywords"):
+        resolve_config("Toy-v0", configs, str(preset))
+    with pytest.raises(ConfigError, match="--set env_kwargs must be a mapping"):
+        resolve_config("Toy-v0", configs, None, {"env_kwargs": "5"})
+
+
 def test_resolve_config_refuses_bad_files_and_a_run_that_never_trains(tmp_path):
     with pytest.raises(ConfigError, match="config file .* does not exist"):
         resolve_config("Toy-v0", tmp_path, str(tmp_path / "missing.yaml"))

@@ -1,5 +1,6 @@
 """Where a run's config comes from: YAML files (configs/<env>.yaml, --config), --set pairs and flags, merged
-lowest precedence first and validated (config.py) before anything runs; and --env-kwargs."""
+lowest precedence first and validated (config.py) before anything runs; and the env's gym.make keywords, from an
+`env_kwargs:` mapping in those files or --set, then --env-kwargs, merged key by key in the same order."""
 
 from __future__ import annotations
 
@@ -123,17 +124,18 @@ def resolve_config(
     `config_file`, `overrides` (from --set) and `explicit` keyword values that are not None.
     `env_id` is a resolved id; a "module:" prefix is not part of the config file's name.
     """
-    values, sources = {}, ["defaults"]
+    values, sources, make_kwargs = {}, ["defaults"], {}
     env_file = configs_dir / f"{env_id.rpartition(':')[2]}.yaml"
     if env_file.is_file():
-        values.update(read_yaml(env_file))
+        values.update(take_env_kwargs(read_yaml(env_file), make_kwargs, f"config file {str(env_file)!r}"))
         sources.append(str(env_file))
     if config_file is not None:
-        values.update(read_yaml(config_file))
+        values.update(take_env_kwargs(read_yaml(config_file), make_kwargs, f"config file {config_file!r}"))
         sources.append(config_file)
     if overrides:
-        values.update(overrides)
+        values.update(take_env_kwargs(overrides, make_kwargs, "--set env_kwargs"))
         sources.append("--set")
+    make_kwargs.update(env_kwargs or {})
     given = {k: v for k, v in explicit.items() if v is not None}
     if given:
         values.update(given)
@@ -148,17 +150,34 @@ def resolve_config(
             f"learning_starts ({sac_config.learning_starts}) >= total_timesteps "
             f"({run.total_timesteps}): the agent would never train; lower learning_starts"
         )
-    return ResolvedConfig(env_id, to_dict(sac_config), run, tuple(sources), dict(env_kwargs or {}))
+    return ResolvedConfig(env_id, to_dict(sac_config), run, tuple(sources), make_kwargs)
 
 
-def parse_env_kwargs(text: str | None) -> dict:
+def take_env_kwargs(values: Mapping[str, Any], into: dict, source: str) -> dict:
+    """`values` without its `env_kwargs` entry, which is merged into `into` key by key (a preset's
+    `env_kwargs: {include_cfrc_ext_in_observation: false}`; through --set, as YAML text). Not a mapping: ConfigError."""
+    values = dict(values)
+    given = values.pop("env_kwargs", None)
+    if isinstance(given, str):  # --set env_kwargs={...}
+        given = parse_env_kwargs(given, source)
+    if given is not None:
+        if not isinstance(given, dict) or not all(isinstance(k, str) for k in given):
+            raise ConfigError(
+                f"{source}: env_kwargs must be a mapping of gym.make keywords, e.g. "
+                f"'env_kwargs: {{ctrl_cost_weight: 0.2}}', got {given!r}"
+            )
+        into.update(given)
+    return values
+
+
+def parse_env_kwargs(text: str | None, source: str = "--env-kwargs") -> dict:
     """`--env-kwargs '{ctrl_cost_weight: 0.2}'` (a YAML/JSON mapping) -> dict; anything else is refused."""
     if not text:
         return {}
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--env-kwargs is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"{source} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-        raise ConfigError(f"--env-kwargs must be a mapping such as '{{\"ctrl_cost_weight\": 0.2}}', got {text!r}")
+        raise ConfigError(f"{source} must be a mapping such as '{{\"ctrl_cost_weight\": 0.2}}', got {text!r}")
     return value
