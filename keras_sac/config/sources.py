@@ -124,7 +124,8 @@ def resolve_config(
     `config_file`, `overrides` (from --set) and `explicit` keyword values that are not None.
     `env_id` is a resolved id; a "module:" prefix is not part of the config file's name.
     """
-    values, sources, make_kwargs = {}, ["defaults"], {}
+    values, sources = {}, ["defaults"]
+    make_kwargs: dict[str, Any] = {}
     env_file = configs_dir / f"{env_id.rpartition(':')[2]}.yaml"
     if env_file.is_file():
         values.update(take_env_kwargs(read_yaml(env_file), make_kwargs, f"config file {str(env_file)!r}"))
