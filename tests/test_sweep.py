@@ -362,8 +362,20 @@ def test_a_killed_worker_resumes_its_trial_from_its_checkpoint(tmp_path):
     assert steps == sorted(set(steps)) and steps[-1] == 3000  # no row repeated or lost across the kill
 
 
+def test_a_session_that_ends_with_trials_unfinished_says_so_and_how_to_resume():
+    from keras_sac.experiments.sweep import ended_line
+
+    assert ended_line(15, 15, 0, 600.0) == ("15 trials ran in 10.0 min (0 failed)", 0)
+    assert ended_line(15, 14, 1, 600.0) == ("15 trials ran in 10.0 min (1 failed)", 1)
+    line, code = ended_line(15, 2, 0, 498.0)  # Ctrl-C: Tune stops the trials and returns
+    assert code == 130 and line.startswith("stopped after 8.3 min: 13 of 15 trials unfinished (2 ended, 0 failed)")
+    assert "the same command resumes them" in line
+    assert ended_line(15, 2, 1, 60.0)[1] == 1
+
+
 @pytest.mark.slow
-def test_a_killed_driver_loses_no_finished_trial_and_a_rerun_completes(tmp_path):
+@pytest.mark.parametrize("stop", ["SIGKILL", "SIGINT"])
+def test_a_killed_driver_loses_no_finished_trial_and_a_rerun_completes(tmp_path, stop):
     args = ["--env", "InvertedPendulum-v5", "--seeds", "0-1", *FAULT, "--max-concurrent", "1", "--sweep-dir", "s"]
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "sweep.py"), *args],
@@ -379,8 +391,12 @@ def test_a_killed_driver_loses_no_finished_trial_and_a_rerun_completes(tmp_path)
         time.sleep(0.5)
     finished_summary = (first / "summary.json").read_text()
     worker = json.loads((second / "sweep_trial.json").read_text())["attempts"][0]["pid"]
-    proc.kill()  # SIGKILL to the driver alone: the embedded Ray and its workers share its fate
-    proc.communicate()
+    # SIGKILL to the driver alone: the embedded Ray and its workers share its fate; SIGINT (Ctrl-C): Tune stops
+    # the trials, and the driver says what is left
+    proc.send_signal(getattr(signal, stop))
+    out, _ = proc.communicate(timeout=300)
+    if stop == "SIGINT":
+        assert proc.returncode == 130 and "1 of 2 trials unfinished (1 ended, 0 failed)" in out, out
     deadline = time.time() + 60
     while _alive(worker):
         assert time.time() < deadline, "the trial's worker outlived its driver"

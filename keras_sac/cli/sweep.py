@@ -18,7 +18,7 @@ Why Ray Tune rather than Ray core tasks: the Optuna searcher, the ASHA scheduler
 trials are Tune's; a grid is then the same code path with no searcher.
 
 Exit codes: 0 every trial finished (or was pruned by the search), 1 a trial failed after its retries, 2 bad
-input (nothing started).
+input (nothing started), 130 stopped (Ctrl-C) with trials unfinished: the same command resumes them.
 """
 
 from __future__ import annotations

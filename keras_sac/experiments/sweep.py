@@ -24,14 +24,17 @@ from keras_sac.config.settings import ConfigError
 from keras_sac.config.sources import CONFIGS_DIR
 from keras_sac.experiments.sweep_plan import (
     MANIFEST_FILE,
+    PRUNED_FILE,
     TRIAL_FILE,
     TUNE_DIR,
     field_type,
+    sampled_trial_dir,
     trial_folders,
     trial_status,
     write_manifest,
 )
 from keras_sac.experiments.sweep_trial import run_trial
+from keras_sac.io.files import write_atomic
 from keras_sac.io.run_files import prepare_run_dir, write_run_start
 
 
@@ -103,8 +106,10 @@ def search_space(plan) -> dict:
     return space
 
 
-def _progress(say, total: int):
-    """A Tune callback printing one line per trial start, end, failure and restart."""
+def _progress(say, total: int, sweep_dir: Path, plan):
+    """A Tune callback printing one line per trial start, end, failure and restart. It marks a trial that Tune
+    completed before its run did (its scheduler pruned it) with pruned.json, which a re-run skips; a trial cut
+    short by a stopped sweep (Ctrl-C: Tune stops every trial without completing it) stays resumable."""
     from ray import tune
 
     def name(trial) -> str:
@@ -130,6 +135,12 @@ def _progress(say, total: int):
             self.done += 1
             r = trial.last_result or {}
             steps = r.get("env_steps")
+            info = trial.config.get("trial")
+            run_dir = sweep_dir / (info["run_dir"] if info else sampled_trial_dir(plan, trial.trial_id))
+            if trial_status(run_dir) == "started":  # its run did not reach its total: pruned
+                write_atomic(
+                    run_dir / PRUNED_FILE, json.dumps({"step": steps, "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+                )
             result = (
                 f"final {r['final']:.1f}, best {r['best']:.1f}, auc {r['auc']:.1f} at {steps} steps"
                 if "final" in r
@@ -198,7 +209,7 @@ def run(plan, args, sweep_dir: Path, command: list[str], say=print) -> int | Non
     }
     trainable = tune.with_resources(tune.with_parameters(run_trial, sweep=settings), {"cpu": args.threads_per_trial})
     total = len(pending) if plan.search == "grid" else plan.n_trials
-    progress = _progress(say, total)
+    progress = _progress(say, total, sweep_dir, plan)
     run_config = tune.RunConfig(
         name=f"{plan.search}-{time.strftime('%Y%m%d-%H%M%S')}" if plan.search == "grid" else "optuna",
         storage_path=str((sweep_dir / TUNE_DIR).resolve()),
@@ -238,8 +249,26 @@ def run(plan, args, sweep_dir: Path, command: list[str], say=print) -> int | Non
         }
     ]
     write_manifest(sweep_dir, plan, manifest.get("command", command), {"sessions": sessions})
-    say(f"{total} trials ran in {wall / 60:.1f} min ({failed} failed)")
-    return 1 if failed else 0
+    if plan.search == "grid":
+        n_ended = sum(trial_status(sweep_dir / t.run_dir) in ("finished", "pruned") for t in pending)
+    else:
+        n_ended = min(total, sum(trial_status(f) in ("finished", "pruned") for f in trial_folders(sweep_dir)))
+    line, code = ended_line(total, n_ended, failed, wall)
+    say(line)
+    return code
+
+
+def ended_line(total: int, ended: int, failed: int, wall_s: float) -> tuple[str, int]:
+    """What a sweep's session says at its end, and its exit code: 0 all trials ended, 1 some failed, 130 some
+    were stopped unfinished (Ctrl-C or SIGTERM: Tune stops the trials and returns) -- they resume."""
+    left = total - ended - failed
+    if left <= 0:
+        return f"{total} trials ran in {wall_s / 60:.1f} min ({failed} failed)", 1 if failed else 0
+    return (
+        f"stopped after {wall_s / 60:.1f} min: {left} of {total} trials unfinished ({ended} ended, {failed} "
+        f"failed); the same command resumes them from their last checkpoints",
+        1 if failed else 130,
+    )
 
 
 def _trial_overhead(sweep_dir: Path, trials: list, progress) -> dict:

@@ -327,6 +327,11 @@ def trial_status(run_dir: Path) -> str:
     return "new"
 
 
+def sampled_trial_dir(plan: Plan, trial_id: str) -> Path:
+    """The folder (relative to the sweep's) of a config a searcher sampled, named by Tune's trial id."""
+    return Path(plan.envs[0].rpartition(":")[2]) / f"trial-{trial_id}"
+
+
 def trial_folders(sweep_dir: Path) -> list[Path]:
     """Every trial run folder of a sweep (those with sweep_trial.json), sorted."""
     return sorted(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_sac.experiments.sweep_plan import PRUNED_FILE, TRIAL_FILE, Plan, Trial, trial_status
+from keras_sac.experiments.sweep_plan import TRIAL_FILE, Plan, Trial, sampled_trial_dir, trial_status
 from keras_sac.io.files import write_atomic
 from keras_sac.io.run_files import prepare_run_dir, read_run_config, write_run_start
 from keras_sac.io.startup import quiet_tensorflow_startup
@@ -44,7 +44,7 @@ def run_trial(params: dict, sweep: dict) -> None:
     else:  # a sampled config: made here, named by Tune's trial id (the same after a restore)
         values = {k: f"{v:.4g}" if isinstance(v, float) else str(v) for k, v in params.items()}
         env_id, seed = plan.envs[0], plan.seeds[0]
-        run_dir = root / env_id.rpartition(":")[2] / f"trial-{tune.get_context().get_trial_id()}"
+        run_dir = root / sampled_trial_dir(plan, tune.get_context().get_trial_id())
         info = {**Trial(env_id, tuple(values.items()), seed).as_dict(), "run_dir": str(run_dir.relative_to(root))}
         if not (run_dir / TRIAL_FILE).is_file():
             config = plan.resolve(env_id, values, seed, Path(sweep["configs_dir"]))
@@ -68,9 +68,8 @@ def run_trial(params: dict, sweep: dict) -> None:
             return None
         try:
             send(step, evaluations)
-        except SystemExit:  # the scheduler stopped this trial (ASHA): it is not resumed by a re-run
-            write_atomic(run_dir / PRUNED_FILE, json.dumps({"step": step, "at": time.strftime("%Y-%m-%dT%H:%M:%S")}))
-            return "pruned"
+        except SystemExit:  # Tune stopped this trial: its scheduler pruned it (ASHA), or the sweep was stopped
+            return "tune"  # (Ctrl-C); which of the two, only the driver knows: it marks the pruned (sweep.py)
         return None
 
     summary = train(
