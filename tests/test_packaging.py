@@ -133,14 +133,14 @@ def test_hparams_written_once_for_new_runs(tmp_path):
 
 def test_shipped_configs_are_valid():
     from keras_sac.config.settings import RunConfig, make_sac_config
-    from keras_sac.config.sources import split_known
+    from keras_sac.config.sources import split_known, take_env_kwargs
 
     configs = ROOT / "keras_sac" / "configs"
     candidates = sorted((ROOT / "benchmarks" / "screening").glob("*.yaml"))  # overlays started as background runs
     for path in [*configs.rglob("*.yaml"), *candidates]:
         if path.parent.name == "suites":  # a suite maps envs to presets: test_suite.py checks them
             continue
-        sac, run = split_known(yaml.safe_load(path.read_text()) or {})
+        sac, run = split_known(take_env_kwargs(yaml.safe_load(path.read_text()) or {}, {}, str(path)))
         make_sac_config(**sac), RunConfig(**run)
     assert list((configs / "suites").glob("*.yaml")) and list((configs / "published").glob("*.csv"))
     assert len(candidates) >= 4
