@@ -129,6 +129,18 @@ def test_env_kwargs_come_from_config_files_and_set_merged_key_by_key_under_env_k
         resolve_config("Toy-v0", configs, None, {"env_kwargs": "5"})
 
 
+def test_a_run_folder_records_env_kwargs_in_its_config_file_and_resumes_with_them(tmp_path):
+    from keras_sac.io.run_files import read_run_config, write_run_start
+
+    config = resolve_config("Toy-v0", tmp_path, None, {"env_kwargs": "{g: 5.0}"}, total_timesteps=3000, seed=1)
+    write_run_start(tmp_path, config, ["train.py"])
+    text = (tmp_path / "config.yaml").read_text()
+    assert "env_kwargs:\n  g: 5.0\n" in text  # the file alone is the run's whole config (usable as --config)
+    again = read_run_config(tmp_path, 6000)
+    assert again.env_kwargs == {"g": 5.0} and again.sac == config.sac and again.run.total_timesteps == 6000
+    assert resolve_config("Toy-v0", tmp_path, str(tmp_path / "config.yaml")).env_kwargs == {"g": 5.0}
+
+
 def test_resolve_config_refuses_bad_files_and_a_run_that_never_trains(tmp_path):
     with pytest.raises(ConfigError, match="config file .* does not exist"):
         resolve_config("Toy-v0", tmp_path, str(tmp_path / "missing.yaml"))

@@ -184,14 +184,11 @@ def test_the_suite_command_reproduces_its_table_from_scratch_and_resumes(tmp_pat
     assert json.loads((root / "report.json").read_text())["beside_published"] == report["beside_published"]
 
 
-def _fake_run(folder: Path, env_id: str, returns: dict[int, float]) -> None:
+def _fake_run(folder: Path, env_id: str, returns: dict[int, float], env_kwargs: dict | None = None) -> None:
     """A run folder as train.py leaves it, as far as the results need: run.json, config.yaml, metrics.csv."""
     folder.mkdir(parents=True)
-    (folder / "run.json").write_text(
-        json.dumps(
-            {"env_id": env_id, "started": "2026-12-02T00:00:00", "commit": "abc1234", "machine": {"cpu": "test"}}
-        )
-    )
+    record = {"env_id": env_id, "started": "2026-12-02T00:00:00", "commit": "abc1234", "machine": {"cpu": "test"}}
+    (folder / "run.json").write_text(json.dumps({**record, "env_kwargs": env_kwargs or {}}))
     (folder / "config.yaml").write_text("gamma: 0.99\n")
     rows = ["step,time/elapsed_s,eval/mean_return"] + [f"{s},{s / 100},{v}" for s, v in returns.items()]
     (folder / "metrics.csv").write_text("\n".join(rows) + "\n")
@@ -202,12 +199,14 @@ def test_results_are_collected_from_run_folders_and_rebuilt_into_their_block(tmp
 
     runs = tmp_path / "runs"
     for seed, last in enumerate((1000.0, 1200.0, 1400.0)):
-        _fake_run(runs / "Hopper-v5" / "tqc" / f"seed{seed}", "Hopper-v5", {50_000: 300.0, 100_000: last})
+        kwargs = {"healthy_reward": 0.5} if seed == 2 else None
+        _fake_run(runs / "Hopper-v5" / "tqc" / f"seed{seed}", "Hopper-v5", {50_000: 300.0, 100_000: last}, kwargs)
     data = tmp_path / "data"
     csv_path, json_path = collect(runs, "screen", data)
     assert csv_path.read_text().splitlines()[:2] == ["env,config,seed,step,return", "Hopper-v5,tqc,0,50000,300.00"]
     meta = json.loads(json_path.read_text())
     assert [r["seed"] for r in meta["runs"]] == [0, 1, 2] and meta["runs"][0]["commit"] == "abc1234"
+    assert [r.get("env_kwargs") for r in meta["runs"]] == [None, None, {"healthy_reward": 0.5}]  # gym.make's
     assert meta["runs"][0]["wall_seconds"] == 1000.0
     assert len(read_data("screen", data)) == 3
     results = tmp_path / "results.md"

@@ -85,6 +85,7 @@ def describe(run_dir: Path, root: Path) -> dict:
         "commit": _commit_of(record),
         "machine": record.get("machine"),
         "config": (run_dir / CONFIG_FILE).read_text() if (run_dir / CONFIG_FILE).is_file() else None,
+        **({"env_kwargs": record["env_kwargs"]} if record.get("env_kwargs") else {}),  # gym.make's, if any
     }
 
 
@@ -115,7 +116,7 @@ def collect(
         r["commit"] = r["commit"] or commit
     data_dir.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = data_dir / f"{name}.csv", data_dir / f"{name}.json"
-    evaluated, meta_runs = list(runs), [{k: r[k] for k in META_KEYS} for r in runs]
+    evaluated, meta_runs = list(runs), [{k: r[k] for k in (*META_KEYS, "env_kwargs") if k in r} for r in runs]
     sources = [str(root)]
     if merge and csv_path.is_file() and json_path.is_file():
         fresh = {_run_key(r) for r in runs}

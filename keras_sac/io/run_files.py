@@ -16,7 +16,7 @@ import yaml
 
 from keras_sac import __version__
 from keras_sac.config.settings import ConfigError, RunConfig, to_dict
-from keras_sac.config.sources import ResolvedConfig, read_yaml, split_known
+from keras_sac.config.sources import ResolvedConfig, read_yaml, split_known, take_env_kwargs
 from keras_sac.io.files import write_atomic
 
 # Distributions whose versions a run records (read from package metadata: nothing is imported).
@@ -48,6 +48,8 @@ def write_run_start(run_dir: Path, config: ResolvedConfig, command: list[str] | 
     """config.yaml (resolved, seed included) and run.json of a new run: all `--resume` needs to restart it.
     `command`: what started it (default: this process's command line)."""
     resolved = {**config.sac, **to_dict(config.run)}
+    if config.env_kwargs:  # the file is the whole config: `train.py --env ENV --config it` runs the same again
+        resolved["env_kwargs"] = config.env_kwargs
     (run_dir / CONFIG_FILE).write_text(
         f"# Resolved config of this run ({config.env_id}); sources: {', '.join(config.sources)}\n"
         + yaml.safe_dump(resolved, sort_keys=False)
@@ -155,7 +157,7 @@ def read_run_config(run_dir: Path, total_timesteps: int | None = None) -> Resolv
         env_id, env_kwargs = record["env_id"], record.get("env_kwargs") or {}
     except (ValueError, KeyError):
         raise ConfigError(f"'{run_dir / RUN_FILE}' is damaged") from None
-    sac, run = split_known(read_yaml(run_dir / CONFIG_FILE))
+    sac, run = split_known(take_env_kwargs(read_yaml(run_dir / CONFIG_FILE), {}, str(run_dir / CONFIG_FILE)))
     if total_timesteps is not None:
         run["total_timesteps"] = total_timesteps
     return ResolvedConfig(env_id, sac, RunConfig(**run), ("resumed",), env_kwargs)
