@@ -124,6 +124,7 @@ def build_networks(cfg: SACConfig, spec: EnvSpec, parts: Parts = Parts()) -> Net
         init=cfg.init,
         renorm_momentum=cfg.batch_renorm_momentum,
         renorm_warmup=cfg.batch_renorm_warmup,
+        renorm_after_activation=cfg.batch_renorm_after_activation,
         architecture=cfg.architecture,
     )
     actor_options = MLPOptions(**common, batch_renorm=cfg.actor_batch_renorm)

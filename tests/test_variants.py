@@ -236,12 +236,13 @@ def test_dropout_under_xla_uses_threefry_at_its_rate_and_is_seeded():
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "elu", "gelu", "silu"])
-@pytest.mark.parametrize("batch_renorm", [False, True])
-def test_predicts_numpy_actor_matches_the_keras_actor(activation, batch_renorm):
+@pytest.mark.parametrize("batch_renorm, after", [(False, False), (True, False), (True, True)])
+def test_predicts_numpy_actor_matches_the_keras_actor(activation, batch_renorm, after):
     tf.keras.utils.set_random_seed(0)
-    actor = Actor(
-        3, (16, 8), (-5.0, 2.0), MLPOptions(activation=activation, batch_renorm=batch_renorm, renorm_warmup=0)
+    options = MLPOptions(
+        activation=activation, batch_renorm=batch_renorm, renorm_warmup=0, renorm_after_activation=after
     )
+    actor = Actor(3, (16, 8), (-5.0, 2.0), options)
     obs = np.random.default_rng(0).normal(size=(32, 5)).astype(np.float32)
     for _ in range(5):  # move the running statistics away from (0, 1)
         actor(obs * 3 + 1, training=True)
@@ -250,6 +251,23 @@ def test_predicts_numpy_actor_matches_the_keras_actor(activation, batch_renorm):
     samples = ActorSnapshot(actor).sample(obs, np.random.default_rng(1))
     noise = np.random.default_rng(1).standard_normal(mean.shape, dtype=np.float32)
     np.testing.assert_allclose(samples, np.tanh(mean.numpy() + np.exp(log_std.numpy()) * noise), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("after", [False, True])
+def test_batch_renorm_sits_before_or_after_each_activation(after):
+    # In training mode, during its warm-up (plain batch norm), a renorm layer's output has batch mean beta (0)
+    # and std gamma (1) per unit. After the ReLU (CrossQ's order) the head reads exactly that; before it, the
+    # head reads ReLU(normalised): all >= 0, mean ~0.4.
+    tf.keras.utils.set_random_seed(0)
+    torso = MLP((16, 8), MLPOptions(batch_renorm=True, renorm_warmup=1000, renorm_after_activation=after))
+    x = np.random.default_rng(0).normal(2.0, 3.0, size=(256, 5)).astype(np.float32)
+    h = torso(x, training=True).numpy()
+    if after:
+        np.testing.assert_allclose(h.mean(0), 0.0, atol=1e-4)
+        np.testing.assert_allclose(h.std(0), 1.0, atol=1e-2)
+        assert h.min() < 0
+    else:
+        assert h.min() >= 0 and np.all(h.mean(0) > 0.2)
 
 
 def test_orthogonal_init_gains():
@@ -292,6 +310,7 @@ def test_learning_rate_schedules_follow_their_optimizers_steps_and_resume(match_
         (dict(target_backup="redq", n_critics=2, redq_subset=3), r"redq_subset \(3\) must be between 1 and n_critics"),
         (dict(actor_gradient="reinforce"), "reinforce needs num_actor_samples >= 2"),
         (dict(critic_batch_renorm=True), "critic_batch_renorm .* set target_update: none"),
+        (dict(batch_renorm_after_activation=True), "batch_renorm_after_activation places batch renorm layers"),
         (dict(target_update="none", target_backup="redq"), "redq draws its subset from target critics"),
         (dict(target_update="soft"), "target_update = 'soft' is out of range: expected 'polyak' or 'hard' or 'none'"),
         (dict(use_sde=True, actor_gradient="reinforce", num_actor_samples=2), "use_sde draws one noise matrix"),

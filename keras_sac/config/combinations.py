@@ -29,6 +29,11 @@ def check_combinations(c: SACConfig) -> None:
             "use_sde draws one noise matrix per update, shared by the whole minibatch: it needs "
             "actor_gradient: reparametrize and num_actor_samples: 1"
         )
+    if c.batch_renorm_after_activation and not (c.critic_batch_renorm or c.actor_batch_renorm):
+        raise ConfigError(
+            "batch_renorm_after_activation places batch renorm layers: set critic_batch_renorm and/or "
+            "actor_batch_renorm too, or leave it out"
+        )
     if c.critic_batch_renorm and c.target_update != "none":
         raise ConfigError(
             "critic_batch_renorm scores (s, a) and (s', a') jointly in the online critics (CrossQ) and "

@@ -206,6 +206,11 @@ class SACConfig:
         "own statistics (plain batch norm) before renorm's correction starts.",
         check(non_negative, "an integer >= 0"),
     )
+    batch_renorm_after_activation: bool = field(
+        False,
+        "Batch renorm after each hidden layer's activation (Dense -> act -> renorm, so the head reads normalised "
+        "features), as CrossQ's own code and SBX's place it; false: before it (Dense -> renorm -> act).",
+    )
     n_critics: int = field(2, "Number of Q networks in the ensemble.", check(lambda n: n >= 1, "an integer >= 1"))
     target_backup: str = field(
         "min",

@@ -41,6 +41,7 @@ class MLPOptions:
     batch_renorm: bool = False
     renorm_momentum: float = 0.99
     renorm_warmup: int = 100_000
+    renorm_after_activation: bool = False  # Dense -> act -> renorm (CrossQ's code), else Dense -> renorm -> act
     rng_alg: str = "auto_select"  # dropout's generator: "threefry" under XLA, where it is 2x faster than Philox
     architecture: str = "mlp"  # "mlp" (this module's MLP) or "simba" (simba.SimbaTorso); see networks.make_torso
 
@@ -107,7 +108,8 @@ class BatchRenorm(keras.layers.Layer):
 
 
 class MLP(keras.layers.Layer):
-    """Hidden stack: [BatchRenorm on the input] then per width Dense -> Dropout -> LayerNorm | BatchRenorm -> act.
+    """Hidden stack: [BatchRenorm on the input] then per width Dense -> Dropout -> LayerNorm | BatchRenorm -> act
+    (or, with `renorm_after_activation`, Dense -> act -> BatchRenorm, the order of CrossQ's code and SBX's).
 
     The order Dense -> Dropout -> LayerNorm -> activation is DroQ's (Hiraoka et al. 2022, fig. 1); CrossQ
     normalises the input too (Bhatt et al. 2024, SBX). Dropout is stateless, seeded by the caller: the
@@ -150,9 +152,11 @@ class MLP(keras.layers.Layer):
                 x = tf.nn.experimental.stateless_dropout(x, o.dropout, seeds[i], rng_alg=o.rng_alg)
             if o.layer_norm:
                 x = tf.cast(getattr(self, f"norm_{i}")(x), self.compute_dtype)
-            if o.batch_renorm:
+            if o.batch_renorm and not o.renorm_after_activation:
                 x = tf.cast(getattr(self, f"renorm_{i}")(x, training=training), self.compute_dtype)
             x = self.activation_fn(x)
+            if o.batch_renorm and o.renorm_after_activation:
+                x = tf.cast(getattr(self, f"renorm_{i}")(x, training=training), self.compute_dtype)
         return x
 
     def numpy_forward(self):
@@ -167,10 +171,13 @@ class MLP(keras.layers.Layer):
             steps.append((layer.kernel.numpy(), layer.bias.numpy()))
             if o.layer_norm:
                 steps.append(numpy_layer_norm(getattr(self, f"norm_{i}")))
-            if o.batch_renorm:
-                scale, shift = getattr(self, f"renorm_{i}").numpy_inference()
+            renorm = getattr(self, f"renorm_{i}").numpy_inference() if o.batch_renorm else None
+            if renorm is not None and not o.renorm_after_activation:
+                scale, shift = renorm
                 steps[-1] = (steps[-1][0] * scale, steps[-1][1] * scale + shift)  # fold into the Dense
             steps.append(act)
+            if renorm is not None and o.renorm_after_activation:
+                steps.append(renorm)  # (scale, shift): x * scale + shift
 
         def forward(x: np.ndarray) -> np.ndarray:  # steps: functions, (kernel, bias) or (scale, shift)
             for step in steps:
