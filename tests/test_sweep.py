@@ -357,6 +357,7 @@ def test_a_killed_worker_resumes_its_trial_from_its_checkpoint(tmp_path):
     assert len(attempts) == 2 and attempts[1]["from"] == "started" and attempts[1]["ended"] == "finished"
     resumes = json.loads((folder / "run.json").read_text())["resumes"]
     assert len(resumes) == 1 and resumes[0]["from_step"] >= 500  # from its checkpoint, not from step 0
+    assert resumes[0]["command"][-len(args) :] == args and "commit" in resumes[0]  # the sweep's, not Ray's worker's
     assert json.loads((folder / "summary.json").read_text())["num_timesteps"] == 3000
     steps = [int(line.split(",")[0]) for line in (folder / "metrics.csv").read_text().splitlines()[1:]]
     assert steps == sorted(set(steps)) and steps[-1] == 3000  # no row repeated or lost across the kill

@@ -80,6 +80,7 @@ def run_trial(params: dict, sweep: dict) -> None:
         say=lambda *a: None,
         resume_command="python train.py --resume",
         on_evaluation=report,
+        command=sweep["command"],
     )
     record_attempt(run_dir, info, ended=summary["stopped_by"] or "finished")
     if summary["stopped_by"] is None and summary["evaluations"]:

@@ -135,6 +135,7 @@ def train(
     resume_command: str = "python train.py --resume",
     export_formats: tuple[str, ...] = (),
     on_evaluation=None,
+    command: list[str] | None = None,
 ) -> dict:
     """Train per `config` in `run_dir` (new, or `resume`d from its newest good checkpoint).
 
@@ -142,6 +143,7 @@ def train(
 
     `on_evaluation(step, [(step, mean, std), ...])` is called after each evaluation and its checkpoint (a
     sweep reports to Ray Tune with it); a string it returns stops the run there, recorded as `stopped_by`.
+    `command`: what started or resumed it, for run.json (default: this process's command line).
 
     Returns the summary also written to summary.json. Raises RunFailed on divergence, a non-finite
     env output or an unwritable checkpoint, naming the checkpoint that is intact.
@@ -159,7 +161,7 @@ def train(
             say(f"{run_dir} has no checkpoint yet: starting it from step 0 with its recorded config")
         agent = KerasSAC(new_env(), **config.sac)
     if resume:
-        record_resume(run_dir, agent.num_timesteps, run.total_timesteps)
+        record_resume(run_dir, agent.num_timesteps, run.total_timesteps, command)
     logger = RunLogger(
         run_dir,
         resume_at=agent.num_timesteps if resume else None,

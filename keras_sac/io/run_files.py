@@ -72,15 +72,18 @@ def write_run_start(run_dir: Path, config: ResolvedConfig, command: list[str] | 
     )
 
 
-def record_resume(run_dir: Path, from_step: int, total_timesteps: int) -> None:
-    """Append one entry (when, from which step, to which total, on what) to run.json's `resumes`."""
+def record_resume(run_dir: Path, from_step: int, total_timesteps: int, command: list[str] | None = None) -> None:
+    """Append one entry (when, from which step, to which total, by what command, with which code, on what) to
+    run.json's `resumes`. `command`: what resumed it (default: this process's command line; a sweep's worker
+    gives the sweep's)."""
     record = json.loads((run_dir / RUN_FILE).read_text())
     record.setdefault("resumes", []).append(
         {
             "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "from_step": from_step,
             "total_timesteps": total_timesteps,
-            "command": sys.argv,
+            "command": command or sys.argv,
+            "commit": source_commit(),  # a run resumed from another checkout continues with that code
             "versions": versions(),
             "machine": machine(),
         }
