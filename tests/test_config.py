@@ -99,12 +99,19 @@ def test_run_config_is_validated():
         RunConfig(total_timesteps=0)
 
 
-def test_resolve_config_precedence(tmp_path):
-    configs = tmp_path / "configs"
+def toy_configs(tmp_path, env_file: str, user_file: str):
+    """A configs folder holding Toy-v0.yaml (`env_file`) and a --config file (`user_file`): (folder, file)."""
+    configs, user = tmp_path / "configs", tmp_path / "user.yaml"
     configs.mkdir()
-    (configs / "Toy-v0.yaml").write_text("gamma: 0.9\nbatch_size: 64\ntotal_timesteps: 5000\n")
-    user = tmp_path / "user.yaml"
-    user.write_text("batch_size: 128\ntau: 0.01\n")
+    (configs / "Toy-v0.yaml").write_text(env_file)
+    user.write_text(user_file)
+    return configs, user
+
+
+def test_resolve_config_precedence(tmp_path):
+    configs, user = toy_configs(
+        tmp_path, "gamma: 0.9\nbatch_size: 64\ntotal_timesteps: 5000\n", "batch_size: 128\ntau: 0.01\n"
+    )
     r = resolve_config("Toy-v0", configs, str(user), {"tau": "0.02"}, total_timesteps=3000, seed=7)
     assert r.sac["gamma"] == 0.9  # env file over defaults
     assert r.sac["batch_size"] == 128  # --config over env file
@@ -113,17 +120,15 @@ def test_resolve_config_precedence(tmp_path):
 
 
 def test_env_kwargs_come_from_config_files_and_set_merged_key_by_key_under_env_kwargs_flag(tmp_path):
-    configs = tmp_path / "configs"
-    configs.mkdir()
-    (configs / "Toy-v0.yaml").write_text("gamma: 0.9\nenv_kwargs: {a: 1, b: 1, c: 1}\n")
-    preset = tmp_path / "preset.yaml"
-    preset.write_text("env_kwargs:\n  b: 2\n  c: 2\n")
+    configs, preset = toy_configs(
+        tmp_path, "gamma: 0.9\nenv_kwargs: {a: 1, b: 1, c: 1}\n", "env_kwargs:\n  b: 2\n  c: 2\n"
+    )
     r = resolve_config("Toy-v0", configs, str(preset), {"env_kwargs": "{c: 3}"}, {"d": 4})
     assert r.env_kwargs == {"a": 1, "b": 2, "c": 3, "d": 4} and r.sac["gamma"] == 0.9
     assert resolve_config("Toy-v0", configs, None, None, {"a": 5}).env_kwargs == {"a": 5, "b": 1, "c": 1}
     assert resolve_config("Toy-v0", tmp_path).env_kwargs == {}  # no file names any
     preset.write_text("env_kwargs: [use_contact_forces, false]\n")
-    with pytest.raises(ConfigError, match=r"preset.yaml'?: env_kwargs must be a mapping of gym.make keywords"):
+    with pytest.raises(ConfigError, match=r"user.yaml'?: env_kwargs must be a mapping of gym.make keywords"):
         resolve_config("Toy-v0", configs, str(preset))
     with pytest.raises(ConfigError, match="--set env_kwargs must be a mapping"):
         resolve_config("Toy-v0", configs, None, {"env_kwargs": "5"})
