@@ -98,7 +98,20 @@ def _run_key(run: dict) -> tuple:
     return run["env_id"], run["label"], run["seed"]
 
 
-META_KEYS = ("env_id", "label", "seed", "folder", "started", "steps", "wall_seconds", "commit", "machine", "config")
+# a run's record in <name>.json; env_kwargs only where the run had any
+META_KEYS = (
+    "env_id",
+    "label",
+    "seed",
+    "folder",
+    "started",
+    "steps",
+    "wall_seconds",
+    "commit",
+    "machine",
+    "config",
+    "env_kwargs",
+)
 
 
 def collect(
@@ -116,7 +129,7 @@ def collect(
         r["commit"] = r["commit"] or commit
     data_dir.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = data_dir / f"{name}.csv", data_dir / f"{name}.json"
-    evaluated, meta_runs = list(runs), [{k: r[k] for k in (*META_KEYS, "env_kwargs") if k in r} for r in runs]
+    evaluated, meta_runs = list(runs), [{k: r[k] for k in META_KEYS if k in r} for r in runs]
     sources = [str(root)]
     if merge and csv_path.is_file() and json_path.is_file():
         fresh = {_run_key(r) for r in runs}
