@@ -81,7 +81,7 @@ def test_update_traces_once_and_creates_no_variables(match_env):
     assert len(all_variables(agent)) == n_vars
 
 
-@pytest.mark.parametrize("compile_mode", ["graph", "xla"])
+@pytest.mark.parametrize("compile_mode", ["graph", pytest.param("xla", marks=pytest.mark.slow)])
 def test_a_fused_training_phase_equals_its_updates_one_by_one(match_env, compile_mode):
     # gradient_steps updates in one compiled call (graph loop) then the next action, against the same
     # minibatches fed to train_step one at a time and a separate action draw.
@@ -369,7 +369,7 @@ FAULTS = {  # what fails -> (the loss function it is put into, the loss with the
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-@pytest.mark.parametrize("compile_mode, gradient_steps", [("graph", 1), ("xla", 3)])
+@pytest.mark.parametrize("compile_mode, gradient_steps", [("graph", 1), pytest.param("xla", 3, marks=pytest.mark.slow)])
 def test_a_non_finite_loss_or_gradient_stops_training_before_its_optimizer_step(
     match_env, monkeypatch, compile_mode, gradient_steps, fault
 ):

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 SNIPPETS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
@@ -20,6 +22,7 @@ def test_the_readme_has_the_snippets_this_test_runs():
     assert len(SNIPPETS) >= 3 and all(".learn(" not in s or re.search(r"\.learn\([\d_]+", s) for s in SNIPPETS)
 
 
+@pytest.mark.slow  # eight fresh interpreters: about five minutes of CPU
 def test_the_readme_snippets_run_in_order_as_written(tmp_path):
     # One test, not one per snippet: a later snippet reads what an earlier one wrote (pendulum_agent,
     # pendulum_policy), as a user pasting them in order would, so they pass or fail together in any test order.

@@ -88,6 +88,7 @@ def assert_run_is_complete_and_consistent(run_dir, total):
     return agent, summary
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_and_resume_finishes_the_run(tmp_path):
     run_dir = tmp_path / "run"
     proc = new_run(run_dir, 800)
@@ -115,6 +116,7 @@ def tensorboard_steps(tb_dir, tag):
     return sorted(steps)
 
 
+@pytest.mark.slow
 def test_deterministic_kill_and_resume_equals_the_uninterrupted_run(tmp_path):
     total = 700
     uninterrupted = tmp_path / "whole"
@@ -219,6 +221,7 @@ def test_sigkill_in_the_middle_of_a_checkpoint_write(tmp_path):
     assert_run_is_complete_and_consistent(run_dir, 1500)
 
 
+@pytest.mark.slow
 def test_resume_skips_a_damaged_newest_checkpoint_with_a_one_line_warning(tmp_path):
     run_dir = tmp_path / "run"
     proc = new_run(run_dir, 600)

@@ -3,10 +3,13 @@
 import os
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "docs" / "tutorial.ipynb"
 
 
+@pytest.mark.slow
 def test_the_tutorial_notebook_runs_and_checks_its_exports(tmp_path, monkeypatch):
     import nbformat
     from nbclient import NotebookClient
