@@ -368,6 +368,8 @@ def test_tqc_simba_adamw_resets_and_gradient_clipping_from_the_command_line(tmp_
         "reset_interval=50",
         "--set",
         "max_grad_norm=10",
+        "--set",
+        "compile_mode=graph",  # auto would compile TQC with XLA: 17 s for 100 updates; test_variants runs auto
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
