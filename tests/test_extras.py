@@ -61,16 +61,20 @@ def test_the_core_alone_trains_evaluates_plots_and_exports_a_savedmodel(tmp_path
         "--env",
         "InvertedPendulum-v5",
         "--total-timesteps",
-        "600",
+        "400",
         "--run-dir",
         run_dir,
         "--no-progress",
         "--set",
         "learning_starts=200",
         "--set",
-        "eval_freq=300",
+        "eval_freq=200",
         "--set",
         "n_eval_episodes=1",
+        "--set",
+        "net_arch=[32,32]",
+        "--set",
+        "batch_size=32",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (run_dir / "policy" / "saved_model.pb").is_file() and (run_dir / "learning_curve.png").is_file()
