@@ -49,6 +49,16 @@ def assert_one_line_error(proc, *fragments):
         assert fragment in error_lines[0], error_lines[0]
 
 
+def assert_refused_in_process(args, message, capsys, monkeypatch):
+    """train.py's main called in this process refuses `args` in one line naming `message`. Settings are refused
+    before any TensorFlow work, so this checks what a fresh `train.py` would print without its ~10 s start-up."""
+    from keras_sac.cli.train import main
+
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # main sets it; undone after the test
+    code = main([str(a) for a in args])
+    assert_one_line_error(subprocess.CompletedProcess([], code, "", capsys.readouterr().err), message)
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("cli") / "run"
@@ -289,7 +299,7 @@ def test_cli_warnings_are_one_plain_line(monkeypatch):
     assert line == "train.py: warning: the obs returned is odd\n"
 
 
-def test_a_preset_and_variant_settings_from_the_command_line_reach_the_agent(tmp_path):
+def test_a_preset_and_variant_settings_from_the_command_line_reach_the_agent(tmp_path, capsys, monkeypatch):
     preset = ROOT / "configs" / "presets" / "HalfCheetah-v5-crossq.yaml"
     proc = run(
         "train.py",
@@ -312,6 +322,8 @@ def test_a_preset_and_variant_settings_from_the_command_line_reach_the_agent(tmp
         "n_steps=3",
         "--set",
         "actor_learning_rate={schedule: linear, end: 1.0e-5, steps: 1000}",
+        "--set",
+        "compile_mode=graph",  # auto would compile the batch-renorm update with XLA, the slow part of a tiny run
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -327,19 +339,13 @@ def test_a_preset_and_variant_settings_from_the_command_line_reach_the_agent(tmp
         3,
     )
     assert c.actor_learning_rate == {"schedule": "linear", "end": 1e-5, "steps": 1000} and agent.target_critics is None
-    proc = run(
-        "train.py",
-        "--env",
-        "Pendulum-v1",
-        "--set",
-        "target_backup=redq",
-        "--set",
-        "n_critics=1",
-        "--run-dir",
-        tmp_path / "bad",
-        cwd=tmp_path,
+    assert_refused_in_process(
+        ["--env", "Pendulum-v1", "--set", "target_backup=redq", "--set", "n_critics=1", "--run-dir", tmp_path / "bad"],
+        "redq_subset (2) must be between 1 and n_critics (1)",
+        capsys,
+        monkeypatch,
     )
-    assert_one_line_error(proc, "redq_subset (2) must be between 1 and n_critics (1)")
+    assert not (tmp_path / "bad").exists()
 
 
 def test_tqc_simba_adamw_resets_and_gradient_clipping_from_the_command_line(tmp_path, capsys, monkeypatch):
@@ -394,13 +400,11 @@ def test_tqc_simba_adamw_resets_and_gradient_clipping_from_the_command_line(tmp_
         (["reset_interval=0"], "reset_interval = 0 is out of range"),
         (["weight_decay=-1"], "weight_decay = -1.0 is out of range: expected a number >= 0"),
         (["max_grad_norm=0"], "max_grad_norm = 0.0 is out of range: expected a number > 0"),
-    ]:  # train.py's main in this process: the refusals come before any TensorFlow work (a fresh one each: 60 s)
-        from keras_sac.cli.train import main
-
-        monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # main sets it; undone after
+    ]:
         sets = [a for kv in settings for a in ("--set", kv)]
-        code = main(["--env", "Pendulum-v1", *sets, "--run-dir", str(tmp_path / "bad")])
-        assert_one_line_error(subprocess.CompletedProcess([], code, "", capsys.readouterr().err), message)
+        assert_refused_in_process(
+            ["--env", "Pendulum-v1", *sets, "--run-dir", tmp_path / "bad"], message, capsys, monkeypatch
+        )
         assert not (tmp_path / "bad").exists()
 
 
