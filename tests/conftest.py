@@ -1,7 +1,10 @@
-"""Shared fixtures: a tiny continuous-control env whose optimum is known, and small agent settings."""
+"""Shared fixtures: a tiny continuous-control env whose optimum is known, small agent settings, and train.py's
+main called in the test's process."""
 
 import os
+import subprocess
 import sys
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -49,3 +52,16 @@ def make_match_env(max_episode_steps: int = 10, terminate_at: int | None = None)
 @pytest.fixture
 def match_env():
     return make_match_env()
+
+
+def train_in_process(args, capsys, monkeypatch) -> subprocess.CompletedProcess:
+    """train.py's main called in this process with `args`: its exit code, stdout and stderr. The same code as a
+    fresh `train.py` from the command line on, without its interpreter and TensorFlow start-up (~10 s under load),
+    for tests whose subject is not that start-up."""
+    from keras_sac.cli.train import main
+
+    capsys.readouterr()  # what the test printed before is not train.py's
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # main sets it; undone after the test
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out, err)

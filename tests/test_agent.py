@@ -109,7 +109,7 @@ def test_a_fused_training_phase_equals_its_updates_one_by_one(match_env, compile
 
 
 def test_gradient_steps_and_train_freq_set_the_number_of_updates(match_env):
-    agent = KerasSAC(match_env, seed=0, train_freq=4, gradient_steps=3, **SMALL)
+    agent = KerasSAC(match_env, seed=0, train_freq=4, gradient_steps=3, compile_mode="graph", **SMALL)  # no XLA wait
     agent.learn(90)  # training phases after steps 52, 56, ..., 88
     assert int(agent.n_updates.numpy()) == 3 * 10
     assert agent._compiled_update_and_act.experimental_get_tracing_count() == 1

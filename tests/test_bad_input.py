@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import SMALL, make_match_env
+from conftest import SMALL, make_match_env, train_in_process
 
 from keras_sac import CheckpointError, ConfigError, EnvError, KerasSAC, LoadedPolicy, PolicyError, SACConfig
 from keras_sac.agent import TrainingDivergedError
@@ -323,21 +323,13 @@ def test_train_bad_flags_are_usage_errors(tmp_path):
         ("bad_envs:HugeReward-v0", "training diverged at step"),
     ],
 )
-def test_train_stops_on_bad_numbers_naming_the_intact_checkpoint(tmp_path, env_id, fragment):
-    proc = run(
-        "train.py",
-        "--env",
-        env_id,
-        "--total-timesteps",
-        2000,
-        "--set",
-        "checkpoint_freq=100",
-        "--set",
-        "learning_starts=100",
-        "--run-dir",
-        tmp_path / "run",
-        *TINY,
-        cwd=tmp_path,
+def test_train_stops_on_bad_numbers_naming_the_intact_checkpoint(tmp_path, env_id, fragment, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    proc = train_in_process(  # (bad_envs is registered in this process by this module's import)
+        ["--env", env_id, "--total-timesteps", 2000, "--set", "checkpoint_freq=100", "--set", "learning_starts=100"]
+        + ["--run-dir", tmp_path / "run", *TINY],
+        capsys,
+        monkeypatch,
     )
     line = error_line(proc, "train.py")
     assert proc.returncode == 1 and fragment in line and "the last good checkpoint is" in line

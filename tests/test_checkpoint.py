@@ -13,6 +13,7 @@ from keras_sac import CheckpointError, KerasSAC
 from keras_sac.io import checkpoint as ckpt
 
 FAST = dict(SMALL, learning_starts=40)
+FUSED = dict(optimize_memory_usage=True, train_freq=3, gradient_steps=2)
 
 
 def weights(agent):
@@ -41,8 +42,10 @@ def assert_same_agent(a, b):
         # Ant and Humanoid read derived MuJoCo quantities (contact forces) in their rewards: every MjData array
         pytest.param("Ant-v5", {}, marks=pytest.mark.slow),
         pytest.param("Humanoid-v5", {}, marks=pytest.mark.slow),
-        # compact buffer across episode ends, fused phases, and an action already drawn when saved
-        ("InvertedPendulum-v5", dict(optimize_memory_usage=True, train_freq=3, gradient_steps=2)),
+        # compact buffer across episode ends, fused phases, and an action already drawn when saved; in graph mode
+        # here (auto compiles two gradient steps with XLA: 40 s of compiling for two agents), in XLA with -m slow
+        ("InvertedPendulum-v5", dict(FUSED, compile_mode="graph")),
+        pytest.param("InvertedPendulum-v5", dict(FUSED, compile_mode="xla"), marks=pytest.mark.slow),
     ],
 )
 def test_save_load_then_learn_is_bit_identical_to_never_stopping(tmp_path, env_id, extra):

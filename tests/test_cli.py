@@ -1,18 +1,19 @@
-"""train.py and evaluate.py as a user runs them: subprocesses, a tiny budget, real files."""
+"""train.py and evaluate.py as a user runs them: subprocesses, a tiny budget, real files. Where a fresh
+interpreter is not what a test checks (settings reaching the agent, refusals), train.py's main runs in this
+process: the same code from the command line on, without a TensorFlow start-up per test (~10 s under load)."""
 
 import csv
 import json
-import os
 import re
 import signal
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import train_in_process
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
@@ -51,12 +52,8 @@ def assert_one_line_error(proc, *fragments):
 
 def assert_refused_in_process(args, message, capsys, monkeypatch):
     """train.py's main called in this process refuses `args` in one line naming `message`. Settings are refused
-    before any TensorFlow work, so this checks what a fresh `train.py` would print without its ~10 s start-up."""
-    from keras_sac.cli.train import main
-
-    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # main sets it; undone after the test
-    code = main([str(a) for a in args])
-    assert_one_line_error(subprocess.CompletedProcess([], code, "", capsys.readouterr().err), message)
+    before any TensorFlow work, so this checks what a fresh `train.py` would print without its start-up."""
+    assert_one_line_error(train_in_process(args, capsys, monkeypatch), message)
 
 
 @pytest.fixture(scope="module")
@@ -199,13 +196,14 @@ def test_resuming_a_finished_run_says_how_to_extend_it(run_dir):
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == before  # nothing was run
 
 
-def test_an_unversioned_id_with_env_kwargs_trains_the_latest_version_and_prints_hints_that_work(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    env["PATH"] = "/usr/bin:/bin"  # a shell where `python` is not this interpreter
-    proc = subprocess.run(
+def test_an_unversioned_id_with_env_kwargs_trains_the_latest_version_and_prints_hints_that_work(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # a shell where `python` is not this interpreter
+    monkeypatch.chdir(tmp_path)
+    proc = train_in_process(
         [
-            sys.executable,
-            str(ROOT / "train.py"),
             "--env",
             "Pendulum",
             "--env-kwargs",
@@ -216,11 +214,8 @@ def test_an_unversioned_id_with_env_kwargs_trains_the_latest_version_and_prints_
             "1",
             *TINY,
         ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        env=env,
+        capsys,
+        monkeypatch,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "train.py: note: env 'Pendulum' is Pendulum-v1 (its latest version)" in proc.stderr
@@ -242,9 +237,7 @@ def test_an_unversioned_id_with_env_kwargs_trains_the_latest_version_and_prints_
     assert last[-1] == "TensorBoard: tensorboard --logdir runs"
     hint = last[-3].split("evaluate with: ")[1]
     assert hint.split()[0] != "python"  # `python` would not be this virtualenv's in that shell
-    again = subprocess.run(
-        f"{hint} --episodes 1", shell=True, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env
-    )
+    again = subprocess.run(f"{hint} --episodes 1", shell=True, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "mean length 200.0 over 1 episodes" in again.stdout, again.stderr[-2000:]
 
 
@@ -301,30 +294,33 @@ def test_cli_warnings_are_one_plain_line(monkeypatch):
 
 def test_a_preset_and_variant_settings_from_the_command_line_reach_the_agent(tmp_path, capsys, monkeypatch):
     preset = ROOT / "configs" / "presets" / "HalfCheetah-v5-crossq.yaml"
-    proc = run(
-        "train.py",
-        "--env",
-        "Pendulum-v1",
-        "--config",
-        preset,
-        "--total-timesteps",
-        200,
-        "--seed",
-        1,
-        "--run-dir",
-        tmp_path / "run",
-        *TINY,
-        "--set",
-        "critic_arch=[32,32]",
-        "--set",
-        "actor_arch=[32,32]",
-        "--set",
-        "n_steps=3",
-        "--set",
-        "actor_learning_rate={schedule: linear, end: 1.0e-5, steps: 1000}",
-        "--set",
-        "compile_mode=graph",  # auto would compile the batch-renorm update with XLA, the slow part of a tiny run
-        cwd=tmp_path,
+    monkeypatch.chdir(tmp_path)
+    proc = train_in_process(
+        [
+            "--env",
+            "Pendulum-v1",
+            "--config",
+            preset,
+            "--total-timesteps",
+            200,
+            "--seed",
+            1,
+            "--run-dir",
+            tmp_path / "run",
+            *TINY,
+            "--set",
+            "critic_arch=[32,32]",
+            "--set",
+            "actor_arch=[32,32]",
+            "--set",
+            "n_steps=3",
+            "--set",
+            "actor_learning_rate={schedule: linear, end: 1.0e-5, steps: 1000}",
+            "--set",
+            "compile_mode=graph",  # auto would compile the batch-renorm update with XLA, the slow part of a tiny run
+        ],
+        capsys,
+        monkeypatch,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     from keras_sac import KerasSAC
@@ -349,34 +345,37 @@ def test_a_preset_and_variant_settings_from_the_command_line_reach_the_agent(tmp
 
 
 def test_tqc_simba_adamw_resets_and_gradient_clipping_from_the_command_line(tmp_path, capsys, monkeypatch):
-    proc = run(
-        "train.py",
-        "--env",
-        "Pendulum-v1",
-        "--total-timesteps",
-        200,
-        "--run-dir",
-        tmp_path / "run",
-        *TINY,
-        "--set",
-        "critic_type=quantile",
-        "--set",
-        "n_quantiles=5",
-        "--set",
-        "architecture=simba",
-        "--set",
-        "normalize_observations=true",
-        "--set",
-        "net_arch=[32,32]",
-        "--set",
-        "weight_decay=0.01",
-        "--set",
-        "reset_interval=50",
-        "--set",
-        "max_grad_norm=10",
-        "--set",
-        "compile_mode=graph",  # auto would compile TQC with XLA: 17 s for 100 updates; test_variants runs auto
-        cwd=tmp_path,
+    monkeypatch.chdir(tmp_path)
+    proc = train_in_process(
+        [
+            "--env",
+            "Pendulum-v1",
+            "--total-timesteps",
+            200,
+            "--run-dir",
+            tmp_path / "run",
+            *TINY,
+            "--set",
+            "critic_type=quantile",
+            "--set",
+            "n_quantiles=5",
+            "--set",
+            "architecture=simba",
+            "--set",
+            "normalize_observations=true",
+            "--set",
+            "net_arch=[32,32]",
+            "--set",
+            "weight_decay=0.01",
+            "--set",
+            "reset_interval=50",
+            "--set",
+            "max_grad_norm=10",
+            "--set",
+            "compile_mode=graph",  # auto would compile TQC with XLA: 17 s for 100 updates; test_variants runs auto
+        ],
+        capsys,
+        monkeypatch,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     import csv
@@ -408,27 +407,30 @@ def test_tqc_simba_adamw_resets_and_gradient_clipping_from_the_command_line(tmp_
         assert not (tmp_path / "bad").exists()
 
 
-def test_vector_envs_from_the_command_line_log_and_checkpoint_on_schedule(tmp_path):
-    proc = run(
-        "train.py",
-        "--env",
-        "Pendulum-v1",
-        "--total-timesteps",
-        300,
-        "--seed",
-        0,
-        "--run-dir",
-        tmp_path / "run",
-        *TINY,
-        "--set",
-        "n_envs=4",
-        "--set",
-        "log_interval=50",
-        "--set",
-        "checkpoint_freq=100",
-        "--set",
-        "vectorization=async",
-        cwd=tmp_path,
+def test_vector_envs_from_the_command_line_log_and_checkpoint_on_schedule(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    proc = train_in_process(
+        [
+            "--env",
+            "Pendulum-v1",
+            "--total-timesteps",
+            300,
+            "--seed",
+            0,
+            "--run-dir",
+            tmp_path / "run",
+            *TINY,
+            "--set",
+            "n_envs=4",
+            "--set",
+            "log_interval=50",
+            "--set",
+            "checkpoint_freq=100",
+            "--set",
+            "vectorization=async",
+        ],
+        capsys,
+        monkeypatch,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     from keras_sac.io.logger import read_metrics

@@ -90,7 +90,13 @@ def test_image_and_dict_policies(env_id, tmp_path):
 
 def test_batch_renorm_actor_exports_its_inference_form(tmp_path):
     agent = KerasSAC(
-        make_match_env(), seed=0, actor_batch_renorm=True, critic_batch_renorm=True, target_update="none", **SMALL
+        make_match_env(),
+        seed=0,
+        actor_batch_renorm=True,
+        critic_batch_renorm=True,
+        target_update="none",
+        compile_mode="graph",  # the export is the subject; auto would spend ~20 s compiling the update with XLA
+        **SMALL,
     )
     agent.learn(150)
     check_formats(agent, tmp_path)

@@ -107,7 +107,8 @@ def test_redq_actor_maximises_the_ensemble_mean_and_the_others_the_min(match_env
 
 # auto compiles redq, droq and crossq with XLA and the rest as graphs; the rest are also run under XLA. Every
 # case on XLA is slow (5-15 s of compiles per agent, two agents per test); the default suite keeps the graph
-# cases, and test_agent checks the fused phase and the non-finite guard under XLA.
+# cases. With -m slow, test_agent also checks the fused phase and the non-finite guard under XLA; the default
+# suite's one XLA-compiled agent is test_learning's TQC (auto compiles it with XLA).
 ON_XLA = {n for n in VARIANTS if SACConfig(**VARIANTS[n]).use_xla}
 
 
@@ -141,7 +142,8 @@ def test_each_variant_learns_traces_once_restores_exactly_and_resumes_to_float_r
 def test_exported_variant_policies_act_as_predict_does(name, tmp_path):
     from keras_sac.io.export import LoadedPolicy
 
-    agent = KerasSAC("Pendulum-v1", seed=0, **SMALL, **VARIANTS[name])
+    # graph mode: export is the subject (auto would compile the variants' updates with XLA, ~25 s for CrossQ)
+    agent = KerasSAC("Pendulum-v1", seed=0, **SMALL, **VARIANTS[name], compile_mode="graph")
     agent.learn(80)  # batch renorm's running statistics have moved: export must use them, as predict does
     policy = LoadedPolicy(agent.export(tmp_path / "policy"))
     obs = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
@@ -182,7 +184,7 @@ def test_policy_delay_updates_the_actor_and_alpha_every_kth_critic_update(match_
 
 
 def test_crossq_has_no_target_critics_and_batch_renorm_tracks_the_joint_batch(match_env):
-    agent = KerasSAC(match_env, seed=0, **SMALL, **VARIANTS["crossq"])
+    agent = KerasSAC(match_env, seed=0, **SMALL, **VARIANTS["crossq"], compile_mode="graph")  # XLA: -m slow above
     assert agent.target_critics is None
     renorm = agent.critics.q_0.renorm_in
     batch = batch_of(agent)
@@ -423,7 +425,7 @@ def test_compile_mode_auto_uses_xla_except_for_plain_one_step_updates(settings, 
 
 
 def test_tqc_critics_output_quantiles_and_the_update_regresses_them_on_the_truncated_target(match_env):
-    agent = KerasSAC(match_env, seed=0, **SMALL, **VARIANTS["tqc"])
+    agent = KerasSAC(match_env, seed=0, **SMALL, **VARIANTS["tqc"], compile_mode="graph")  # XLA: learns_traces
     obs, actions, *_ = batch_of(agent)
     assert agent.critics(obs, actions).shape == (3, 32, 5) and agent.target_critics(obs, actions).shape == (3, 32, 5)
     update = agent._update
