@@ -54,13 +54,14 @@ def match_env():
     return make_match_env()
 
 
-def train_in_process(args, capsys, monkeypatch) -> subprocess.CompletedProcess:
-    """train.py's main called in this process with `args`: its exit code, stdout and stderr. The same code as a
-    fresh `train.py` from the command line on, without its interpreter and TensorFlow start-up (~10 s under load),
-    for tests whose subject is not that start-up."""
-    from keras_sac.cli.train import main
+def cli_in_process(script: str, args, capsys, monkeypatch) -> subprocess.CompletedProcess:
+    """train.py's or evaluate.py's main called in this process with `args`: its exit code, stdout and stderr. The
+    same code as a fresh `python train.py ...` from the command line on, without its interpreter and TensorFlow
+    start-up (~10 s under load), for tests whose subject is not that start-up."""
+    from keras_sac.cli import evaluate, train
 
-    capsys.readouterr()  # what the test printed before is not train.py's
+    main = {"train.py": train.main, "evaluate.py": evaluate.main}[script]
+    capsys.readouterr()  # what the test printed before is not the script's
     monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # main sets it; undone after the test
     code = main([str(a) for a in args])
     out, err = capsys.readouterr()

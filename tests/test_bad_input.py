@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import SMALL, make_match_env, train_in_process
+from conftest import SMALL, cli_in_process, make_match_env
 
 from keras_sac import CheckpointError, ConfigError, EnvError, KerasSAC, LoadedPolicy, PolicyError, SACConfig
 from keras_sac.agent import TrainingDivergedError
@@ -325,7 +325,8 @@ def test_train_bad_flags_are_usage_errors(tmp_path):
 )
 def test_train_stops_on_bad_numbers_naming_the_intact_checkpoint(tmp_path, env_id, fragment, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    proc = train_in_process(  # (bad_envs is registered in this process by this module's import)
+    proc = cli_in_process(  # (bad_envs is registered in this process by this module's import)
+        "train.py",
         ["--env", env_id, "--total-timesteps", 2000, "--set", "checkpoint_freq=100", "--set", "learning_starts=100"]
         + ["--run-dir", tmp_path / "run", *TINY],
         capsys,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import train_in_process
+from conftest import cli_in_process
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
@@ -53,7 +53,7 @@ def assert_one_line_error(proc, *fragments):
 def assert_refused_in_process(args, message, capsys, monkeypatch):
     """train.py's main called in this process refuses `args` in one line naming `message`. Settings are refused
     before any TensorFlow work, so this checks what a fresh `train.py` would print without its start-up."""
-    assert_one_line_error(train_in_process(args, capsys, monkeypatch), message)
+    assert_one_line_error(cli_in_process("train.py", args, capsys, monkeypatch), message)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_checkpoint_of_a_run_loads_and_acts(run_dir):
     assert action.shape == (1,) and -2.0 <= action[0] <= 2.0
 
 
-def test_evaluate_a_run_folder_and_a_policy_folder(run_dir):
+def test_evaluate_a_run_folder_and_a_policy_folder(run_dir, capsys, monkeypatch):
     proc = run("evaluate.py", run_dir, "--episodes", 2, "--seed", 1)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.strip().splitlines()
@@ -120,7 +120,7 @@ def test_evaluate_a_run_folder_and_a_policy_folder(run_dir):
     assert re.fullmatch(r"episode 1: return -?\d+\.\d, length 200", lines[2]), lines[2]
     assert lines[3].startswith("mean return ") and "mean length 200.0 over 2 episodes" in lines[3]
     assert "cuda" not in proc.stderr.lower()  # TensorFlow's start-up lines are kept off the terminal
-    again = run("evaluate.py", run_dir / "policy", "--episodes", 2, "--seed", 1)
+    again = cli_in_process("evaluate.py", [run_dir / "policy", "--episodes", 2, "--seed", 1], capsys, monkeypatch)
     assert again.stdout.splitlines()[1:] == lines[1:]  # same policy, same seed, same returns
 
 
@@ -202,7 +202,8 @@ def test_an_unversioned_id_with_env_kwargs_trains_the_latest_version_and_prints_
     monkeypatch.delenv("VIRTUAL_ENV", raising=False)
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # a shell where `python` is not this interpreter
     monkeypatch.chdir(tmp_path)
-    proc = train_in_process(
+    proc = cli_in_process(
+        "train.py",
         [
             "--env",
             "Pendulum",
@@ -295,7 +296,8 @@ def test_cli_warnings_are_one_plain_line(monkeypatch):
 def test_a_preset_and_variant_settings_from_the_command_line_reach_the_agent(tmp_path, capsys, monkeypatch):
     preset = ROOT / "configs" / "presets" / "HalfCheetah-v5-crossq.yaml"
     monkeypatch.chdir(tmp_path)
-    proc = train_in_process(
+    proc = cli_in_process(
+        "train.py",
         [
             "--env",
             "Pendulum-v1",
@@ -346,7 +348,8 @@ def test_a_preset_and_variant_settings_from_the_command_line_reach_the_agent(tmp
 
 def test_tqc_simba_adamw_resets_and_gradient_clipping_from_the_command_line(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    proc = train_in_process(
+    proc = cli_in_process(
+        "train.py",
         [
             "--env",
             "Pendulum-v1",
@@ -409,7 +412,8 @@ def test_tqc_simba_adamw_resets_and_gradient_clipping_from_the_command_line(tmp_
 
 def test_vector_envs_from_the_command_line_log_and_checkpoint_on_schedule(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    proc = train_in_process(
+    proc = cli_in_process(
+        "train.py",
         [
             "--env",
             "Pendulum-v1",

@@ -47,7 +47,15 @@ def test_vector_collection_never_joins_two_episodes(vectorization, compact):
 
 def test_training_phases_are_counted_in_vector_steps():
     agent = KerasSAC(
-        "Pendulum-v1", n_envs=2, learning_starts=20, train_freq=2, gradient_steps=3, batch_size=8, net_arch=(8,), seed=0
+        "Pendulum-v1",
+        n_envs=2,
+        learning_starts=20,
+        train_freq=2,
+        gradient_steps=3,
+        batch_size=8,
+        net_arch=(8,),
+        seed=0,
+        compile_mode="graph",  # the counting is the subject; auto would compile the 3-step phase with XLA (~10 s)
     )
     calls = []
     agent.learn(40, callback=lambda a: calls.append(a.num_timesteps))
