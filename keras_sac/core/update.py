@@ -33,6 +33,13 @@ def polyak_update(online: list, target: list, tau: float) -> None:
             w_target.assign(tau * w + (1.0 - tau) * w_target)
 
 
+def when(condition: tf.Tensor, action: Callable[[], Any]) -> None:
+    """Run `action`'s ops only where the scalar boolean tensor `condition` holds: the tf.cond autograph makes
+    of an `if` (its branches return a dummy 0: a cond needs an output; the ops inside run by their control
+    dependencies)."""
+    tf.cond(condition, lambda: (action(), 0)[1], lambda: 0)
+
+
 class SACUpdate:
     """One gradient step of SAC and its variants on one minibatch.
 
@@ -244,19 +251,22 @@ class SACUpdate:
         if c.target_update == "none":
             return
         online, target = self.critics.own_variables, self.target_critics.own_variables
-        # XLA: no target step after a non-finite update, as check_numerics stops one in graph mode (where this
-        # test is Python's and adds no op); autograph makes it a tf.cond under XLA.
-        if self.failure is None or self.failure == 0:
+        # XLA: no target step after a non-finite update, as check_numerics stops one in graph mode (where no
+        # test is needed and no op is added). The compiled update runs without autograph: tensor conditions are
+        # written as tf.cond.
+        if self.failure is None:
             self._update_targets(online, target)
+        else:
+            when(self.failure == 0, lambda: self._update_targets(online, target))
 
     def _update_targets(self, online, target) -> None:
         c = self.config
         if c.target_update == "hard":
-            if self.n_updates % c.target_update_period == 0:  # autograph: a tf.cond
-                polyak_update(online, target, 1.0)
-        # Interval 1 (the default) is a Python True, so autograph adds no tf.cond (its branches cost ~35 ops)
-        elif c.target_update_interval == 1 or self.n_updates % c.target_update_interval == 0:
+            when(self.n_updates % c.target_update_period == 0, lambda: polyak_update(online, target, 1.0))
+        elif c.target_update_interval == 1:  # the default: no tf.cond (its branches cost ~35 ops)
             polyak_update(online, target, c.tau)
+        else:
+            when(self.n_updates % c.target_update_interval == 0, lambda: polyak_update(online, target, c.tau))
 
     # ------------------------------------------------------------------ optimizer steps
     def _apply(self, step: AdamStep, tape, loss, name: str, clip: bool = True) -> dict:
@@ -291,8 +301,7 @@ class SACUpdate:
         code = tf.where(tf.reduce_all(tf.math.is_finite(loss)), tf.where(finite_grads, 0, grad_code), loss_code)
         self.failure.assign(tf.where(self.failure > 0, self.failure, code))
         grads, info = self._clip(grads, max_norm, name)
-        if self.failure == 0:  # autograph: a tf.cond
-            step.apply(grads)
+        when(self.failure == 0, lambda: step.apply(grads))
         return info
 
     @staticmethod
