@@ -1,5 +1,5 @@
 """Shared fixtures: a tiny continuous-control env whose optimum is known, small agent settings, and train.py's
-main called in the test's process."""
+and evaluate.py's main called in the test's process."""
 
 import os
 import subprocess
