@@ -202,20 +202,7 @@ class KerasSAC:
             minibatches = unpack(
                 minibatches, self.spec.obs_dim, self.spec.action_dim
             )  # each (gradient_steps, batch, ...)
-        metrics = self._update.step(tf.nest.map_structure(lambda x: x[0], minibatches))
-        n, failure = self.config.gradient_steps, self._update.failure
-        if n > 1:
-
-            def more(i, _):  # XLA: stop after an update that was not finite; the agent raises after this call
-                return i < n if failure is None else tf.logical_and(i < n, failure == 0)
-
-            def update(i, total):
-                step = self._update.step(tf.nest.map_structure(lambda x: x[i], minibatches))
-                return i + 1, tf.nest.map_structure(tf.add, total, step)
-
-            _, metrics = tf.while_loop(more, update, (tf.constant(1), metrics))
-            metrics = tf.nest.map_structure(lambda total: total / n, metrics)
-        return metrics, self._sample_action(current_obs)
+        return self._update.phase(minibatches), self._sample_action(current_obs)
 
     def _compiled(self, name: str):
         """The traced graph of a compiled method, called directly: that skips tf.function's argument

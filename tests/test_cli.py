@@ -1,6 +1,7 @@
 """train.py and evaluate.py as a user runs them: subprocesses, a tiny budget, real files. Where a fresh
-interpreter is not what a test checks (settings reaching the agent, refusals), train.py's main runs in this
-process: the same code from the command line on, without a TensorFlow start-up per test (~10 s under load)."""
+interpreter is not what a test checks (settings reaching the agent, refusals), train.py's or evaluate.py's main
+runs in this process (conftest.cli_in_process): the same code from the command line on, without a TensorFlow
+start-up per test (~10 s under load)."""
 
 import csv
 import json

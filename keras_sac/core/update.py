@@ -176,6 +176,25 @@ class SACUpdate:
         self.update_targets()
         return {**info, "train/alpha": alpha}
 
+    def phase(self, minibatches) -> dict:
+        """`gradient_steps` updates in a graph loop, one per leading row of `minibatches` (each field
+        (gradient_steps, batch, ...)); returns their mean metrics. Under XLA the loop stops after an update that
+        was not finite (`failure`); the agent raises after the call."""
+        metrics = self.step(tf.nest.map_structure(lambda x: x[0], minibatches))
+        n, failure = self.config.gradient_steps, self.failure
+        if n == 1:
+            return metrics
+
+        def more(i, _):
+            return i < n if failure is None else tf.logical_and(i < n, failure == 0)
+
+        def update(i, total):
+            step = self.step(tf.nest.map_structure(lambda x: x[i], minibatches))
+            return i + 1, tf.nest.map_structure(tf.add, total, step)
+
+        _, metrics = tf.while_loop(more, update, (tf.constant(1), metrics))
+        return tf.nest.map_structure(lambda total: total / n, metrics)
+
     # ------------------------------------------------------------------ critics
     def update_critics(self, b: Batch, alpha, seeds) -> dict:
         """Regress every Q_i(s, a) onto the soft TD target (eq. 5)."""
