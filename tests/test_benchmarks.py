@@ -68,3 +68,74 @@ def test_list_schedule_starts_the_longer_branch_first():
         "l3": ("MatMul", ["l2"]),
     }
     assert op_census.list_schedule(dag, dict.fromkeys(dag, 1.0), 0.0, processors=2) == pytest.approx(4.0)
+
+
+HLO = "\n".join(  # the form of XLA's optimised HLO dump, cut down
+    [
+        "HloModule a_inference__update_and_act_7, entry_computation_layout={(f32[4,4]{1,0})->f32[4]{0}}",
+        "",
+        "%fused_computation.3 (param_0.1: f32[4], param_1.2: f32[4]) -> f32[4] {",
+        "  %param_0.1 = f32[4]{0} parameter(0)",
+        "  %param_1.2 = f32[4]{0} parameter(1)",
+        "  %multiply.5 = f32[4]{0} multiply(%param_0.1, %param_1.2), "
+        'metadata={op_type="ResourceApplyAdam" op_name="cond_3/cond/critic_adam_step/ResourceApplyAdam"}',
+        "  ROOT %select.7 = f32[4]{0} select(%param_1.2, %multiply.5, "
+        '%param_0.1), metadata={op_type="If" op_name="cond_3"}',
+        "}",
+        "",
+        "%fused_computation.4 (param_0.2: f32[4]) -> f32[4] {",
+        "  %param_0.2 = f32[4]{0} parameter(0)",
+        "  ROOT %multiply.8 = f32[4]{0} multiply(%param_0.2, "
+        '%param_0.2), metadata={op_type="Mul" op_name="critics_1/q_0_1/renorm_1_1/Mul_5"}',
+        "}",
+        "",
+        "ENTRY %main.9 (arg0.1: f32[4,4], arg1.1: f32[4,4]) -> f32[4] {",
+        '  %arg0.1 = f32[4,4]{1,0} parameter(0), metadata={op_name="XLA_Args"}',
+        "  %MatMul.96 = f32[4,4]{1,0} dot(%arg0.1, %arg1.1), "
+        "lhs_contracting_dims={1}, rhs_contracting_dims={0}, "
+        'metadata={op_type="MatMul" op_name="critics_1/q_0_1/hidden_1_1/MatMul"}',
+        "  %maximum_dot_fusion.2 = f32[4]{0} fusion(%MatMul.96), kind=kLoop, calls=%fused_computation.4",
+        "  %copy.3 = f32[4]{0} copy(%maximum_dot_fusion.2)",
+        "  %multiply_select_fusion = f32[4]{0} fusion(%copy.3, "
+        '%copy.3), kind=kLoop, calls=%fused_computation.3, metadata={op_type="If" op_name="cond_3"}',
+        "  ROOT %cond_1.73 = (f32[4]{0}, f32[]) conditional(%p, "
+        "%multiply_select_fusion), true_computation=%t, false_computation=%f",
+        "}",
+        "",
+    ]
+)
+
+
+def test_xla_census_finds_each_thunks_tensorflow_ops_and_part():
+    import xla_census
+
+    names = xla_census.instructions(HLO)
+    assert names["MatMul.96"] == ("dot", "MatMul", ["critics_1/q_0_1/hidden_1_1/MatMul:MatMul"])
+    # a fusion computes the ops of its body: here Adam's, though XLA named it after the select its cond became
+    opcode, _, ops = names["multiply_select_fusion"]
+    assert ops == ["cond_3/cond/critic_adam_step/ResourceApplyAdam:ResourceApplyAdam", "cond_3:If"]
+    assert xla_census.thunk_part(opcode, ops, "multiply_select_fusion") == "optimizer"
+    assert xla_census.thunk_part("dot", names["MatMul.96"][2], "MatMul.96") == "matmul"
+    assert xla_census.thunk_part("fusion", names["maximum_dot_fusion.2"][2], "maximum_dot_fusion.2") == "matmul"
+    assert names["copy.3"] == ("copy", "", [])
+    assert xla_census.thunk_part("copy", [], "copy.3") == "other"
+    assert xla_census.scope([]) == "(XLA's own: copies)"
+    assert xla_census.scope(names["maximum_dot_fusion.2"][2]) == "critics/q_0"
+    assert names["cond_1.73"][0] in xla_census.CONTROL  # its event spans its body's thunks: not added again
+
+
+def test_xla_census_sums_each_thunks_events_per_call_and_ignores_other_events():
+    import xla_census
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    space = xplane_pb2.XSpace()
+    plane = space.planes.add()
+    for i, name in enumerate(["MatMul.96", "ThunkExecutor::Execute"]):
+        plane.event_metadata[i + 1].name = name
+    for thread in range(2):  # one MatMul.96 per call on each of two threads, 2 us and 4 us; the executor's span
+        line = plane.lines.add()
+        line.events.add(metadata_id=1, duration_ps=(2 + 2 * thread) * 10**6)
+        line.events.add(metadata_id=1, duration_ps=(2 + 2 * thread) * 10**6)
+        line.events.add(metadata_id=2, duration_ps=10**9)
+    micros, count = xla_census.thunk_times(space, xla_census.instructions(HLO), calls=2)
+    assert micros == {"MatMul.96": pytest.approx(6.0)} and count == {"MatMul.96": pytest.approx(2.0)}
