@@ -339,3 +339,39 @@ def test_under_mixed_bfloat16_a_users_torso_keeps_its_own_precision_and_our_head
     for member in critics.members:
         assert member.q.compute_dtype == "bfloat16" and member.torso.compute_dtype == "float32"
         np.testing.assert_array_equal(member.torso.seen.numpy(), np.concatenate([obs, ACTIONS], axis=1))
+
+
+BUILDS = {
+    "mlp": {},
+    "simba": dict(architecture="simba", normalize_observations=True),
+    "batch_renorm": dict(critic_batch_renorm=True, actor_batch_renorm=True, target_update="none"),
+    "quantile_sde": dict(critic_type="quantile", n_quantiles=5, use_sde=True),
+}
+
+
+@pytest.mark.parametrize("name", BUILDS)
+def test_networks_build_on_their_first_call_with_the_weights_a_symbolic_build_draws(name, monkeypatch):
+    # Keras (keras.src.layers.layer.Layer._maybe_build) traces a composite layer's call on symbolic inputs to build
+    # it unless the layer has a `build` of its own; core.layers.BuiltOnCall gives ours one that leaves the building
+    # to the first eager call. Same variables, names, order and seeded values as the symbolic way, without its trace.
+    from keras.src import backend
+
+    from keras_sac import KerasSAC
+    from keras_sac.core.layers import BuiltOnCall
+
+    def weights():
+        agent = KerasSAC("Pendulum-v1", seed=0, **BUILDS[name])
+        nets = [agent.actor, agent.critics] + [agent.target_critics] * (agent.target_critics is not None)
+        return [(v.path, v.numpy()) for net in nets for v in net.variables]
+
+    traces = []
+    symbolic = backend.compute_output_spec
+    monkeypatch.setattr(backend, "compute_output_spec", lambda *a, **k: traces.append(1) or symbolic(*a, **k))
+    on_call = weights()
+    assert traces == []  # no symbolic pass over any of our layers
+    monkeypatch.setattr(BuiltOnCall.build, "_is_default", True, raising=False)  # Keras' own way, for comparison
+    by_trace = weights()
+    assert traces  # the comparison did take the symbolic path
+    assert [p for p, _ in on_call] == [p for p, _ in by_trace]
+    for (path, a), (_, b) in zip(on_call, by_trace, strict=True):
+        np.testing.assert_array_equal(a, b, err_msg=path)

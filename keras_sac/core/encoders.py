@@ -16,7 +16,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from keras_sac.core.layers import MLP, MLPOptions
+from keras_sac.core.layers import MLP, BuiltOnCall, MLPOptions
 from keras_sac.core.spaces import ObsEntry, ObsSpec
 
 # (kernel, stride) of the three convolutions, default filters, default output width.
@@ -70,7 +70,7 @@ def random_shift(images, entry: ObsEntry, pad: int, seed):
     return images
 
 
-class ConvEncoder(keras.layers.Layer):
+class ConvEncoder(BuiltOnCall, keras.layers.Layer):
     """uint8 images -> (batch, features) float: scale to [0, 1], three ReLU convolutions, one dense layer."""
 
     def __init__(
@@ -125,7 +125,7 @@ class ConvEncoder(keras.layers.Layer):
         return tf.nn.relu(x)
 
 
-class VectorEncoder(keras.layers.Layer):
+class VectorEncoder(BuiltOnCall, keras.layers.Layer):
     """A vector key: an MLP of `arch` widths, or (arch empty) the vector itself as float."""
 
     def __init__(self, entry: ObsEntry, arch, options: MLPOptions, dtype=None, **kwargs):
@@ -140,7 +140,7 @@ class VectorEncoder(keras.layers.Layer):
         return self.mlp(x) if self.arch else x
 
 
-class ObsEncoder(keras.layers.Layer):
+class ObsEncoder(BuiltOnCall, keras.layers.Layer):
     """An observation dict {key: (batch, *shape)} -> (batch, features): one encoder per key, concatenated."""
 
     def __init__(

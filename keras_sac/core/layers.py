@@ -46,6 +46,20 @@ class MLPOptions:
     architecture: str = "mlp"  # "mlp" (this module's MLP) or "simba" (simba.SimbaTorso); see networks.make_torso
 
 
+class BuiltOnCall:
+    """A composite layer whose sublayers build themselves on its first call (keras_sac calls every network
+    eagerly on a zero observation once, at construction: build.build_networks).
+
+    Keras builds a layer that has no `build` of its own and unbuilt sublayers by tracing its `call` on symbolic
+    inputs first, then runs the call: that trace was half of every agent's construction and of each network
+    reset (docs/benchmarks.md, 2026-12-04), for nothing the eager call does not do. The variables, their names,
+    their order of creation and so their seeded values are the same either way (tests/test_networks.py builds
+    both ways). First among the bases, so that its `build` is the one Keras finds."""
+
+    def build(self, input_shape=None) -> None:
+        """Nothing to create here: each sublayer builds on its first call, from the shapes it is given."""
+
+
 def dense(units: int, init: str, gain: float, dtype, name: str) -> keras.layers.Dense:
     """A linear layer; 'orthogonal' uses Orthogonal(gain) and zero bias (the PyTorch seed notebook's init)."""
     kernel = keras.initializers.Orthogonal(gain) if init == "orthogonal" else "glorot_uniform"
@@ -107,7 +121,7 @@ class BatchRenorm(keras.layers.Layer):
         return scale, self.beta.numpy() - self.moving_mean.numpy() * scale
 
 
-class MLP(keras.layers.Layer):
+class MLP(BuiltOnCall, keras.layers.Layer):
     """Hidden stack: [BatchRenorm on the input] then per width Dense -> Dropout -> LayerNorm | BatchRenorm -> act
     (or, with `renorm_after_activation`, Dense -> act -> BatchRenorm, the order of CrossQ's code and SBX's).
 

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_sac.core.distributions import numpy_action
-from keras_sac.core.layers import ACTIVATIONS, MLP, BatchRenorm, MLPOptions, dense  # noqa: F401 (re-exported)
+from keras_sac.core.layers import ACTIVATIONS, MLP, BatchRenorm, BuiltOnCall, MLPOptions, dense  # noqa: F401 (re-exported)
 from keras_sac.core.simba import SimbaTorso
 
 # MODEL_DTYPE: `Actor` and `Critics` give a mixed precision policy to their layers only. The models compute
@@ -33,7 +33,7 @@ def make_torso(widths: Sequence[int], options: MLPOptions, dtype=None, name: str
     return MLP(widths, options, dtype=dtype, name=name)
 
 
-class Actor(keras.Model):
+class Actor(BuiltOnCall, keras.Model):
     """MLP `obs -> (mean, log_std)` of a diagonal Gaussian over pre-tanh actions.
 
     log_std is squashed into `log_std_bounds` through tanh (CleanRL/SBX-style) instead of clipped: a clip's
@@ -193,7 +193,7 @@ class SimbaQNetwork(_ValueHead, SimbaTorso):
         self._add_head(n_outputs, "default", dtype)
 
 
-class TorsoQNetwork(keras.layers.Layer):
+class TorsoQNetwork(BuiltOnCall, keras.layers.Layer):
     """One critic on a user's torso (core/parts.py): `x -> (batch,)` or `(batch, n_outputs)`, float32."""
 
     def __init__(self, torso, n_outputs: int = 1, dtype=None, **kwargs):
@@ -206,7 +206,7 @@ class TorsoQNetwork(keras.layers.Layer):
         return tf.squeeze(out, axis=-1) if self.n_outputs == 1 else out
 
 
-class Critics(keras.Model):
+class Critics(BuiltOnCall, keras.Model):
     """`n_critics` independent Q networks on concat(obs, action): `(obs, actions) -> q_values (n_critics, batch)`,
     or with `n_quantiles` (TQC) each member's quantiles of the return: `(n_critics, batch, n_quantiles)`.
 

@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 import keras
 
+from keras_sac.core.layers import BuiltOnCall
+
 BUFFER_METHODS = ("add_step", "sample", "__len__", "state_arrays", "restore_arrays")
 
 
@@ -73,7 +75,7 @@ class Parts:
         return layer
 
 
-class UserExtractor(keras.layers.Layer):
+class UserExtractor(BuiltOnCall, keras.layers.Layer):
     """A user's features_extractor, handed the observation as its space has it: a flat vector or a single
     image as one tensor, a Dict space as a dict (inside keras_sac every non-flat observation is a dict)."""
 

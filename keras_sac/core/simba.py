@@ -14,10 +14,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keras_sac.core.layers import ACTIVATIONS, numpy_layer_norm
+from keras_sac.core.layers import ACTIVATIONS, BuiltOnCall, numpy_layer_norm
 
 
-class SimbaTorso(keras.layers.Layer):
+class SimbaTorso(BuiltOnCall, keras.layers.Layer):
     """`x: (batch, in_dim) -> (batch, width)`: SimBa's embedding, `blocks` residual blocks and final LayerNorm.
 
     The same torso interface as `layers.MLP` (`call(x, training, seed)`, `numpy_forward`); `training` and
