@@ -24,9 +24,9 @@ Three counts of the phase (one update plus the next action):
 - with --wall, the call's wall time in the process's own thread layout, to set beside that floor (run it
   without --time and without TF_NUM_* set, and the agent applies its `auto` layout).
 
-Parts: matmul (MatMul, _FusedMatMul, BatchMatMul), optimizer (ops under an `*_adam` or `*_adam_step` scope),
-checks (CheckNumerics and the `finite_check` scope), target update (`target_update` scope), other (forward and
-backward element-wise ops, losses, sampling, reads, shapes, control).
+Parts: matmul (MatMul, _FusedMatMul, BatchMatMul, oneDNN's _Mkl*MatMul), optimizer (ops under an `*_adam` or
+`*_adam_step` scope), checks (CheckNumerics and the `finite_check` scope), target update (`target_update` scope),
+other (forward and backward element-wise ops, losses, sampling, reads, shapes, control).
 """
 
 from __future__ import annotations
@@ -45,11 +45,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("matmul", "optimizer", "checks", "target update", "other")
-MATMULS = {"MatMul", "_FusedMatMul", "BatchMatMulV2", "BatchMatMulV3"}
+# MatMul, BatchMatMulV2/V3, Grappler's _FusedMatMul and, where TensorFlow uses oneDNN (the executed graph on x86),
+# its _MklMatMul and _MklNativeFusedMatMul
+MATMUL = re.compile(r"MatMul")
+
+
+def is_matmul(op: str) -> bool:
+    return bool(MATMUL.search(op))
 
 
 def part(name: str, op: str) -> str:
-    if op in MATMULS:
+    if is_matmul(op):
         return "matmul"
     if re.search(r"_adam(_step)?(_\d+)?/", name):
         return "optimizer"
@@ -117,7 +123,7 @@ def critical_path(nodes: dict[str, tuple[str, list[str]]], weight: dict[str, flo
     return {
         "us": finish[end],
         "nodes": len(path),
-        "matmul_us": sum(weight.get(n, 0.0) for n in path if nodes[n][0] in MATMULS),
+        "matmul_us": sum(weight.get(n, 0.0) for n in path if is_matmul(nodes[n][0])),
         "work_us": sum(weight.get(n, 0.0) for n in nodes) + per_node * len(nodes),
     }
 
@@ -177,14 +183,16 @@ def _dag(graph_def) -> dict[str, tuple[str, list[str]]]:
 
 
 def phase_inputs(agent):
-    """The training phase `learn` calls once per env step (one update + the next action) and one fixed packed
-    minibatch and observation for it."""
+    """The training phase `learn` calls once per env step (gradient_steps updates + the next action) and one fixed
+    packed set of minibatches (gradient_steps, batch_size, width) and observation for it."""
     import numpy as np
 
     from keras_sac.data.buffer import pack
 
+    cfg = agent.config
     phase = agent._compiled("_compiled_update_and_act")
-    return phase, pack(agent.buffer.sample(256, np.random.default_rng(0)))[None], agent.collector.obs
+    sample = agent.buffer.sample(cfg.gradient_steps * cfg.batch_size, np.random.default_rng(0))
+    return phase, pack(sample).reshape(cfg.gradient_steps, cfg.batch_size, -1), agent.collector.obs
 
 
 def time_calls(phase, minibatch, obs, calls: int, warmup: int = 0) -> list[float]:
@@ -204,12 +212,11 @@ def wall_per_call(agent, calls: int) -> list[float]:
     return time_calls(*phase_inputs(agent), calls, warmup=30)
 
 
-def timed_census(agent, calls: int) -> dict:
+def profiled_calls(phase, minibatch, obs, calls: int):
+    """(seconds per call, the profiler's XSpace) of `calls` calls under TensorFlow's profiler, every op traced."""
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    phase, minibatch, obs = phase_inputs(agent)
-    walls = time_calls(phase, minibatch, obs, calls, warmup=30)
     with tempfile.TemporaryDirectory() as logdir:
         options = tf.profiler.experimental.ProfilerOptions(host_tracer_level=3, python_tracer_level=0)
         tf.profiler.experimental.start(logdir, options=options)
@@ -217,6 +224,13 @@ def timed_census(agent, calls: int) -> dict:
         tf.profiler.experimental.stop()
         space = xplane_pb2.XSpace()
         space.ParseFromString(next(Path(logdir).rglob("*.xplane.pb")).read_bytes())
+    return profiled, space
+
+
+def timed_census(agent, calls: int) -> dict:
+    phase, minibatch, obs = phase_inputs(agent)
+    walls = time_calls(phase, minibatch, obs, calls, warmup=30)
+    profiled, space = profiled_calls(phase, minibatch, obs, calls)
     count: collections.Counter = collections.Counter()
     micros: collections.Counter = collections.Counter()
     op_micros: collections.Counter = collections.Counter()

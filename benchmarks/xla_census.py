@@ -31,7 +31,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from op_census import PARTS, ROOT, _agent, part, time_calls  # noqa: E402
+from op_census import PARTS, ROOT, _agent, part, phase_inputs, profiled_calls, time_calls  # noqa: E402
 
 INSTRUCTION = re.compile(r"\s*(?:ROOT )?%([\w.\-]+) = .*? ([\w\-]+)\(")
 COMPUTATION = re.compile(r"^(?:ENTRY )?%([\w.\-]+) .*\{$")
@@ -109,29 +109,14 @@ def thunk_times(space, names: dict, calls: int) -> tuple[collections.Counter, co
 
 
 def census(env_id: str, settings: dict, calls: int, dump: Path) -> dict:
-    import numpy as np
-    import tensorflow as tf
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
-
-    from keras_sac.data.buffer import pack
-
     agent = _agent(env_id, settings)
     cfg = agent.config
     if not cfg.use_xla:
         raise SystemExit("this agent's phase runs as a graph, not XLA: use op_census.py, or --set compile_mode=xla")
-    phase = agent._compiled("_compiled_update_and_act")
-    sample = agent.buffer.sample(cfg.gradient_steps * cfg.batch_size, np.random.default_rng(0))
-    minibatch = pack(sample).reshape(cfg.gradient_steps, cfg.batch_size, -1)
-    obs = agent.collector.obs
+    phase, minibatch, obs = phase_inputs(agent)
     walls = time_calls(phase, minibatch, obs, calls, warmup=30)
     names = instructions(phase_module(dump))
-    with tempfile.TemporaryDirectory() as logdir:
-        options = tf.profiler.experimental.ProfilerOptions(host_tracer_level=3, python_tracer_level=0)
-        tf.profiler.experimental.start(logdir, options=options)
-        profiled = time_calls(phase, minibatch, obs, calls)
-        tf.profiler.experimental.stop()
-        space = xplane_pb2.XSpace()
-        space.ParseFromString(next(Path(logdir).rglob("*.xplane.pb")).read_bytes())
+    profiled, space = profiled_calls(phase, minibatch, obs, calls)
     micros, count = thunk_times(space, names, calls)
     parts_us: collections.Counter = collections.Counter()
     parts_n: collections.Counter = collections.Counter()

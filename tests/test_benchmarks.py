@@ -139,3 +139,10 @@ def test_xla_census_sums_each_thunks_events_per_call_and_ignores_other_events():
         line.events.add(metadata_id=2, duration_ps=10**9)
     micros, count = xla_census.thunk_times(space, xla_census.instructions(HLO), calls=2)
     assert micros == {"MatMul.96": pytest.approx(6.0)} and count == {"MatMul.96": pytest.approx(2.0)}
+
+
+@pytest.mark.parametrize("op", ["MatMul", "_FusedMatMul", "BatchMatMulV3", "_MklMatMul", "_MklNativeFusedMatMul"])
+def test_every_matmul_kernel_counts_as_a_matmul_including_onednns(op):
+    # the profiled ops of the executed graph on x86 are oneDNN's (_Mkl*): missing them left --time's matmul row at 0
+    assert op_census.part("critics_1/q_0_1/hidden_1_1/MatMul", op) == "matmul"
+    assert op_census.part("actor_adam_step/Sub", "Sub") == "optimizer"
