@@ -45,13 +45,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("matmul", "optimizer", "checks", "target update", "other")
-# MatMul, BatchMatMulV2/V3, Grappler's _FusedMatMul and, where TensorFlow uses oneDNN (the executed graph on x86),
-# its _MklMatMul and _MklNativeFusedMatMul
-MATMUL = re.compile(r"MatMul")
 
 
 def is_matmul(op: str) -> bool:
-    return bool(MATMUL.search(op))
+    """MatMul, BatchMatMulV2/V3, Grappler's _FusedMatMul and, where TensorFlow uses oneDNN (the executed graph on
+    x86), its _MklMatMul and _MklNativeFusedMatMul."""
+    return "MatMul" in op
 
 
 def part(name: str, op: str) -> str:

@@ -372,7 +372,7 @@ def test_tqc_simba_adamw_resets_and_gradient_clipping_from_the_command_line(tmp_
             "--set",
             "weight_decay=0.01",
             "--set",
-            "reset_interval=60",  # one reset in the run's ~100 updates (each redraws the networks: seconds)
+            "reset_interval=60",  # one reset in the run's ~100 updates (each redraws the networks)
             "--set",
             "max_grad_norm=10",
             "--set",
