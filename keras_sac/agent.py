@@ -22,7 +22,7 @@ from keras_sac.core.sde import EnvNoise
 from keras_sac.core.signatures import minibatch_signature, obs_signature
 from keras_sac.core.spaces import Batch, EnvSpec, action_affine, to_env_action
 from keras_sac.core.threads import configure_threads
-from keras_sac.core.update import SACUpdate, TrainingDivergedError, UpdateMetrics, metric_values, polyak_update
+from keras_sac.core.update import PLANS, SACUpdate, TrainingDivergedError, UpdateMetrics, metric_values, polyak_update
 from keras_sac.data.buffer import pack, packed_width, unpack
 from keras_sac.data.collection import Collector, check_vector_env, make_vector_env
 from keras_sac.envs.make import env_spec, resolve_env
@@ -158,9 +158,15 @@ class KerasSAC:
         # predict's (mean, log_std) where the actor has no NumPy twin (images, Dicts, a user's torso or
         # extractor); NumPy draws the noise, as for the others
         self._policy_moments = tf.function(lambda obs: self.actor(obs), input_signature=[obs_spec])
-        self._compiled_update_and_act = tf.function(
-            self._update_and_act, input_signature=[minibatch_spec, obs_spec], jit_compile=xla, autograph=False
-        )
+        # one training phase per pattern of actor updates (`SACUpdate.plan`): with policy_delay 1 just "every";
+        # CrossQ's one update per phase at delay 3 alternates "actor" and "critic" programs
+        self._phases = {
+            plan: tf.function(
+                self._phase_function(plan), input_signature=[minibatch_spec, obs_spec], jit_compile=xla, autograph=False
+            )
+            for plan in PLANS
+        }
+        self._compiled_update_and_act = self._phases[self._update.plan(0)]  # a fresh agent's first phase
         self._concrete: dict = {}  # traced on first use: an agent that never trains never traces
 
     @property
@@ -189,7 +195,20 @@ class KerasSAC:
     def _train_step(self, *batch) -> dict:
         return self._update.step(Batch(*batch))
 
-    def _update_and_act(self, minibatches, current_obs):
+    def _phase_function(self, plan: str):
+        def _update_and_act(minibatches, current_obs):
+            return self._update_and_act(minibatches, current_obs, plan)
+
+        return _update_and_act
+
+    def _phase_program(self, plan: str):
+        """The traced training phase of `plan`, called directly (see `_compiled`)."""
+        key = f"phase:{plan}"
+        if key not in self._concrete:
+            self._concrete[key] = self._phases[plan].get_concrete_function()
+        return self._concrete[key]
+
+    def _update_and_act(self, minibatches, current_obs, plan: str = "cond"):
         """A whole training phase in one compiled call: `gradient_steps` updates, then the next action.
 
         minibatches: (gradient_steps, batch, ...) `buffer.pack`ed minibatches, sampled at once (image/Dict
@@ -202,7 +221,7 @@ class KerasSAC:
             minibatches = unpack(
                 minibatches, self.spec.obs_dim, self.spec.action_dim
             )  # each (gradient_steps, batch, ...)
-        return self._update.phase(minibatches), self._sample_action(current_obs)
+        return self._update.phase(minibatches, plan), self._sample_action(current_obs)
 
     def _compiled(self, name: str):
         """The traced graph of a compiled method, called directly: that skips tf.function's argument
@@ -339,7 +358,7 @@ class KerasSAC:
                 lambda x: x.reshape(cfg.gradient_steps, cfg.batch_size, *x.shape[1:]), sample
             )
         self.last_metrics, actions = self._run_update(
-            self._compiled("_compiled_update_and_act"), minibatches, self.collector.obs
+            self._phase_program(self._update.next_plan()), minibatches, self.collector.obs
         )
         self.collector.next_action = actions.numpy()
         self.update_metrics.add(self.last_metrics)

@@ -82,30 +82,47 @@ def test_update_traces_once_and_creates_no_variables(match_env):
 
 
 @pytest.mark.parametrize("compile_mode", ["graph", pytest.param("xla", marks=pytest.mark.slow)])
-def test_a_fused_training_phase_equals_its_updates_one_by_one(match_env, compile_mode):
+@pytest.mark.parametrize(
+    "gradient_steps, policy_delay, plans",
+    [
+        (3, 1, ["every"]),
+        (1, 3, ["actor", "critic", "critic", "actor"]),  # CrossQ's pattern: a program each, chosen in Python
+        (6, 3, ["groups", "groups"]),  # two delay periods per phase, in a loop
+        (3, 3, ["groups"]),  # one period: the DroQ and REDQ presets' pattern
+        (4, 3, ["cond", "cond"]),  # no fixed pattern: a tf.cond per update
+    ],
+)
+def test_a_fused_training_phase_equals_its_updates_one_by_one(
+    match_env, compile_mode, gradient_steps, policy_delay, plans
+):
     # gradient_steps updates in one compiled call (graph loop) then the next action, against the same
-    # minibatches fed to train_step one at a time and a separate action draw.
-    fused, stepped = (
-        KerasSAC(match_env, seed=3, gradient_steps=3, compile_mode=compile_mode, **SMALL) for _ in range(2)
-    )
-    batches = [batch_of(fused, seed=i) for i in range(3)]
+    # minibatches fed to train_step one at a time (its policy delay a tf.cond on the counter) and a separate
+    # action draw after each phase's updates.
+    settings = dict(seed=3, gradient_steps=gradient_steps, policy_delay=policy_delay, compile_mode=compile_mode)
+    fused, stepped = (KerasSAC(match_env, **settings, **SMALL) for _ in range(2))
     obs = np.full((1, 2), 0.25, np.float32)
-    metrics, action = fused._compiled_update_and_act(np.stack([pack(Batch(*b)) for b in batches]), obs)
-    each = [stepped.train_step(*batch) for batch in batches]
     # XLA maps the generator's Philox counters to a tensor's elements in its own order: the same state gives
     # other (equally distributed) draws than TensorFlow's kernel, so the XLA phase is compared with XLA.
     draw = (
         stepped._stochastic_action if compile_mode == "graph" else tf.function(stepped._sample_action, jit_compile=True)
     )
-    stepped_action = draw(obs)
-    assert int(fused.n_updates.numpy()) == int(stepped.n_updates.numpy()) == 3
+    for phase, plan in enumerate(plans):
+        batches = [batch_of(fused, seed=phase * gradient_steps + i) for i in range(gradient_steps)]
+        assert fused._update.next_plan() == plan
+        metrics, action = fused._phase_program(plan)(np.stack([pack(Batch(*b)) for b in batches]), obs)
+        each = [stepped.train_step(*batch) for batch in batches]
+        stepped_action = draw(obs)
+        for name in each[0]:  # the phase reports its updates' mean (SB3 logs the mean over gradient steps)
+            mean = np.mean([m[name].numpy() for m in each], axis=0)
+            np.testing.assert_allclose(metrics[name].numpy(), mean, rtol=1e-5, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(action.numpy(), stepped_action.numpy(), rtol=1e-5, atol=1e-6)
+    assert int(fused.n_updates.numpy()) == int(stepped.n_updates.numpy()) == len(plans) * gradient_steps
     for a, b in zip(all_variables(fused), all_variables(stepped), strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=getattr(a, "path", a.name))
-    for name in each[0]:  # the phase reports its updates' mean (SB3 logs the mean over gradient steps)
-        mean = np.mean([m[name].numpy() for m in each], axis=0)
-        np.testing.assert_allclose(metrics[name].numpy(), mean, rtol=1e-5, atol=1e-6, err_msg=name)
-    assert not np.allclose(each[0]["train/critic_loss"], each[-1]["train/critic_loss"])  # a mean, not the last
-    np.testing.assert_allclose(action.numpy(), stepped_action.numpy(), rtol=1e-5, atol=1e-6)
+    if gradient_steps > 1:
+        assert not np.allclose(each[0]["train/critic_loss"], each[-1]["train/critic_loss"])  # a mean, not the last
+    if policy_delay > 1:  # the actor stepped once per period: its optimizer's count says how often
+        assert int(fused.actor_optimizer.iterations.numpy()) == -(-len(plans) * gradient_steps // policy_delay)
 
 
 def test_gradient_steps_and_train_freq_set_the_number_of_updates(match_env):

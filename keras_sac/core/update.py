@@ -2,8 +2,9 @@
 
 `SACUpdate.step` reads as the paper's algorithm: critics, then (every `policy_delay` steps) actor and
 temperature, then the target rule. Which backup, actor gradient, target rule and network mode it uses is
-decided here in Python when the agent is built, so the traced graph holds only the chosen variant; the
-one runtime condition per delay or interval is a step-counter test.
+decided here in Python when the agent is built, so the traced graph holds only the chosen variant. Which
+updates of a training phase step the actor is decided in Python too, before each call (`SACUpdate.plan`):
+the agent compiles one program per pattern it meets, so the common delays run no per-update tf.cond.
 """
 
 from __future__ import annotations
@@ -138,9 +139,13 @@ class SACUpdate:
             return TanhGSDE(mean, log_std, features, tf.exp(self.actor.sde_log_std))
         return TanhGaussian(*self.actor(obs, training=training))
 
-    def step(self, batch: Batch) -> dict:
+    def step(self, batch: Batch, actor: bool | None = None) -> dict:
         """Shapes: obs/next_obs (batch, obs_dim), actions (batch, action_dim) in [-1, 1], rewards, terminated and
-        discounts (batch,). Returns scalar metrics keyed `train/...`."""
+        discounts (batch,). Returns scalar metrics keyed `train/...`.
+
+        With policy_delay > 1, `actor` says whether this update steps the actor and temperature (True), or only
+        the critics, reporting the actor's held metrics (False); None decides in the graph, by a tf.cond on the
+        update counter. With policy_delay 1 every update steps the actor."""
         c = self.config
         alpha = tf.exp(self.log_alpha)  # this step's temperature, held fixed in all three losses
         seeds = dict(zip(self.seed_names, tf.unstack(self.rng.make_seeds(len(self.seed_names)), axis=1)))
@@ -164,36 +169,82 @@ class SACUpdate:
         info = self.update_critics(batch, alpha, seeds)
         if c.policy_delay == 1:
             info.update(self.update_actor_and_alpha(batch.obs, alpha, seeds))
-        else:  # TD3's delayed policy update: actor and temperature on every policy_delay-th critic update
+        elif actor is None:  # TD3's delayed policy update: actor and temperature on every policy_delay-th one
             info.update(
                 tf.cond(
                     self.n_updates % c.policy_delay == 0,
                     lambda: self._update_and_hold(batch.obs, alpha, seeds),
-                    lambda: {k: v.read_value() for k, v in self.held.items()},
+                    self._held_metrics,
                 )
             )
+        else:
+            info.update(self._update_and_hold(batch.obs, alpha, seeds) if actor else self._held_metrics())
         self.n_updates.assign_add(1)
         self.update_targets()
         return {**info, "train/alpha": alpha}
 
-    def phase(self, minibatches) -> dict:
+    def plan(self, n_updates: int) -> str:
+        """Which training phase runs next, from the update count before it (decided in Python before each call,
+        so each pattern of actor updates is its own compiled program, without a tf.cond per update):
+
+        - "every": policy_delay 1, every update steps the actor;
+        - "actor" / "critic": one update per phase, with or without the actor's step;
+        - "groups": gradient_steps a multiple of policy_delay, the phase starting a delay period (as every
+          phase of `learn` does): each period's first update steps the actor, the other policy_delay - 1 not;
+        - "cond": any other pattern: a tf.cond per update tests the counter.
+        """
+        delay, steps = self.config.policy_delay, self.config.gradient_steps
+        if delay == 1:
+            return "every"
+        if steps == 1:
+            return "critic" if n_updates % delay else "actor"
+        return "groups" if steps % delay == 0 and n_updates % delay == 0 else "cond"
+
+    def next_plan(self) -> str:
+        """`plan` for the agent's next training phase (reading the update counter only where it matters)."""
+        return "every" if self.config.policy_delay == 1 else self.plan(int(self.n_updates.numpy()))
+
+    def phase(self, minibatches, plan: str = "cond") -> dict:
         """`gradient_steps` updates in a graph loop, one per leading row of `minibatches` (each field
-        (gradient_steps, batch, ...)); returns their mean metrics. Under XLA the loop stops after an update that
-        was not finite (`failure`); the agent raises after the call."""
-        metrics = self.step(tf.nest.map_structure(lambda x: x[0], minibatches))
-        n, failure = self.config.gradient_steps, self.failure
+        (gradient_steps, batch, ...)), stepping the actor as `plan` says (see `plan`); returns their mean
+        metrics, summed in update order whatever the plan. Under XLA the loop stops after an update that was not
+        finite (`failure`); the agent raises after the call."""
+        n, delay = self.config.gradient_steps, self.config.policy_delay
+        first = {"critic": False, "cond": None}.get(plan, True)
+        metrics = self.step(tf.nest.map_structure(lambda x: x[0], minibatches), first)
         if n == 1:
             return metrics
+        if plan != "groups":
+            metrics = self._updates(minibatches, 1, n, metrics, None if plan == "cond" else True)
+            return tf.nest.map_structure(lambda total: total / n, metrics)
+        # period 0's critic-only updates, then each further period: its actor update and its critic-only ones
+        metrics = self._updates(minibatches, 1, delay, metrics, False)
+        if n > delay:
 
-        def more(i, _):
-            return i < n if failure is None else tf.logical_and(i < n, failure == 0)
+            def period(p, total):
+                start = p * delay
+                total = tf.nest.map_structure(
+                    tf.add, total, self.step(tf.nest.map_structure(lambda x: x[start], minibatches), True)
+                )
+                return p + 1, self._updates(minibatches, start + 1, start + delay, total, False)
+
+            _, metrics = tf.while_loop(self._going(n // delay), period, (tf.constant(1), metrics))
+        return tf.nest.map_structure(lambda total: total / n, metrics)
+
+    def _going(self, stop):
+        """A while_loop's condition: index < stop, and under XLA no non-finite update so far."""
+        failure = self.failure
+        return lambda i, _: i < stop if failure is None else tf.logical_and(i < stop, failure == 0)
+
+    def _updates(self, minibatches, start, stop, total, actor: bool | None):
+        """`total` plus the metrics of updates start .. stop - 1 (each `step(..., actor)`), in a graph loop."""
 
         def update(i, total):
-            step = self.step(tf.nest.map_structure(lambda x: x[i], minibatches))
+            step = self.step(tf.nest.map_structure(lambda x: x[i], minibatches), actor)
             return i + 1, tf.nest.map_structure(tf.add, total, step)
 
-        _, metrics = tf.while_loop(more, update, (tf.constant(1), metrics))
-        return tf.nest.map_structure(lambda total: total / n, metrics)
+        start = tf.constant(start) if isinstance(start, int) else start
+        return tf.while_loop(self._going(stop), update, (start, total))[1]
 
     # ------------------------------------------------------------------ critics
     def update_critics(self, b: Batch, alpha, seeds) -> dict:
@@ -263,6 +314,9 @@ class SACUpdate:
             self.held[name].assign(value)
         return info
 
+    def _held_metrics(self) -> dict:
+        return {k: v.read_value() for k, v in self.held.items()}
+
     # ------------------------------------------------------------------ targets
     def update_targets(self) -> None:
         """Polyak every target_update_interval steps, a hard copy every target_update_period, or nothing."""
@@ -331,6 +385,9 @@ class SACUpdate:
             return grads, {}
         clipped, norm = tf.clip_by_global_norm(grads, max_norm)
         return clipped, {f"train/{name.split()[0]}_grad_norm": norm}
+
+
+PLANS = ("every", "actor", "critic", "groups", "cond")  # SACUpdate.plan's answers
 
 
 def metric_values(metrics: dict) -> dict[str, float]:
