@@ -4,7 +4,11 @@ TensorFlow's XLA, and under JAX's XLA: how fast each stack's CPU kernels run the
     python benchmarks/matmul_rate.py tf 256 256          # in this project's virtualenv: graph and XLA
     python benchmarks/matmul_rate.py jax 256 256         # in the peers' virtualenv (SBX's JAX)
 
-Arguments: the stack, the rows (the batch) and the width (a square weight). Each layer waits for the one before,
+    python benchmarks/matmul_rate.py tf 512 512 tn      # x <- relu(x^T @ w): the weight gradient's layout
+
+Arguments: the stack, the rows (the batch), the width (a square weight) and optionally the layout: nn (default,
+a forward pass's x @ w) or tn (x^T @ w, contracting over the rows as a weight gradient x^T @ dy does; rows must
+equal width to chain). Each layer waits for the one before,
 so a stack can only use both cores inside a matmul. Prints one JSON line per form: median µs per matmul over
 7 rounds of 20 calls, and GFLOP/s. Run the two stacks alternately and compare medians (docs/benchmarks.md).
 """
@@ -33,6 +37,9 @@ def rate(call, rows: int, width: int) -> dict:
 
 def main() -> None:
     stack, rows, width = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    layout = sys.argv[4] if len(sys.argv) > 4 else "nn"
+    if layout not in ("nn", "tn") or (layout == "tn" and rows != width):
+        raise SystemExit(f"layout {layout!r}: use nn, or tn with rows equal to width")
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -46,12 +53,13 @@ def main() -> None:
 
             def chain(x):
                 for _ in range(LAYERS):
-                    x = tf.nn.relu(x @ w)
+                    x = tf.nn.relu(tf.linalg.matmul(x, w, transpose_a=layout == "tn"))
                 return x
 
             f = tf.function(chain, jit_compile=jit)
             result = rate(lambda: f(x).numpy(), rows, width)  # noqa: B023 (called before the next loop)
-            print(json.dumps({"stack": f"tensorflow {tf.__version__}", "form": "xla" if jit else "graph", **result}))
+            form = "xla" if jit else "graph"
+            print(json.dumps({"stack": f"tensorflow {tf.__version__}", "form": form, "layout": layout, **result}))
     elif stack == "jax":
         import jax
 
@@ -60,11 +68,11 @@ def main() -> None:
         @jax.jit
         def chain(x):
             for _ in range(LAYERS):
-                x = jax.nn.relu(x @ w)
+                x = jax.nn.relu((x.T if layout == "tn" else x) @ w)
             return x
 
         result = rate(lambda: chain(x).block_until_ready(), rows, width)
-        print(json.dumps({"stack": f"jax {jax.__version__}", "form": "xla", **result}))
+        print(json.dumps({"stack": f"jax {jax.__version__}", "form": "xla", "layout": layout, **result}))
     else:
         raise SystemExit(f"unknown stack {stack!r}: use tf or jax")
 

@@ -181,15 +181,16 @@ def _dag(graph_def) -> dict[str, tuple[str, list[str]]]:
     return {n.name: (n.op, [i.lstrip("^").split(":")[0] for i in n.input]) for n in graph_def.node}
 
 
-def phase_inputs(agent):
+def phase_inputs(agent, plan: str | None = None):
     """The training phase `learn` calls once per env step (gradient_steps updates + the next action) and one fixed
-    packed set of minibatches (gradient_steps, batch_size, width) and observation for it."""
+    packed set of minibatches (gradient_steps, batch_size, width) and observation for it. `plan` picks one of
+    the agent's phase programs (SACUpdate.plan); default the one a fresh agent calls first."""
     import numpy as np
 
     from keras_sac.data.buffer import pack
 
     cfg = agent.config
-    phase = agent._compiled("_compiled_update_and_act")
+    phase = agent._compiled(plan or agent._update.plan(0))
     sample = agent.buffer.sample(cfg.gradient_steps * cfg.batch_size, np.random.default_rng(0))
     return phase, pack(sample).reshape(cfg.gradient_steps, cfg.batch_size, -1), agent.collector.obs
 

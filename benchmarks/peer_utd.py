@@ -17,6 +17,8 @@ import gymnasium as gym
 VARIANTS = {  # the same networks and settings as throughput.py's keras_sac side: (algorithm, policy, kwargs)
     "sac": ("SAC", "MlpPolicy", {}),
     "droq": ("SAC", "MlpPolicy", {"policy_kwargs": {"dropout_rate": 0.01, "layer_norm": True}}),
+    # the actor once per training call (policy_delay = gradient steps, set in main), as SBX's DroQ example runs it
+    "droq-delayed": ("SAC", "MlpPolicy", {"policy_kwargs": {"dropout_rate": 0.01, "layer_norm": True}}),
     "crossq": ("CrossQ", "MlpPolicy", {"policy_kwargs": {"net_arch": {"pi": [256, 256], "qf": [512, 512]}}}),
     "tqc": (
         "TQC",
@@ -38,6 +40,8 @@ def main() -> None:
     import sbx
 
     algo, policy, kwargs = VARIANTS[variant]
+    if variant == "droq-delayed":
+        kwargs = {**kwargs, "policy_delay": k}
     model = getattr(sbx, algo)(
         policy,
         gym.make("HalfCheetah-v5"),

@@ -104,6 +104,8 @@ def measure_update(env_id: str, precision: str = "float32", n: int = 300) -> dic
 UTD_VARIANTS = {  # keras_sac settings matching benchmarks/peer_utd.py's SBX ones
     "sac": {},
     "droq": {"critic_dropout": 0.01, "critic_layer_norm": True},
+    # DroQ as its paper's Algorithm 2 and our presets run it: the actor and temperature once per training call
+    "droq-delayed": {"critic_dropout": 0.01, "critic_layer_norm": True, "policy_delay": "gradient_steps"},
     "crossq": {
         "critic_batch_renorm": True,
         "actor_batch_renorm": True,
@@ -128,6 +130,11 @@ UTD_VARIANTS = {  # keras_sac settings matching benchmarks/peer_utd.py's SBX one
 }
 
 
+def utd_settings(variant: str, gradient_steps: int) -> dict:
+    """UTD_VARIANTS[variant], a policy_delay of "gradient_steps" made that number."""
+    return {k: gradient_steps if v == "gradient_steps" else v for k, v in UTD_VARIANTS[variant].items()}
+
+
 def measure_utd(variant: str, gradient_steps: int, compile_mode: str = "auto") -> dict:
     """Gradient updates per second of the call `learn` makes after an env step at this update-to-data ratio:
     replay sampling of gradient_steps minibatches, the fused compiled phase, the next action."""
@@ -142,7 +149,7 @@ def measure_utd(variant: str, gradient_steps: int, compile_mode: str = "auto") -
         learning_starts=1000,
         gradient_steps=gradient_steps,
         compile_mode=compile_mode,
-        **UTD_VARIANTS[variant],
+        **utd_settings(variant, gradient_steps),
     )
     agent.learn(1010)  # fills the buffer, compiles the phase (XLA: 3-15 s) and runs it 10 times
     calls = max(10, 200 // gradient_steps)
@@ -177,7 +184,7 @@ def run_utd(repeats: int, peers: str | None, rows: list[str] | None = None, grap
     print("| --- | --- | --- | --- | --- | --- | --- |")
     peer_script = Path(__file__).with_name("peer_utd.py")
     for variant, k in rows:
-        xla = SACConfig(gradient_steps=k, **UTD_VARIANTS[variant]).use_xla  # else auto is graph
+        xla = SACConfig(gradient_steps=k, **utd_settings(variant, k)).use_xla  # else auto is graph
         runs = {"auto": [], "graph": [], "SBX": []}
         for _ in range(repeats):
             runs["auto"].append(run_child("utd", variant, k, "auto")["updates_per_s"])

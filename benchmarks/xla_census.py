@@ -35,6 +35,8 @@ from op_census import PARTS, ROOT, _agent, part, phase_inputs, profiled_calls, t
 
 INSTRUCTION = re.compile(r"\s*(?:ROOT )?%([\w.\-]+) = .*? ([\w\-]+)\(")
 COMPUTATION = re.compile(r"^(?:ENTRY )?%([\w.\-]+) .*\{$")
+# SACUpdate.plan's answers (keras_sac.core.update.PLANS, not imported here: TensorFlow must start after XLA_FLAGS is set)
+PLANS = ("every", "actor", "critic", "groups", "cond")
 CONTROL = {"conditional", "while", "call"}  # their events span the thunks of their bodies: not added again
 
 
@@ -86,12 +88,13 @@ def scope(ops: list[str]) -> str:
     return "/".join(re.sub(r"_\d+$", "", s) for s in ops[0].rpartition(":")[0].split("/")[:2])
 
 
-def phase_module(dump: Path) -> str:
-    """The optimised HLO of the training phase: the largest dumped module of `_update_and_act`."""
-    files = sorted(dump.glob("*update_and_act*cpu_after_optimizations.txt"), key=lambda f: f.stat().st_size)
+def phase_module(dump: Path, function: str) -> str:
+    """The optimised HLO of the training phase: the dumped module of the traced function named `function`
+    (`__inference__update_and_act_<id>`; XLA names its module `a_inference__update_and_act_<id>__...`)."""
+    files = list(dump.glob(f"*.a{function[1:]}__*cpu_after_optimizations.txt"))
     if not files:
-        raise SystemExit(f"no optimised HLO of the training phase in {dump}: was it compiled with XLA?")
-    return files[-1].read_text()
+        raise SystemExit(f"no optimised HLO of {function} in {dump}: was it compiled with XLA?")
+    return files[0].read_text()
 
 
 def thunk_times(space, names: dict, calls: int) -> tuple[collections.Counter, collections.Counter]:
@@ -108,14 +111,14 @@ def thunk_times(space, names: dict, calls: int) -> tuple[collections.Counter, co
     return micros, count
 
 
-def census(env_id: str, settings: dict, calls: int, dump: Path) -> dict:
+def census(env_id: str, settings: dict, calls: int, dump: Path, plan: str | None = None) -> dict:
     agent = _agent(env_id, settings)
     cfg = agent.config
     if not cfg.use_xla:
         raise SystemExit("this agent's phase runs as a graph, not XLA: use op_census.py, or --set compile_mode=xla")
-    phase, minibatch, obs = phase_inputs(agent)
+    phase, minibatch, obs = phase_inputs(agent, plan)
     walls = time_calls(phase, minibatch, obs, calls, warmup=30)
-    names = instructions(phase_module(dump))
+    names = instructions(phase_module(dump, phase.name.decode() if isinstance(phase.name, bytes) else phase.name))
     profiled, space = profiled_calls(phase, minibatch, obs, calls)
     micros, count = thunk_times(space, names, calls)
     parts_us: collections.Counter = collections.Counter()
@@ -139,6 +142,7 @@ def census(env_id: str, settings: dict, calls: int, dump: Path) -> dict:
         "env": env_id,
         "settings": settings,
         "gradient_steps": cfg.gradient_steps,
+        "plan": plan or agent._update.plan(0),
         "calls": calls,
         "wall_us": statistics.median(walls) * 1e6,
         "profiled_wall_us": sum(profiled) / calls * 1e6,
@@ -154,7 +158,7 @@ def census(env_id: str, settings: dict, calls: int, dump: Path) -> dict:
 def report(r: dict) -> str:
     busy, profiled = r["thunk_us"], r["profiled_wall_us"]
     lines = [
-        f"{r['env']} {r['settings']}: {r['hlo_instructions']} instructions in the optimised HLO, "
+        f"{r['env']} {r['settings']}, the {r['plan']!r} phase: {r['hlo_instructions']} instructions in the optimised HLO, "
         f"{r['thunks_per_call']:.0f} thunks run per call",
         f"wall {r['wall_us']:.0f} us per call (median of {r['calls']}, unprofiled), one TensorFlow thread;",
         f"profiled: {profiled:.0f} us per call (mean), of which",
@@ -176,25 +180,30 @@ def main(argv=None) -> None:
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--calls", type=int, default=100)
     p.add_argument("--tree", type=Path, default=ROOT, help="the checkout whose keras_sac to measure (default: this)")
+    p.add_argument(
+        "--plan",
+        choices=PLANS,
+        help="the training phase to census, by its pattern of actor updates (SACUpdate.plan; default: the "
+        "agent's first, 'actor' where policy_delay > 1 and gradient_steps 1, whose other program is 'critic')",
+    )
     p.add_argument("--json", type=Path, help="also write the census here")
     args = p.parse_args(argv)
     import yaml
 
     sys.path.insert(0, str(args.tree.resolve()))
-    settings: dict = {}
+    settings = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.settings)}
     if args.preset:
-        from throughput import UTD_VARIANTS
+        from throughput import UTD_VARIANTS, utd_settings
 
         if args.preset not in UTD_VARIANTS:
             p.error(f"--preset {args.preset!r}: choose one of {', '.join(UTD_VARIANTS)}")
-        settings.update(UTD_VARIANTS[args.preset])
-    settings.update({k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.settings)})
+        settings = {**utd_settings(args.preset, settings.get("gradient_steps", 1)), **settings}
     with tempfile.TemporaryDirectory() as dump:
         # before TensorFlow starts: XLA reads its flags once
         flags = f"--xla_cpu_enable_xprof_traceme=true --xla_dump_to={dump} --xla_dump_hlo_as_text"
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
         os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = "1"
-        result = census(args.env, settings, args.calls, Path(dump))
+        result = census(args.env, settings, args.calls, Path(dump), args.plan)
     print(report(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

@@ -16,13 +16,14 @@ from keras_sac.callbacks import progress_bar_for, with_metrics_log
 from keras_sac.config.settings import SACConfig, draw_seed, make_sac_config
 from keras_sac.core import spaces
 from keras_sac.core.distributions import TanhGaussian, numpy_action
+from keras_sac.core.metrics import UpdateMetrics, metric_values
 from keras_sac.core.networks import ActorSnapshot
 from keras_sac.core.parts import Parts
 from keras_sac.core.sde import EnvNoise
 from keras_sac.core.signatures import minibatch_signature, obs_signature
 from keras_sac.core.spaces import Batch, EnvSpec, action_affine, to_env_action
 from keras_sac.core.threads import configure_threads
-from keras_sac.core.update import PLANS, SACUpdate, TrainingDivergedError, UpdateMetrics, metric_values, polyak_update
+from keras_sac.core.update import PLANS, SACUpdate, TrainingDivergedError, polyak_update
 from keras_sac.data.buffer import pack, packed_width, unpack
 from keras_sac.data.collection import Collector, check_vector_env, make_vector_env
 from keras_sac.envs.make import env_spec, resolve_env
@@ -187,8 +188,8 @@ class KerasSAC:
         return self._run_update(self._compiled_train_step, obs, actions, rewards, next_obs, terminated, discounts)
 
     def _run_update(self, compiled, *args):
-        """Call a compiled update: the one path by which training changes the weights (a NaN/inf loss or
-        gradient raises TrainingDivergedError: `SACUpdate.call`)."""
+        """Call a compiled update: with `_train`'s phases, the paths by which training changes the weights (a
+        NaN/inf loss or gradient raises TrainingDivergedError: `SACUpdate.call`)."""
         self._actor_version += 1  # predict re-reads the actor, even if the update fails half-way
         return self._update.call(compiled, args, self.num_timesteps)
 
@@ -196,38 +197,30 @@ class KerasSAC:
         return self._update.step(Batch(*batch))
 
     def _phase_function(self, plan: str):
-        def _update_and_act(minibatches, current_obs):
+        def _update_and_act(minibatches, current_obs):  # named so in XLA's dumps, which xla_census.py reads
             return self._update_and_act(minibatches, current_obs, plan)
 
         return _update_and_act
-
-    def _phase_program(self, plan: str):
-        """The traced training phase of `plan`, called directly (see `_compiled`)."""
-        key = f"phase:{plan}"
-        if key not in self._concrete:
-            self._concrete[key] = self._phases[plan].get_concrete_function()
-        return self._concrete[key]
 
     def _update_and_act(self, minibatches, current_obs, plan: str = "cond"):
         """A whole training phase in one compiled call: `gradient_steps` updates, then the next action.
 
         minibatches: (gradient_steps, batch, ...) `buffer.pack`ed minibatches, sampled at once (image/Dict
-            observations: a `Batch` of such arrays, images uint8). The updates
-        run in a graph loop, and the action for `current_obs` is drawn from the updated policy in the same
-        call, saving the second call per env step (~0.4 ms, mostly dispatch, against a ~5 ms step).
-        Returns (the updates' mean metrics, actions (n_envs, action_dim) in [-1, 1]).
-        """
-        if self.spec.obs.flat:
-            minibatches = unpack(
-                minibatches, self.spec.obs_dim, self.spec.action_dim
-            )  # each (gradient_steps, batch, ...)
+            observations: a `Batch` of such arrays, images uint8). The updates run in a graph loop (which of
+        them step the actor: `plan`, see `SACUpdate.plan`); the action for `current_obs` is drawn from the
+        updated policy in the same call, saving a second call per env step (~0.4 ms against a ~5 ms step).
+        Returns (the updates' mean metrics, actions (n_envs, action_dim) in [-1, 1])."""
+        if self.spec.obs.flat:  # each field (gradient_steps, batch, ...)
+            minibatches = unpack(minibatches, self.spec.obs_dim, self.spec.action_dim)
         return self._update.phase(minibatches, plan), self._sample_action(current_obs)
 
     def _compiled(self, name: str):
-        """The traced graph of a compiled method, called directly: that skips tf.function's argument
-        matching, ~0.2 ms per call here (docs/benchmarks.md). Inputs must match its input_signature."""
+        """The traced graph of a compiled method, or of the training phase of plan `name` (`SACUpdate.plan`),
+        called directly: that skips tf.function's argument matching, ~0.2 ms per call here (docs/benchmarks.md).
+        Inputs must match its input_signature."""
         if name not in self._concrete:
-            self._concrete[name] = getattr(self, name).get_concrete_function()
+            compiled = self._phases[name] if name in self._phases else getattr(self, name)
+            self._concrete[name] = compiled.get_concrete_function()
         return self._concrete[name]
 
     def _sample_action(self, obs):
@@ -357,12 +350,13 @@ class KerasSAC:
             minibatches = tf.nest.map_structure(
                 lambda x: x.reshape(cfg.gradient_steps, cfg.batch_size, *x.shape[1:]), sample
             )
-        self.last_metrics, actions = self._run_update(
-            self._phase_program(self._update.next_plan()), minibatches, self.collector.obs
+        self._actor_version += 1  # as _run_update: the one other path by which training changes the weights
+        (self.last_metrics, actions), updates = self._update.call_phase(
+            self._compiled, (minibatches, self.collector.obs), self.num_timesteps
         )
         self.collector.next_action = actions.numpy()
         self.update_metrics.add(self.last_metrics)
-        if cfg.reset_interval is not None and (updates := int(self.n_updates.numpy())) % cfg.reset_interval == 0:
+        if updates is not None and cfg.reset_interval is not None and updates % cfg.reset_interval == 0:
             self._reset_networks(updates // cfg.reset_interval)
 
     def _reset_networks(self, count: int) -> None:

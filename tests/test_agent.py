@@ -108,8 +108,8 @@ def test_a_fused_training_phase_equals_its_updates_one_by_one(
     )
     for phase, plan in enumerate(plans):
         batches = [batch_of(fused, seed=phase * gradient_steps + i) for i in range(gradient_steps)]
-        assert fused._update.next_plan() == plan
-        metrics, action = fused._phase_program(plan)(np.stack([pack(Batch(*b)) for b in batches]), obs)
+        assert fused._update.plan(int(fused.n_updates.numpy())) == plan
+        metrics, action = fused._compiled(plan)(np.stack([pack(Batch(*b)) for b in batches]), obs)
         each = [stepped.train_step(*batch) for batch in batches]
         stepped_action = draw(obs)
         for name in each[0]:  # the phase reports its updates' mean (SB3 logs the mean over gradient steps)

@@ -146,3 +146,20 @@ def test_every_matmul_kernel_counts_as_a_matmul_including_onednns(op):
     # the profiled ops of the executed graph on x86 are oneDNN's (_Mkl*): missing them left --time's matmul row at 0
     assert op_census.part("critics_1/q_0_1/hidden_1_1/MatMul", op) == "matmul"
     assert op_census.part("actor_adam_step/Sub", "Sub") == "optimizer"
+
+
+def test_xla_census_reads_the_module_of_the_phase_it_times_and_knows_every_plan(tmp_path):
+    import xla_census
+
+    from keras_sac.core.update import PLANS
+
+    assert xla_census.PLANS == PLANS  # a copy: the census sets XLA_FLAGS before TensorFlow starts
+    # two phase programs compiled (CrossQ's actor and critic-only phases): the census must read the one it times
+    for n, body in [(7, "actor"), (12, "critic")]:
+        name = f"module_00{n}.a_inference__update_and_act_{n}__XlaMustCompile_true.cpu_after_optimizations.txt"
+        (tmp_path / name).write_text(body)
+    (tmp_path / "module_0099.a_inference__update_and_act_120__.cpu_after_optimizations.txt").write_text("other")
+    assert xla_census.phase_module(tmp_path, "__inference__update_and_act_12") == "critic"
+    assert xla_census.phase_module(tmp_path, "__inference__update_and_act_7") == "actor"
+    with pytest.raises(SystemExit, match="no optimised HLO of __inference__update_and_act_8"):
+        xla_census.phase_module(tmp_path, "__inference__update_and_act_8")

@@ -6,7 +6,7 @@ from conftest import SMALL, make_match_env
 
 from keras_sac import KerasSAC, LoadedPolicy
 from keras_sac.callbacks import Callback, CheckpointCallback, EvalCallback, StopTrainingOnRewardThreshold, as_callback
-from keras_sac.core.update import metric_values
+from keras_sac.core.metrics import metric_values
 
 
 class Recording(Callback):

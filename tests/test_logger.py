@@ -101,7 +101,7 @@ def test_update_metrics_average_phases_and_fold_past_their_cap_into_the_same_mea
     import numpy as np
     import pytest
 
-    from keras_sac.core.update import UpdateMetrics
+    from keras_sac.core.metrics import UpdateMetrics
 
     rng = np.random.default_rng(0)
     # float32, as the update's tensors are: their mean is taken in float64 (float32 sums differ at ~1e-8)

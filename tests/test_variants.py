@@ -13,9 +13,10 @@ from test_agent import batch_of
 from keras_sac import KerasSAC
 from keras_sac.config.settings import ConfigError, SACConfig
 from keras_sac.core.losses import mean_backup, mean_over_atoms, min_backup, quantile_huber_loss
+from keras_sac.core.metrics import metric_values
 from keras_sac.core.networks import MLP, Actor, ActorSnapshot, MLPOptions
 from keras_sac.core.simba import SimbaTorso
-from keras_sac.core.update import SACUpdate, metric_values
+from keras_sac.core.update import SACUpdate
 
 
 def all_variables(agent) -> list:
@@ -181,6 +182,24 @@ def test_policy_delay_updates_the_actor_and_alpha_every_kth_critic_update(match_
     assert changed == [True, False, False, True, False, False]
     # between its updates the actor's metrics are those of its last update, held
     assert held[0] == held[1] == held[2] != held[3] == held[4] == held[5]
+
+
+@pytest.mark.parametrize("gradient_steps", [1, 3])
+def test_learn_picks_each_phase_program_from_the_true_update_count_even_after_train_step(match_env, gradient_steps):
+    # learn keeps the update count in Python (a read of the variable costs ~80 µs a call); an update outside a
+    # phase (train_step) must not leave it stale, or the actor would step at the wrong updates
+    agent = KerasSAC(match_env, seed=0, policy_delay=3, gradient_steps=gradient_steps, compile_mode="graph", **SMALL)
+    plan, seen = agent._update.plan, []
+    agent._update.plan = lambda n: seen.append((n, int(agent.n_updates.numpy()))) or plan(n)
+    agent.learn(60)
+    agent.train_step(*batch_of(agent))  # one update outside a phase: the count moves by one
+    agent.learn(10, reset_num_timesteps=False)
+    assert len(seen) == 20 and all(n == actual for n, actual in seen)  # phases after steps 50-59 and 60-69
+    # the phases after train_step start mid-period: a tf.cond per update ("cond") or the critic-only program
+    assert plan(seen[-1][0]) == ("cond" if gradient_steps == 3 else ["actor", "critic", "critic"][seen[-1][0] % 3])
+    updates = int(agent.n_updates.numpy())
+    assert updates == 20 * gradient_steps + 1
+    assert int(agent.actor_optimizer.iterations.numpy()) == -(-updates // 3)  # the actor at updates 0, 3, 6, ...
 
 
 def test_crossq_has_no_target_critics_and_batch_renorm_tracks_the_joint_batch(match_env):

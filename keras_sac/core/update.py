@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
-import numpy as np
 import tensorflow as tf
 
 from keras_sac.config.settings import SACConfig
@@ -106,6 +105,10 @@ class SACUpdate:
         # non-finite loss or gradient sets `failure` (an index into FAILURES, 1-based) and from then on no
         # optimizer step or target update runs; the agent reads it after each call and stops training.
         self.failure = tf.Variable(0, dtype=tf.int32, trainable=False, name="failure") if c.use_xla else None
+        # n_updates after the last training phase, mirrored in Python where a phase's plan or resets read it (a
+        # read of the variable costs ~80 µs a call); None after any other compiled call: the variable is read then
+        self.counted = c.policy_delay > 1 or c.reset_interval is not None
+        self.known_updates: int | None = None
         if c.policy_delay > 1:  # the actor's metrics between its updates: those of its last update
             names = [
                 "train/actor_loss",
@@ -119,6 +122,7 @@ class SACUpdate:
         """Run a compiled function of these updates; a NaN/inf loss or gradient (caught by `_apply` before its
         optimizer step: check_numerics in a graph, `failure` under XLA) becomes TrainingDivergedError naming
         it and the env `step`."""
+        self.known_updates = None
         try:
             result = compiled(*args)
         except tf.errors.InvalidArgumentError as exc:
@@ -131,6 +135,17 @@ class SACUpdate:
         if failure:  # XLA's record of a non-finite update
             raise TrainingDivergedError(f"training diverged at step {step}: {FAILURES[failure - 1]} (NaN or inf)")
         return result
+
+    def call_phase(self, program: Callable[[str], Any], args: tuple, step: int) -> tuple[Any, int | None]:
+        """Run a training phase by `call`: the compiled `program(plan)` of this phase's `plan`. Returns (its
+        result, n_updates after it; None where neither the plan nor resets read the count)."""
+        before = 0
+        if self.counted:
+            before = int(self.n_updates.numpy()) if self.known_updates is None else self.known_updates
+        result = self.call(program(self.plan(before)), args, step)
+        if self.counted:
+            self.known_updates = before + self.config.gradient_steps
+        return result, self.known_updates
 
     def policy(self, obs, training=False) -> TanhGaussian:
         """pi(.|obs); with gSDE, samples share one noise matrix per seed (one per update, as SB3's reset_noise)."""
@@ -199,10 +214,6 @@ class SACUpdate:
         if steps == 1:
             return "critic" if n_updates % delay else "actor"
         return "groups" if steps % delay == 0 and n_updates % delay == 0 else "cond"
-
-    def next_plan(self) -> str:
-        """`plan` for the agent's next training phase (reading the update counter only where it matters)."""
-        return "every" if self.config.policy_delay == 1 else self.plan(int(self.n_updates.numpy()))
 
     def phase(self, minibatches, plan: str = "cond") -> dict:
         """`gradient_steps` updates in a graph loop, one per leading row of `minibatches` (each field
@@ -388,75 +399,6 @@ class SACUpdate:
 
 
 PLANS = ("every", "actor", "critic", "groups", "cond")  # SACUpdate.plan's answers
-
-
-def metric_values(metrics: dict) -> dict[str, float]:
-    """An update's metrics as Python floats; the per-critic mean Q becomes one key per critic, numbered from 1
-    (`train/mean_q_1`, ...)."""
-    out = {}
-    for key, value in metrics.items():
-        value = np.asarray(value)
-        if key == "train/mean_q_per_critic":
-            out.update({f"train/mean_q_{i + 1}": float(q) for i, q in enumerate(value)})
-        else:
-            out[key] = float(value)
-    return out
-
-
-class UpdateMetrics:
-    """The update metrics of the training phases since the last `clear()`, averaged when read (as SB3 averages
-    its logged values over gradient steps). Adding keeps the phase's tensors (a list append, no conversion on
-    the training path); reading converts them once. Past `cap` phases the list is folded into its mean.
-
-    Inactive until a metrics logger asks for it (`active = True`): reading costs ~7 tensor conversions per
-    phase, which a `learn()` that logs nothing should not pay.
-    """
-
-    def __init__(self, cap: int = 4096):
-        self.cap, self.active = cap, False
-        self._phases: list[dict] = []  # each phase's metrics: tensors, or an earlier fold's float arrays
-        self._weights: list[int] = []  # phases each entry stands for
-
-    def add(self, metrics: dict) -> None:
-        if not self.active:
-            return
-        self._phases.append(metrics)
-        self._weights.append(1)
-        if len(self._phases) >= self.cap:
-            self.restore(self.state())
-
-    def __len__(self) -> int:
-        return sum(self._weights)
-
-    def _means(self) -> dict[str, np.ndarray]:
-        weights = np.asarray(self._weights, np.float64)
-        return {
-            # (.numpy() per tensor, then one array: 3x faster than np.asarray on each tensor)
-            key: np.tensordot(weights, np.array([_numpy(p[key]) for p in self._phases], np.float64), 1) / weights.sum()
-            for key in (self._phases[0] if self._phases else {})
-        }
-
-    def mean(self) -> dict[str, float]:
-        """metric_values of the phases' weighted mean ({} if none was added since the last clear)."""
-        return metric_values(self._means())
-
-    def clear(self) -> None:
-        self._phases, self._weights = [], []
-
-    def state(self) -> dict:
-        """{"phases": n, "mean": {key: float or list}} (JSON) for a checkpoint: a resumed run's next row
-        averages the same updates as the uninterrupted run's."""
-        return {"phases": len(self), "mean": {k: v.tolist() for k, v in self._means().items()}}
-
-    def restore(self, state: dict) -> None:
-        self.clear()
-        if state["phases"]:
-            self._phases = [{k: np.asarray(v, np.float64) for k, v in state["mean"].items()}]
-            self._weights = [int(state["phases"])]
-
-
-def _numpy(value):
-    return value.numpy() if hasattr(value, "numpy") else value
 
 
 FAILURES = [
