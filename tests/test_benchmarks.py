@@ -163,3 +163,22 @@ def test_xla_census_reads_the_module_of_the_phase_it_times_and_knows_every_plan(
     assert xla_census.phase_module(tmp_path, "__inference__update_and_act_7") == "actor"
     with pytest.raises(SystemExit, match="no optimised HLO of __inference__update_and_act_8"):
         xla_census.phase_module(tmp_path, "__inference__update_and_act_8")
+
+
+def test_ensemble_layouts_compute_the_same_critics_and_count_entry_instructions():
+    import ensemble_layout
+    import numpy as np
+    import tensorflow as tf
+
+    # the stacked layout given the separate critics' weights computes the same Q-values, so the benchmark
+    # compares two layouts of one computation
+    separate, forward_separate = ensemble_layout.build("separate", n=3, width=8, in_dim=5)
+    stacked, forward_stacked = ensemble_layout.build("stacked", n=3, width=8, in_dim=5, seed=1)
+    per_critic = [separate[i : i + 6] for i in range(0, 18, 6)]  # (kernel, bias) x 3 layers, per critic
+    for layer, (kernel, bias) in enumerate(zip(stacked[::2], stacked[1::2], strict=True)):
+        kernel.assign(np.stack([c[2 * layer].numpy() for c in per_critic]))
+        bias.assign(np.stack([c[2 * layer + 1].numpy() for c in per_critic])[:, None, :])
+    x = tf.constant(np.random.default_rng(0).standard_normal((16, 5)).astype(np.float32))
+    np.testing.assert_allclose(forward_stacked(x).numpy(), forward_separate(x).numpy(), rtol=1e-5, atol=1e-5)
+    assert forward_stacked(x).shape == (3, 16)
+    assert ensemble_layout.entry_instructions(HLO) == 5  # the dot, two fusions, the copy, the conditional
