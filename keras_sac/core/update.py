@@ -205,7 +205,8 @@ class SACUpdate:
         - "every": policy_delay 1, every update steps the actor;
         - "actor" / "critic": one update per phase, with or without the actor's step;
         - "groups": gradient_steps a multiple of policy_delay, the phase starting a delay period (as every
-          phase of `learn` does): each period's first update steps the actor, the other policy_delay - 1 not;
+          phase of `learn` does unless train_step ran between): each period's first update steps the actor, the
+          other policy_delay - 1 not;
         - "cond": any other pattern: a tf.cond per update tests the counter.
         """
         delay, steps = self.config.policy_delay, self.config.gradient_steps
