@@ -17,7 +17,7 @@ from keras_sac.config.settings import SACConfig, draw_seed, make_sac_config
 from keras_sac.core import spaces
 from keras_sac.core.distributions import TanhGaussian, numpy_action
 from keras_sac.core.metrics import UpdateMetrics, metric_values
-from keras_sac.core.networks import ActorSnapshot
+from keras_sac.core.networks import ActorCopy, ActorSnapshot
 from keras_sac.core.parts import Parts
 from keras_sac.core.sde import EnvNoise
 from keras_sac.core.signatures import minibatch_signature, obs_signature
@@ -92,11 +92,6 @@ class KerasSAC:
         self.last_metrics: dict = {}
         self.update_metrics = UpdateMetrics()  # each training phase's metrics, for their mean
         self.progress_info: dict[str, str] = {}  # extra fields shown beside learn()'s progress bar
-        # predict's NumPy copy of the actor, valid while _snapshot_version == _actor_version. What changes the
-        # actor's weights bumps _actor_version: _run_update (every update) and actor_changed (load, users).
-        self._actor_version = 0
-        self._snapshot: ActorSnapshot | None = None
-        self._snapshot_version = -1
         self._build()
         self.collector = Collector(self.env, config.n_envs, self.buffer, self.spec.obs)
 
@@ -106,6 +101,7 @@ class KerasSAC:
         assert cfg.seed is not None  # __init__ draws and records one when none is given
         keras.utils.set_random_seed(cfg.seed)  # weight initialisers draw from Keras' global seed
         self.actor, self.critics, self.target_critics = build.build_networks(cfg, spec, self.parts)
+        self._actor_copy = ActorCopy(self.actor)  # predict's NumPy copy of the actor
         self.log_alpha = tf.Variable(math.log(cfg.init_alpha), dtype=tf.float32, name="log_alpha")
         self.target_entropy = float(-spec.action_dim if cfg.target_entropy is None else cfg.target_entropy)
         optimizers = build.build_optimizers(
@@ -190,7 +186,7 @@ class KerasSAC:
     def _run_update(self, compiled, *args):
         """Call a compiled update: with `_train`'s phases, the paths by which training changes the weights (a
         NaN/inf loss or gradient raises TrainingDivergedError: `SACUpdate.call`)."""
-        self._actor_version += 1  # predict re-reads the actor, even if the update fails half-way
+        self._actor_copy.changed()
         return self._update.call(compiled, args, self.num_timesteps)
 
     def _train_step(self, *batch) -> dict:
@@ -258,7 +254,7 @@ class KerasSAC:
         batch, single = spaces.as_batch(self.spec.obs, observation, "the agent")
         rng = None if deterministic else self.predict_rng
         if ActorSnapshot.supports(self.actor):
-            snapshot = self._actor_snapshot()
+            snapshot = self._actor_copy.get()
             unit_actions = snapshot.mode(batch) if rng is None else snapshot.sample(batch, rng)
         else:  # images, Dicts, user parts: the actor's (mean, log_std) from TensorFlow, then NumPy
             mean, log_std = (t.numpy() for t in self._compiled("_policy_moments")(batch))
@@ -266,16 +262,9 @@ class KerasSAC:
         actions = self._to_env_action(unit_actions)
         return (actions[0] if single else actions), None
 
-    def _actor_snapshot(self) -> ActorSnapshot:
-        """predict's NumPy copy of the actor, taken again whenever the weights changed since the last one."""
-        if self._snapshot_version != self._actor_version:
-            self._snapshot, self._snapshot_version = ActorSnapshot(self.actor), self._actor_version
-        assert self._snapshot is not None
-        return self._snapshot
-
     def actor_changed(self) -> None:
         """Tell the agent its actor's weights were assigned from outside (updates and `load` need not)."""
-        self._actor_version += 1
+        self._actor_copy.changed()
 
     # ------------------------------------------------------------------ training
     def learn(
@@ -350,7 +339,7 @@ class KerasSAC:
             minibatches = tf.nest.map_structure(
                 lambda x: x.reshape(cfg.gradient_steps, cfg.batch_size, *x.shape[1:]), sample
             )
-        self._actor_version += 1  # as _run_update: the one other path by which training changes the weights
+        self._actor_copy.changed()  # as _run_update: the one other path by which training changes the weights
         (self.last_metrics, actions), updates = self._update.call_phase(
             self._compiled, (minibatches, self.collector.obs), self.num_timesteps
         )

@@ -242,7 +242,7 @@ def test_stochastic_predict_is_the_tanh_gaussian_in_numpy_and_leaves_training_al
     noise = np.random.default_rng(2).standard_normal((8, 2))
     mean, log_std = (x.numpy() for x in agent.actor(obs))
     np.testing.assert_allclose(
-        agent._actor_snapshot().sample(obs, FixedNoise(noise)),
+        agent._actor_copy.get().sample(obs, FixedNoise(noise)),
         np.tanh(mean + np.exp(log_std) * noise),
         rtol=1e-5,
         atol=1e-6,

@@ -164,6 +164,24 @@ class ActorSnapshot:
         return numpy_action(h @ self.mean[0] + self.mean[1], log_std, rng)
 
 
+class ActorCopy:
+    """predict's `ActorSnapshot` of an actor, taken again on first use after `changed()`, which whatever changes
+    the actor's weights calls: every update (even one that fails half-way), `load`, a reset, a user's assignment."""
+
+    def __init__(self, actor: Actor):
+        self.actor, self.version, self._taken_at = actor, 0, -1
+        self._snapshot: ActorSnapshot | None = None
+
+    def changed(self) -> None:
+        self.version += 1
+
+    def get(self) -> ActorSnapshot:
+        if self._taken_at != self.version:
+            self._snapshot, self._taken_at = ActorSnapshot(self.actor), self.version
+        assert self._snapshot is not None
+        return self._snapshot
+
+
 class _ValueHead(keras.layers.Layer):
     """A critic's linear output on its torso: `x -> (batch,)`, or `(batch, n_outputs)` quantiles, float32.
     Mixed in before a torso class (`QNetwork(_ValueHead, MLP)`), whose `call` its `super().call` reaches."""
