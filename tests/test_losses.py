@@ -10,6 +10,7 @@ from keras_sac.core.losses import (
     actor_loss,
     alpha_loss,
     critic_loss,
+    drop_mask,
     mean_backup,
     mean_over_atoms,
     min_backup,
@@ -132,22 +133,58 @@ def test_mean_over_atoms_is_per_transition_over_critics_and_quantiles():
 NEXT_QUANTILES = tf.constant([[[1.0, 4.0, 9.0]], [[2.0, 3.0, 7.0]]])
 
 
-def test_truncated_mixture_pools_sorts_and_drops_the_top_quantiles_of_every_critic():
-    # pooled: 1, 4, 9, 2, 3, 7 -> sorted 1, 2, 3, 4, 7, 9; drop 1 per critic = the top 2 -> 1, 2, 3, 4
-    np.testing.assert_array_equal(truncated_mixture(NEXT_QUANTILES, drop_per_net=1).numpy(), [[1, 2, 3, 4]])
-    np.testing.assert_array_equal(truncated_mixture(NEXT_QUANTILES, drop_per_net=0).numpy(), [[1, 2, 3, 4, 7, 9]])
+def kept(atoms_and_weights) -> list:
+    """The atoms a truncated mixture keeps (weight 1), ascending, one list per row; every weight 0 or 1."""
+    atoms, weights = (x.numpy() for x in atoms_and_weights)
+    assert set(np.unique(weights)) <= {0.0, 1.0}
+    return [sorted(a[w == 1.0].tolist()) for a, w in zip(atoms, weights, strict=True)]
+
+
+def test_truncated_mixture_pools_and_drops_the_top_quantiles_of_every_critic():
+    # pooled: 1, 4, 9, 2, 3, 7; drop 1 per critic = the top 2 (9 and 7) -> 1, 2, 3, 4 kept
+    atoms, weights = truncated_mixture(NEXT_QUANTILES, drop_per_net=1)
+    np.testing.assert_array_equal(atoms.numpy(), [[1, 4, 9, 2, 3, 7]])  # every atom, in pooled order
+    np.testing.assert_array_equal(weights.numpy(), [[1, 1, 0, 1, 1, 0]])
+    assert kept(truncated_mixture(NEXT_QUANTILES, drop_per_net=0)) == [[1, 2, 3, 4, 7, 9]]
+    assert kept(truncated_mixture(NEXT_QUANTILES, drop_per_net=2)) == [[1, 2]]
     # two transitions: each row pooled over its own critics only
     two = tf.constant([[[1.0, 4.0], [0.0, 5.0]], [[2.0, 3.0], [8.0, 6.0]]])  # (2 critics, 2 transitions, 2)
-    np.testing.assert_array_equal(truncated_mixture(two, drop_per_net=1).numpy(), [[1, 2], [0, 5]])
+    assert kept(truncated_mixture(two, drop_per_net=1)) == [[1, 2], [0, 5]]
+
+
+@pytest.mark.parametrize("k", [1, 3, 16, 17, 29])  # 16 and fewer: rounds of argmax; more: a stable sort
+def test_drop_mask_takes_the_k_largest_atoms_and_the_first_of_equal_ones(k):
+    rng = np.random.default_rng(k)
+    atoms = rng.integers(0, 6, size=(64, 30)).astype(np.float32)  # few values: many ties at the cut
+    expected = np.zeros_like(atoms)
+    for row, order in enumerate(np.argsort(-atoms, axis=1, kind="stable")):  # descending, first of equals first
+        expected[row, order[:k]] = 1.0
+    np.testing.assert_array_equal(drop_mask(tf.constant(atoms), k).numpy(), expected)
+    np.testing.assert_array_equal(drop_mask(tf.constant(atoms), 0).numpy(), np.zeros_like(atoms))
+
+
+def test_the_weighted_quantile_loss_equals_the_loss_on_the_kept_atoms_alone():
+    rng = np.random.default_rng(0)
+    next_quantiles = tf.constant(rng.normal(size=(3, 8, 5)), tf.float32)  # 3 critics, 8 transitions, 5 quantiles
+    quantiles = tf.Variable(rng.normal(size=(3, 8, 5)).astype(np.float32))
+    atoms, weights = truncated_mixture(next_quantiles, drop_per_net=2)
+    only_kept = tf.constant(kept((atoms, weights)))  # (8, 9): the paper's sorted, truncated mixture
+    with tf.GradientTape(persistent=True) as tape:
+        weighted, _ = quantile_huber_loss(quantiles, atoms, weights)
+        plain, _ = quantile_huber_loss(quantiles, only_kept)
+    assert weighted.numpy() == pytest.approx(plain.numpy(), rel=1e-6)
+    np.testing.assert_allclose(tape.gradient(weighted, quantiles), tape.gradient(plain, quantiles), rtol=1e-5)
+    unit, _ = quantile_huber_loss(quantiles, atoms, tf.ones_like(atoms))  # weights of one: the plain mean
+    assert unit.numpy() == pytest.approx(quantile_huber_loss(quantiles, atoms)[0].numpy(), rel=1e-6)
 
 
 def test_quantile_td_target_shifts_every_atom_by_the_same_reward_discount_and_entropy():
-    atoms = truncated_mixture(NEXT_QUANTILES, drop_per_net=1)
+    atoms, _ = truncated_mixture(NEXT_QUANTILES, drop_per_net=1)
     y = soft_td_target(
         tf.constant([[1.0]]), tf.constant([[0.0]]), atoms, tf.constant([[-1.0]]), 0.5, tf.constant([[0.5]])
     )
-    # 1 + 0.5 * (z + 0.5) for z = 1, 2, 3, 4
-    np.testing.assert_allclose(y.numpy(), [[1.75, 2.25, 2.75, 3.25]])
+    # 1 + 0.5 * (z + 0.5) for z = 1, 4, 9, 2, 3, 7
+    np.testing.assert_allclose(y.numpy(), [[1.75, 3.25, 5.75, 2.25, 2.75, 4.75]])
 
 
 def test_quantile_huber_loss_against_hand_numbers():

@@ -147,7 +147,11 @@ def test_one_update_is_the_reference_gradient_by_gradient(match_env, name):
         next_q = (agent.critics if targets is None else targets)(next_obs, next_a, seed=drop_target)
         entropy_alpha = alpha if c.entropy_backup else 0.0
         if c.critic_type == "quantile":
-            atoms = losses.truncated_mixture(next_q, drop_per_net=c.top_quantiles_to_drop_per_net)
+            # the paper's truncated mixture: pooled, sorted, the largest drop_per_net * N cut off (the update
+            # weights the atoms instead of sorting them)
+            pooled = tf.reshape(tf.transpose(next_q, [1, 0, 2]), [tf.shape(next_q)[1], -1])
+            n_kept = pooled.shape[-1] - c.top_quantiles_to_drop_per_net * c.n_critics
+            atoms = tf.sort(pooled, axis=-1)[:, :n_kept]
             y = rewards[:, None] + discounts[:, None] * (1 - terminated[:, None]) * (
                 atoms - entropy_alpha * next_lp[:, None]
             )

@@ -453,8 +453,9 @@ def test_tqc_critics_output_quantiles_and_the_update_regresses_them_on_the_trunc
     assert update.critic_loss is quantile_huber_loss and update.actor_q is mean_over_atoms
     next_quantiles = tf.constant(np.arange(30, dtype=np.float32).reshape(3, 2, 5))
     # row 0 pools 0-4, 10-14 and 20-24; the top 1 x 3 critics of the pool go (22, 23, 24, all from one critic)
-    atoms = update.backup(next_quantiles)
-    np.testing.assert_array_equal(atoms.numpy()[0], np.r_[0:5, 10:15, 20:22])
+    atoms, weights = (x.numpy()[0] for x in update.backup(next_quantiles))
+    np.testing.assert_array_equal(atoms, np.r_[0:5, 10:15, 20:25])
+    np.testing.assert_array_equal(atoms[weights == 1.0], np.r_[0:5, 10:15, 20:22])
     metrics = agent.train_step(*batch_of(agent, seed=1))
     assert np.isfinite(float(metrics["train/critic_loss"]))
 

@@ -273,26 +273,29 @@ class SACUpdate:
                     joint_obs, tf.concat([b.actions, next_actions], 0), training=True, seed=seeds.get("drop_online")
                 )
                 q_values, next_q = tf.split(q_joint, 2, axis=1)
-                target_q = self._target(b, tf.stop_gradient(next_q), next_log_prob, target_alpha, seeds)
-                loss, info = self.critic_loss(q_values, target_q)
+                target = self._target(b, tf.stop_gradient(next_q), next_log_prob, target_alpha, seeds)
+                loss, info = self.critic_loss(q_values, *target)
         else:
             bootstrap = self.target_critics if self.target_critics is not None else self.critics
             next_q = bootstrap(b.next_obs, next_actions, seed=seeds.get("drop_target"))
-            target_q = self._target(b, next_q, next_log_prob, target_alpha, seeds)
+            target = self._target(b, next_q, next_log_prob, target_alpha, seeds)
             with tf.GradientTape() as tape:
-                loss, info = self.critic_loss(self.critics(b.obs, b.actions, seed=seeds.get("drop_online")), target_q)
+                loss, info = self.critic_loss(self.critics(b.obs, b.actions, seed=seeds.get("drop_online")), *target)
         info.update(self._apply(self.critic_step, tape, loss, "critic loss"))
         return info
 
-    def _target(self, b: Batch, next_q_values, next_log_prob, alpha, seeds):
-        """The TD target: (batch,) for scalar critics; (batch, atoms) for quantile ones, every atom shifted by
-        the same reward, discount and entropy bonus (Kuznetsov et al. 2020, eq. 11)."""
-        next_q = self.backup(next_q_values, seed=seeds.get("redq"))
+    def _target(self, b: Batch, next_q_values, next_log_prob, alpha, seeds) -> tuple:
+        """The TD target, as the critic loss's arguments after the critics' values: (target (batch,),) for
+        scalar critics; for quantile ones (atoms (batch, K), their weights), every atom shifted by the same
+        reward, discount and entropy bonus (Kuznetsov et al. 2020, eq. 11)."""
         if self.quantile:
-            return losses.soft_td_target(
-                b.rewards[:, None], b.terminated[:, None], next_q, next_log_prob[:, None], alpha, b.discounts[:, None]
+            atoms, weights = self.backup(next_q_values)
+            shifted = losses.soft_td_target(
+                b.rewards[:, None], b.terminated[:, None], atoms, next_log_prob[:, None], alpha, b.discounts[:, None]
             )
-        return losses.soft_td_target(b.rewards, b.terminated, next_q, next_log_prob, alpha, b.discounts)
+            return shifted, weights
+        next_q = self.backup(next_q_values, seed=seeds.get("redq"))
+        return (losses.soft_td_target(b.rewards, b.terminated, next_q, next_log_prob, alpha, b.discounts),)
 
     # ------------------------------------------------------------------ actor and temperature
     def update_actor_and_alpha(self, obs, alpha, seeds) -> dict:
