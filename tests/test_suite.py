@@ -251,3 +251,42 @@ def test_collect_merge_keeps_earlier_runs_and_replaces_only_the_runs_found_again
     assert [r["seed"] for r in meta["runs"]] == [0, 1, 10] and meta["source"] == f"{first}; {second}"
     collect(second, "screen", data)  # without --merge the data set is what the folder holds, as before
     assert [r["seed"] for r in json.loads((data / "screen.json").read_text())["runs"]] == [1, 10]
+
+
+def test_take_gathers_one_config_s_runs_from_another_data_set_relabelled(tmp_path, capsys):
+    from keras_sac.experiments.results import collect, main, read_data
+
+    runs, data = tmp_path / "runs", tmp_path / "data"
+    for seed, last in enumerate((1000.0, 1200.0)):
+        _fake_run(runs / "Walker2d-v5" / "crossq" / f"seed{seed}", "Walker2d-v5", {100_000: last})
+    _fake_run(runs / "Walker2d-v5" / "tqc" / "seed0", "Walker2d-v5", {100_000: 50.0})
+    _fake_run(runs / "Hopper-v5" / "crossq" / "seed0", "Hopper-v5", {100_000: 70.0})
+    collect(runs, "screen", data)
+    suite_runs = tmp_path / "suite"
+    _fake_run(suite_runs / "Walker2d-v5" / "default" / "seed0", "Walker2d-v5", {100_000: 600.0})
+    _fake_run(suite_runs / "Walker2d-v5" / "Walker2d-v5-crossq" / "seed1", "Walker2d-v5", {100_000: 5.0})
+    collect(suite_runs, "suite", data)
+    args = ["take", "screen", "--env", "Walker2d-v5", "--config", "crossq", "--as", "Walker2d-v5-crossq"]
+    assert main([*args, "--name", "suite", "--data-dir", str(data)]) == 0
+    # the two crossq runs on Walker2d only, relabelled; the suite's own seed-1 run of that label is replaced
+    assert (data / "suite.csv").read_text().splitlines() == [
+        "env,config,seed,step,return",
+        "Walker2d-v5,Walker2d-v5-crossq,0,100000,1000.00",
+        "Walker2d-v5,Walker2d-v5-crossq,1,100000,1200.00",
+        "Walker2d-v5,default,0,100000,600.00",
+    ]
+    meta = json.loads((data / "suite.json").read_text())["runs"]
+    assert [(r["label"], r["seed"], r.get("taken_from")) for r in meta] == [
+        ("Walker2d-v5-crossq", 0, "screen:crossq"),
+        ("Walker2d-v5-crossq", 1, "screen:crossq"),
+        ("default", 0, None),
+    ]
+    assert meta[0]["commit"] == "abc1234" and meta[0]["folder"] == "Walker2d-v5/crossq/seed0"  # the record kept
+    assert {(t["label"], t["seed"]) for t in read_data("screen", data)} >= {("crossq", 0), ("tqc", 0)}  # untouched
+    # a label the source does not have: one line naming what it has, exit 2, nothing written
+    before = (data / "suite.csv").read_text()
+    bad = ["take", "screen", "--env", "Walker2d-v5", "--config", "droq", "--name", "suite", "--data-dir", str(data)]
+    assert main(bad) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has no runs of Walker2d-v5:droq" in err and "Walker2d-v5:tqc" in err
+    assert (data / "suite.csv").read_text() == before

@@ -2,11 +2,15 @@
 
     python -m keras_sac.experiments.results collect sweeps/mujoco-100k --name mujoco-100k   # -> docs/data/
     python -m keras_sac.experiments.results collect runs/screen --name screening            # plain run folders
+    python -m keras_sac.experiments.results take screening --env Walker2d-v5 --config crossq \\
+        --as Walker2d-v5-crossq --name mujoco-suite                                         # runs of another set
     python -m keras_sac.experiments.results build                                           # -> docs/results.md
 
 `collect` reads run folders (a sweep's trials, or every run folder below a folder) and writes two small files:
 `<name>.csv`, every evaluation of every run (env, config, seed, step, return), and `<name>.json`, per run its
-config, wall-clock, steps and the commit it ran at. Checkpoints are never copied.
+config, wall-clock, steps and the commit it ran at. Checkpoints are never copied. `take` copies one env's runs
+of one config from a data set into another (relabelled with `--as`), so a table can gather runs first collected
+for another without their folders.
 
 `build` rewrites each block of docs/results.md that starts with `<!-- results: NAME -->` (or
 `<!-- results: NAME steps=50000,100000 -->` for other columns) and ends with `<!-- end results -->` from
@@ -127,18 +131,44 @@ def collect(
     runs = [describe(f, root) for f in folders]
     for r in runs:
         r["commit"] = r["commit"] or commit
+    return _write(name, data_dir, runs, [{k: r[k] for k in META_KEYS if k in r} for r in runs], str(root), merge)
+
+
+def take(
+    source: str, env_id: str, label: str, name: str, new_label: str | None = None, data_dir: Path = DATA_DIR
+) -> list[Path]:
+    """Merge one config's runs on one env from data set `source` into data set `name`, as `new_label` (default:
+    the same label): a table that gathers runs first collected for another (a screening winner's seeds as its
+    preset's row) without their run folders, which may be gone. The runs keep their records, with `taken_from`
+    saying where they were collected; `name`'s runs of the same (env, label, seed) are replaced."""
+    new_label = new_label or label
+    trials = [t for t in read_data(source, data_dir) if (t["env_id"], t["label"]) == (env_id, label)]
+    if not trials:
+        known = sorted({f"{t['env_id']}:{t['label']}" for t in read_data(source, data_dir)})
+        raise ResultsError(f"data set '{source}' has no runs of {env_id}:{label} (it has: {', '.join(known)})")
+    meta = {_run_key(r): r for r in json.loads((data_dir / f"{source}.json").read_text())["runs"]}
+    meta_runs = []
+    for t in trials:
+        record = meta.get(_run_key(t), {"env_id": env_id, "seed": t["seed"]})
+        meta_runs.append({**record, "label": new_label, "taken_from": f"{source}:{label}"})
+        t["label"] = new_label
+    return _write(name, data_dir, trials, meta_runs, f"{source}:{env_id}:{label}", merge=True)
+
+
+def _write(name: str, data_dir: Path, evaluated: list, meta_runs: list, source: str, merge: bool) -> list[Path]:
+    """data_dir/<name>.csv and .json from runs (`evaluated`: with their evaluations; `meta_runs`: their
+    records); `merge` keeps the data set's runs of other (env, config, seed) keys."""
     data_dir.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = data_dir / f"{name}.csv", data_dir / f"{name}.json"
-    evaluated, meta_runs = list(runs), [{k: r[k] for k in META_KEYS if k in r} for r in runs]
-    sources = [str(root)]
+    sources = [source]
     if merge and csv_path.is_file() and json_path.is_file():
-        fresh = {_run_key(r) for r in runs}
+        fresh = {_run_key(r) for r in evaluated}
         old = json.loads(json_path.read_text())
         sources = [*str(old.get("source", "")).split("; "), *sources]
-        meta_runs += [r for r in old["runs"] if _run_key(r) not in fresh]
-        evaluated += [t for t in read_data(name, data_dir) if _run_key(t) not in fresh]
+        meta_runs = meta_runs + [r for r in old["runs"] if _run_key(r) not in fresh]
+        evaluated = evaluated + [t for t in read_data(name, data_dir) if _run_key(t) not in fresh]
     rows = sorted((*_run_key(r), step, value) for r in evaluated for step, value in r["evaluations"])
-    meta_runs.sort(key=_run_key)
+    meta_runs = sorted(meta_runs, key=_run_key)
     lines = [",".join(COLUMNS)] + [f"{env},{label},{seed},{step},{value:.2f}" for env, label, seed, step, value in rows]
     write_atomic(csv_path, "\n".join(lines) + "\n")
     meta = {"source": "; ".join(dict.fromkeys(s for s in sources if s)), "collected_at_commit": _git_head()}
@@ -214,6 +244,13 @@ def main(argv=None, prog: str = "python -m keras_sac.experiments.results") -> in
         action="store_true",
         help="keep the data set's other runs and replace only the (env, config, seed) runs found under root",
     )
+    t = sub.add_parser("take", help="merge one env's runs of one config from another data set into a data set")
+    t.add_argument("source", help="the data set the runs are in (docs/data/<source>.csv)")
+    t.add_argument("--env", required=True, help="the env id, e.g. Walker2d-v5")
+    t.add_argument("--config", required=True, help="the runs' config label in the source data set")
+    t.add_argument("--as", dest="new_label", help="their label in the target data set (default: the same)")
+    t.add_argument("--name", required=True, help="the target data set (created if missing)")
+    t.add_argument("--data-dir", type=Path, default=DATA_DIR)
     b = sub.add_parser("build", help="rebuild docs/results.md's results blocks from docs/data/")
     b.add_argument("--results", type=Path, default=RESULTS_FILE)
     b.add_argument("--data-dir", type=Path, default=DATA_DIR)
@@ -222,6 +259,9 @@ def main(argv=None, prog: str = "python -m keras_sac.experiments.results") -> in
     try:
         if args.command == "collect":
             for path in collect(args.root, args.name, args.data_dir, args.commit, args.merge):
+                print(path)
+        elif args.command == "take":
+            for path in take(args.source, args.env, args.config, args.name, args.new_label, args.data_dir):
                 print(path)
         else:
             names = build(args.results, args.data_dir, args.img_dir)
