@@ -188,6 +188,21 @@ def test_run_json_records_versions_and_machine(run_dir):
     assert record["env_id"] == "Pendulum-v1" and record["env_kwargs"] == {} and record["resumes"] == []
 
 
+@pytest.mark.parametrize(
+    "flags, isa",
+    [("fpu avx avx2 fma", "AVX2"), ("fpu avx avx2 avx512f avx512_bf16", "AVX-512"), ("fpu sse2", None)],
+)
+def test_the_machine_record_tells_cpu_kinds_of_one_name_apart(tmp_path, flags, isa):
+    from keras_sac.io.run_files import machine
+
+    block = f"processor\t: 0\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC\nflags\t\t: {flags}\n"
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(block + "\nprocessor\t: 1\nmodel\t\t: 99\nflags\t\t: avx512f\n")  # the first CPU's
+    record = machine(str(cpuinfo))
+    assert (record["cpu"], record["cpu_id"], record.get("isa")) == ("AMD EPYC", "family 25 model 1", isa)
+    assert set(machine(str(tmp_path / "none"))) == {"cpu", "cores", "system"}  # no /proc/cpuinfo: the basics
+
+
 def test_resuming_a_finished_run_says_how_to_extend_it(run_dir):
     before = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
     proc = run("train.py", "--resume", run_dir, "--no-progress")

@@ -184,10 +184,13 @@ def test_the_suite_command_reproduces_its_table_from_scratch_and_resumes(tmp_pat
     assert json.loads((root / "report.json").read_text())["beside_published"] == report["beside_published"]
 
 
+MACHINE = {"cpu": "test", "cores": 2, "cpu_id": "family 25 model 1", "isa": "AVX2"}
+
+
 def _fake_run(folder: Path, env_id: str, returns: dict[int, float], env_kwargs: dict | None = None) -> None:
     """A run folder as train.py leaves it, as far as the results need: run.json, config.yaml, metrics.csv."""
     folder.mkdir(parents=True)
-    record = {"env_id": env_id, "started": "2026-12-02T00:00:00", "commit": "abc1234", "machine": {"cpu": "test"}}
+    record = {"env_id": env_id, "started": "2026-12-02T00:00:00", "commit": "abc1234", "machine": MACHINE}
     (folder / "run.json").write_text(json.dumps({**record, "env_kwargs": env_kwargs or {}}))
     (folder / "config.yaml").write_text("gamma: 0.99\n")
     rows = ["step,time/elapsed_s,eval/mean_return"] + [f"{s},{s / 100},{v}" for s, v in returns.items()]
@@ -220,6 +223,12 @@ def test_results_are_collected_from_run_folders_and_rebuilt_into_their_block(tmp
     assert "| | 100k |\n" in text and "| ours: `tqc` | **1,200** [1,000, 1,400] (3) |" in text
     assert "| CrossQ | 2,764 |\n" in text and "![published_Hopper](img/screen/published_Hopper.png)" in text
     assert (tmp_path / "img" / "screen" / "published_Hopper.png").stat().st_size > 10_000
+    # the runs behind it, folded: steps, wall-clock (1,000 s), commit, start date, machine
+    assert "<details><summary>The 3 runs behind this table (docs/data/screen.json)</summary>" in text
+    assert (
+        "| Hopper-v5 | `tqc` | 2 | 100,000 | 17 min | `abc1234` | 2026-12-02 | test (family 25 model 1, AVX2), 2 |"
+        in text
+    )
     assert build(results, data, tmp_path / "img") == ["screen"] and results.read_text() == text  # idempotent
     results.write_text("<!-- results: screen steps=50000,100000 -->\n<!-- end results -->\n")
     build(results, data, tmp_path / "img")

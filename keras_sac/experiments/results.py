@@ -204,6 +204,31 @@ def read_data(name: str, data_dir: Path = DATA_DIR) -> list[dict]:
     return list(trials.values())
 
 
+def runs_markdown(name: str, data_dir: Path = DATA_DIR) -> list[str]:
+    """A folded table of the runs behind a block, from docs/data/<name>.json: per run its steps, wall-clock,
+    commit, start date and machine (and the data set it was taken from), so each figure says what made it."""
+    path = data_dir / f"{name}.json"
+    if not path.is_file():
+        return []
+    runs = json.loads(path.read_text())["runs"]
+    lines = [
+        f"<details><summary>The {len(runs)} runs behind this table (docs/data/{name}.json)</summary>",
+        "",
+        "| env | config | seed | steps | wall-clock | commit | started | CPU, cores |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        wall = f"{r['wall_seconds'] / 60:,.0f} min" if r.get("wall_seconds") is not None else "–"
+        machine = r.get("machine") or {}
+        kind = ", ".join(machine[k] for k in ("cpu_id", "isa") if machine.get(k))  # recorded since 2026-12-04
+        cpu = f"{machine.get('cpu', '?')}" + (f" ({kind})" if kind else "") + f", {machine.get('cores', '?')}"
+        taken = f" (from `{r['taken_from']}`)" if r.get("taken_from") else ""
+        cells = [r["env_id"], f"`{r['label']}`{taken}", str(r["seed"]), f"{r.get('steps', 0):,}", wall]
+        cells += [f"`{(r.get('commit') or '–')[:7]}`", str(r.get("started") or "–")[:10], cpu if machine else "–"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, "", "</details>"]
+
+
 def build(results_file: Path = RESULTS_FILE, data_dir: Path = DATA_DIR, img_dir: Path = IMG_DIR) -> list[str]:
     """Rewrite every results block of `results_file` from its data; returns the names rebuilt."""
     text = results_file.read_text()
@@ -222,7 +247,8 @@ def build(results_file: Path = RESULTS_FILE, data_dir: Path = DATA_DIR, img_dir:
         images = plot_beside_published(trials, beside, out, _pyplot, _save)
         lines = published_markdown(beside, published)[2:]  # the block's own heading is the document's
         rel = [p.relative_to(results_file.parent) for p in images]
-        body = "\n".join([*lines, *(f"![{p.stem}]({p.as_posix()})" for p in rel), ""])
+        figures = [f"![{p.stem}]({p.as_posix()})" for p in rel]
+        body = "\n".join([*lines, *figures, "", *runs_markdown(name, data_dir), ""])
         rebuilt.append(name)
         return f"{match.group(1)}{body}\n{match['end']}"
 

@@ -123,15 +123,32 @@ def versions() -> dict[str, str | None]:
     return out
 
 
-def machine() -> dict:
-    """The CPU model, its core count and the OS, for reading speed figures later."""
-    cpu = platform.processor() or None
+def machine(cpuinfo: str = "/proc/cpuinfo") -> dict:
+    """The CPU model, its core count and the OS, for reading speed figures later; on Linux also the CPU's family
+    and model numbers and its widest vector instructions, which tell apart kinds sold under one name (an
+    "AMD EPYC" VM may be a Zen 3 with AVX2 or a Zen 4 with AVX-512)."""
+    out = {"cpu": platform.processor() or None, "cores": os.cpu_count(), "system": platform.platform()}
     try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+        with open(cpuinfo) as f:
+            fields: dict[str, str] = {}
+            for line in f:
+                if not line.strip():
+                    break  # the first processor's block is enough
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "system": platform.platform()}
+        return out
+    out["cpu"] = fields.get("model name", out["cpu"])
+    if "cpu family" in fields and "model" in fields:
+        out["cpu_id"] = f"family {fields['cpu family']} model {fields['model']}"
+    flags = set(fields.get("flags", "").split())
+    isa = next((name for flag, name in VECTOR_ISAS if flag in flags), None)
+    if isa:
+        out["isa"] = isa
+    return out
+
+
+VECTOR_ISAS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("asimd", "NEON"))  # widest first
 
 
 def finished_run(run_dir: Path) -> int | None:
