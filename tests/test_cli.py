@@ -101,6 +101,59 @@ def test_train_leaves_a_complete_run_folder(run_dir):
     assert (run_dir / "policy" / "saved_model.pb").is_file()
     assert (run_dir / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
     assert (run_dir / "diagnostics.png").read_bytes()[:4] == b"\x89PNG"
+    # the best evaluation's policy is kept beside the last step's, with the evaluation behind it
+    best = json.loads((run_dir / "best_policy.json").read_text())
+    assert summary["best_policy"] == best and best["step"] == summary["best_eval_step"] in (150, 300)
+    assert best["mean_return"] == summary["best_eval_mean_return"]
+    assert _policy_step(run_dir / "best_policy") == best["step"]
+
+
+def _policy_step(policy_dir):
+    """The env step an exported policy was taken at (its keras_sac.json)."""
+    return json.loads((policy_dir / "assets.extra" / "keras_sac.json").read_text())["num_timesteps"]
+
+
+def test_the_best_a_resumed_run_must_beat_is_the_kept_policy_s_else_the_log_s(tmp_path):
+    from keras_sac.experiments.training import best_so_far
+
+    logged = [(150, -900.0, 1.0), (300, -700.0, 1.0), (450, -800.0, 1.0)]
+    assert best_so_far(tmp_path, []) == float("-inf")
+    assert best_so_far(tmp_path, logged) == -700.0  # a run from before best policies were kept
+    (tmp_path / "best_policy.json").write_text(json.dumps({"step": 600, "mean_return": -650.0, "std_return": 1.0}))
+    assert best_so_far(tmp_path, logged) == -700.0  # a record without its policy folder names nothing
+    (tmp_path / "best_policy").mkdir()
+    assert best_so_far(tmp_path, logged) == -650.0  # kept at a step a resume rewound: still the run's best
+
+
+def test_a_resumed_run_keeps_the_best_policy_of_every_session(run_dir, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    record = run / "best_policy.json"
+    kept = json.loads(record.read_text())
+    # a best from an earlier session that no later evaluation beats stays, policy and record
+    record.write_text(json.dumps({**kept, "mean_return": 1e9}))
+    proc = cli_in_process("train.py", ["--resume", run, "--total-timesteps", 600], capsys, monkeypatch)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _policy_step(run / "best_policy") == kept["step"] and json.loads(record.read_text())["mean_return"] == 1e9
+    assert f"best policy (return 1000000000.0 at step {kept['step']}): {run / 'best_policy'}" in proc.stdout
+    # one that the next evaluation beats is replaced at that evaluation (750, the first after 600)
+    record.write_text(json.dumps({**kept, "mean_return": -1e9}))
+    proc = cli_in_process("train.py", ["--resume", run, "--total-timesteps", 900], capsys, monkeypatch)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    best = json.loads(record.read_text())
+    assert best["step"] >= 750 and _policy_step(run / "best_policy") == best["step"]
+    assert json.loads((run / "summary.json").read_text())["best_policy"] == best
+    # keep_best_policy: false keeps none
+    fresh = tmp_path / "fresh"
+    args = ["--env", "Pendulum-v1", "--total-timesteps", 300, "--run-dir", fresh, *TINY]
+    proc = cli_in_process("train.py", [*args, "--set", "keep_best_policy=false"], capsys, monkeypatch)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (
+        not (fresh / "best_policy").exists() and json.loads((fresh / "summary.json").read_text())["best_policy"] is None
+    )
+    assert "best policy" not in proc.stdout
 
 
 def test_checkpoint_of_a_run_loads_and_acts(run_dir):

@@ -204,6 +204,12 @@ def main(argv=None, prog: str = "train.py") -> int:
             f"at step {summary['best_eval_step']}"
         )
     print(f"policy: {run_dir / 'policy'}   evaluate with: {command('evaluate.py')} {run_dir}")
+    if summary.get("best_policy"):
+        best = summary["best_policy"]
+        print(
+            f"best policy (return {best['mean_return']:.1f} at step {best['step']}): {run_dir / 'best_policy'}"
+            f"   evaluate with: {command('evaluate.py')} {run_dir / 'best_policy'}"
+        )
     plots = [run_dir / name for name in ("learning_curve.png", "diagnostics.png") if (run_dir / name).is_file()]
     if plots:
         print(f"plots: {'  '.join(str(p) for p in plots)}")

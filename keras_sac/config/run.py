@@ -32,6 +32,11 @@ class RunConfig:
         "Env steps between recorded evaluation episodes, one mp4 each in the run's videos/ folder (0: none).",
         check(non_negative, "an integer >= 0"),
     )
+    keep_best_policy: bool = field(
+        True,
+        "Export the policy to the run's best_policy/ at each evaluation that beats every earlier one (that "
+        "evaluation's step and return in best_policy.json), beside the last step's policy/.",
+    )
     deterministic: bool = field(
         False,
         "TensorFlow op determinism (tf.config.experimental.enable_op_determinism):"

@@ -1,10 +1,10 @@
 """A training run as `train.py` performs it, from a fresh start or resumed from its newest checkpoint.
 
 The run folder receives the resolved config, metrics (CSV and TensorBoard, with the HParams), rolling checkpoints,
-the exported policy (SavedModel; TFLite/ONNX if asked), plots (plot.py), videos if asked, and a summary. The
-monitor is a list of callbacks (callbacks.py): evaluate, log, checkpoint, video, stop on signals. SIGINT and
-SIGTERM stop training at the next env step with a checkpoint; a SIGKILL loses at most the steps since the last
-checkpoint (`checkpoint_freq`)."""
+the exported policy (SavedModel; TFLite/ONNX if asked) and the best evaluation's (best_policy/), plots
+(plot.py), videos if asked, and a summary. The monitor is a list of callbacks (callbacks.py): evaluate, log,
+checkpoint, video, stop on signals. SIGINT and SIGTERM stop training at the next env step with a checkpoint; a
+SIGKILL loses at most the steps since the last checkpoint (`checkpoint_freq`)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,15 @@ from keras_sac.io.checkpoint import CheckpointError, RollingCheckpoints
 from keras_sac.io.export_formats import ExportError
 from keras_sac.io.files import write_atomic
 from keras_sac.io.logger import RunLogger, columns
-from keras_sac.io.run_files import CHECKPOINTS_DIR, POLICY_DIR, SUMMARY_FILE, VIDEOS_DIR, record_resume
+from keras_sac.io.run_files import (
+    BEST_POLICY_DIR,
+    BEST_POLICY_FILE,
+    CHECKPOINTS_DIR,
+    POLICY_DIR,
+    SUMMARY_FILE,
+    VIDEOS_DIR,
+    record_resume,
+)
 
 
 class RunFailed(RuntimeError):
@@ -99,6 +107,38 @@ class _RunCheckpoints(CheckpointCallback):
             raise RunFailed(
                 f"could not write the checkpoint of step {agent.num_timesteps} ({exc}); {_last_good(self.checkpoints)}"
             ) from None
+
+
+class _RecordBest(Callback):
+    """EvalCallback's `callback_on_new_best` once it has exported a new best policy: best_policy.json records the
+    evaluation behind it. Written after the policy, so it never names a policy that is not on disk."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_step(self, agent) -> bool:
+        step, mean, std = self.parent.evaluations[-1]  # type: ignore[attr-defined]  # the EvalCallback, set by it
+        write_atomic(self.path, json.dumps({"step": step, "mean_return": mean, "std_return": std}, indent=2))
+        return True
+
+
+def best_policy_record(run_dir: Path) -> dict | None:
+    """best_policy.json's record (step, mean_return, std_return) if the run has kept a best policy."""
+    try:
+        record = json.loads((run_dir / BEST_POLICY_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if (run_dir / BEST_POLICY_DIR).is_dir() else None
+
+
+def best_so_far(run_dir: Path, evaluations: list[tuple[int, float, float]]) -> float:
+    """The return a resumed run's next best policy must beat: the kept best policy's (which may come from steps
+    a resume has rewound: it is still the best policy the run made), else the best logged evaluation's (a run
+    from before best policies were kept), else -inf."""
+    kept = best_policy_record(run_dir)
+    if kept is not None:
+        return float(kept["mean_return"])
+    return max((mean for _, mean, _ in evaluations), default=float("-inf"))
 
 
 def extra_callbacks(run: RunConfig, run_dir: Path, config: ResolvedConfig, agent_seed: int, say) -> list[Callback]:
@@ -174,14 +214,23 @@ def train(
             # The run monitor: evaluate, log, checkpoint, record videos, stop on signals -- in this order.
             seed = agent.config.seed
             assert seed is not None  # KerasSAC draws and records one when none is given
+            keep_best = run.keep_best_policy
             evaluation = EvalCallback(
-                new_env(), run.eval_freq, run.n_eval_episodes, seed=seed + 1, final_step=run.total_timesteps, say=say
+                new_env(),
+                run.eval_freq,
+                run.n_eval_episodes,
+                seed=seed + 1,
+                best_model_save_path=run_dir / BEST_POLICY_DIR if keep_best else None,
+                callback_on_new_best=_RecordBest(run_dir / BEST_POLICY_FILE) if keep_best else None,
+                final_step=run.total_timesteps,
+                say=say,
             )
             evaluation.evaluations = [
                 (int(r["step"]), r["eval/mean_return"], r["eval/std_return"])
                 for r in logger.rows
                 if "eval/mean_return" in r
             ]  # earlier sessions'
+            evaluation.best_mean_reward = best_so_far(run_dir, evaluation.evaluations)
             saver = _RunCheckpoints(run.checkpoint_freq, checkpoints.root, stop)
             saver.saved_at = agent.num_timesteps if resume else None
             reporter = [_ReportEvaluations(evaluation, on_evaluation)] if on_evaluation else []  # a sweep's
@@ -236,6 +285,7 @@ def train(
         "final_eval_step": evaluations[-1]["step"] if evaluations else None,
         "best_eval_mean_return": best["mean_return"] if best else None,
         "best_eval_step": best["step"] if best else None,
+        "best_policy": best_policy_record(run_dir),  # {step, mean_return, std_return} of best_policy/, if kept
         "evaluations": evaluations,
     }
     write_atomic(run_dir / SUMMARY_FILE, json.dumps(summary, indent=2))

@@ -26,6 +26,7 @@ CONFIG_FILE, RUN_FILE, SUMMARY_FILE, METRICS_FILE = "config.yaml", "run.json", "
 EPISODES_FILE = "episodes.csv"  # one row per training episode: the step it ended at, its return and length
 EPISODE_COLUMNS = ("step", "return", "length")
 CHECKPOINTS_DIR, POLICY_DIR, PLOT_FILE, VIDEOS_DIR = "checkpoints", "policy", "learning_curve.png", "videos"
+BEST_POLICY_DIR, BEST_POLICY_FILE = "best_policy", "best_policy.json"  # the best evaluation's policy, and which
 
 
 def default_run_dir(env_id: str) -> Path:
