@@ -156,6 +156,29 @@ def test_a_resumed_run_keeps_the_best_policy_of_every_session(run_dir, tmp_path,
     assert "best policy" not in proc.stdout
 
 
+def test_a_best_policy_that_cannot_be_written_is_a_warning_and_training_goes_on(tmp_path, capsys, monkeypatch):
+    from keras_sac import KerasSAC
+
+    export = KerasSAC.export
+
+    def full_disk(self, path, *args, **kwargs):
+        if Path(path).name == "best_policy":
+            raise OSError(28, "No space left on device")
+        return export(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(KerasSAC, "export", full_disk)
+    run = tmp_path / "run"
+    args = ["--env", "Pendulum-v1", "--total-timesteps", 300, "--run-dir", run, *TINY]
+    proc = cli_in_process("train.py", args, capsys, monkeypatch)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    warnings = [line for line in proc.stdout.splitlines() if "best policy so far" in line]
+    # one line per new best (150 is the first; 300 too if it beats it)
+    assert 1 <= len(warnings) <= 2 and "(step 150) was not kept: [Errno 28] No space left on device" in warnings[0]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["num_timesteps"] == 300 and summary["best_policy"] is None  # trained to the end regardless
+    assert (run / "policy" / "saved_model.pb").is_file() and not (run / "best_policy.json").exists()
+
+
 def test_checkpoint_of_a_run_loads_and_acts(run_dir):
     from keras_sac import KerasSAC
 

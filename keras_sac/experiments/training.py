@@ -109,16 +109,22 @@ class _RunCheckpoints(CheckpointCallback):
             ) from None
 
 
-class _RecordBest(Callback):
-    """EvalCallback's `callback_on_new_best` once it has exported a new best policy: best_policy.json records the
-    evaluation behind it. Written after the policy, so it never names a policy that is not on disk."""
+class _KeepBest(Callback):
+    """EvalCallback's `callback_on_new_best`: export the policy to best_policy/, then record the evaluation behind
+    it in best_policy.json (after the policy, so the record never names a policy that is not on disk). A failed
+    export (a full disk) is one warning line and training goes on: the best policy is a copy, progress is not."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, run_dir: Path, say):
+        self.run_dir, self.say = run_dir, say
 
     def on_step(self, agent) -> bool:
         step, mean, std = self.parent.evaluations[-1]  # type: ignore[attr-defined]  # the EvalCallback, set by it
-        write_atomic(self.path, json.dumps({"step": step, "mean_return": mean, "std_return": std}, indent=2))
+        try:
+            agent.export(self.run_dir / BEST_POLICY_DIR)
+            record = {"step": step, "mean_return": mean, "std_return": std}
+            write_atomic(self.run_dir / BEST_POLICY_FILE, json.dumps(record, indent=2))
+        except OSError as exc:
+            self.say(f"warning: the best policy so far (step {step}) was not kept: {exc}; training goes on")
         return True
 
 
@@ -214,14 +220,12 @@ def train(
             # The run monitor: evaluate, log, checkpoint, record videos, stop on signals -- in this order.
             seed = agent.config.seed
             assert seed is not None  # KerasSAC draws and records one when none is given
-            keep_best = run.keep_best_policy
             evaluation = EvalCallback(
                 new_env(),
                 run.eval_freq,
                 run.n_eval_episodes,
                 seed=seed + 1,
-                best_model_save_path=run_dir / BEST_POLICY_DIR if keep_best else None,
-                callback_on_new_best=_RecordBest(run_dir / BEST_POLICY_FILE) if keep_best else None,
+                callback_on_new_best=_KeepBest(run_dir, say) if run.keep_best_policy else None,
                 final_step=run.total_timesteps,
                 say=say,
             )
