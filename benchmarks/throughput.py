@@ -438,13 +438,15 @@ def run_peer(python: str, lib: str, env_id: str, steps: int, settings: dict | No
 
 
 def machine_line() -> str:
-    cpu = "unknown CPU"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    """Date, host, cores and CPU -- with its family/model and widest vector ISA, which tell apart the kinds sold
+    under one name ("AMD EPYC": Zen 3 with AVX2, Zen 4 with AVX-512) -- and the versions that matter."""
     import importlib.metadata as md
 
+    from keras_sac.io.run_files import machine
+
+    m = machine()
+    kind = ", ".join(m[k] for k in ("cpu_id", "isa") if m.get(k))
+    cpu = f"{m['cpu'] or 'unknown CPU'}" + (f" ({kind})" if kind else "")
     return (
         f"{time.strftime('%Y-%m-%d')} | {platform.node()} | {os.cpu_count()} cores, {cpu} | Python "
         f"{platform.python_version()}, tensorflow {md.version('tensorflow')}, keras {md.version('keras')}"
