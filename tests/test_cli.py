@@ -154,13 +154,21 @@ def test_a_resumed_run_keeps_the_best_policy_of_every_session(run_dir, tmp_path,
         not (fresh / "best_policy").exists() and json.loads((fresh / "summary.json").read_text())["best_policy"] is None
     )
     assert "best policy" not in proc.stdout
-    # a new run written over an old run's folder (--force) does not inherit the old run's best
+    # a new run written over an old run's folder (--force) inherits nothing of it: not its best (1e9), not its
+    # checkpoints (at 900, which would outrank the new run's), not its metrics rows; a file of the user's stays
     record.write_text(json.dumps({**best, "mean_return": 1e9}))
+    (run / "notes.txt").write_text("mine")
     args = ["--env", "Pendulum-v1", "--total-timesteps", 300, "--run-dir", run, "--force", *TINY]
     proc = cli_in_process("train.py", args, capsys, monkeypatch)
     assert proc.returncode == 0, proc.stderr[-2000:]
     best = json.loads(record.read_text())
     assert best["step"] in (150, 300) and _policy_step(run / "best_policy") == best["step"]
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step_000000000300"]
+    assert [int(r["step"]) for r in csv.DictReader(open(run / "metrics.csv"))] == [100, 150, 200, 300]
+    assert (run / "notes.txt").read_text() == "mine"
+    from keras_sac import KerasSAC
+
+    assert KerasSAC.load(run).num_timesteps == 300
 
 
 def test_a_best_policy_that_cannot_be_written_is_a_warning_and_training_goes_on(tmp_path, capsys, monkeypatch):

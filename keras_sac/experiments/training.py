@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import signal
 import threading
 import time
@@ -235,9 +234,6 @@ def train(
                 for r in logger.rows
                 if "eval/mean_return" in r
             ]  # earlier sessions'
-            if not resume:  # a new run written over an old one (--force) starts without the old one's best
-                (run_dir / BEST_POLICY_FILE).unlink(missing_ok=True)
-                shutil.rmtree(run_dir / BEST_POLICY_DIR, ignore_errors=True)
             evaluation.best_mean_reward = best_so_far(run_dir, evaluation.evaluations)
             saver = _RunCheckpoints(run.checkpoint_freq, checkpoints.root, stop)
             saver.saved_at = agent.num_timesteps if resume else None

@@ -7,6 +7,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -33,15 +34,47 @@ def default_run_dir(env_id: str) -> Path:
     return Path("runs") / f"{env_id.rpartition(':')[2]}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+# What a run writes into its folder. A new run written over an old one (--force) first removes these, so nothing
+# of the old run mixes with the new one's: its checkpoints would outrank the new run's (a higher step is newer),
+# its metrics.csv and TensorBoard events would be appended to, its policies would stand in for the new run's.
+RUN_OUTPUTS = (
+    CHECKPOINTS_DIR,
+    "tb",
+    VIDEOS_DIR,
+    POLICY_DIR,
+    BEST_POLICY_DIR,
+    BEST_POLICY_FILE,
+    METRICS_FILE,
+    EPISODES_FILE,
+    SUMMARY_FILE,
+    CONFIG_FILE,
+    RUN_FILE,
+    PLOT_FILE,
+    "diagnostics.png",
+    "policy.tflite",
+    "policy.tflite.json",
+    "policy.onnx",
+    "policy.onnx.json",
+)
+
+
 def prepare_run_dir(run_dir: Path, force: bool) -> None:
-    """Create `run_dir`; one that already holds files is refused unless `force`."""
+    """Create `run_dir`; one that already holds files is refused unless `force`, which removes an old run's
+    outputs (`RUN_OUTPUTS`) from it and leaves any other file there alone."""
     if run_dir.exists() and not run_dir.is_dir():
         raise FileExistsError(f"--run-dir '{run_dir}' is a file; choose a folder path")
-    if run_dir.is_dir() and any(run_dir.iterdir()) and not force:
-        raise FileExistsError(
-            f"--run-dir '{run_dir}' already holds files; choose a new folder, pass --force "
-            f"to write over it, or --resume {run_dir} to continue it"
-        )
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        if not force:
+            raise FileExistsError(
+                f"--run-dir '{run_dir}' already holds files; choose a new folder, pass --force "
+                f"to write over it, or --resume {run_dir} to continue it"
+            )
+        for name in RUN_OUTPUTS:
+            path = run_dir / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
