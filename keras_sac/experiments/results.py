@@ -142,9 +142,10 @@ def take(
     preset's row) without their run folders, which may be gone. The runs keep their records, with `taken_from`
     saying where they were collected; `name`'s runs of the same (env, label, seed) are replaced."""
     new_label = new_label or label
-    trials = [t for t in read_data(source, data_dir) if (t["env_id"], t["label"]) == (env_id, label)]
+    runs = read_data(source, data_dir)
+    trials = [t for t in runs if (t["env_id"], t["label"]) == (env_id, label)]
     if not trials:
-        known = sorted({f"{t['env_id']}:{t['label']}" for t in read_data(source, data_dir)})
+        known = sorted({f"{t['env_id']}:{t['label']}" for t in runs})
         raise ResultsError(f"data set '{source}' has no runs of {env_id}:{label} (it has: {', '.join(known)})")
     meta = {_run_key(r): r for r in json.loads((data_dir / f"{source}.json").read_text())["runs"]}
     meta_runs = []

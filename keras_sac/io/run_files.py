@@ -51,10 +51,7 @@ RUN_OUTPUTS = (
     RUN_FILE,
     PLOT_FILE,
     "diagnostics.png",
-    "policy.tflite",
-    "policy.tflite.json",
-    "policy.onnx",
-    "policy.onnx.json",
+    *(f"{POLICY_DIR}.{fmt}{ext}" for fmt in ("tflite", "onnx") for ext in ("", ".json")),  # --export-tflite/-onnx
 )
 
 
