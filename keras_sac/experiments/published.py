@@ -119,7 +119,7 @@ def plot_beside_published(trials: list[dict], beside: dict, out: Path, pyplot, s
     methods' points. `pyplot`, `save`: the plot module's headless pyplot and atomic PNG writer."""
     plt, images = pyplot(), []
     for env_id, env in beside.items():
-        fig, ax = plt.subplots(figsize=(8, 4.5))
+        fig, ax = plt.subplots(figsize=(11, 4.8))  # wide: the legend sits right of the axes, not on the curves
         ours_max = max((s for t in trials if t["env_id"] == env_id for s, _ in t["evaluations"]), default=0)
         for label in sorted({t["label"] for t in trials if t["env_id"] == env_id}):
             runs = [
@@ -130,7 +130,7 @@ def plot_beside_published(trials: list[dict], beside: dict, out: Path, pyplot, s
             steps = sorted({s for run in runs for s, _ in run})
             grid = np.array([[dict(run).get(s, np.nan) for s in steps] for run in runs])
             mean = np.nanmean(grid, axis=0)
-            (line,) = ax.plot(steps, mean, label=f"ours: {label} (mean of {len(runs)} seeds; band: min-max)")
+            (line,) = ax.plot(steps, mean, label=f"ours: {label} ({len(runs)} seeds: mean, band min to max)")
             ax.fill_between(steps, np.nanmin(grid, axis=0), np.nanmax(grid, axis=0), color=line.get_color(), alpha=0.2)
         markers = "osD^v<>PX*"
         for i, (method, by_step) in enumerate(env["published"].items()):
