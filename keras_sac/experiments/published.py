@@ -130,7 +130,8 @@ def plot_beside_published(trials: list[dict], beside: dict, out: Path, pyplot, s
             steps = sorted({s for run in runs for s, _ in run})
             grid = np.array([[dict(run).get(s, np.nan) for s in steps] for run in runs])
             mean = np.nanmean(grid, axis=0)
-            (line,) = ax.plot(steps, mean, label=f"ours: {label} ({len(runs)} seeds: mean, band min to max)")
+            how = "1 seed" if len(runs) == 1 else f"{len(runs)} seeds: mean, band min to max"
+            (line,) = ax.plot(steps, mean, label=f"ours: {label} ({how})")
             ax.fill_between(steps, np.nanmin(grid, axis=0), np.nanmax(grid, axis=0), color=line.get_color(), alpha=0.2)
         markers = "osD^v<>PX*"
         for i, (method, by_step) in enumerate(env["published"].items()):
