@@ -20,6 +20,7 @@ import pytest
 import scipy.stats
 
 from keras_sac.config.settings import ConfigError
+from keras_sac.experiments.stats import interval
 from keras_sac.experiments.sweep_plan import (
     Plan,
     check_sweep_dir,
@@ -134,6 +135,17 @@ def test_a_folder_of_another_sweep_is_refused(tmp_path):
 
 def test_scores():
     assert scores([10.0, 30.0, 20.0]) == {"final": 20.0, "best": 30.0, "auc": 20.0}
+
+
+def test_a_config_s_bootstrap_ci_is_its_own_whatever_else_is_in_the_table():
+    # rliable resamples every config from one shared stream: a config's CI must not move when another config joins
+    # the table or the configs come in another order (a report rebuilt from merged data would otherwise change)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, size=(9, 1)), rng.normal(3, 2, size=(7, 1))
+    alone = interval({"b": b})["b"]
+    assert interval({"a": a, "b": b})["b"] == alone
+    assert interval({"b": b, "a": a}) == {"a": interval({"a": a})["a"], "b": alone}
+    assert alone[1] < alone[0] < alone[2]
 
 
 def test_train_reports_each_evaluation_and_stops_when_told(tmp_path):

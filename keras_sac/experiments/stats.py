@@ -4,8 +4,6 @@ probability of improvement between two configs. Used by the sweep report and the
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from keras_sac.extras import require
@@ -15,15 +13,24 @@ CI = 0.95
 
 
 def _estimates(scores: dict, func, seed: int):
-    """rliable's interval estimates, reproducible (a seeded RandomState; arch's notice about it is silenced)."""
+    """rliable's interval estimates, reproducible: each config's resamples come from numpy's global RNG seeded with
+    `seed` for it alone, and the caller's global RNG state is restored after. rliable 1.2's bootstraps draw their
+    indices with `np.random.choice` and ignore the `random_state` they accept, so without this a CI changed from one
+    build to the next (and with one stream for all configs, a config's CI would hang on the configs before it)."""
     require("sweep", "IQMs and bootstrap CIs", ("rliable",))
     from rliable import library as rly
 
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="random_state is deprecated")
-        return rly.get_interval_estimates(
-            scores, func, reps=REPS, confidence_interval_size=CI, random_state=np.random.RandomState(seed)
-        )
+    point, ci = {}, {}
+    state = np.random.get_state()
+    try:
+        for key, value in scores.items():
+            np.random.seed(seed)
+            p, c = rly.get_interval_estimates({key: value}, func, reps=REPS, confidence_interval_size=CI)
+            point.update(p)
+            ci.update(c)
+    finally:
+        np.random.set_state(state)
+    return point, ci
 
 
 def interval(scores: dict[str, np.ndarray], seed: int = 0) -> dict[str, tuple[float, float, float]]:
